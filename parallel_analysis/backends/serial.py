@@ -1,0 +1,44 @@
+"""The serial backend: chunks run in the calling thread, one after another.
+
+A real ``concurrent.futures.Executor`` whose ``submit`` runs the call at once and returns a done
+future, so the map driver treats it exactly like the pools. ``timeout=`` is checked after each
+chunk (a running call cannot be interrupted in its own thread).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future
+
+import numpy as np
+
+from ..worker import Board, run_chunks
+from . import Backend
+
+
+class SerialExecutor(Executor):
+    """Runs each submitted call immediately in the caller's thread."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            future.set_exception(exc)
+        return future
+
+
+class SerialBackend(Backend):
+    name = "serial"
+
+    def __init__(self, workers: int = 1):
+        super().__init__(1)
+        self._executor = SerialExecutor()
+        self._board = Board(np.zeros(Board.FIELDS, np.int64))
+        self._slot = self._board.claim()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def submit_batch(self, job, specs, map_id) -> Future:
+        return self._executor.submit(run_chunks, job, specs, self._board, self._slot, map_id)

@@ -1,0 +1,251 @@
+"""map: run a job over every chunk of a plan on a backend, and collect the outcomes.
+
+One driver for every backend (the toolz ``fold(binop, seq, map=...)`` idea: the reduction says
+how to combine, the backend says where work runs)::
+
+    plan.specs ──batches──▶ backend.submit_batch ──futures──▶ wait loop ──▶ collect(index, value)
+                                                   │
+                         timeout: stop the worker ─┤ crash: WorkerCrashedError naming the chunk
+                         Ctrl-C / cancel: abort  ──┘ user error: re-raised with its own type
+
+Small chunks are sent in batches (:func:`batches`) so that 5,000 tiny chunks cost a few dozen
+messages, not 5,000.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ChunkTimeoutError, PicklingError
+from .progress import progress_bar
+from .worker import Job, Outcome
+
+#: Batches per worker a map aims for: enough for load balance, few enough that per-message
+#: costs (pickling, a pipe round trip: ~100 µs) vanish when chunks are tiny.
+BATCHES_PER_WORKER = 8
+
+#: Seconds between checks for timeouts and cancellation while waiting.
+POLL_INTERVAL = 0.05
+
+_map_ids = itertools.count(1)
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, attached as ``__cause__``."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+@dataclass
+class RunStats:
+    """What the last map did: backend, chunks, timings (see :func:`parallel_analysis.last_run`)."""
+
+    backend: str = ""
+    workers: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    chunk_seconds: list = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def busy_fraction(self) -> float:
+        """Share of the workers' time spent computing chunks (1.0 = perfectly busy)."""
+        if not self.seconds or not self.workers:
+            return 0.0
+        return min(1.0, sum(self.chunk_seconds) / (self.seconds * self.workers))
+
+    def summary(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return (f"{self.chunks} chunks on {self.backend}{why} with {self.workers} worker(s) in "
+                f"{self.seconds:.3f} s, workers busy {self.busy_fraction:.0%}")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{k}</td><td>{v}</td></tr>"
+            for k, v in (("backend", self.backend), ("reason", self.reason),
+                         ("workers", self.workers), ("chunks", self.chunks),
+                         ("seconds", f"{self.seconds:.4f}"),
+                         ("workers busy", f"{self.busy_fraction:.0%}"))
+        )
+        return f"<table>{rows}</table>"
+
+
+_last = threading.local()
+_last_global: dict[str, RunStats] = {}
+
+
+def last_run() -> RunStats | None:
+    """Statistics of the last map run in this thread (or any thread when none ran here)."""
+    return getattr(_last, "stats", None) or _last_global.get("stats")
+
+
+def _record(stats: RunStats) -> None:
+    _last.stats = stats
+    _last_global["stats"] = stats
+
+
+def batches(specs: list, workers: int) -> list[list]:
+    """Contiguous groups of specs: one spec each unless there are many more chunks than workers."""
+    size = max(1, len(specs) // (max(1, workers) * BATCHES_PER_WORKER))
+    return [specs[i: i + size] for i in range(0, len(specs), size)]
+
+
+def _dumps(obj: Any, what: str) -> bytes:
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception as exc:
+        raise PicklingError(
+            f"could not pickle {what} to send it to worker processes: {type(exc).__name__}: "
+            f"{exc}. Use backend='thread', or pass data that pickles (arrays, frames, numbers)."
+        ) from exc
+
+
+def _dumps_job(job: Job) -> bytes:
+    try:
+        import cloudpickle
+
+        return cloudpickle.dumps(job)
+    except Exception:  # noqa: BLE001 - find the part that does not pickle, and name it
+        for what, obj in (("the function", job.func), ("the reducer", job.reducer),
+                          ("args", job.args), ("kwargs", job.kwargs)):
+            _dumps(obj, f"{what} {_name(obj)}")
+        return _dumps(job, "the job")
+
+
+def _name(obj: Any) -> str:
+    name = getattr(obj, "__qualname__", None) or type(obj).__name__
+    try:
+        text = repr(obj)
+    except Exception:  # noqa: BLE001
+        text = name
+    return f"{name!s} ({text[:80]})" if text != name else name
+
+
+def raise_chunk_error(outcome: Outcome, n_chunks: int, backend_name: str) -> None:
+    """Re-raise a chunk's exception with its own type, the chunk index and remote traceback."""
+    exc = outcome.error
+    if outcome.remote_tb and exc.__cause__ is None:
+        exc.__cause__ = RemoteTraceback(outcome.remote_tb)
+    note = f"raised by chunk {outcome.index} of {n_chunks} on the {backend_name} backend"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+    try:
+        exc.chunk_index = outcome.index
+    except (AttributeError, TypeError):
+        pass
+    raise exc
+
+
+def _unpack(future, backend, map_id: int, batch: list) -> list[Outcome]:
+    try:
+        raw = future.result()
+    except BaseException as exc:
+        crash = backend.crash_error(exc, map_id)
+        if crash is not None:
+            backend.restart_if_broken()
+            raise crash from None
+        raise
+    if not backend.remote:
+        return raw
+    import cloudpickle
+
+    try:
+        status, *rest = cloudpickle.loads(raw)
+    except Exception as exc:
+        raise PicklingError(
+            f"could not unpickle the results of chunks {batch[0].index}..{batch[-1].index} sent "
+            f"back by a worker: {type(exc).__name__}: {exc}"
+        ) from exc
+    if status == "ok":
+        return rest[0]
+    error, tb = rest
+    return [Outcome(batch[0].index, False, error=error, remote_tb=tb)]
+
+
+def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = None,
+            progress: Any = None, desc: str = "", cancel: threading.Event | None = None,
+            n_total: int | None = None, stats: RunStats | None = None) -> None:
+    """Run ``job`` on ``specs`` with ``backend``, calling ``collect(index, value)`` per chunk."""
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if not specs:
+        return
+    n_total = n_total or len(specs)
+    map_id = next(_map_ids)
+    groups = batches(specs, backend.workers)
+    if backend.remote:
+        job_bytes = _dumps_job(job)
+        futures = {}
+        for group in groups:
+            specs_bytes = _dumps(group, f"chunks {group[0].index}..{group[-1].index}")
+            futures[backend.submit_batch(job_bytes, specs_bytes, map_id, group[0].index)] = group
+    else:
+        futures = {backend.submit_batch(job, group, map_id): group for group in groups}
+    pending = set(futures)
+    bar = progress_bar(len(specs), desc, progress)
+    poll = POLL_INTERVAL if (timeout is not None or cancel is not None) else None
+    stopped_worker = False
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcomes = _unpack(future, backend, map_id, futures[future])
+                for outcome in outcomes:
+                    if not outcome.ok:
+                        raise_chunk_error(outcome, n_total, backend.name)
+                    if timeout is not None and outcome.seconds > timeout:
+                        raise ChunkTimeoutError(
+                            f"chunk {outcome.index} took {outcome.seconds:.2f} s, more than "
+                            f"timeout={timeout} s (the {backend.name} backend cannot interrupt "
+                            "a running chunk, so this is reported when it returns)",
+                            chunk=outcome.index, timeout=timeout)
+                    collect(outcome.index, outcome.value)
+                    if stats is not None:
+                        stats.chunk_seconds.append(outcome.seconds)
+                bar.update(len(outcomes))
+            if timeout is not None:
+                for worker_id, chunk, seconds in backend.running(map_id):
+                    if seconds > timeout:
+                        stopped_worker = backend.stop_worker(worker_id)
+                        fate = ("its worker was stopped" if stopped_worker else
+                                "it keeps running in the background (a thread cannot be stopped)")
+                        raise ChunkTimeoutError(
+                            f"chunk {chunk} ran longer than timeout={timeout} s; {fate}",
+                            chunk=chunk, timeout=timeout)
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("the map was cancelled")
+    except BaseException as exc:
+        for future in pending:
+            future.cancel()
+        if stopped_worker or isinstance(exc, (KeyboardInterrupt, CancelledError)):
+            backend.abort()
+        raise
+    finally:
+        bar.close()
+
+
+def timed_run(backend_name: str, workers: int) -> RunStats:
+    stats = RunStats(backend=backend_name, workers=workers)
+    stats._started = time.perf_counter()
+    return stats
+
+
+def finish_run(stats: RunStats, chunks: int) -> None:
+    stats.seconds = time.perf_counter() - stats._started
+    stats.chunks = chunks
+    _record(stats)

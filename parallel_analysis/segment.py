@@ -1,0 +1,300 @@
+"""Raw shared-memory segments: one owner creates and unlinks, everyone else only attaches.
+
+A segment is a POSIX shared-memory object named ``par_`` + 32 random hex digits, mode 0600,
+holding raw array or Arrow bytes (never pickles). Its picklable description, :class:`SegmentRef`,
+is a few dozen bytes whatever the segment's size.
+
+Life cycle::
+
+    owner process                          worker processes
+    ─────────────                          ────────────────
+    create(): check free space,            attach(ref): shm_open + mmap, no tracker,
+      posix_fallocate (no SIGBUS later),     cached per process until the name is gone
+      mmap(MAP_POPULATE), register with    (the watchdog thread drops mappings whose
+      multiprocessing's resource tracker     name was unlinked)
+    unlink(): remove the name, unregister
+    atexit / GC / Ctrl-C: unlink           a crash of the owner: the resource tracker
+                                             unlinks what the owner registered
+
+Workers never register with a resource tracker (the equivalent of Python 3.13's
+``SharedMemory(track=False)``), so no tracker deletes a segment early or warns about leaks.
+When /dev/shm lacks room, the segment is a file in a temporary folder instead (one warning);
+:class:`~parallel_analysis.errors.SharedMemoryError` only when no place has room.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import mmap
+import os
+import secrets
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass
+
+from .errors import SharedMemoryError, SharedMemoryFallbackWarning
+
+PREFIX = "par_"
+SHM_DIR = "/dev/shm"
+
+try:  # POSIX shared memory, as multiprocessing.shared_memory uses it
+    import _posixshmem
+except ImportError:  # pragma: no cover - Windows
+    _posixshmem = None
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """What a process needs to attach a segment: pickles to its name, never its bytes."""
+
+    name: str
+    size: int
+    owner: int
+    path: str | None = None  # a file-backed fallback; None means POSIX shared memory
+
+    @property
+    def location(self) -> str:
+        return self.path or os.path.join(SHM_DIR, self.name)
+
+
+class Segment:
+    """A segment this process created and alone unlinks."""
+
+    def __init__(self, ref: SegmentRef, buf: mmap.mmap):
+        self.ref = ref
+        self.buf = buf
+        self._lock = threading.Lock()
+        self._unlinked = False
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    def unlink(self) -> None:
+        """Remove the name (once); memory is freed when the last mapping goes."""
+        with self._lock:
+            if self._unlinked or os.getpid() != self.ref.owner:
+                return
+            self._unlinked = True
+        _owned.pop(self.ref.name, None)
+        try:
+            if self.ref.path is None:
+                _posixshmem.shm_unlink("/" + self.ref.name)
+                _untrack(self.ref.name)
+            else:
+                os.unlink(self.ref.path)
+        except FileNotFoundError:
+            pass
+
+    @property
+    def unlinked(self) -> bool:
+        return self._unlinked
+
+
+#: Segments this process owns, by name: unlinked at exit if still alive.
+_owned: dict[str, Segment] = {}
+#: Segments this process attached (it does not own them), by name.
+_attached: dict[str, mmap.mmap] = {}
+_attach_lock = threading.Lock()
+
+
+def _track(name: str) -> None:
+    from multiprocessing import resource_tracker
+
+    resource_tracker.register("/" + name, "shared_memory")
+
+
+def _untrack(name: str) -> None:
+    from multiprocessing import resource_tracker
+
+    resource_tracker.unregister("/" + name, "shared_memory")
+
+
+def free_bytes(folder: str) -> int | None:
+    """Bytes free for an unprivileged writer in ``folder``'s file system; None if unknown."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _new_name() -> str:
+    return PREFIX + secrets.token_hex(16)
+
+
+def _map_new_fd(fd: int, size: int) -> mmap.mmap:
+    """Reserve ``size`` bytes (ENOSPC now rather than SIGBUS later) and map them populated."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, size)
+    else:  # pragma: no cover - macOS
+        os.ftruncate(fd, size)
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    return mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def _create_shm(size: int) -> Segment:
+    name = _new_name()
+    fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+    try:
+        buf = _map_new_fd(fd, size)
+    except BaseException:
+        _posixshmem.shm_unlink("/" + name)
+        raise
+    finally:
+        os.close(fd)
+    seg = Segment(SegmentRef(name, size, os.getpid()), buf)
+    _track(name)
+    return seg
+
+
+def _create_file(size: int, folder: str) -> Segment:
+    name = _new_name()
+    path = os.path.join(folder, name)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        buf = _map_new_fd(fd, size)
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    return Segment(SegmentRef(name, size, os.getpid(), path=path), buf)
+
+
+def create(size: int) -> Segment:
+    """A new segment of ``size`` bytes (> 0), in /dev/shm or, when full, a temporary folder."""
+    if size <= 0:
+        raise ValueError(f"a shared segment needs a positive size, got {size}")
+    shm_free = free_bytes(SHM_DIR) if _posixshmem is not None else None
+    if shm_free is not None and shm_free >= size:
+        try:
+            seg = _create_shm(size)
+            _owned[seg.name] = seg
+            return seg
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+                raise
+            shm_free = free_bytes(SHM_DIR)
+    folder = tempfile.gettempdir()
+    file_free = free_bytes(folder)
+    if file_free is None or file_free >= size:
+        try:
+            seg = _create_file(size, folder)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EFBIG):
+                raise
+        else:
+            warnings.warn(
+                f"{SHM_DIR} has {_fmt(shm_free)} free, less than the {_fmt(size)} needed: "
+                f"the data goes to a file-backed mapping in {folder} instead (slower). Give "
+                f"the container a larger /dev/shm (docker run --shm-size=...) to avoid this.",
+                SharedMemoryFallbackWarning,
+                stacklevel=3,
+            )
+            _owned[seg.name] = seg
+            return seg
+    raise SharedMemoryError(
+        errno.ENOSPC,
+        f"not enough shared memory: {_fmt(size)} needed, {_fmt(shm_free)} free in {SHM_DIR} "
+        f"and {_fmt(file_free)} free in {folder}. Free some space, enlarge /dev/shm, or pass "
+        f"smaller data (e.g. a par.from_parquet source).",
+    )
+
+
+def _fmt(n: int | None) -> str:
+    if n is None:
+        return "an unknown amount"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def owned(name: str) -> Segment | None:
+    """The segment of that name if this process owns it (and it is still linked)."""
+    seg = _owned.get(name)
+    return seg if seg is not None and os.getpid() == seg.ref.owner else None
+
+
+def attach(ref: SegmentRef, *, writable: bool = False, cache: bool = True) -> mmap.mmap:
+    """Map a segment another process created, without registering it with any tracker.
+
+    Owners get their own mapping back. Read-only unless ``writable``; cached per process (and
+    dropped by :func:`release_unlinked` once the owner unlinks) unless ``cache=False``.
+    """
+    seg = owned(ref.name)
+    if seg is not None:
+        return seg.buf
+    key = ref.name + (":w" if writable else ":r")
+    if cache:
+        with _attach_lock:
+            buf = _attached.get(key)
+        if buf is not None:
+            return buf
+    try:
+        if ref.path is None:
+            flags = os.O_RDWR if writable else os.O_RDONLY
+            fd = _posixshmem.shm_open("/" + ref.name, flags, mode=0o600)
+        else:
+            fd = os.open(ref.path, os.O_RDWR if writable else os.O_RDONLY)
+    except FileNotFoundError:
+        raise SharedMemoryError(
+            errno.ENOENT,
+            f"shared segment {ref.name} no longer exists: its owner (pid {ref.owner}) closed it "
+            "or exited. Share the data again and pass the new handle.",
+        ) from None
+    except PermissionError:
+        raise SharedMemoryError(
+            errno.EACCES,
+            f"shared segment {ref.name} belongs to another user (segments are created with mode "
+            "0600); share the data from this user's process instead.",
+        ) from None
+    try:
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+        buf = mmap.mmap(fd, ref.size, flags=mmap.MAP_SHARED, prot=prot)
+    finally:
+        os.close(fd)
+    if cache:
+        with _attach_lock:
+            buf = _attached.setdefault(key, buf)
+    return buf
+
+
+def release_unlinked() -> int:
+    """Drop cached mappings whose segment name is gone (its owner closed it); how many."""
+    with _attach_lock:
+        keys = list(_attached)
+    dropped = 0
+    for key in keys:
+        name = key.rsplit(":", 1)[0]
+        if not os.path.exists(os.path.join(SHM_DIR, name)) and not _file_exists(name):
+            with _attach_lock:
+                _attached.pop(key, None)
+            dropped += 1
+    return dropped
+
+
+def _file_exists(name: str) -> bool:
+    return os.path.exists(os.path.join(tempfile.gettempdir(), name))
+
+
+def release_all_attached() -> None:
+    """Forget every cached mapping (views still in use keep their pages until freed)."""
+    with _attach_lock:
+        _attached.clear()
+
+
+def attached_names() -> list[str]:
+    with _attach_lock:
+        return [k.rsplit(":", 1)[0] for k in _attached]
+
+
+@atexit.register
+def _unlink_all_owned() -> None:
+    """At interpreter exit, remove every segment this process still owns."""
+    for seg in list(_owned.values()):
+        seg.unlink()
