@@ -21,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import feedback
 from .errors import ChunkTimeoutError, PicklingError
 from .progress import progress_bar
 from .worker import Job, Outcome
@@ -206,6 +207,8 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
             for future in done:
                 outcomes = _unpack(future, backend, map_id, futures[future])
                 for outcome in outcomes:
+                    if outcome.feedback:
+                        feedback.replay(outcome.feedback, outcome.index, outcome.pid)
                     if not outcome.ok:
                         raise_chunk_error(outcome, n_total, backend.name)
                     if timeout is not None and outcome.seconds > timeout:

@@ -138,7 +138,10 @@ def make_plan(data: Any, backend: Any, *, n=None, size=None, nbytes=None, by=Non
     placed, cleanup = backend.place(source) if backend.remote else (source, None)
     if cleanup is not None:
         plan.cleanups.append(cleanup)
-    if isinstance(placed, Shared) and placed.kind == "array":
+    custom = backend.chunk_specs(placed, slices) if backend.remote else None
+    if custom is not None:  # e.g. the dask backend: chunks of data scattered to the cluster
+        plan.specs = custom
+    elif isinstance(placed, Shared) and placed.kind == "array":
         plan.specs = [ArrayRows(i, s.start, s.stop, placed, s.start, s.stop)
                       for i, s in enumerate(slices)]
     elif isinstance(placed, Shared) and placed.kind != "pickled":

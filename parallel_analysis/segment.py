@@ -1,6 +1,6 @@
 """Raw shared-memory segments: one owner creates and unlinks, everyone else only attaches.
 
-A segment is a POSIX shared-memory object named ``par_`` + 32 random hex digits, mode 0600,
+A segment is a POSIX shared-memory object named ``par_<pid>_`` + 32 random hex digits, mode 0600,
 holding raw array or Arrow bytes (never pickles). Its picklable description, :class:`SegmentRef`,
 is a few dozen bytes whatever the segment's size.
 
@@ -122,7 +122,8 @@ def free_bytes(folder: str) -> int | None:
 
 
 def _new_name() -> str:
-    return PREFIX + secrets.token_hex(16)
+    """``par_<owner pid>_<128 random bits>``: unguessable, and says whose it is."""
+    return f"{PREFIX}{os.getpid()}_{secrets.token_hex(16)}"
 
 
 def _map_new_fd(fd: int, size: int) -> mmap.mmap:

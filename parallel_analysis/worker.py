@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from . import feedback
+
 #: Seconds between watchdog checks (dead caller, unlinked segments): the delay before a worker
 #: exits after its caller is killed, and before it releases a closed segment.
 WATCHDOG_INTERVAL = 0.1
@@ -113,6 +115,7 @@ class Outcome:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     pid: int = 0
+    feedback: list | None = None  # log records, warnings, prints (process workers only)
 
 
 def _apply(job: Job, chunk: Any) -> Any:
@@ -150,18 +153,21 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
                map_id: int = 0, stop_on_error: bool = True) -> list[Outcome]:
     """Run ``job`` on each spec's chunk in order; exceptions become failed outcomes."""
     outcomes = []
+    in_process = bool(_process_state.get("in_worker"))
     _local.running = True
     try:
         for spec in specs:
             if board is not None:
                 board.start(slot, map_id, spec.index)
             started, cpu_started = time.perf_counter(), time.thread_time()
+            captured = None
             try:
-                chunk = spec.load()
-                value = _apply(job, chunk)
-                if job.mode == "array":
-                    _write_rows(job, spec, value)
-                    value = None
+                with feedback.capture(spec.index, enabled=in_process) as captured:
+                    chunk = spec.load()
+                    value = _apply(job, chunk)
+                    if job.mode == "array":
+                        _write_rows(job, spec, value)
+                        value = None
                 outcome = Outcome(spec.index, True, value)
             except SystemExit as exc:
                 outcome = Outcome(spec.index, False, error=_exit_error(spec.index, exc),
@@ -173,6 +179,8 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
                     board.stop(slot)
             outcome.seconds = time.perf_counter() - started
             outcome.cpu_seconds = time.thread_time() - cpu_started
+            if captured is not None and captured.items:
+                outcome.feedback = captured.items
             outcome.pid = os.getpid()
             outcomes.append(outcome)
             if not outcome.ok and stop_on_error:

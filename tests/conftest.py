@@ -17,9 +17,12 @@ import parallel_analysis as par
 LOCAL_BACKENDS = ["serial", "thread", "process"]
 
 
-def par_segments() -> set[str]:
+def par_segments(all_owners: bool = False) -> set[str]:
+    """par_ segments in /dev/shm made by this test process (names carry the owner's pid)."""
+    mine = f"par_{os.getpid()}_"
     try:
-        return {n for n in os.listdir("/dev/shm") if n.startswith("par_")}
+        return {n for n in os.listdir("/dev/shm")
+                if n.startswith(mine if not all_owners else "par_")}
     except FileNotFoundError:
         return set()
 

@@ -45,6 +45,10 @@ class Backend:
         """Put ``data`` where the workers can read it; returns (placed, cleanup callable)."""
         return data, None
 
+    def chunk_specs(self, placed: Any, slices: list) -> list | None:
+        """Specs for the chunks of ``placed`` data, or None for the standard ones (plan.py)."""
+        return None
+
     def running(self, map_id: int) -> list[tuple[int, int, float]]:
         """(worker id, chunk, seconds) of the chunks of ``map_id`` running now."""
         return []
