@@ -11,7 +11,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
      └── PicklingError(pickle.PicklingError)  a function, chunk or result could not be pickled
 
     PickleFallbackWarning(UserWarning)        data that cannot live in shared memory travels by pickle
-    SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: data goes to a file-backed mapping
+    SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: data goes to a file mapping
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = [
+__all__ = [  # noqa: F822 - GroupBy and ValueCounts come lazily from .frames (pandas)
     "Concat", "Count", "GroupBy", "Histogram", "Max", "Mean", "Min", "Quantile", "Reducer",
     "Std", "Sum", "ValueCounts", "Var",
 ]

@@ -178,7 +178,8 @@ class Shared:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("owner" if self.owner else "attached")
         where = self.segment_name or ("pickled" if self.kind == "pickled" else "empty")
-        return f"<Shared {self.kind} shape={self.shape if not self._closed else '?'} {where} {state}>"
+        shape = self.shape if not self._closed else "?"
+        return f"<Shared {self.kind} shape={shape} {where} {state}>"
 
 
 def _rebuild(kind: str, meta: Any, payload: Any) -> Shared:

@@ -28,7 +28,7 @@ MIN_CHUNKS_PER_CPU = 4
 
 
 def choose_n_chunks(n_rows: int, row_nbytes: int, parallelism: int) -> int:
-    """How many chunks to cut ``n_rows`` rows of ``row_nbytes`` bytes into, for ``parallelism`` CPUs.
+    """How many chunks to cut ``n_rows`` rows of ``row_nbytes`` bytes into for ``parallelism`` CPUs.
 
     Pure policy: the count depends only on the data and the machine, never on the backend, so
     the same call gives the same chunking (and bit-for-bit the same reduction) on every backend.

@@ -19,8 +19,6 @@ restart, so "the pool works afterwards".
 from __future__ import annotations
 
 import multiprocessing as mp
-from multiprocessing import context as mp_context
-from multiprocessing import spawn
 import os
 import signal
 import sys
@@ -28,6 +26,8 @@ import threading
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import context as mp_context
+from multiprocessing import spawn
 
 from ..cpus import threads_per_worker
 from ..errors import PicklingError, WorkerCrashedError
@@ -103,7 +103,8 @@ def _context(start_method: str | None):
     """A multiprocessing context whose processes start without importing ``__main__``."""
     method = start_method or default_start_method()
     if method not in mp.get_all_start_methods():
-        raise ValueError(f"unknown start method {method!r}; choose from {mp.get_all_start_methods()}")
+        methods = ", ".join(mp.get_all_start_methods())
+        raise ValueError(f"unknown start method {method!r}; choose one of {methods}")
     if method == "forkserver":
         mp.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
     return _CONTEXTS[method]() if method in _CONTEXTS else mp.get_context(method)
