@@ -10,8 +10,8 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
      ├── SharedMemoryError(OSError)           no room for a segment, or a stale/foreign segment
      └── PicklingError(pickle.PicklingError)  a function, chunk or result could not be pickled
 
-    PickleFallbackWarning(UserWarning)        data that cannot live in shared memory travels by pickle
-    SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: data goes to a file mapping
+    PickleFallbackWarning(UserWarning)        data that cannot be shared travels by pickle
+    SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: a file mapping instead
 """
 
 from __future__ import annotations

@@ -50,9 +50,11 @@ def _pick(cond: Any, x: Any, y: Any) -> Any:
     if is_pandas(x) or is_pandas(y):
         import pandas as pd
 
+        if isinstance(cond, bool | np.bool_):
+            return x if cond else y
         if isinstance(x, pd.Series | pd.DataFrame):
-            return x.where(~cond, y) if not isinstance(cond, bool) else (x if cond else y)
-        return y.where(cond, x) if not isinstance(cond, bool) else (x if cond else y)
+            return x.where(cond, y)
+        return y.where(~cond, x)
     out = np.where(cond, x, y)
     return out[()] if out.ndim == 0 else out
 
@@ -101,7 +103,8 @@ class Sum(Reducer):
         return np.sum(chunk, axis=self.axis)
 
     def combine(self, a, b):
-        return a + b
+        with np.errstate(over="ignore"):  # integers wrap silently, as np.sum's do
+            return a + b
 
 
 class Count(Reducer):

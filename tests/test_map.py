@@ -1,0 +1,203 @@
+"""map_chunks, map_reduce, map_array on every backend, with numpy as the oracle."""
+
+from __future__ import annotations
+
+import functools
+import operator
+import traceback
+
+import numpy as np
+import pytest
+
+import parallel_analysis as par
+from parallel_analysis.errors import ChunkTimeoutError, PicklingError, WorkerCrashedError
+from parallel_analysis.reducers import Concat, Mean, Sum, Var
+
+X = np.random.default_rng(1).normal(size=(20_000, 3))
+
+
+def module_level_square(c):
+    return c * c
+
+
+class Boom(ValueError):
+    pass
+
+
+def test_map_chunks_in_chunk_order(pool):
+    out = pool.map_chunks(lambda c: (c[0, 0], len(c)), X, n=7)
+    assert [n for _, n in out] == [len(c) for c in par.split(X, 7)]
+    assert [first for first, _ in out] == [c[0, 0] for c in par.split(X, 7)]
+
+
+def test_closures_lambdas_and_module_functions_work(pool):
+    offset = 3.0
+    assert np.isclose(pool.map_reduce(lambda c: c + offset, X, Sum()), (X + offset).sum())
+    assert np.isclose(pool.map_reduce(module_level_square, X, Sum()), (X * X).sum())
+
+
+def test_map_reduce_matches_numpy(pool):
+    assert np.isclose(pool.map_reduce(None, X, Sum()), X.sum())
+    assert np.isclose(pool.map_reduce(None, X, Mean()), X.mean())
+    assert np.isclose(pool.map_reduce(None, X, Var()), X.var())
+    np.testing.assert_allclose(pool.map_reduce(None, X, Sum(axis=0)), X.sum(axis=0))
+
+
+def test_binary_callable_reducer_and_concat(pool):
+    ints = np.arange(10_000)
+    assert pool.map_reduce(lambda c: int(c.sum()), ints, operator.add, n=9) == ints.sum()
+    np.testing.assert_array_equal(pool.map_reduce(None, ints, Concat(), n=5), ints)
+
+
+def test_args_and_kwargs_reach_func(pool):
+    def scaled(c, factor, *, shift):
+        return c * factor + shift
+
+    out = pool.map_reduce(scaled, np.ones(100), Sum(), args=(2,), kwargs={"shift": 1})
+    assert out == 300
+
+
+def test_map_array_assembles_rows_like_numpy(pool):
+    np.testing.assert_allclose(pool.map_array(np.sqrt, np.abs(X)), np.sqrt(np.abs(X)))
+    rowsum = pool.map_array(lambda c: c.sum(axis=1), X, n=6)
+    np.testing.assert_allclose(rowsum, X.sum(axis=1))
+    typed = pool.map_array(lambda c: c[:, 0], X, dtype=np.float32)
+    assert typed.dtype == np.float32
+    np.testing.assert_allclose(typed, X[:, 0].astype(np.float32))
+
+
+def test_map_array_rejects_wrong_row_counts(pool):
+    with pytest.raises(ValueError, match="one output row per input row"):
+        pool.map_array(lambda c: c[:1], X, n=4)
+
+
+def test_bit_for_bit_identical_across_backends_and_workers(pools):
+    data = np.random.default_rng(7).normal(1e9, 3, size=200_001)
+    results = {name: p.map_reduce(None, data, Var(), n=13) for name, p in pools.items()}
+    with par.Pool(1, "process") as one:
+        results["process-1"] = one.map_reduce(None, data, Var(), n=13)
+    assert len({r.tobytes() for r in map(np.float64, results.values())}) == 1, results
+
+
+def test_list_of_chunks_is_data(pool):
+    chunks = [np.arange(5), np.arange(5, 12)]
+    assert pool.map_reduce(None, chunks, Sum()) == 66
+    np.testing.assert_array_equal(pool.map_array(lambda c: c * 2, chunks), np.arange(12) * 2)
+
+
+def test_empty_input(pool):
+    empty = np.empty((0,))
+    assert pool.map_chunks(len, empty) == []
+    assert pool.map_reduce(None, empty, Sum()) == 0
+    assert pool.map_array(lambda c: c, empty).shape == (0,)
+    with pytest.raises(ValueError):
+        pool.map_reduce(None, empty, par.reducers.Min())
+    with pytest.raises(TypeError, match="empty"):
+        pool.map_reduce(None, empty, operator.add)
+
+
+def test_worker_exception_keeps_type_chunk_and_remote_traceback(pool):
+    def fail_on_third(c):
+        if c[0, 0] == X[par.split(X, 5)[0].shape[0] * 2, 0]:
+            raise Boom("third chunk is bad")
+        return c
+
+    with pytest.raises(Boom, match="third chunk is bad") as info:
+        pool.map_chunks(fail_on_third, X, n=5)
+    exc = info.value
+    assert exc.chunk_index == 2
+    assert any("chunk 2 of 5" in note for note in exc.__notes__)
+    assert "fail_on_third" in str(exc.__cause__)
+    assert "fail_on_third" in "".join(traceback.format_exception(exc))
+
+
+def test_sys_exit_in_func_is_an_error_not_an_exit(pool):
+    import sys
+
+    with pytest.raises(WorkerCrashedError, match="sys.exit"):
+        pool.map_chunks(lambda c: sys.exit(3), X, n=2)
+    assert pool.map_reduce(None, X, Sum(), n=2) == pytest.approx(X.sum())
+
+
+def test_read_only_input_cannot_be_corrupted(pool):
+    data = np.arange(100.0)
+
+    def write(c):
+        c[0] = -1
+        return c
+
+    with pytest.raises(ValueError, match="read-only"):
+        pool.map_chunks(write, data, n=2)
+    assert data[0] == 0.0
+
+
+def test_unpicklable_function_names_pickling(pools):
+    import threading
+
+    lock = threading.Lock()
+    with pytest.raises(PicklingError, match="pickle"):
+        pools["process"].map_chunks(lambda c: lock, X, n=2)
+
+
+def test_nested_maps_run_serially_in_the_worker(pool):
+    def inner(c):
+        return par.map_reduce(None, c, Sum(), n=2)
+
+    assert np.isclose(pool.map_reduce(inner, X, operator.add, n=3), X.sum())
+
+
+def test_timeout_stops_a_stuck_process_worker_and_the_pool_recovers(pools):
+    import time
+
+    pool = pools["process"]
+    with pytest.raises(ChunkTimeoutError) as info:
+        pool.map_chunks(lambda c: time.sleep(30) if c[0] == 0 else 1, np.arange(4), n=4,
+                        timeout=0.5)
+    assert info.value.chunk == 0
+    assert pool.map_reduce(None, np.arange(10), Sum()) == 45
+
+
+def test_killed_worker_names_chunk_and_signal_and_pool_recovers(pools):
+    import os
+    import signal
+
+    pool = pools["process"]
+
+    def die(c):
+        if c[0] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return c
+
+    with pytest.raises(WorkerCrashedError, match="SIGKILL") as info:
+        pool.map_chunks(die, np.arange(6), n=6)
+    assert info.value.chunk == 3 and info.value.exitcode == -signal.SIGKILL
+    assert pool.map_reduce(None, np.arange(10), Sum()) == 45
+
+
+def test_submit_returns_a_future(pool):
+    assert pool.submit(functools.partial(operator.mul, 6), 7).result(timeout=30) == 42
+
+
+def test_module_level_functions_reuse_the_default_pool():
+    assert par.map_reduce(None, np.arange(10), Sum()) == 45
+    first = par.default_pool()
+    assert par.map_chunks(len, np.arange(10), n=2) == [5, 5]
+    assert par.default_pool() is first
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match="workers"):
+        par.Pool(0)
+    with pytest.raises(ValueError, match="unknown backend"):
+        par.Pool(2, "gpu")
+    with pytest.raises(TypeError, match="unexpected option"):
+        par.map_chunks(len, np.arange(3), chunks=2)
+    with pytest.raises(ValueError, match="positive"):
+        par.map_chunks(len, np.arange(3), n=-1)
+
+
+def test_last_run_records_the_map():
+    par.map_reduce(None, np.arange(1000), Sum(), backend="thread", n=4)
+    stats = par.last_run()
+    assert stats.chunks == 4 and "thread" in stats.backend
+    assert "4 chunks" in stats.summary()

@@ -1,0 +1,145 @@
+"""Reducers against numpy (and pandas), and the merge laws that make parallel answers exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import parallel_analysis as par
+from parallel_analysis.reduce import tree_reduce
+from parallel_analysis.reducers import Count, Histogram, Max, Mean, Min, Quantile, Std, Sum, Var
+
+
+def reduce_chunks(reducer, chunks):
+    return reducer.finalize(tree_reduce([reducer.partial(c) for c in chunks], reducer.combine))
+
+
+NUMPY = {
+    "sum": (Sum, np.sum),
+    "mean": (Mean, np.mean),
+    "var": (Var, np.var),
+    "std": (Std, np.std),
+    "min": (Min, np.min),
+    "max": (Max, np.max),
+}
+
+
+CASES = [(np.int64, False), (np.int32, False), (np.uint8, False), (np.float64, False),
+         (np.float32, False), (np.float64, True), (np.float32, True)]
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY))
+@pytest.mark.parametrize(("dtype", "with_nan"), CASES)
+def test_reducers_match_numpy(name, dtype, with_nan):
+    make, oracle = NUMPY[name]
+    x = (np.random.default_rng(3).normal(50, 10, size=(1001, 2)) ** 2).astype(dtype)
+    if with_nan:
+        x[17, 1] = np.nan
+    got = reduce_chunks(make(), par.split(x, 7))
+    want = oracle(x)
+    assert np.asarray(got).dtype == np.asarray(want).dtype or name in ("sum",)
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_integer_sums_are_exact_and_overflow_like_numpy():
+    x = np.full(1000, 2**62, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        assert par.sum(x, n=10) == np.sum(x)
+    big = np.arange(10**6, dtype=np.int64) * 10**9
+    assert par.sum(big, n=37) == big.sum()
+
+
+def test_variance_is_stable_with_a_large_offset():
+    x = np.random.default_rng(0).normal(1e9, 3, size=1_000_003)
+    for n in (1, 3, 64, 1000):
+        assert abs(reduce_chunks(Var(), par.split(x, n)) - x.var()) / x.var() < 1e-9
+        assert abs(reduce_chunks(Std(ddof=1), par.split(x, n)) - x.std(ddof=1)) < 1e-9 * x.std()
+
+
+def test_axis_zero_reduces_per_column():
+    x = np.random.default_rng(2).normal(size=(500, 4))
+    for make, oracle in NUMPY.values():
+        np.testing.assert_allclose(reduce_chunks(make(axis=0), par.split(x, 6)), oracle(x, axis=0))
+    assert reduce_chunks(Count(), par.split(x, 6)) == x.size
+    assert reduce_chunks(Count(axis=0), par.split(x, 6)) == 500
+
+
+def test_histogram_matches_numpy_exactly():
+    x = np.random.default_rng(4).normal(size=100_000)
+    counts, edges = par.histogram(x, bins=20, n=9)
+    want_counts, want_edges = np.histogram(x, bins=20)
+    np.testing.assert_array_equal(counts, want_counts)
+    np.testing.assert_array_equal(edges, want_edges)
+    counts, _ = reduce_chunks(Histogram(5, (-1, 1)), par.split(x, 4))
+    np.testing.assert_array_equal(counts, np.histogram(x, 5, (-1, 1))[0])
+    with pytest.raises(ValueError, match="range"):
+        Histogram(10)
+
+
+def test_exact_quantile_equals_numpy():
+    x = np.random.default_rng(5).normal(size=50_001)
+    q = [0.0, 0.1, 0.5, 0.99, 1.0]
+    np.testing.assert_array_equal(par.quantile(x, q, exact=True, n=7), np.quantile(x, q))
+
+
+@pytest.mark.parametrize("chunks", [1, 7, 100])
+def test_approximate_quantile_meets_its_rank_bound(chunks):
+    x = np.random.default_rng(6).exponential(size=300_000)
+    k = 256
+    ordered = np.sort(x)
+    for q in (0.01, 0.25, 0.5, 0.9, 0.999):
+        got = reduce_chunks(Quantile(q, sketch_size=k), par.split(x, chunks))
+        target = q * (x.size - 1)
+        low = np.searchsorted(ordered, got, side="left")
+        high = np.searchsorted(ordered, got, side="right")
+        bound = x.size / k + 1
+        assert low - bound <= target <= high + bound, (q, low, high, target, bound)
+
+
+def test_quantile_nan_and_bad_q():
+    assert np.isnan(par.quantile(np.array([1.0, np.nan, 2.0]), 0.5))
+    with pytest.raises(ValueError, match="range"):
+        Quantile(1.5)
+
+
+def test_pandas_conventions_skip_nan_and_default_ddof_one():
+    s = pd.Series([1.0, np.nan, 3.0, 4.0, np.nan, 10.0])
+    chunks = [s.iloc[:2], s.iloc[2:4], s.iloc[4:]]
+    assert reduce_chunks(Sum(), chunks) == s.sum()
+    assert reduce_chunks(Count(), chunks) == s.count()
+    assert reduce_chunks(Mean(), chunks) == pytest.approx(s.mean())
+    assert reduce_chunks(Var(), chunks) == pytest.approx(s.var())
+    assert reduce_chunks(Min(), chunks) == s.min()
+    assert reduce_chunks(Max(), chunks) == s.max()
+    df = pd.DataFrame({"a": [1, 2, None, 4], "b": [0.5, None, 1.5, 2.5]}, dtype="Float64")
+    parts = [df.iloc[:1], df.iloc[1:3], df.iloc[3:]]
+    pd.testing.assert_series_equal(reduce_chunks(Mean(), parts), df.mean(), check_dtype=False)
+    pd.testing.assert_series_equal(reduce_chunks(Var(), parts), df.var(), check_dtype=False)
+
+
+finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=finite), st.integers(1, 20),
+       st.integers(1, 20))
+def test_results_do_not_depend_on_chunking(x, n1, n2):
+    for make, oracle in NUMPY.values():
+        a = reduce_chunks(make(), par.split(x, n1))
+        b = reduce_chunks(make(), par.split(x, n2))
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-6)
+        np.testing.assert_allclose(a, oracle(x), rtol=1e-9, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(3, 60), elements=finite))
+def test_combine_is_associative(x):
+    a, b, c = (Var().partial(part) for part in np.array_split(x, 3))
+    r = Var()
+    left = r.finalize(r.combine(r.combine(a, b), c))
+    right = r.finalize(r.combine(a, r.combine(b, c)))
+    assert left == pytest.approx(right, rel=1e-9, abs=1e-6)

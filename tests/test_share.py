@@ -1,0 +1,103 @@
+"""share: one copy into shared memory, a handle that pickles to metadata, one owner unlinks."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import stat
+
+import numpy as np
+import pytest
+
+import parallel_analysis as par
+from parallel_analysis.errors import PickleFallbackWarning, SharedMemoryError
+
+
+def shm_path(handle) -> str:
+    return os.path.join("/dev/shm", handle.segment_name)
+
+
+def test_value_is_a_copy_in_shared_memory_and_close_unlinks():
+    x = np.arange(1000, dtype=np.float32).reshape(100, 10)
+    with par.share(x) as h:
+        assert os.path.exists(shm_path(h))
+        np.testing.assert_array_equal(h.value, x)
+        assert not np.shares_memory(h.value, x)
+        assert h.shape == x.shape and h.dtype == x.dtype and len(h) == 100
+    assert h.closed and not os.path.exists(shm_path(h))
+    with pytest.raises(ValueError, match="closed"):
+        h.value
+
+
+def test_handle_pickles_to_metadata_only_whatever_the_size():
+    with par.share(np.zeros(10_000_000)) as h:  # 80 MB
+        blob = pickle.dumps(h)
+        assert len(blob) < 4096
+        twin = pickle.loads(blob)  # an attached (non-owner) handle in this process
+        np.testing.assert_array_equal(twin.value[:5], np.zeros(5))
+
+
+def test_segment_name_is_unguessable_and_mode_0600():
+    with par.share(np.arange(10)) as h:
+        name = h.segment_name
+        prefix, pid, token = name.split("_")
+        assert prefix == "par" and int(pid) == os.getpid() and len(token) == 32
+        int(token, 16)
+        assert stat.S_IMODE(os.stat(shm_path(h)).st_mode) == 0o600
+
+
+def test_shared_array_allocates_without_copy_and_fill():
+    with par.shared_array((4, 3), np.int32, fill=7) as h:
+        assert h.value.dtype == np.int32 and (h.value == 7).all()
+        h.value[0, 0] = 1
+        assert h.value[0, 0] == 1
+    with par.shared_array(5) as h:
+        np.testing.assert_array_equal(h.value, np.zeros(5))
+
+
+def test_garbage_collection_unlinks():
+    h = par.share(np.arange(100))
+    path = shm_path(h)
+    del h
+    assert not os.path.exists(path)
+
+
+def test_workers_read_only_and_see_the_same_data(pools):
+    x = np.arange(100_000, dtype=np.int64)
+    with par.share(x) as h:
+        total = pools["process"].map_reduce(None, h, par.reducers.Sum())
+        assert total == x.sum()
+        flags = pools["process"].map_chunks(lambda c: c.flags.writeable, h)
+        assert not any(flags)
+
+
+def test_close_releases_worker_mappings(pools):
+    pool = pools["process"]
+    x = np.ones(1_000_000)
+    h = par.share(x)
+    assert pool.map_reduce(None, h, par.reducers.Sum()) == 1_000_000
+    name = h.segment_name
+    h.close()
+    for pid in pool._backend("process").worker_pids():
+        with open(f"/proc/{pid}/maps") as f:
+            assert name not in f.read()
+
+
+def test_object_arrays_travel_by_pickle_with_one_warning():
+    x = np.array([{"a": 1}, None, "s"], dtype=object)
+    with pytest.warns(PickleFallbackWarning):
+        h = par.share(x)
+    assert h.value is x
+
+
+def test_stale_handle_gives_a_clear_error():
+    h = par.share(np.arange(10))
+    blob = pickle.dumps(h)
+    h.close()
+    with pytest.raises(SharedMemoryError, match="no longer exists"):
+        pickle.loads(blob).value
+
+
+def test_sharing_unsupported_things_is_a_type_error():
+    with pytest.raises(TypeError, match="cannot share"):
+        par.share({"a": 1})
