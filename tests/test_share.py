@@ -26,7 +26,7 @@ def test_value_is_a_copy_in_shared_memory_and_close_unlinks():
         assert h.shape == x.shape and h.dtype == x.dtype and len(h) == 100
     assert h.closed and not os.path.exists(shm_path(h))
     with pytest.raises(ValueError, match="closed"):
-        h.value
+        _ = h.value
 
 
 def test_handle_pickles_to_metadata_only_whatever_the_size():
@@ -95,7 +95,7 @@ def test_stale_handle_gives_a_clear_error():
     blob = pickle.dumps(h)
     h.close()
     with pytest.raises(SharedMemoryError, match="no longer exists"):
-        pickle.loads(blob).value
+        _ = pickle.loads(blob).value
 
 
 def test_sharing_unsupported_things_is_a_type_error():
