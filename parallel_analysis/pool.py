@@ -183,7 +183,8 @@ class Pool:
                 return self._run_array(be, job, plan, out, run_kw, stats)
             if start is not None and n:
                 start(n)
-            _map.execute(be, job, plan.specs, collect, n_total=n, stats=stats, **run_kw)
+            with be.limits():
+                _map.execute(be, job, plan.specs, collect, n_total=n, stats=stats, **run_kw)
             return plan, n
         finally:
             plan.close()

@@ -17,6 +17,7 @@ dask       on a dask.distributed cluster       scatter, once per call
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future
 from typing import Any
 
@@ -63,6 +64,10 @@ class Backend:
 
     def abort(self) -> None:
         """Stop all work now (Ctrl-C, timeout, crash); the next call starts afresh."""
+
+    def limits(self) -> Any:
+        """A context in which a map runs (the thread backend caps BLAS threads there)."""
+        return contextlib.nullcontext()
 
     def restart_if_broken(self) -> None:
         """After a crash: drop the broken workers so the next call gets fresh ones."""

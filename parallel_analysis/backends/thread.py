@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from ..cpus import threads_per_worker
 from ..worker import Board, run_chunks
 from . import Backend
 
@@ -44,6 +45,14 @@ class ThreadBackend(Backend):
 
     def submit_batch(self, job, specs, map_id) -> Future:
         return self._pool().submit(self._run, job, specs, map_id)
+
+    def limits(self):
+        """Cap BLAS/OpenMP threads so that workers × threads ≤ CPUs while the map runs."""
+        from threadpoolctl import threadpool_limits
+
+        if self.workers <= 1:
+            return super().limits()
+        return threadpool_limits(limits=threads_per_worker(self.workers))
 
     def running(self, map_id):
         return self._board.running(map_id)
