@@ -26,10 +26,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-py313:
-	@if [ -z "$(PY313)" ]; then echo "Python 3.13 not found: the 3.13 run is skipped"; exit 0; fi
-	$(PY313) -m venv $(VENV313)
-	$(VENV313)/bin/pip install --quiet -e '.[core-test]'
-	$(VENV313)/bin/python -m pytest $(CORE_TESTS)
+	@if [ -z "$(PY313)" ]; then echo "Python 3.13 not found: the 3.13 run is skipped"; else \
+	  set -e; $(PY313) -m venv $(VENV313); \
+	  $(VENV313)/bin/pip install --quiet -e '.[core-test]'; \
+	  $(VENV313)/bin/python -m pytest $(CORE_TESTS); fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check parallel_analysis tests benchmarks
