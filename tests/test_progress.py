@@ -1,0 +1,131 @@
+"""Progress bars: where they go (terminal, pipe, notebook, worker) and that they advance per chunk.
+
+The notebook widget is checked by tests/test_notebooks.py in a real kernel; here stderr is
+swapped for a fake terminal or a pipe-like stream.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import parallel_analysis as par
+from parallel_analysis import progress
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+# pytest's output capture swaps sys.stderr back between set-up and the test call, so these
+# fixtures hand back a function that the test calls first.
+@pytest.fixture
+def terminal(monkeypatch):
+    stream = FakeTerminal()
+    return lambda: monkeypatch.setattr(sys, "stderr", stream) or stream
+
+
+@pytest.fixture
+def pipe(monkeypatch):
+    stream = io.StringIO()  # isatty() is False, like a pipe or a CI log
+    return lambda: monkeypatch.setattr(sys, "stderr", stream) or stream
+
+
+def _slow_len(chunk):
+    time.sleep(0.05)
+    return len(chunk)
+
+
+def test_bar_on_a_terminal_advances_to_the_number_of_chunks(pool, terminal):
+    terminal = terminal()
+    assert pool.map_chunks(_slow_len, np.arange(40), n=4, progress=True) == [10] * 4
+    text = terminal.getvalue()
+    assert "_slow_len" in text and "4/4" in text and "chunk" in text
+
+
+def test_desc_option_names_the_bar(pools, terminal):
+    terminal = terminal()
+    pools["thread"].map_reduce(None, np.arange(10), par.reducers.Sum(), n=2, progress=True,
+                               desc="totals")
+    assert "totals" in terminal.getvalue() and "2/2" in terminal.getvalue()
+
+
+def test_silent_through_a_pipe_unless_forced(pools, pipe):
+    pipe = pipe()
+    pools["process"].map_chunks(len, np.arange(40), n=4, progress=True)
+    assert pipe.getvalue() == ""
+    pools["process"].map_chunks(len, np.arange(40), n=4, progress="always")
+    assert "4/4" in pipe.getvalue()
+
+
+@pytest.mark.parametrize("mode", [False, None])
+def test_off_modes_print_nothing(pools, terminal, mode):
+    terminal = terminal()
+    pools["thread"].map_chunks(len, np.arange(40), n=4, progress=mode)
+    assert terminal.getvalue() == ""
+
+
+def test_auto_hides_quick_maps_and_shows_slow_ones(pools, terminal, monkeypatch):
+    terminal = terminal()
+    monkeypatch.setattr(progress, "AUTO_DELAY", 0.25)
+    pools["thread"].map_chunks(len, np.arange(40), n=4, progress="auto")
+    assert terminal.getvalue() == ""
+
+    def slow(chunk):
+        time.sleep(0.2)
+        return len(chunk)
+
+    pools["thread"].map_chunks(slow, np.arange(60), n=6, progress="auto")
+    assert "6/6" in terminal.getvalue()
+
+
+def test_invalid_mode_is_a_clear_error(pools):
+    with pytest.raises(ValueError, match="progress must be"):
+        progress.progress_bar(3, "x", "sometimes")
+    with pytest.raises(ValueError, match="progress must be"):
+        progress.progress_bar(0, "x", 1.5)
+
+
+def test_bar_closes_when_a_chunk_fails(pools, terminal):
+    terminal = terminal()
+    def fails(chunk):
+        if chunk[0] >= 20:
+            raise ValueError("bad chunk")
+        return len(chunk)
+
+    with pytest.raises(ValueError, match="bad chunk"):
+        pools["serial"].map_chunks(fails, np.arange(40), n=4, progress=True)
+    text = terminal.getvalue()
+    assert "/4" in text and text.endswith("\n")  # closed, left on screen where it stopped
+
+
+@pytest.mark.xfail(strict=True, reason="worker.run_chunks resets the in-worker flag of the outer "
+                   "chunk after a nested map; fixed by /tmp/patches/jupyter-nested-flag.diff")
+def test_no_bar_for_maps_nested_in_workers(pools, terminal):
+    terminal = terminal()
+    def nested(chunk):
+        return sum(par.map_chunks(len, chunk, n=2, progress="always", backend="serial"))
+
+    assert pools["thread"].map_chunks(nested, np.arange(40), n=2) == [20, 20]
+    assert terminal.getvalue() == ""
+
+
+def test_where_decides_per_environment(monkeypatch, terminal):
+    terminal = terminal()
+    assert progress.where(True) == "stderr"
+    monkeypatch.setattr(progress, "_in_notebook", lambda: True)
+    assert progress.where(True) == "notebook" and progress.where("auto") == "notebook"
+    assert progress.where(False) is None
+
+
+def test_tqdm_is_not_imported_by_the_package():
+    import subprocess
+
+    code = "import parallel_analysis, sys; print('tqdm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
