@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .share import ArrayMeta, Shared, find_owned_view, share_array
+from .share import Shared, find_owned_view, share_array
 from .split import row_slices, take_rows
 
 #: Arrays smaller than this travel by pickle: a segment costs more than copying a few KiB.
@@ -105,8 +105,7 @@ def share_for_processes(data: Any) -> tuple[Any, Any]:
         meta = find_owned_view(data)
         if meta is not None:  # already in a segment we own (e.g. par.shared_array): no copy
             return Shared("array", meta), None
-        handle = share_array(data)
-        handle.meta = ArrayMeta(handle.meta.ref, handle.meta.shape, handle.meta.dtype, cache=False)
+        handle = share_array(data, transient=True)
         return handle, lambda: handle.close(wait=False)
     if type(data).__module__.startswith(("pandas", "pyarrow")):
         from .frames import share_frame

@@ -60,11 +60,18 @@ class SegmentRef:
 
 
 class Segment:
-    """A segment this process created and alone unlinks."""
+    """A segment this process created and alone releases.
 
-    def __init__(self, ref: SegmentRef, buf: mmap.mmap):
+    A *named* segment lives in /dev/shm until :meth:`release` unlinks it. A *transient* one (a
+    map's own copy of the caller's array) is unlinked at birth: this process keeps its file
+    descriptor and workers open it through ``/proc/<pid>/fd/<fd>``, so nothing ever stays in
+    /dev/shm, not even after a crash, and :meth:`release` hands it to the arena for reuse.
+    """
+
+    def __init__(self, ref: SegmentRef, buf: mmap.mmap, fd: int | None = None):
         self.ref = ref
         self.buf = buf
+        self.fd = fd  # kept open for transient segments only
         self._lock = threading.Lock()
         self._unlinked = False
 
@@ -72,13 +79,20 @@ class Segment:
     def name(self) -> str:
         return self.ref.name
 
-    def unlink(self) -> None:
-        """Remove the name (once); memory is freed when the last mapping goes."""
+    @property
+    def transient(self) -> bool:
+        return self.fd is not None
+
+    def release(self) -> None:
+        """Unlink a named segment (once), or give a transient one back to the arena."""
         with self._lock:
             if self._unlinked or os.getpid() != self.ref.owner:
                 return
             self._unlinked = True
         _owned.pop(self.ref.name, None)
+        if self.transient:
+            arena.give(self)
+            return
         try:
             if self.ref.path is None:
                 _posixshmem.shm_unlink("/" + self.ref.name)
@@ -88,9 +102,80 @@ class Segment:
         except FileNotFoundError:
             pass
 
+    unlink = release
+
+    def close_fd(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
     @property
     def unlinked(self) -> bool:
         return self._unlinked
+
+
+class Arena:
+    """Recently released transient segments, kept mapped so the next map pays no page faults.
+
+    Writing into fresh shared pages costs about a second per 1.6 GB in page faults, a copy into
+    warm pages a tenth of that; so a map over a fresh array reuses the pages of the previous
+    map of a similar size. Bounded in bytes, emptied after ``IDLE_SECONDS`` unused and at exit.
+    """
+
+    #: Most bytes kept for reuse: a quarter of this machine's memory, at most 8 GiB.
+    MAX_BYTES = min(8 * 2**30, (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 4
+                    if hasattr(os, "sysconf") else 2**30)
+    #: Seconds an unused segment is kept before its memory goes back to the system.
+    IDLE_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self._free: list[Segment] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def take(self, size: int) -> Segment | None:
+        """A kept segment of at least ``size`` bytes (and at most twice that), or None."""
+        with self._lock:
+            fits = [s for s in self._free if size <= s.buf.size() <= 2 * size]
+            if not fits:
+                return None
+            seg = min(fits, key=lambda s: s.buf.size())
+            self._free.remove(seg)
+        fresh = Segment(SegmentRef(_new_name(), size, os.getpid(), path=seg.ref.path), seg.buf,
+                        seg.fd)
+        return fresh
+
+    def give(self, seg: Segment) -> None:
+        with self._lock:
+            if os.getpid() != seg.ref.owner or seg.buf.size() > self.MAX_BYTES:
+                drop = [seg]
+            else:
+                self._free.append(seg)
+                drop = []
+                while sum(s.buf.size() for s in self._free) > self.MAX_BYTES:
+                    drop.append(self._free.pop(0))
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.IDLE_SECONDS, self.clear)
+            self._timer.daemon = True
+            self._timer.start()
+        for old in drop:
+            old.close_fd()
+
+    def clear(self) -> None:
+        """Give every kept segment's memory back (its pages go when the last view does)."""
+        with self._lock:
+            dropped, self._free = self._free, []
+        for seg in dropped:
+            seg.close_fd()
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(s.buf.size() for s in self._free)
+
+
+arena = Arena()
 
 
 #: Segments this process owns, by name: unlinked at exit if still alive.
@@ -136,43 +221,69 @@ def _map_new_fd(fd: int, size: int) -> mmap.mmap:
     return mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 
 
-def _create_shm(size: int) -> Segment:
+def _anonymous(name: str, fd: int, size: int, buf: mmap.mmap) -> Segment:
+    """A segment whose name is already gone: workers reach it through /proc/<pid>/fd/<fd>."""
+    path = f"/proc/{os.getpid()}/fd/{fd}"
+    return Segment(SegmentRef(name, size, os.getpid(), path=path), buf, fd)
+
+
+def _create_shm(size: int, transient: bool) -> Segment:
     name = _new_name()
     fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
     try:
         buf = _map_new_fd(fd, size)
     except BaseException:
+        os.close(fd)
         _posixshmem.shm_unlink("/" + name)
         raise
-    finally:
-        os.close(fd)
+    if transient:
+        _posixshmem.shm_unlink("/" + name)
+        return _anonymous(name, fd, size, buf)
+    os.close(fd)
     seg = Segment(SegmentRef(name, size, os.getpid()), buf)
     _track(name)
     return seg
 
 
-def _create_file(size: int, folder: str) -> Segment:
+def _create_file(size: int, folder: str, transient: bool) -> Segment:
     name = _new_name()
     path = os.path.join(folder, name)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         buf = _map_new_fd(fd, size)
     except BaseException:
+        os.close(fd)
         os.unlink(path)
         raise
-    finally:
-        os.close(fd)
+    if transient:
+        os.unlink(path)
+        return _anonymous(name, fd, size, buf)
+    os.close(fd)
     return Segment(SegmentRef(name, size, os.getpid(), path=path), buf)
 
 
-def create(size: int) -> Segment:
-    """A new segment of ``size`` bytes (> 0), in /dev/shm or, when full, a temporary folder."""
+#: Transient segments are reached through /proc/<pid>/fd, which only Linux has.
+ANONYMOUS_OK = os.path.isdir(f"/proc/{os.getpid()}/fd")
+
+
+def create(size: int, transient: bool = False) -> Segment:
+    """A new segment of ``size`` bytes (> 0), in /dev/shm or, when full, a temporary folder.
+
+    ``transient`` segments (a map's own copies) have no name in /dev/shm and are reused from
+    the :class:`Arena` when one of a similar size was released recently.
+    """
     if size <= 0:
         raise ValueError(f"a shared segment needs a positive size, got {size}")
+    transient = transient and ANONYMOUS_OK
+    if transient:
+        seg = arena.take(size)
+        if seg is not None:
+            _owned[seg.name] = seg
+            return seg
     shm_free = free_bytes(SHM_DIR) if _posixshmem is not None else None
     if shm_free is not None and shm_free >= size:
         try:
-            seg = _create_shm(size)
+            seg = _create_shm(size, transient)
             _owned[seg.name] = seg
             return seg
         except OSError as exc:
@@ -183,7 +294,7 @@ def create(size: int) -> Segment:
     file_free = free_bytes(folder)
     if file_free is None or file_free >= size:
         try:
-            seg = _create_file(size, folder)
+            seg = _create_file(size, folder, transient)
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EFBIG):
                 raise
@@ -298,4 +409,5 @@ def attached_names() -> list[str]:
 def _unlink_all_owned() -> None:
     """At interpreter exit, remove every segment this process still owns."""
     for seg in list(_owned.values()):
-        seg.unlink()
+        seg.release()
+    arena.clear()

@@ -221,16 +221,21 @@ def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
         worker.join()
 
 
-def _segment_for(shape: tuple, dtype: np.dtype) -> tuple[_segment.Segment | None, ArrayMeta]:
+def _segment_for(shape: tuple, dtype: np.dtype, transient: bool = False
+                 ) -> tuple[_segment.Segment | None, ArrayMeta]:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes == 0:
         return None, ArrayMeta(None, tuple(shape), dtype)
-    seg = _segment.create(nbytes)
-    return seg, ArrayMeta(seg.ref, tuple(shape), dtype)
+    seg = _segment.create(nbytes, transient=transient)
+    return seg, ArrayMeta(seg.ref, tuple(shape), dtype, cache=not transient)
 
 
-def share_array(arr: np.ndarray) -> Shared:
-    """Copy an ndarray into a new segment (C order) and return its handle."""
+def share_array(arr: np.ndarray, transient: bool = False) -> Shared:
+    """Copy an ndarray into a new segment (C order) and return its handle.
+
+    ``transient`` (a map's own copy, released when the map ends) reuses recently released
+    memory and is mapped by workers per chunk rather than cached.
+    """
     if arr.dtype.hasobject:
         warnings.warn(
             f"an array of dtype {arr.dtype} holds Python objects, which cannot live in shared "
@@ -239,7 +244,7 @@ def share_array(arr: np.ndarray) -> Shared:
             stacklevel=3,
         )
         return Shared("pickled", None, None, arr)
-    seg, meta = _segment_for(arr.shape, arr.dtype)
+    seg, meta = _segment_for(arr.shape, arr.dtype, transient)
     if seg is not None:
         try:
             copy_into(np.ndarray(meta.shape, meta.dtype, buffer=seg.buf), arr)
