@@ -1,0 +1,62 @@
+"""par.info() and format_info(): the facts that decide how maps run on this machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+import parallel_analysis as par
+from parallel_analysis import info as info_mod
+from parallel_analysis.cpus import available_cpus
+
+
+def test_info_reports_cpus_shm_blas_and_versions():
+    facts = par.info()
+    assert isinstance(facts, dict)
+    assert facts["cpus"]["usable"] == available_cpus()
+    assert facts["cpus"]["present"] == os.cpu_count()
+    assert 1 <= facts["cpus"]["usable"] <= facts["cpus"]["present"]
+    assert facts["start_method"] in ("forkserver", "spawn")
+    shm = facts["shm"]
+    if os.path.isdir("/dev/shm"):
+        assert 0 <= shm["free"] <= shm["size"]
+    assert facts["versions"]["numpy"] == np.__version__
+    assert facts["versions"]["parallel_analysis"] == par.__version__
+    for name in ("pandas", "pyarrow", "cloudpickle", "dask"):
+        assert name in facts["versions"]
+    assert all(lib["num_threads"] >= 1 for lib in facts["blas"])
+    assert facts["threads_per_worker"] >= 1
+
+
+def test_missing_library_is_none_not_an_error():
+    assert info_mod._version("surely-not-a-real-package-xyz") is None
+
+
+def test_format_info_is_one_fact_per_line():
+    text = info_mod.format_info()
+    for label in ("CPUs", "start method", "/dev/shm", "BLAS", "numpy", "pandas", "pyarrow",
+                  "cloudpickle", "dask"):
+        assert any(line.startswith(label) for line in text.splitlines()), label
+    assert f"{available_cpus()} usable of {os.cpu_count()} present" in text
+    assert str(par.info()).splitlines()[0] == text.splitlines()[0]
+
+
+def test_notes_explain_quota_and_small_shm():
+    facts = par.info()
+    facts["cpus"] = {"usable": 2, "present": 16, "affinity": 16, "cgroup_quota": 2.0}
+    facts["shm"] = {"path": "/dev/shm", "size": 64 * 2**20, "free": 60 * 2**20}
+    notes = info_mod._notes(facts)
+    assert any("only 2 of 16 CPUs" in n and "cgroup" in n for n in notes)
+    assert any("64.0 MiB" in n and "--shm-size" in n for n in notes)
+    facts["notes"] = notes
+    assert "note: only 2 of 16 CPUs" in info_mod.format_info(facts)
+
+
+def test_info_imports_neither_pandas_nor_pyarrow():
+    code = ("import sys, parallel_analysis as par; par.info(); "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
