@@ -109,7 +109,7 @@ def _dumps(obj: Any, what: str) -> bytes:
 
     try:
         return cloudpickle.dumps(obj)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a __reduce__ calling sys.exit must not end the caller
         raise PicklingError(
             f"could not pickle {what} to send it to worker processes: {type(exc).__name__}: "
             f"{exc}. Use backend='thread', or pass data that pickles (arrays, frames, numbers)."
@@ -121,7 +121,7 @@ def _dumps_job(job: Job) -> bytes:
         import cloudpickle
 
         return cloudpickle.dumps(job)
-    except Exception:  # noqa: BLE001 - find the part that does not pickle, and name it
+    except (Exception, SystemExit):  # noqa: BLE001 - find the part that does not pickle, and name it
         for what, obj in (("the function", job.func), ("the reducer", job.reducer),
                           ("args", job.args), ("kwargs", job.kwargs)):
             _dumps(obj, f"{what} {_name(obj)}")
@@ -167,7 +167,7 @@ def _unpack(future, backend, map_id: int, batch: list) -> list[Outcome]:
 
     try:
         status, *rest = cloudpickle.loads(raw)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a result must not end the caller
         raise PicklingError(
             f"could not unpickle the results of chunks {batch[0].index}..{batch[-1].index} sent "
             f"back by a worker: {type(exc).__name__}: {exc}"

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import feedback
 from . import map as _map
 from .backends import BACKENDS, Backend, make_backend
 from .cpus import available_cpus
@@ -165,7 +166,7 @@ class Pool:
         args = tuple(options.get("args", ()))
         kwargs = dict(options.get("kwargs") or {})
         name = self._resolve(backend)
-        job = Job(func, mode, reducer, args, kwargs)
+        job = Job(func, mode, reducer, args, kwargs, log_level=feedback.caller_level())
         desc = options.get("desc") or getattr(func, "__name__", "map")
         run_kw = dict(timeout=timeout, progress=progress, desc=desc, cancel=options.get("_cancel"))
 

@@ -13,7 +13,6 @@ Helpers here are private and module-level so they pickle under forkserver and sp
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import threading
 import time
@@ -101,6 +100,7 @@ class Job:
     args: tuple = ()
     kwargs: dict | None = None
     out: Any = None  # "array" mode: a Shared handle or an ndarray to write rows into
+    log_level: int = 10  # lowest level the caller's loggers accept (feedback.caller_level)
 
 
 @dataclass
@@ -154,6 +154,7 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
     """Run ``job`` on each spec's chunk in order; exceptions become failed outcomes."""
     outcomes = []
     in_process = bool(_process_state.get("in_worker"))
+    outer = getattr(_local, "running", False)  # a nested (serial) map inside a running chunk
     _local.running = True
     try:
         for spec in specs:
@@ -162,7 +163,8 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
             started, cpu_started = time.perf_counter(), time.thread_time()
             captured = None
             try:
-                with feedback.capture(spec.index, enabled=in_process) as captured:
+                with feedback.capture(spec.index, enabled=in_process,
+                                      level=job.log_level) as captured:
                     chunk = spec.load()
                     value = _apply(job, chunk)
                     if job.mode == "array":
@@ -186,7 +188,7 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
             if not outcome.ok and stop_on_error:
                 break
     finally:
-        _local.running = False
+        _local.running = outer  # still inside the outer chunk: its later maps stay serial
     return outcomes
 
 
@@ -234,8 +236,10 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
         error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
         if isinstance(exc, SystemExit):
             error = _exit_error(first_index, exc)
-        return pickle.dumps(("failed", _safe_error(error), traceback.format_exc()))
+        return cloudpickle.dumps(("failed", _safe_error(error), traceback.format_exc()))
     outcomes = run_chunks(job, specs, board, slot, map_id)
+    if board is not None:  # a crash while pickling the results still names the chunk
+        board.start(slot, map_id, first_index)
     try:
         return cloudpickle.dumps(("ok", outcomes))
     except BaseException:  # noqa: BLE001 - find the outcome that cannot travel
@@ -249,11 +253,16 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
                 outcome.error = _pickling_error(what, bad, exc)
                 outcome.remote_tb = ""
         return cloudpickle.dumps(("ok", outcomes))
+    finally:
+        if board is not None:
+            board.stop(slot)
 
 
 def _safe_error(exc: BaseException) -> BaseException:
+    import cloudpickle
+
     try:
-        pickle.loads(pickle.dumps(exc))
+        cloudpickle.loads(cloudpickle.dumps(exc))
         return exc
     except Exception:  # noqa: BLE001
         return RuntimeError(f"{type(exc).__name__}: {exc}")
