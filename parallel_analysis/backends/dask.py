@@ -1,0 +1,328 @@
+"""The dask backend: chunks run on a dask.distributed cluster, one machine or many.
+
+::
+
+    caller (the client)                                 dask workers (any machine)
+    ───────────────────                                 ──────────────────────────
+    place() + chunk_specs(): scatter the chunks, ───────▶ one piece of data per chunk, held
+        once per call; specs carry only their keys        by the workers until the map ends
+    submit_batch(): client.submit(_run_batch,  ─────────▶ the chunks' data arrive as arguments
+        job, specs, *the chunks' futures)                 → run_batch_pickled → run_chunks
+    concurrent.futures.Future ◀── bytes of outcomes ──── (as on the process backend)
+    map driver: feedback, errors, fixed-tree reduction in the caller, as for every backend
+
+Shared memory is a single-machine optimisation and is skipped here: data reaches the workers by
+``Client.scatter``, each chunk once per call (never once per chunk *and* per batch, never the
+whole data per chunk), and a scattered chunk lives on one worker, whose task runs next to it.
+Lists of chunks and lazy sources (``par.from_parquet``) need no scatter: their specs are small
+or carry their own chunk. Partials come back to the caller and meet in the same fixed tree as on
+the local backends, so results are bit-for-bit the same for the same chunking.
+
+A worker that dies mid-map is dask's to handle: the scheduler reruns its tasks elsewhere
+(``distributed.scheduler.allowed-failures`` times); a task that keeps killing workers raises a
+WorkerCrashedError naming its chunks. Exceptions raised by ``func`` keep their type, as on every
+backend, because they travel inside the outcomes rather than as task failures.
+
+Dask is imported only when this backend is built; without it, an ImportError says what to
+install.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import WorkerCrashedError
+from ..plan import Spec
+from . import Backend
+
+#: Seconds to wait for a cluster to have at least one worker before giving up: long enough for
+#: a LocalCluster to spawn its processes on a loaded machine, short enough to report a scheduler
+#: with no workers instead of hanging the first map.
+WAIT_FOR_WORKERS = 60.0
+
+#: Payloads (the job, a batch of specs) above this many bytes are scattered to the workers
+#: instead of riding inside the task: dask sends task arguments through the scheduler and warns
+#: about large graphs, whereas scattered data goes straight to a worker.
+SCATTER_PAYLOAD_BYTES = 1 * 2**20
+
+#: Seconds to wait for a LocalCluster we started to close.
+CLOSE_TIMEOUT = 20.0
+
+INSTALL_HINT = "pip install 'parallel_analysis[dask]'"
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "the dask backend needs dask.distributed, which is not installed. Install it with: "
+            f"{INSTALL_HINT}  (or use backend='process' on one machine)"
+        ) from exc
+    return distributed
+
+
+# -- specs: what a worker needs to find its chunk ---------------------------------------------
+
+@dataclass
+class Scattered(Spec):
+    """A chunk scattered to the cluster: the spec carries its key, the task carries its data."""
+
+    key: str = ""
+
+    def load(self) -> Any:
+        values = getattr(_received, "values", {})
+        if self.key not in values:
+            raise RuntimeError(
+                f"chunk {self.index}: its scattered data ({self.key}) did not reach this task; "
+                "this is a bug in parallel_analysis's dask backend"
+            )
+        value = values[self.key]
+        if isinstance(value, np.ndarray) and value.flags.writeable:
+            value = value.view()
+            value.flags.writeable = False  # inputs are read-only, as on the other backends
+        return value
+
+
+@dataclass
+class _ToScatter:
+    """Data placed for a map: scattered chunk by chunk once the map knows its slices."""
+
+    value: Any
+    keys: list
+
+
+# -- worker side: private and module-level so that it pickles ----------------------------------
+
+_received = threading.local()  # .values: key → data of the scattered chunks of this task
+
+
+def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller_pid: int,
+               keys: list, *values: Any) -> bytes:
+    """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
+    from .. import worker
+
+    if os.getpid() != caller_pid:
+        # A worker process of its own: nested maps run serially, and (with one thread per
+        # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
+        worker._process_state["in_worker"] = _single_threaded()
+    _received.values = dict(zip(keys, values))
+    try:
+        return worker.run_batch_pickled(job, specs, map_id, first_index)
+    finally:
+        _received.values = {}
+
+
+def _single_threaded() -> bool:
+    try:
+        from distributed import get_worker
+
+        return get_worker().state.nthreads == 1
+    except (ImportError, ValueError, AttributeError):
+        return False
+
+
+def _call(fn, args: tuple, kwargs: dict):
+    return fn(*args, **kwargs)
+
+
+# -- the backend ------------------------------------------------------------------------------
+
+class DaskBackend(Backend):
+    """Runs chunks on a dask.distributed cluster.
+
+    ``client``: a ``distributed.Client`` to use (left open at shutdown). ``address``: a scheduler
+    to connect to (``"tcp://host:8786"``). With neither, a ``LocalCluster`` of ``workers`` worker
+    processes with ``threads_per_worker`` threads each (1: pandas and pure-Python work hold the
+    GIL) is started, and closed with the pool; other options go to ``LocalCluster``.
+    ``workers`` is then the cluster's total thread count, which chunking plans for.
+    """
+
+    name = "dask"
+    remote = True
+
+    def __init__(self, workers: int | None = None, *, address: str | None = None,
+                 client: Any = None, threads_per_worker: int = 1, **cluster_options: Any):
+        distributed = _import_distributed()
+        self._cluster = None
+        self._own_client = client is None
+        if client is not None:
+            self._client = client
+        elif address is not None:
+            self._client = distributed.Client(address, set_as_default=False)
+        else:
+            from ..cpus import available_cpus
+
+            n_workers = workers if workers else max(1, available_cpus() // threads_per_worker)
+            cluster_options.setdefault("dashboard_address", None)
+            cluster_options.setdefault("processes", True)
+            self._cluster = distributed.LocalCluster(
+                n_workers=n_workers, threads_per_worker=threads_per_worker, **cluster_options)
+            self._client = distributed.Client(self._cluster, set_as_default=False)
+        try:
+            self._client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+        except Exception:
+            self.shutdown()
+            raise
+        super().__init__(self.total_threads())
+        self._lock = threading.Lock()
+        self._live: dict[str, Any] = {}  # key → future of data scattered for a running map
+        self._inflight: set = set()
+        self._job: tuple[bytes | None, Any] = (None, None)  # the last big job, scattered once
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` this backend submits to (its dashboard, its logs...)."""
+        return self._client
+
+    def total_threads(self) -> int:
+        """Worker threads in the cluster now (what ``Pool.workers`` reports)."""
+        workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+    # -- placing data ------------------------------------------------------------------------
+    def place(self, data: Any) -> tuple[Any, Any]:
+        from ..share import Shared
+
+        value = data.value if isinstance(data, Shared) else data
+        placed = _ToScatter(value, [])
+        return placed, lambda: self._release(placed.keys)
+
+    def chunk_specs(self, placed: Any, slices: list) -> list | None:
+        """Scatter each chunk once (one call for them all); specs keep only the keys."""
+        from ..split import take_rows
+
+        if not isinstance(placed, _ToScatter):
+            return None
+        if not slices:
+            return []
+        chunks = [take_rows(placed.value, s) for s in slices]
+        futures = self._client.scatter(chunks, hash=False)
+        with self._lock:
+            for future in futures:
+                self._live[future.key] = future
+                placed.keys.append(future.key)
+        return [Scattered(i, s.start, s.stop, future.key)
+                for i, (s, future) in enumerate(zip(slices, futures))]
+
+    def _release(self, keys: list) -> None:
+        with self._lock:
+            futures = [self._live.pop(k) for k in keys if k in self._live]
+        for future in futures:
+            future.release()
+
+    def _payload(self, payload: bytes) -> Any:
+        """Large bytes travel scattered (straight to a worker), small ones inside the task."""
+        if len(payload) <= SCATTER_PAYLOAD_BYTES:
+            return payload
+        return self._client.scatter(payload, hash=False)
+
+    def _job_payload(self, job_bytes: bytes) -> Any:
+        """The job of a map, scattered once for all its batches when it is big."""
+        if len(job_bytes) <= SCATTER_PAYLOAD_BYTES:
+            return job_bytes
+        with self._lock:
+            cached_bytes, future = self._job
+            if cached_bytes is not job_bytes:
+                if future is not None:
+                    future.release()
+                future = self._client.scatter(job_bytes, hash=False)
+                self._job = (job_bytes, future)
+            return future
+
+    # -- running -----------------------------------------------------------------------------
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = self._client.submit(_call, fn, args, kwargs, pure=False)
+        return self._wrap(future, None)
+
+    def submit_batch(self, job_bytes: bytes, specs_bytes: bytes, map_id: int,
+                     first_index: int = 0) -> Future:
+        # Specs reach us pickled; the keys of scattered chunks are unique random strings stored
+        # verbatim in the pickle, so a byte search finds the batch's chunks without unpickling
+        # (and copying) specs that may carry data of their own.
+        with self._lock:
+            needed = [(k, f) for k, f in self._live.items() if k.encode() in specs_bytes]
+        keys = [k for k, _ in needed]
+        future = self._client.submit(
+            _run_batch, self._job_payload(job_bytes), self._payload(specs_bytes), map_id,
+            first_index, os.getpid(), keys, *(f for _, f in needed),
+            key=f"parallel_analysis-map{map_id}-chunk{first_index}-{uuid.uuid4().hex}",
+            pure=False,
+        )
+        return self._wrap(future, first_index)
+
+    def _wrap(self, dask_future: Any, chunk: int | None) -> Future:
+        """A concurrent.futures.Future that follows ``dask_future`` (and cancels it)."""
+        distributed = _import_distributed()
+        result: Future = Future()
+        with self._lock:
+            self._inflight.add(dask_future)
+
+        def done(f) -> None:
+            with self._lock:
+                self._inflight.discard(f)
+            if not result.set_running_or_notify_cancel():
+                return
+            try:
+                result.set_result(f.result())
+            except distributed.KilledWorker as exc:
+                result.set_exception(self._crashed(exc, chunk))
+            except BaseException as exc:  # noqa: BLE001 - delivered through the future
+                result.set_exception(exc)
+
+        def cancelled(r: Future) -> None:
+            if r.cancelled():
+                dask_future.cancel()
+
+        result.add_done_callback(cancelled)
+        dask_future.add_done_callback(done)
+        return result
+
+    def _crashed(self, exc: BaseException, chunk: int | None) -> WorkerCrashedError:
+        where = f"chunk {chunk} (or a chunk of its batch)" if chunk is not None else "a task"
+        return WorkerCrashedError(
+            f"dask workers kept dying while running {where}: the scheduler retried it on "
+            f"{getattr(exc, 'allowed_failures', '?')} other worker(s) and gave up ({exc}). "
+            "Look for memory limits or native crashes in the worker logs "
+            "(pool's backend .client.get_worker_logs()); the cluster itself keeps working.",
+            chunk=chunk,
+        )
+
+    def abort(self) -> None:
+        with self._lock:
+            inflight = list(self._inflight)
+        if inflight:
+            try:
+                self._client.cancel(inflight)
+            except Exception:  # noqa: BLE001 - a cluster already gone has nothing to cancel
+                pass
+
+    # -- life cycle --------------------------------------------------------------------------
+    def shutdown(self, wait: bool = True) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            self.abort()
+            with lock:
+                live, self._live = list(self._live.values()), {}
+                _, job = self._job
+                self._job = (None, None)
+            for future in live + ([job] if job is not None else []):
+                future.release()
+        if self._own_client and self._client is not None:
+            self._client.close()
+        self._client = None
+        if self._cluster is not None:
+            self._cluster.close(timeout=CLOSE_TIMEOUT)
+            self._cluster = None
+
+    def describe(self) -> str:
+        where = "LocalCluster" if self._cluster is not None else (
+            self._client.scheduler.address if self._client is not None else "closed")
+        return f"dask backend ({where}), {self.workers} worker thread(s)"

@@ -1,0 +1,341 @@
+"""Parquet sources: chunks that are row groups, read inside the workers.
+
+``par.from_parquet(path)`` reads only the files' footers in the caller (row counts, sizes,
+schema) and returns a lazy source. A map plans its chunks from that metadata, and each chunk
+spec travels as a path and row-group ids; the worker reads those row groups with pyarrow and
+hands ``func`` a pandas DataFrame::
+
+    caller                                        worker (any backend: serial ... dask)
+    ──────                                        ─────────────────────────────────────
+    from_parquet(): footers → RowGroup list
+    chunk_specs(n/size/nbytes): group row groups
+        └─ ParquetChunk(path, row groups) ──────▶ load(): read those row groups (only the
+                                                  asked columns, filter applied) → DataFrame
+
+So nothing but paths is shipped, memory holds a few row groups per worker at a time, and the
+data may be far larger than memory. A row group is the smallest chunk (a reader cannot start in
+the middle of one); neighbouring row groups, even across files, are merged when fewer or larger
+chunks are asked for.
+
+Chunks are pandas DataFrames, as ``pd.read_parquet`` would give for those rows: dtypes from the
+pandas metadata stored in the file, and the index labels of the whole dataset (a default index
+numbers rows across all files and chunks), so concatenating the chunks gives
+``pd.read_parquet(path, columns=..., filters=...)``. Hive partition columns (``key=value``
+folders) come as plain values rather than categoricals, so that every chunk has the same dtypes.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import Spec
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One row group of one file: where it is and how big, from the file's footer."""
+
+    path: str
+    id: int
+    num_rows: int
+    nbytes: int  # uncompressed bytes of the selected columns
+    partition: Any = None  # a pyarrow Expression for hive partition values, or None
+
+
+@dataclass
+class ParquetChunk(Spec):
+    """Row groups (of one or more files) that make one chunk; read by :meth:`load`."""
+
+    row_groups: tuple = ()
+    source: _ReadOptions | None = None
+
+    def load(self) -> Any:
+        """Read this chunk's row groups (asked columns only, filter applied) as a DataFrame."""
+        return self.source.read(self.row_groups, self.out_start)
+
+
+@dataclass
+class _ReadOptions:
+    """What every chunk of a source shares: small, pickled with each batch of specs."""
+
+    schema: Any  # pyarrow Schema of the dataset (with partition fields)
+    filesystem: Any
+    columns: list | None = None
+    filter: Any = None  # pyarrow Expression or None
+    index_start: int = 0  # a RangeIndex stored in a single-file dataset: its start and step
+    index_step: int = 1
+    index_name: Any = None
+    range_index: bool = True  # True: number rows by their position in the dataset
+
+    def read(self, row_groups: tuple, position: int) -> Any:
+        import pyarrow as pa
+
+        tables = []
+        for path, ids, partition in _by_file(row_groups):
+            fragment = _fragment(path, self.filesystem, partition, ids)
+            tables.append(fragment.to_table(schema=self.schema, columns=self.columns,
+                                            filter=self.filter, use_threads=False))
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        return self._to_pandas(table, position)
+
+    def _to_pandas(self, table: Any, position: int) -> Any:
+        import pandas as pd
+
+        rows = table.num_rows
+        # Free Arrow buffers as columns convert: one copy of the chunk in memory, not two.
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        if self.range_index:
+            start = self.index_start + self.index_step * position
+            frame.index = pd.RangeIndex(start, start + self.index_step * rows, self.index_step,
+                                        name=self.index_name)
+        return frame
+
+
+def _fragment(path: str, filesystem: Any, partition: Any, ids: list[int]) -> Any:
+    """The fragment of ``path`` holding row groups ``ids``.
+
+    Built with ``subset`` on a fragment with its footer loaded: in pyarrow 26,
+    ``make_fragment(..., row_groups=ids)`` returns the wrong rows for some runs of several row
+    groups (e.g. 7 and 8 of 11), while ``subset`` reads exactly those asked for.
+    """
+    import pyarrow.dataset as ds
+
+    whole = ds.ParquetFileFormat().make_fragment(path, filesystem,
+                                                 partition_expression=partition)
+    whole.ensure_complete_metadata()
+    return whole.subset(row_group_ids=ids)
+
+
+def _by_file(row_groups: tuple) -> list[tuple[str, list[int], Any]]:
+    """Consecutive row groups of the same file, so each file is opened once per chunk."""
+    out: list = []
+    for rg in row_groups:
+        if out and out[-1][0] == rg.path:
+            out[-1][1].append(rg.id)
+        else:
+            out.append((rg.path, [rg.id], rg.partition))
+    return out
+
+
+@dataclass
+class ParquetSource:
+    """A lazy Parquet dataset: the chunks of a map are its row groups, read in the workers.
+
+    Made by :func:`from_parquet`. ``len(source)`` is its number of rows (with ``filters``, the
+    rows that pass them), from the footers and the filter columns only.
+    """
+
+    row_groups: list
+    options: _ReadOptions
+    paths: list = field(default_factory=list)
+    _counts: list | None = None
+
+    # -- what the caller may ask without reading the data ----------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """Names of the columns each chunk has (index columns excepted)."""
+        meta = self.options.schema.pandas_metadata or {}
+        hidden = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+        names = self.options.columns if self.options.columns is not None else \
+            self.options.schema.names
+        return [name for name in names if name not in hidden]
+
+    @property
+    def schema(self) -> Any:
+        """The pyarrow schema of the dataset (partition fields included)."""
+        return self.options.schema
+
+    @property
+    def num_row_groups(self) -> int:
+        return len(self.row_groups)
+
+    def __len__(self) -> int:
+        return sum(self._row_counts())
+
+    def __repr__(self) -> str:
+        where = self.paths[0] if len(self.paths) == 1 else f"{len(self.paths)} files"
+        cols = ", ".join(self.columns[:6]) + (", ..." if len(self.columns) > 6 else "")
+        filt = f", filter {self.options.filter}" if self.options.filter is not None else ""
+        return (f"<ParquetSource {where}: {self.num_row_groups} row groups, columns [{cols}]"
+                f"{filt}>")
+
+    # -- the lazy-source protocol (plan.make_plan) ------------------------------------------
+    def chunk_specs(self, n: int | None = None, size: int | None = None,
+                    nbytes: int | None = None) -> list[ParquetChunk]:
+        """Specs of chunks made of whole row groups: ``n`` of them, or at most ``size`` rows or
+        ``nbytes`` (uncompressed) each; with none given, row groups merged up to the size
+        :func:`~parallel_analysis.split.choose_n_chunks` aims for. A row group is never split,
+        so a chunk may exceed ``size`` or ``nbytes`` when one row group does.
+        """
+        from .split import _check_positive, n_chunks_for
+
+        given = [k for k, v in (("n", n), ("size", size), ("nbytes", nbytes)) if v is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of n, size and nbytes, not {' and '.join(given)}")
+        counts = self._row_counts()
+        groups = [(rg, c) for rg, c in zip(self.row_groups, counts) if c > 0]
+        if not groups:
+            return []
+        if size is not None or nbytes is not None:
+            limit = _check_positive("size" if size is not None else "nbytes", size or nbytes)
+            weights = [c if size is not None else rg.nbytes for rg, c in groups]
+            bounds = _greedy_bounds(weights, limit)
+        else:
+            total = sum(c for _, c in groups)
+            row_nbytes = max(1, sum(rg.nbytes for rg, _ in groups) // max(1, total))
+            from .cpus import available_cpus
+
+            k = n_chunks_for(total, row_nbytes, n=n, parallelism=available_cpus())
+            bounds = _balanced_bounds([c for _, c in groups], min(k, len(groups)))
+        specs, row = [], 0
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            rows = sum(c for _, c in groups[a:b])
+            part = tuple(rg for rg, _ in groups[a:b])
+            specs.append(ParquetChunk(i, row, row + rows, part, self.options))
+            row += rows
+        return specs
+
+    def _row_counts(self) -> list[int]:
+        """Rows per row group; with a filter, the rows that pass it (reads the filter columns)."""
+        if self._counts is None:
+            if self.options.filter is None:
+                self._counts = [rg.num_rows for rg in self.row_groups]
+            else:
+                self._counts = [
+                    _fragment(rg.path, self.options.filesystem, rg.partition, [rg.id])
+                    .scanner(schema=self.options.schema, filter=self.options.filter,
+                             columns=[]).count_rows()
+                    for rg in self.row_groups
+                ]
+        return self._counts
+
+
+def _balanced_bounds(rows: list[int], k: int) -> list[int]:
+    """Cut a sequence of row groups into ``k`` contiguous runs of about equal rows."""
+    total = sum(rows)
+    cumulative, acc = [0], 0
+    for r in rows:
+        acc += r
+        cumulative.append(acc)
+    bounds = [0]
+    for i in range(1, k):
+        target = total * i / k
+        j = min(range(bounds[-1] + 1, len(rows)), key=lambda b: abs(cumulative[b] - target),
+                default=None)
+        if j is not None and j > bounds[-1] and len(rows) - j >= k - i:
+            bounds.append(j)
+        elif bounds[-1] + 1 < len(rows):
+            bounds.append(bounds[-1] + 1)
+    bounds.append(len(rows))
+    return sorted(set(bounds))
+
+
+def _greedy_bounds(weights: list[int], limit: int) -> list[int]:
+    """Runs of row groups whose weights add up to at most ``limit`` (at least one group each)."""
+    bounds, acc = [0], 0
+    for i, w in enumerate(weights):
+        if acc and acc + w > limit:
+            bounds.append(i)
+            acc = 0
+        acc += w
+    bounds.append(len(weights))
+    return bounds
+
+
+def _expand(path: str | os.PathLike | list) -> list[str] | str:
+    """A list of files for a glob or a list; a single path (file or folder) as it is."""
+    if isinstance(path, (list, tuple)):
+        return [os.fspath(p) for p in path]
+    path = os.fspath(path)
+    if glob.has_magic(path) and "://" not in path:
+        files = sorted(glob.glob(path, recursive=True))
+        if not files:
+            raise FileNotFoundError(f"no file matches {path!r}")
+        return files
+    return path
+
+
+def _filter_expression(filters: Any) -> Any:
+    """A pyarrow Expression from pandas-style filters (tuples; a list of lists means OR)."""
+    if filters is None:
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if isinstance(filters, pc.Expression):
+        return filters
+    return pq.filters_to_expression(filters)
+
+
+def _column_bytes(metadata: Any, rg_id: int, columns: list | None) -> int:
+    """Uncompressed bytes of ``columns`` (all when None) in one row group, from the footer."""
+    group = metadata.row_group(rg_id)
+    if columns is None:
+        return group.total_byte_size
+    wanted = set(columns)
+    return sum(group.column(j).total_uncompressed_size for j in range(group.num_columns)
+               if group.column(j).path_in_schema.split(".")[0] in wanted)
+
+
+def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = None,
+                 filters: Any = None) -> ParquetSource:
+    """A lazy Parquet source for any map: chunks are row groups, read inside the workers.
+
+    ``path`` is a file, a folder (searched recursively; ``key=value`` folders become columns),
+    a glob (``"data/*.parquet"``) or a list of files. ``columns`` reads only those columns;
+    ``filters`` keeps the rows that pass, in pandas' form (``[("year", ">=", 2020)]``; a list of
+    such lists means OR) or as a ``pyarrow.compute`` expression. Row groups whose statistics
+    rule them out are never read. Only the footers are read here.
+
+    >>> src = par.from_parquet("trips/", columns=["zone", "fare"])    # doctest: +SKIP
+    >>> par.groupby_agg(src, "zone", {"fare": "mean"})                 # doctest: +SKIP
+    """
+    import pyarrow.dataset as ds
+
+    expression = _filter_expression(filters)
+    dataset = ds.dataset(_expand(path), format="parquet", partitioning="hive")
+    if columns is not None:
+        columns = list(columns)
+        missing = [c for c in columns if c not in dataset.schema.names]
+        if missing:
+            raise KeyError(f"columns {missing} are not in the Parquet data; it has "
+                           f"{dataset.schema.names}")
+    row_groups, files = [], []
+    for fragment in dataset.get_fragments(filter=expression):
+        files.append(fragment.path)
+        metadata = fragment.metadata
+        pieces = (fragment.split_by_row_group(expression, schema=dataset.schema)
+                  if expression is not None else [fragment])
+        ids = [g.id for piece in pieces for g in piece.row_groups]
+        for rg_id in ids:
+            row_groups.append(RowGroup(fragment.path, rg_id, metadata.row_group(rg_id).num_rows,
+                                       _column_bytes(metadata, rg_id, columns),
+                                       fragment.partition_expression))
+    options = _ReadOptions(dataset.schema, dataset.filesystem, columns, expression)
+    _index_options(options, dataset.schema, single_file=len(files) == 1, columns=columns)
+    return ParquetSource(row_groups, options, files)
+
+
+def _index_options(options: _ReadOptions, schema: Any, single_file: bool,
+                   columns: list | None) -> None:
+    """How chunks get their index: stored index columns as pandas would, else row positions."""
+    meta = schema.pandas_metadata or {}
+    index_columns = meta.get("index_columns", [])
+    stored = [c for c in index_columns if isinstance(c, str)]
+    if stored:
+        # pyarrow rebuilds a stored index from its columns; read them even when not asked for,
+        # as pd.read_parquet does.
+        options.range_index = False
+        if columns is not None:
+            options.columns = columns + [c for c in stored if c not in columns]
+        return
+    ranges = [c for c in index_columns if isinstance(c, dict) and c.get("kind") == "range"]
+    if ranges:
+        options.index_name = ranges[0].get("name")
+        if single_file:
+            options.index_start = int(ranges[0].get("start", 0))
+            options.index_step = int(ranges[0].get("step", 1)) or 1
