@@ -201,3 +201,34 @@ def test_last_run_records_the_map():
     stats = par.last_run()
     assert stats.chunks == 4 and "thread" in stats.backend
     assert "4 chunks" in stats.summary()
+
+
+@pytest.mark.parametrize("name", ["serial", "thread"])
+def test_timeout_on_in_process_backends(pools, name):
+    import time
+
+    with pytest.raises(ChunkTimeoutError) as info:
+        pools[name].map_chunks(lambda c: time.sleep(0.6), np.arange(2), n=2, timeout=0.2)
+    assert info.value.chunk in (0, 1) and info.value.timeout == 0.2
+    assert pools[name].map_reduce(None, np.arange(10), Sum()) == 45
+
+
+def test_data_already_in_shared_memory_is_not_copied(pools, monkeypatch):
+    from parallel_analysis import segment
+
+    created = []
+    real_create = segment.create
+    monkeypatch.setattr(segment, "create",
+                        lambda *a, **k: created.append(a) or real_create(*a, **k))
+    with par.shared_array((300_000,), np.float64, fill=2.0) as h:
+        created.clear()
+        assert pools["process"].map_reduce(None, h, Sum()) == 600_000
+        assert pools["process"].map_reduce(None, h.value[::3], Sum()) == 200_000
+        assert created == []
+
+
+def test_map_array_output_is_an_ordinary_writable_array(pools):
+    out = pools["process"].map_array(lambda c: c + 1, np.arange(500_000.0))
+    assert isinstance(out, np.ndarray) and out.flags.writeable
+    out[0] = -5
+    np.testing.assert_array_equal(out[1:], np.arange(2, 500_001.0))
