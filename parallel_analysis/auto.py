@@ -128,7 +128,7 @@ def run_auto(pool, job, data, chunking, collect, start, out_spec, run_kw):
         rest = _rest(pool, name, data, chunking, plan, done)
         _map.execute(pool._backend(name), job, rest, collect, n_total=n, stats=stats, **run_kw)
         _note(pool, stats, name, reason)
-        return plan, n
+        return n
     finally:
         plan.close()
         _map.finish_run(stats, len(plan.specs))

@@ -98,7 +98,7 @@ class Pool:
     def map_chunks(self, func, data, *, backend: str | None = None, **options: Any) -> list:
         """``[func(chunk) for chunk in split(data)]``, computed on the pool, in chunk order."""
         results: dict[int, Any] = {}
-        plan, n = self._run(func, data, "map", None, backend, options, results.__setitem__)
+        n = self._run(func, data, "map", None, backend, options, results.__setitem__)
         return [results[i] for i in range(n)]
 
     def map_reduce(self, func, data, reducer, *, backend: str | None = None, **options: Any):
@@ -117,7 +117,7 @@ class Pool:
 
             tree["tree"] = TreeReduction(n_chunks, red.combine)
 
-        plan, n = self._run(func, data, "reduce", red, backend, options, collect, start=start)
+        n = self._run(func, data, "reduce", red, backend, options, collect, start=start)
         if n == 0:
             return _reduce_empty(func, data, red, options)
         return red.finalize(tree["tree"].result)
@@ -155,9 +155,11 @@ class Pool:
     # -- the driver -----------------------------------------------------------------------
     def _run(self, func, data, mode, reducer, backend, options, collect, start=None, out=None):
         unknown = set(options) - {*_CHUNKING, "progress", "timeout", "args", "kwargs", "desc",
-                                  "_cancel", "workers"}
+                                  "_cancel"}
         if unknown:
-            raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}")
+            hint = (" (a Pool's size is fixed: create it with Pool(workers=...))"
+                    if "workers" in unknown else "")
+            raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}{hint}")
         if func is not None and not callable(func):
             raise TypeError(f"func must be callable or None, got {func!r}")
         chunking = {k: options.get(k) for k in _CHUNKING}
@@ -186,7 +188,7 @@ class Pool:
                 start(n)
             with be.limits():
                 _map.execute(be, job, plan.specs, collect, n_total=n, stats=stats, **run_kw)
-            return plan, n
+            return n
         finally:
             plan.close()
             _map.finish_run(stats, len(plan.specs))
