@@ -104,8 +104,6 @@ def test_bar_closes_when_a_chunk_fails(pools, terminal):
     assert "/4" in text and text.endswith("\n")  # closed, left on screen where it stopped
 
 
-@pytest.mark.xfail(strict=True, reason="worker.run_chunks resets the in-worker flag of the outer "
-                   "chunk after a nested map; fixed by /tmp/patches/jupyter-nested-flag.diff")
 def test_no_bar_for_maps_nested_in_workers(pools, terminal):
     terminal = terminal()
     def nested(chunk):
