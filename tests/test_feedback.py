@@ -224,3 +224,13 @@ def test_capture_is_cheap_when_nothing_is_emitted():
             pass
     per_chunk = (time.perf_counter() - start) / 2000
     assert per_chunk < 200e-6, f"{per_chunk * 1e6:.0f} µs per chunk"
+
+
+def _root_level(chunk):
+    return logging.getLogger().getEffectiveLevel()
+
+
+def test_workers_log_at_the_callers_lowest_level(pools, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    levels = pools["process"].map_chunks(_root_level, np.arange(4), n=2)
+    assert levels == [feedback.caller_level()] * 2
