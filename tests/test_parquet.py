@@ -1,0 +1,195 @@
+"""par.from_parquet: chunks are row groups read in the workers, on every backend.
+
+Real Parquet files are written into a temporary folder once per module; each test compares what
+the source yields with what pandas reads from the same files.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pytest
+
+import parallel_analysis as par
+
+ROWS = 10_000
+ROW_GROUP = 1_000
+
+
+def _frame(seed: int, rows: int = ROWS) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "k": rng.integers(0, 7, rows),
+        "v": rng.standard_normal(rows),
+        "i": rng.integers(-1000, 1000, rows),
+        "s": rng.choice(["x", "y", "zz"], rows),
+    })
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """One file, a folder of three files, a hive-partitioned folder, and a stored index."""
+    root = tmp_path_factory.mktemp("parquet")
+    one = root / "one.parquet"
+    _frame(0).to_parquet(one, row_group_size=ROW_GROUP)
+    folder = root / "many"
+    folder.mkdir()
+    for i in range(3):
+        _frame(i + 1, 3_000 + i).to_parquet(folder / f"part-{i}.parquet", row_group_size=700)
+    hive = root / "hive"
+    _frame(5, 2_000).to_parquet(hive, partition_cols=["s"], row_group_size=300)
+    indexed = root / "indexed.parquet"
+    _frame(6, 2_500).set_index("s").to_parquet(indexed, row_group_size=400)
+    return {"one": one, "many": folder, "hive": hive, "indexed": indexed}
+
+
+def _read_all(source, **chunking) -> pd.DataFrame:
+    return pd.concat([spec.load() for spec in source.chunk_specs(**chunking)])
+
+
+# -- metadata and chunking -------------------------------------------------------------------
+
+def test_length_and_columns_come_from_the_footer(files):
+    source = par.from_parquet(files["one"])
+    assert len(source) == ROWS
+    assert source.num_row_groups == ROWS // ROW_GROUP
+    assert source.columns == ["k", "v", "i", "s"]
+    assert par.from_parquet(files["one"], columns=["v", "k"]).columns == ["v", "k"]
+    assert "10 row groups" in repr(source)
+
+
+@pytest.mark.parametrize("chunking, expected", [
+    ({}, None), ({"n": 3}, 3), ({"n": 100}, 10), ({"size": 2_500}, 5), ({"nbytes": 40_000}, None),
+])
+def test_chunks_are_whole_row_groups_covering_every_row(files, chunking, expected):
+    specs = par.from_parquet(files["one"]).chunk_specs(**chunking)
+    if expected is not None:
+        assert len(specs) == expected
+    assert [s.index for s in specs] == list(range(len(specs)))
+    assert specs[0].out_start == 0 and specs[-1].out_stop == ROWS
+    assert all(a.out_stop == b.out_start for a, b in zip(specs, specs[1:]))
+    assert all((s.out_stop - s.out_start) % ROW_GROUP == 0 for s in specs)
+    if "size" in chunking:
+        assert max(s.out_stop - s.out_start for s in specs) <= chunking["size"]
+
+
+def test_n_chunks_are_balanced_by_rows(files):
+    sizes = [s.out_stop - s.out_start for s in par.from_parquet(files["one"]).chunk_specs(n=5)]
+    assert sizes == [2_000] * 5
+
+
+def test_at_most_one_chunking_option(files):
+    with pytest.raises(ValueError, match="at most one"):
+        par.from_parquet(files["one"]).chunk_specs(n=2, size=10)
+
+
+def test_a_spec_carries_paths_not_data(files):
+    spec = par.from_parquet(files["one"]).chunk_specs(n=1)[0]
+    size = files["one"].stat().st_size
+    # The schema (with pandas' metadata), a path and ten row-group ids: a few kB, whatever the
+    # size of the row groups.
+    assert len(pickle.dumps(spec)) < min(16_000, size / 10)
+
+
+# -- what chunks contain: what pandas reads ----------------------------------------------------
+
+@pytest.mark.parametrize("chunking", [{}, {"n": 3}, {"size": 1_000}])
+def test_chunks_concatenate_to_read_parquet(files, chunking):
+    got = _read_all(par.from_parquet(files["one"]), **chunking)
+    pd.testing.assert_frame_equal(got, pd.read_parquet(files["one"]))
+
+
+def test_a_folder_of_files_numbers_rows_across_files(files):
+    source = par.from_parquet(files["many"])
+    assert len(source) == 3_000 + 3_001 + 3_002
+    got = _read_all(source, n=4)
+    pd.testing.assert_frame_equal(got, pd.read_parquet(files["many"]))
+
+
+def test_glob_and_list_of_files(files):
+    paths = sorted(files["many"].glob("*.parquet"))
+    by_glob = par.from_parquet(str(files["many"] / "part-*.parquet"))
+    by_list = par.from_parquet(paths[:2])
+    assert len(by_glob) == 9_003 and len(by_list) == 6_001
+    pd.testing.assert_frame_equal(_read_all(by_list), pd.read_parquet(paths[:2]))
+
+
+@pytest.mark.parametrize("filters", [
+    [("k", ">=", 4)],
+    [[("k", "==", 1)], [("s", "==", "zz"), ("v", ">", 0)]],
+    pc.field("i") < 0,
+])
+def test_columns_and_filters_match_pandas(files, filters):
+    source = par.from_parquet(files["one"], columns=["k", "v", "s"], filters=filters)
+    expected = pd.read_parquet(files["one"], columns=["k", "v", "s"], filters=filters,
+                               engine="pyarrow")
+    assert len(source) == len(expected)
+    pd.testing.assert_frame_equal(_read_all(source, n=4), expected)
+
+
+def test_filters_skip_row_groups_ruled_out_by_statistics(tmp_path):
+    frame = pd.DataFrame({"t": np.arange(5_000), "v": np.ones(5_000)})
+    frame.to_parquet(tmp_path / "sorted.parquet", row_group_size=1_000)
+    source = par.from_parquet(tmp_path / "sorted.parquet", filters=[("t", ">=", 3_500)])
+    assert source.num_row_groups == 2 and len(source) == 1_500
+
+
+def test_a_filter_that_keeps_nothing_gives_no_chunks(files):
+    source = par.from_parquet(files["one"], filters=[("k", ">", 100)])
+    assert len(source) == 0 and source.chunk_specs() == []
+    assert par.map_chunks(len, source, backend="serial") == []
+
+
+def test_a_stored_index_round_trips(files):
+    got = _read_all(par.from_parquet(files["indexed"], columns=["v"]), n=3)
+    pd.testing.assert_frame_equal(got, pd.read_parquet(files["indexed"], columns=["v"]))
+
+
+def test_hive_partitions_become_plain_columns(files):
+    got = _read_all(par.from_parquet(files["hive"]))
+    expected = pd.read_parquet(files["hive"])
+    assert set(got["s"]) == {"x", "y", "zz"}
+    assert not isinstance(got["s"].dtype, pd.CategoricalDtype)  # the same dtype in every chunk
+    expected = expected.assign(s=expected["s"].astype(got["s"].dtype))
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+
+
+def test_missing_path_and_unknown_column_are_clear(files, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        par.from_parquet(tmp_path / "nope.parquet")
+    with pytest.raises(FileNotFoundError, match="no file matches"):
+        par.from_parquet(str(tmp_path / "nope-*.parquet"))
+    with pytest.raises(KeyError, match="nope"):
+        par.from_parquet(files["one"], columns=["k", "nope"])
+
+
+# -- every map, reducer and groupby_agg, on every local backend --------------------------------
+
+def test_map_chunks_map_reduce_and_map_array(pool, files):
+    source = par.from_parquet(files["one"])
+    frame = pd.read_parquet(files["one"])
+    assert sum(pool.map_chunks(len, source, n=4)) == ROWS
+    total = pool.map_reduce(lambda c: c["i"], source, par.reducers.Sum(), n=4)
+    assert total == frame["i"].sum()
+    mean = pool.map_reduce(lambda c: c["v"].to_numpy(), source, par.reducers.Mean(), n=4)
+    assert mean == pytest.approx(frame["v"].mean(), rel=1e-12)
+    doubled = pool.map_array(lambda c: c["v"].to_numpy() * 2, source, n=3)
+    np.testing.assert_array_equal(doubled, frame["v"].to_numpy() * 2)
+
+
+def test_results_do_not_depend_on_the_backend(pools, files):
+    source = par.from_parquet(files["many"])
+    results = {name: p.map_reduce(lambda c: c["v"].to_numpy(), source, par.reducers.Var(), n=5)
+               for name, p in pools.items()}
+    assert len(set(results.values())) == 1  # bit-for-bit: the same chunking, the same tree
+
+
+def test_groupby_agg_over_parquet_matches_pandas(backend, files):
+    source = par.from_parquet(files["many"], columns=["k", "v", "i"])
+    agg = {"v": ["sum", "mean"], "i": "max"}
+    got = par.groupby_agg(source, "k", agg, backend=backend, workers=2)
+    expected = pd.read_parquet(files["many"]).groupby("k").agg(agg)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
