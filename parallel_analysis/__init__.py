@@ -17,6 +17,7 @@ import importlib
 from typing import Any
 
 from . import errors, reducers
+from .info import info  # eager (stdlib only): a lazy `info` is shadowed by its own submodule
 from .map import last_run
 from .pool import (
     Pool,
@@ -42,7 +43,6 @@ _LAZY = {
     "groupby_agg": "parallel_analysis.frames",
     "groupby_apply": "parallel_analysis.frames",
     "from_parquet": "parallel_analysis.parquet",
-    "info": "parallel_analysis.info",
 }
 
 __all__ = [

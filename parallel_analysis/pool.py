@@ -26,7 +26,7 @@ from .cpus import available_cpus
 from .plan import make_plan
 from .reducers import Fold, as_reducer
 from .share import ArrayMeta, Shared, shared_array
-from .worker import Job, in_worker
+from .worker import Job, _write_rows, in_worker
 
 _CHUNKING = ("n", "size", "nbytes", "by")
 
@@ -84,7 +84,10 @@ class Pool:
         with self._lock:
             backend = self._backends.get(name)
             if backend is None:
-                backend = make_backend(name, self.workers or 1, **self._options)
+                # dask with no workers given: 0, so that the cluster (or a LocalCluster sized
+                # to the CPUs) decides, rather than a LocalCluster of one worker.
+                workers = self.workers or (0 if name == "dask" else 1)
+                backend = make_backend(name, workers, **self._options)
                 self._backends[name] = backend
                 if name == "dask":
                     self.workers = backend.workers
@@ -219,14 +222,22 @@ class Pool:
             dtype = first.dtype if dtype is None else dtype
             row_shape = first.shape[1:] if row_shape is None else row_shape
         shape = (plan.n_rows,) + tuple(row_shape)
-        job.out = allocate_output(shape, dtype, shared=be.remote)
+        # Dask workers may run on other machines, which cannot write into our memory: there
+        # each chunk's rows come back with its outcome and the caller writes them.
+        rows_back = be.name == "dask"
+        job.out = allocate_output(shape, dtype, shared=be.remote and not rows_back)
         try:
             if first is not None:
                 target = job.out.value if isinstance(job.out, Shared) else job.out
                 np.copyto(target[specs[0].out_start: specs[0].out_stop], first,
                           casting="same_kind")
                 specs = specs[1:]
-            _map.execute(be, job, specs, lambda i, v: None, n_total=len(plan.specs),
+            run_job, collect = job, lambda i, v: None
+            if rows_back:
+                by_index = {spec.index: spec for spec in specs}
+                run_job = Job(job.func, "map", None, job.args, job.kwargs)
+                collect = lambda i, v: _write_rows(job, by_index[i], v)  # noqa: E731
+            _map.execute(be, run_job, specs, collect, n_total=len(plan.specs),
                          stats=stats, **run_kw)
             return _finish_output(job)
         except BaseException:
