@@ -1,14 +1,32 @@
-"""DataFrames: Arrow buffers in shared memory, group-aware chunks, groupby and apply.
+"""DataFrames: Arrow buffers in shared memory, group-aware chunks, and ``apply``.
 
-A DataFrame, Series or pyarrow Table is written once into a segment as an Arrow IPC stream; a
-worker maps the segment and reads the record batches without copying the buffers, slices its
-rows and converts them to pandas. pandas' metadata travels in the Arrow schema, so dtypes and
-the index round-trip.
+A DataFrame, Series or pyarrow Table is written once into a segment as an Arrow IPC stream. A
+worker maps the segment, reads the record batches without copying their buffers, slices its rows
+and rebuilds pandas objects on top of the same memory::
+
+    caller                                      worker
+    ──────                                      ──────
+    each column ──encode──▶ Arrow array ─┐      segment ──IPC read──▶ Table (no copy)
+    index levels ──encode──▶ Arrow array ┼─▶    .slice(rows) ──decode──▶ numpy views /
+    labels, dtypes, categories ──▶ meta ─┘      ArrowStringArray / masked arrays → DataFrame
+
+Numeric, datetime and timedelta columns are stored as their raw numpy bytes (NaN and NaT stay
+values, not Arrow nulls), so a worker gets numpy views of the segment; ``str`` / ``string``
+columns stay Arrow strings that pandas wraps without copying; categoricals travel as their codes
+with the categories in the handle's metadata. Nullable, period and interval columns go through
+pandas' own Arrow protocol (``__arrow_array__`` / ``__from_arrow__``). Only a column Arrow cannot
+hold (arbitrary Python objects) travels by pickle, with one
+:class:`~parallel_analysis.errors.PickleFallbackWarning`; each chunk then carries its own rows of
+it. The handle pickles to the metadata: a segment name, the column labels and the dtypes.
+
+Group-aware chunks (:func:`split_by_groups`) and ``apply`` live here too; the groupby reducers
+live in :mod:`.groupby`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,35 +34,183 @@ import pandas as pd
 import pyarrow as pa
 
 from . import segment as _segment
+from .errors import PickleFallbackWarning
 from .plan import Spec
-from .reducers import Reducer
 from .share import Shared
+
+# -- one array (a column or an index level) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one column or index level is stored in Arrow and rebuilt in pandas."""
+
+    how: str  # numpy | bool | raw | tz | cat | objstr | arrow | arrowdtype | pickle
+    dtype: Any
+
+
+def _numpy_to_arrow(values: np.ndarray) -> pa.Array:
+    """The array's own bytes as an Arrow array (no validity bitmap: NaN and NaT stay values)."""
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
+                                 [None, pa.py_buffer(values)])
+
+
+def _encode(values: Any) -> tuple[Any, Codec]:
+    """(Arrow array or, for ``pickle``, the values themselves; codec) for a column or level."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        values = np.asarray(values)
+        if dtype.kind in "iufMm":
+            return _numpy_to_arrow(values), Codec("numpy", dtype)
+        if dtype.kind == "b":
+            return pa.array(values, type=pa.bool_()), Codec("bool", dtype)
+        if dtype.kind in "cSV":  # complex and fixed-width bytes: raw bytes, one value a slot
+            raw = np.ascontiguousarray(values)
+            return pa.Array.from_buffers(pa.binary(dtype.itemsize), len(raw),
+                                         [None, pa.py_buffer(raw.view(np.uint8))]), \
+                Codec("raw", dtype)
+        kind = pd.api.types.infer_dtype(values, skipna=False)
+        if kind in ("string", "empty"):
+            return pa.array(values, type=pa.large_string()), Codec("objstr", dtype)
+        if kind == "bytes":
+            return pa.array(values, type=pa.large_binary()), Codec("objstr", dtype)
+        return values, Codec("pickle", dtype)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return _numpy_to_arrow(np.asarray(values.asi8)), Codec("tz", dtype)
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _numpy_to_arrow(np.asarray(values.codes)), Codec("cat", dtype)
+    if isinstance(dtype, pd.ArrowDtype):
+        return values.__arrow_array__(), Codec("arrowdtype", dtype)
+    if hasattr(values, "__arrow_array__") and hasattr(dtype, "__from_arrow__"):
+        try:
+            return values.__arrow_array__(), Codec("arrow", dtype)
+        except (TypeError, ValueError, NotImplementedError, pa.ArrowException):
+            pass
+    return values, Codec("pickle", dtype)
+
+
+def _one_chunk(column: Any) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def _decode(column: Any, codec: Codec) -> Any:
+    """Rebuild pandas values from an Arrow column, on the same memory where the dtype allows."""
+    how, dtype = codec.how, codec.dtype
+    if how in ("arrow", "arrowdtype"):
+        if how == "arrowdtype":
+            return pd.arrays.ArrowExtensionArray(column)
+        return dtype.__from_arrow__(column)
+    array = _one_chunk(column)
+    if how == "numpy":
+        return array.to_numpy(zero_copy_only=True).view(dtype)
+    if how == "bool":
+        return array.to_numpy(zero_copy_only=False)
+    if how == "raw":
+        return np.frombuffer(array.buffers()[1], dtype, count=len(array),
+                             offset=array.offset * dtype.itemsize)
+    if how == "objstr":
+        return array.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    if how == "tz":
+        wall = array.to_numpy(zero_copy_only=True).view(f"M8[{dtype.unit}]")
+        return pd.DatetimeIndex(wall).tz_localize("UTC").tz_convert(dtype.tz).array
+    if how == "cat":
+        return pd.Categorical.from_codes(array.to_numpy(zero_copy_only=True), dtype=dtype,
+                                         validate=False)
+    raise ValueError(f"unknown column codec {how!r}")  # pragma: no cover
+
+
+# -- a whole frame -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """How the row index is rebuilt: a range from numbers, or levels stored as arrays."""
+
+    kind: str  # range | flat | multi
+    names: tuple
+    start: int = 0
+    step: int = 1
+    levels: tuple | None = None  # MultiIndex levels (small; travel in the metadata)
+    freq: Any = None
 
 
 @dataclass(frozen=True)
 class FrameMeta:
+    """A shared frame's whole pickled payload: where the bytes are, and how to read them."""
+
     ref: _segment.SegmentRef
     kind: str  # "frame", "series" or "table"
     cache: bool = True
+    n_rows: int = 0
+    columns: Any = None  # frame: the column labels; series: the name
+    codecs: tuple = ()  # index arrays first, then one per column
+    index: IndexSpec | None = None
+    pickled: dict | None = None  # array number -> values that Arrow cannot hold
 
 
-def _to_table(obj: Any) -> tuple[pa.Table, str]:
-    if isinstance(obj, pa.Table):
-        return obj, "table"
+def _index_arrays(index: pd.Index) -> tuple[IndexSpec, list]:
+    names = tuple(index.names)
+    if isinstance(index, pd.RangeIndex):
+        return IndexSpec("range", names, index.start, index.step), []
+    if isinstance(index, pd.MultiIndex):
+        return (IndexSpec("multi", names, levels=tuple(index.levels)),
+                [np.asarray(c) for c in index.codes])
+    return IndexSpec("flat", names, freq=getattr(index, "freq", None)), [_values(index)]
+
+
+def _values(obj: pd.Series | pd.Index) -> Any:
+    """A numpy array (a view) for numpy dtypes, else the pandas extension array."""
+    return obj.to_numpy() if isinstance(obj.dtype, np.dtype) else obj.array
+
+
+def _parts(obj: Any) -> tuple[str, Any, pd.Index, list]:
     if isinstance(obj, pd.Series):
-        return pa.Table.from_pandas(obj.to_frame(name=obj.name if obj.name is not None else 0)), \
-            "series"
-    return pa.Table.from_pandas(obj), "frame"
+        return "series", obj.name, obj.index, [_values(obj)]
+    return "frame", obj.columns, obj.index, [_values(obj.iloc[:, i]) for i in range(obj.shape[1])]
 
 
 def share_frame(obj: Any, transient: bool = False) -> Shared:
-    """Write a DataFrame / Series / Table into shared memory as an Arrow IPC stream."""
-    table, kind = _to_table(obj)
+    """Write a DataFrame / Series / Table into a new segment as an Arrow IPC stream.
+
+    ``transient=True`` (a map's own copy) makes workers map it per chunk instead of caching it.
+    """
+    if isinstance(obj, pa.Table):
+        return _write(obj, dict(kind="table", n_rows=obj.num_rows), transient)
+    kind, columns, index, arrays = _parts(obj)
+    spec, index_arrays = _index_arrays(index)
+    fields, codecs, pickled = [], [], {}
+    for number, values in enumerate(index_arrays + arrays):
+        encoded, codec = _encode(values)
+        codecs.append(codec)
+        if codec.how == "pickle":
+            pickled[number] = encoded
+        else:
+            fields.append((f"a{number}", encoded))
+    if pickled:
+        warnings.warn(
+            f"{len(pickled)} column(s) hold Python objects that Arrow cannot store "
+            f"({', '.join(str(c.dtype) for c in codecs if c.how == 'pickle')}): they are sent to "
+            "workers by pickle (one copy per chunk); the other columns are shared.",
+            PickleFallbackWarning,
+            stacklevel=3,
+        )
+    table = pa.Table.from_arrays(
+        [f if isinstance(f, pa.ChunkedArray) else pa.chunked_array([f], f.type)
+         for _, f in fields],
+        names=[name for name, _ in fields])
+    info = dict(kind=kind, n_rows=len(obj), columns=columns, codecs=tuple(codecs), index=spec,
+                pickled=pickled or None)
+    return _write(table, info, transient)
+
+
+def _write(table: pa.Table, info: dict, transient: bool) -> Shared:
     sink = pa.MockOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    size = max(1, sink.size())
-    seg = _segment.create(size)
+    seg = _segment.create(max(1, sink.size()))
     try:
         stream = pa.FixedSizeBufferWriter(pa.py_buffer(seg.buf))
         with pa.ipc.new_stream(stream, table.schema) as writer:
@@ -52,7 +218,7 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
     except BaseException:
         seg.unlink()
         raise
-    return Shared("frame", FrameMeta(seg.ref, kind, cache=not transient), seg)
+    return Shared("frame", FrameMeta(seg.ref, cache=not transient, **info), seg)
 
 
 def _table(meta: FrameMeta) -> pa.Table:
@@ -60,124 +226,219 @@ def _table(meta: FrameMeta) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(buf)).read_all()
 
 
-def _to_pandas(table: pa.Table, kind: str) -> Any:
-    if kind == "table":
+def _rebuild_index(spec: IndexSpec, arrays: list, codecs: tuple, start: int,
+                   stop: int) -> pd.Index:
+    if spec.kind == "range":
+        return pd.RangeIndex(spec.start + start * spec.step, spec.start + stop * spec.step,
+                             spec.step, name=spec.names[0])
+    if spec.kind == "multi":
+        return pd.MultiIndex(levels=spec.levels, codes=arrays, names=spec.names,
+                             verify_integrity=False)
+    dtype = codecs[0].dtype if isinstance(codecs[0].dtype, np.dtype) else None
+    index = pd.Index(arrays[0], dtype=dtype, name=spec.names[0], copy=False)
+    if spec.freq is not None and stop - start > 1:
+        index = type(index)(index, freq=spec.freq)
+    return index
+
+
+def _frame_from(meta: FrameMeta, table: pa.Table, start: int, stop: int,
+                pickled: dict | None) -> Any:
+    """The rows ``start:stop`` of a shared frame; ``table`` holds exactly those rows."""
+    if meta.kind == "table":
         return table
-    frame = table.to_pandas()
-    if kind == "series":
-        series = frame.iloc[:, 0]
-        name = series.name
-        return series.rename(None if name == 0 else name)
+    n_index = {"range": 0, "flat": 1, "multi": len(meta.index.names)}[meta.index.kind]
+    arrays = []
+    for number, codec in enumerate(meta.codecs):
+        if codec.how == "pickle":
+            arrays.append(pickled[number])
+        else:
+            arrays.append(_decode(table.column(f"a{number}"), codec))
+    index = _rebuild_index(meta.index, arrays[:n_index], meta.codecs, start, stop)
+    columns = [pd.Series(values, index=index, copy=False,
+                         dtype=codec.dtype if isinstance(codec.dtype, np.dtype) else None)
+               for values, codec in zip(arrays[n_index:], meta.codecs[n_index:])]
+    if meta.kind == "series":
+        return columns[0].rename(meta.columns)
+    frame = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
+    frame.columns = meta.columns
     return frame
 
 
 def decode_shared(meta: FrameMeta, owner: bool) -> Any:
-    return _to_pandas(_table(meta), meta.kind)
+    """The whole shared object (``Shared.value``), rebuilt on the segment's memory."""
+    return _frame_from(meta, _table(meta), 0, meta.n_rows, meta.pickled)
 
 
 @dataclass
 class FrameRows(Spec):
+    """Rows ``start:stop`` of a shared frame; ``pickled`` carries this chunk's object columns."""
+
     handle: Shared | None = None
     start: int = 0
     stop: int = 0
+    pickled: dict | None = None
 
     def load(self) -> Any:
-        table = _table(self.handle.meta).slice(self.start, self.stop - self.start)
-        return _to_pandas(table, self.handle.meta.kind)
+        meta = self.handle.meta
+        table = _table(meta).slice(self.start, self.stop - self.start)
+        return _frame_from(meta, table, self.start, self.stop, self.pickled)
+
+
+def _rows(values: Any, s: slice) -> Any:
+    return values[s]
 
 
 def frame_rows_specs(handle: Shared, slices: list[slice]) -> list[Spec]:
-    return [FrameRows(i, s.start, s.stop, handle, s.start, s.stop) for i, s in enumerate(slices)]
+    """One :class:`FrameRows` per slice; object columns travel sliced, never whole."""
+    meta = handle.meta
+    if not getattr(meta, "pickled", None):
+        return [FrameRows(i, s.start, s.stop, handle, s.start, s.stop)
+                for i, s in enumerate(slices)]
+    handle._sent_to_processes = True  # close() waits for workers, as if the handle travelled
+    light = Shared("frame", replace(meta, pickled=None))
+    return [FrameRows(i, s.start, s.stop, light, s.start, s.stop,
+                      {k: _rows(v, s) for k, v in meta.pickled.items()})
+            for i, s in enumerate(slices)]
 
 
-def split_by_groups(data: Any, by: Any, n=None, size=None, nbytes=None) -> list:
-    """Chunks in which every group of ``by`` lies whole, balanced by rows."""
+# -- group-aware chunks ------------------------------------------------------------------------
+
+
+def _keys(by: Any) -> list:
+    return list(by) if isinstance(by, (list, tuple)) else [by]
+
+
+def _balanced_cuts(sizes: np.ndarray, count: int) -> list[int]:
+    """Group boundaries (indices into ``sizes``) cutting them into about ``count`` parts.
+
+    Each chunk aims at the rows still to place divided by the chunks still to make, and ends at
+    the group boundary nearest that aim: a group holding 40% of the rows gets a chunk of its
+    own and the remaining rows are spread evenly over the other chunks.
+    """
+    ends = np.cumsum(sizes)
+    total, cuts, start_group, placed = int(ends[-1]), [0], 0, 0
+    for left in range(count, 1, -1):
+        if start_group >= len(sizes) - 1:
+            break
+        aim = placed + (total - placed) / left
+        j = int(np.searchsorted(ends, aim))  # first group ending at or after the aim
+        j = min(max(j, start_group), len(sizes) - 1)
+        before = ends[j - 1] if j > start_group else None
+        end = j if before is None or abs(ends[j] - aim) <= abs(aim - before) else j - 1
+        end = min(end, len(sizes) - 2)
+        cuts.append(end + 1)
+        start_group, placed = end + 1, int(ends[end])
+    cuts.append(len(sizes))
+    return cuts
+
+
+def group_slices(data: Any, by: Any, n=None, size=None, nbytes=None, *, sort: bool = False,
+                 dropna: bool = False, parallelism: int | None = None) -> tuple[Any, list, Any]:
+    """(data with each group's rows together, row slices, row order or None) for ``by``.
+
+    Groups come in order of first appearance (``sort=False``) or of their keys (``sort=True``);
+    when the rows already come group by group in that order the data is returned as it is and
+    the chunks are views, otherwise it is reordered once (the third item is that order).
+    """
     from .cpus import available_cpus
     from .split import n_chunks_for, rows_and_row_nbytes
 
-    if not hasattr(data, "groupby"):
-        raise TypeError("by= needs a pandas DataFrame or Series")
+    if not isinstance(data, (pd.DataFrame, pd.Series)):
+        raise TypeError(f"by= needs a pandas DataFrame or Series, got {type(data).__name__}")
     n_rows, row_nbytes = rows_and_row_nbytes(data)
     count = n_chunks_for(n_rows, row_nbytes, n=n, size=size, nbytes=nbytes,
-                         parallelism=available_cpus())
+                         parallelism=parallelism or available_cpus())
     if n_rows == 0:
-        return []
-    keys = [by] if not isinstance(by, list) else by
-    codes = data.groupby(keys, sort=False, dropna=False, observed=True).ngroup().to_numpy()
-    order = np.argsort(codes, kind="stable")
-    if not np.all(np.diff(codes) >= 0):
-        data = data.iloc[order]
+        return data, [], None
+    grouper = data.groupby(_keys(by), sort=sort, dropna=dropna, observed=True)
+    codes = grouper.ngroup().to_numpy()
+    if codes.dtype.kind == "f":  # NA keys dropped (dropna=True) are numbered NaN
+        codes = np.where(np.isnan(codes), -1, codes).astype(np.int64)
+    order = None
+    if codes.size and np.any(codes[1:] < codes[:-1]):
+        order = np.argsort(codes, kind="stable")
         codes = codes[order]
+    if codes.size and codes[0] < 0:  # rows whose key is NA (dropna=True) are left out
+        keep = codes >= 0
+        order = (np.arange(n_rows) if order is None else order)[keep]
+        codes = codes[keep]
+    if order is not None:
+        data = data.iloc[order]
+    if not len(codes):
+        return data, [], order
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    bounds, row = [0], 0
-    for i in range(1, count):
-        target = round(i * n_rows / count)
-        j = np.searchsorted(starts, target)
-        candidates = [starts[k] for k in (j - 1, j) if 0 <= k < len(starts)]
-        cut = min(candidates, key=lambda c: abs(c - target))
-        if cut > bounds[-1]:
-            bounds.append(int(cut))
-    bounds.append(n_rows)
-    del row
-    return [data.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    sizes = np.diff(np.r_[starts, len(codes)])
+    cuts = _balanced_cuts(sizes, min(count, len(sizes)))
+    bounds = [int(starts[c]) if c < len(starts) else len(codes) for c in cuts]
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return data, slices, order
 
 
-class ValueCounts(Reducer):
-    """``Series.value_counts()`` merged across chunks."""
+def split_by_groups(data: Any, by: Any, n=None, size=None, nbytes=None) -> list:
+    """Chunks in which every group of ``by`` lies whole, balanced by rows (not by groups).
 
-    def __init__(self, dropna: bool = True):
-        self.dropna = dropna
-
-    def partial(self, chunk):
-        return pd.Series(chunk).value_counts(dropna=self.dropna)
-
-    def combine(self, a, b):
-        return a.add(b, fill_value=0).astype("int64")
-
-    def finalize(self, state):
-        return state.sort_values(ascending=False, kind="stable").rename("count")
+    Groups keep their order of first appearance; rows whose key is NA form a group too. The
+    chunks are views when the rows already come group by group, else slices of one reordered
+    copy.
+    """
+    data, slices, _ = group_slices(data, by, n, size, nbytes)
+    return [data.iloc[s] for s in slices]
 
 
-class GroupBy(Reducer):
-    """``df.groupby(by).agg(agg)`` as a mergeable reducer (state: the chunk rows per group)."""
-
-    def __init__(self, by: Any, agg: Any):
-        self.by = by
-        self.agg = agg
-
-    def partial(self, chunk):
-        return [chunk]
-
-    def combine(self, a, b):
-        return a + b
-
-    def finalize(self, state):
-        return pd.concat(state).groupby(self.by).agg(self.agg)
+# -- apply -------------------------------------------------------------------------------------
 
 
-def groupby_agg(df: Any, by: Any, agg: Any, **options: Any) -> Any:
-    """``df.groupby(by).agg(agg)``, computed in parallel."""
-    from .pool import map_reduce
-
-    return map_reduce(None, df, GroupBy(by, agg), **options)
+def _concat(parts: list) -> Any:
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
 def apply(df: Any, func: Any, **options: Any) -> Any:
-    """``func`` on each chunk of rows; results concatenated in order."""
+    """``func`` on each chunk of rows, results concatenated in row order.
+
+    For a ``func`` that works row by row (returns a frame or series for its rows) this equals
+    ``func(df)``. Options are those of :func:`parallel_analysis.map_chunks`.
+    """
     from .pool import map_chunks
 
     parts = map_chunks(func, df, **options)
-    return pd.concat(parts) if parts else func(df)
+    return _concat(parts) if parts else func(df)
 
 
-def groupby_apply(df: Any, by: Any, func: Any, **options: Any) -> Any:
-    """``df.groupby(by).apply(func)``, with every group whole in one chunk."""
+def _apply_groups(chunk: Any, by: Any, func: Any, kw: dict) -> Any:
+    return chunk.groupby(by, **kw).apply(func)
+
+
+def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: bool = True,
+                  group_keys: bool = True, **options: Any) -> Any:
+    """``df.groupby(by).apply(func)``, every group whole in one chunk, same result as pandas.
+
+    Chunks hold whole groups in key order (``sort=True``) so that concatenating the chunks'
+    results in order gives pandas' layout. A ``func`` that returns its rows (a transform) with
+    ``group_keys=False`` gets them back in the original row order, as pandas gives them.
+    """
+    import functools
+
     from .pool import map_chunks
 
-    parts = map_chunks(lambda c: c.groupby(by).apply(func), df, by=by, **options)
-    return pd.concat(parts).sort_index() if parts else df.groupby(by).apply(func)
+    kw = dict(sort=sort, dropna=dropna, group_keys=group_keys, observed=True)
+    data, slices, order = group_slices(df, by, sort=sort, dropna=dropna,
+                                       **{k: options.pop(k) for k in ("n", "size", "nbytes")
+                                          if k in options})
+    if not slices:
+        return df.groupby(by, **kw).apply(func)
+    chunks = [data.iloc[s] for s in slices]
+    parts = map_chunks(functools.partial(_apply_groups, by=by, func=func, kw=kw), chunks,
+                       **options)
+    result = _concat(parts)
+    if not group_keys and order is not None and result.index.equals(data.index):
+        result = result.iloc[np.argsort(order, kind="stable")]
+    return result
 
 
-def describe(data: Any, **options: Any) -> Any:
-    """``data.describe()`` (numeric columns)."""
-    return data.describe()
+from .groupby import GroupBy, ValueCounts, describe, groupby_agg  # noqa: E402
+
+__all__ = [
+    "FrameMeta", "FrameRows", "GroupBy", "ValueCounts", "apply", "decode_shared", "describe",
+    "frame_rows_specs", "group_slices", "groupby_agg", "groupby_apply", "share_frame",
+    "split_by_groups",
+]

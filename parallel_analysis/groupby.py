@@ -1,0 +1,414 @@
+"""Grouped reductions: ``df.groupby(by).agg(agg)`` as a mergeable reducer, and friends.
+
+Each chunk is reduced to one small row per group it holds (its *partial*), never to its raw rows:
+
+=================  ==========================  =============================================
+agg                per-group state             merge
+=================  ==========================  =============================================
+sum, count, size   the chunk's sum/count/size  sum
+min, max           the chunk's min/max         min/max (NaN skipped, as pandas)
+first, last        the chunk's first/last      first/last in chunk order
+mean               count n, mean m             weighted mean
+var, std           n, m, M2 (sum of squared    Chan et al.'s parallel update:
+                   deviations)                 M2 = ΣM2ᵢ + Σnᵢ(mᵢ - m)²
+nunique            distinct (key, value) pairs  union (exact, so it grows with the pairs)
+anything else      the chunk's rows (key, col)  pandas on the rows, at the end
+=================  ==========================  =============================================
+
+The last step runs pandas' own ``groupby(by, sort, dropna, observed).agg`` over the merged
+partials, so the index, its dtype, the sort order, ``dropna`` and ``observed`` (the cartesian
+product of categories, with pandas' fill values) and the result dtypes are pandas' by
+construction rather than re-implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .reducers import Quantile, Reducer
+
+#: Aggregations merged from small per-group partials; the key is the merge function.
+_SIMPLE = {"sum": "sum", "count": "sum", "size": "sum", "min": "min", "max": "max",
+           "first": "first", "last": "last", "prod": "prod"}
+_MOMENTS = ("mean", "var", "std")
+_PREFIX = "\x00"  # partial columns are named so that they cannot collide with a user's key
+
+
+def _keys(by: Any) -> list:
+    return list(by) if isinstance(by, (list, tuple)) else [by]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One column of the result: its label, the input column, the aggregation."""
+
+    label: Any
+    column: Any
+    func: Any
+
+
+@dataclass
+class AggPlan:
+    outputs: list
+    flat: bool  # column labels are the input columns (else (column, func) tuples)
+    series: bool  # agg="size" returns a Series
+    moments: dict = field(default_factory=dict)  # column -> "mean" or "var"
+
+
+def _plan(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
+    """Which output columns ``df.groupby(keys).agg(agg)`` has, in pandas' order."""
+    values = [c for c in columns if c not in keys]
+    if isinstance(agg, str) or callable(agg):
+        name = agg if isinstance(agg, str) else None
+        plan = AggPlan([Output(c, c, agg) for c in values], True, name == "size")
+    elif isinstance(agg, (list, tuple)):
+        plan = AggPlan([Output((c, _fname(f)), c, f) for c in values for f in agg], False, False)
+    elif isinstance(agg, dict):
+        flat = not any(isinstance(f, (list, tuple)) for f in agg.values())
+        outs = []
+        for c, funcs in agg.items():
+            if c not in columns:
+                raise KeyError(f"Column(s) [{c!r}] do not exist")
+            for f in ([funcs] if flat or not isinstance(funcs, (list, tuple)) else funcs):
+                outs.append(Output(c if flat else (c, _fname(f)), c, f))
+        plan = AggPlan(outs, flat, False)
+    else:
+        raise TypeError(f"agg must be a string, a list of strings or a dict, got {agg!r}")
+    for out in plan.outputs:
+        if out.func in _MOMENTS:
+            plan.moments[out.column] = "var" if out.func != "mean" or \
+                plan.moments.get(out.column) == "var" else "mean"
+    return plan
+
+
+def _fname(func: Any) -> str:
+    return func if isinstance(func, str) else getattr(func, "__name__", repr(func))
+
+
+class GroupState(NamedTuple):
+    """Merged partials: one row per group (``table``), plus pairs / rows per column."""
+
+    table: pd.DataFrame  # keys + one column per component
+    pairs: dict  # column -> distinct (keys, value) rows, for nunique
+    rows: dict  # column -> raw (keys, value) rows, for aggregations that do not merge
+    moment_dtypes: dict  # column -> dtype of its mean/var/std result
+    columns: list  # the input's columns, for agg given as a string or list
+
+
+def _comp(kind: str, column: Any = None) -> str:
+    return f"{_PREFIX}{kind}{_PREFIX}{column!r}"
+
+
+def _moment_source(values: pd.Series) -> tuple[pd.Series, Any] | None:
+    """(values to accumulate in float64, dtype of pandas' mean/var) or None if not numeric."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "f":
+            return (values.astype(np.float64) if dtype.itemsize < 8 else values), dtype
+        if dtype.kind in "iub":
+            return values, np.dtype(np.float64)
+        return None
+    if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype):
+        return values, pd.Float64Dtype()
+    return None
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _sum_squares(g: Any, values: pd.Series, mean: np.ndarray) -> np.ndarray:
+    """Σ(x - mean)² per group, in a second pass over the chunk (exact to rounding of x)."""
+    codes = g.ngroup().to_numpy()
+    x = _floats(values)
+    keep = ~np.isnan(x)
+    if codes.dtype.kind == "f":  # NA keys, dropped
+        keep &= ~np.isnan(codes)
+    codes = codes[keep].astype(np.intp)
+    dev = x[keep] - mean[codes]
+    return np.bincount(codes, weights=dev * dev, minlength=len(mean))
+
+
+class GroupBy(Reducer):
+    """``df.groupby(by, sort=, dropna=, observed=).agg(agg)`` as a mergeable reducer.
+
+    ``by`` is a column label (or index level name) or a list of them; ``agg`` a string, a list
+    of strings or a dict ``column -> string or list``, as pandas accepts them. The state per
+    chunk is one row per group (see the module docstring), so memory follows the number of
+    groups, not of rows; ``nunique`` is exact and keeps the distinct pairs, and aggregations
+    other than those listed keep the rows of their column.
+    """
+
+    def __init__(self, by: Any, agg: Any, *, sort: bool = True, dropna: bool = True,
+                 observed: bool = True):
+        self.by = by
+        self.agg = agg
+        self.sort = sort
+        self.dropna = dropna
+        self.observed = observed
+        self._keys = _keys(by)
+
+    # -- in the worker ----------------------------------------------------------------------
+    def partial(self, chunk: pd.DataFrame) -> GroupState:
+        if not isinstance(chunk, pd.DataFrame):
+            raise TypeError(f"GroupBy needs DataFrame chunks, got {type(chunk).__name__}")
+        keys, plan = self._keys, _plan(self.agg, self._keys, chunk.columns)
+        work, dtypes = chunk, {}
+        for column in plan.moments:
+            source = _moment_source(chunk[column])
+            if source is None:
+                continue
+            if source[0] is not chunk[column]:
+                work = work.copy(deep=False) if work is chunk else work
+                work[_comp("src", column)] = source[0]
+            dtypes[column] = source[1]
+        g = work.groupby(keys, sort=False, dropna=self.dropna, observed=True)
+        parts = {_comp("size"): g.size()}
+        pairs, rows = {}, {}
+        for out in plan.outputs:
+            column, func = out.column, out.func
+            if func == "size" and plan.series:
+                continue
+            if func in _SIMPLE:
+                parts[_comp(func, column)] = getattr(g[column], func)()
+            elif func in _MOMENTS and column in dtypes:
+                src = _comp("src", column) if _comp("src", column) in work.columns else column
+                n = g[column].count()
+                mean = _floats(g[src].mean())
+                parts[_comp("n", column)] = n.astype(np.int64)
+                parts[_comp("mean", column)] = mean
+                if plan.moments[column] == "var":
+                    parts[_comp("m2", column)] = _sum_squares(g, work[src], mean)
+            elif func == "nunique":
+                pairs[column] = self._rows(chunk, column).drop_duplicates()
+            else:
+                rows[column] = self._rows(chunk, column)
+        index = parts[_comp("size")].index
+        table = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v)
+                              for k, v in parts.items()}, index=index, copy=False)
+        return GroupState(table.reset_index(), pairs, rows, dtypes, list(chunk.columns))
+
+    def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
+        cols = [k for k in self._keys if k in chunk.columns]
+        rows = chunk.reset_index()[self._keys + [column]] if len(cols) < len(self._keys) else \
+            chunk[self._keys + [column]]
+        return rows.dropna(subset=self._keys) if self.dropna else rows
+
+    # -- in the caller ----------------------------------------------------------------------
+    def combine(self, a: GroupState, b: GroupState) -> GroupState:
+        table = self._compact(pd.concat([a.table, b.table], ignore_index=True))
+        pairs = {c: pd.concat([a.pairs[c], b.pairs[c]], ignore_index=True).drop_duplicates()
+                 for c in a.pairs}
+        rows = {c: pd.concat([a.rows[c], b.rows[c]], ignore_index=True) for c in a.rows}
+        return GroupState(table, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns)
+
+    def _group(self, frame: pd.DataFrame, final: bool = False):
+        if final:
+            return frame.groupby(self._keys, sort=self.sort, dropna=self.dropna,
+                                 observed=self.observed)
+        return frame.groupby(self._keys, sort=False, dropna=False, observed=True)
+
+    def _compact(self, table: pd.DataFrame) -> pd.DataFrame:
+        """One row per group again, after two partials were stacked."""
+        codes = self._group(table).ngroup().to_numpy()
+        merge = {}
+        for name in table.columns:
+            if not isinstance(name, str) or not name.startswith(_PREFIX):
+                continue
+            _, kind, column = name.split(_PREFIX, 2)
+            merge[name] = _SIMPLE.get(kind, "sum")
+            if kind == "mean":
+                n = table[f"{_PREFIX}n{_PREFIX}{column}"].to_numpy(np.float64)
+                m = table[name].to_numpy(np.float64)
+                has = n > 0
+                # Deviations from a reference mean per group (its first partial's): small
+                # numbers, so the result keeps its precision on data with a large offset.
+                ref = np.zeros(codes.max() + 1 if codes.size else 0)
+                seen, first = np.unique(codes[has], return_index=True)
+                ref[seen] = m[has][first]
+                d = np.where(has, m - ref[codes], 0.0)
+                total = np.bincount(codes, weights=n)[codes]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    shift = np.bincount(codes, weights=n * d)[codes] / total
+                mean = ref[codes] + shift
+                m2_name = f"{_PREFIX}m2{_PREFIX}{column}"
+                if m2_name in table.columns:
+                    dev = np.where(has, d - shift, 0.0)
+                    table[m2_name] = np.where(has, table[m2_name].to_numpy(np.float64)
+                                              + n * dev * dev, 0.0)
+                table[name] = mean
+                merge[name] = "first"
+        return self._group(table).agg(merge).reset_index()
+
+    def finalize(self, state: GroupState) -> Any:
+        plan = _plan(self.agg, self._keys, state.columns)
+        table = state.table
+        main, labels, extra = {}, [], {}
+        for i, out in enumerate(plan.outputs):
+            name = f"{_PREFIX}out{i}"
+            labels.append(name)
+            column, func = out.column, out.func
+            if func == "size" and plan.series:
+                main[name] = (_comp("size"), "sum")
+            elif func in _SIMPLE:
+                main[name] = (_comp(func, column), _SIMPLE[func])
+            elif func in _MOMENTS and column in state.moment_dtypes:
+                table = table.assign(**{name: self._moment(table, column, func,
+                                                           state.moment_dtypes[column])})
+                main[name] = (name, "first")
+            elif func == "nunique":
+                extra[name] = self._group(state.pairs[column], True)[column].nunique()
+            else:
+                extra[name] = self._group(state.rows[column], True)[column].agg(func)
+        if not main:
+            main[f"{_PREFIX}size"] = (_comp("size"), "sum")
+        result = self._group(table, True).agg(**main)
+        for name, series in extra.items():
+            if not series.index.equals(result.index):
+                series = series.reindex(result.index)
+            result[name] = series.to_numpy() if series.dtype == object else series.array
+        result = result[labels]
+        if plan.series:
+            return result.iloc[:, 0].rename(None)
+        result.columns = (pd.Index([o.label for o in plan.outputs]) if plan.flat else
+                          pd.MultiIndex.from_tuples([o.label for o in plan.outputs]))
+        return result
+
+    def _moment(self, table: pd.DataFrame, column: Any, func: str, dtype: Any) -> Any:
+        n = table[_comp("n", column)].to_numpy(np.float64)
+        if func == "mean":
+            values = table[_comp("mean", column)].to_numpy(np.float64)
+        else:
+            m2 = table[_comp("m2", column)].to_numpy(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.where(n > 1, m2 / (n - 1), np.nan)
+            if func == "std":
+                values = np.sqrt(values)
+        return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else \
+            values.astype(dtype)
+
+
+def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool = True,
+                observed: bool = True, **options: Any) -> Any:
+    """``df.groupby(by, sort=, dropna=, observed=).agg(agg)``, computed in parallel."""
+    from .pool import map_reduce
+
+    return map_reduce(None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed),
+                      **options)
+
+
+class ValueCounts(Reducer):
+    """``Series.value_counts()`` (or ``DataFrame.value_counts()``) merged across chunks."""
+
+    def __init__(self, dropna: bool = True, normalize: bool = False):
+        self.dropna = dropna
+        self.normalize = normalize
+
+    def partial(self, chunk):
+        if not isinstance(chunk, (pd.Series, pd.DataFrame)):
+            chunk = pd.Series(np.asarray(chunk))
+        return chunk.value_counts(sort=False, dropna=self.dropna)
+
+    def combine(self, a, b):
+        both = pd.concat([a, b])
+        levels = list(range(both.index.nlevels))
+        return both.groupby(level=levels, sort=False, dropna=False, observed=True).sum()
+
+    def finalize(self, state):
+        out = state.sort_values(ascending=False, kind="stable")
+        if self.normalize:
+            return (out / out.sum()).rename("proportion")
+        return out.rename("count")
+
+
+class DescribeState(NamedTuple):
+    count: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    quantiles: list  # one Quantile state per column
+
+
+class Describe(Reducer):
+    """``DataFrame.describe()`` of the numeric columns: count, mean, std, min, percentiles, max.
+
+    count, mean, std (Chan's update), min and max match pandas; percentiles come from
+    :class:`~.reducers.Quantile` and are approximate within its stated rank bound unless
+    ``exact=True`` (which keeps every value).
+    """
+
+    def __init__(self, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
+                 sketch_size: int = 4096):
+        self.percentiles = tuple(percentiles)
+        self.exact = exact
+        self.sketch_size = sketch_size
+
+    def _quantile(self) -> Quantile:
+        return Quantile(list(self.percentiles), exact=self.exact, sketch_size=self.sketch_size)
+
+    def partial(self, chunk) -> tuple[list, list, DescribeState]:
+        frame = chunk.to_frame() if isinstance(chunk, pd.Series) else chunk
+        numeric = frame.select_dtypes(include="number")
+        cols = [numeric.iloc[:, i] for i in range(numeric.shape[1])]
+        values = [_floats(c) for c in cols]
+        values = [v[~np.isnan(v)] for v in values]
+        count = np.array([v.size for v in values], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            mean = np.array([v.mean() if v.size else np.nan for v in values])
+            m2 = np.array([((v - v.mean()) ** 2).sum() if v.size else 0.0 for v in values])
+        low = np.array([v.min() if v.size else np.nan for v in values])
+        high = np.array([v.max() if v.size else np.nan for v in values])
+        quant = [self._quantile().partial(pd.Series(v)) for v in values]
+        dtypes = [c.dtype for c in cols]
+        return list(numeric.columns), dtypes, DescribeState(count, mean, m2, low, high, quant)
+
+    def combine(self, a, b):
+        cols, dtypes, x = a
+        y = b[2]
+        n = x.count + y.count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = np.where(y.count > 0, y.mean, 0) - np.where(x.count > 0, x.mean, 0)
+            mean = np.where(x.count == 0, y.mean, np.where(
+                y.count == 0, x.mean, x.mean + delta * y.count / n))
+            m2 = x.m2 + y.m2 + np.where((x.count > 0) & (y.count > 0),
+                                        delta**2 * x.count * y.count / n, 0)
+        q = self._quantile()
+        return cols, dtypes, DescribeState(
+            n, mean, m2, np.fmin(x.low, y.low), np.fmax(x.high, y.high),
+            [q.combine(s, t) for s, t in zip(x.quantiles, y.quantiles)])
+
+    def finalize(self, state):
+        cols, dtypes, s = state
+        q = self._quantile()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(np.where(s.count > 1, s.m2 / (s.count - 1), np.nan))
+        rows = {"count": s.count, "mean": s.mean, "std": std, "min": s.low}
+        pct = [q.finalize(st) if st.count else np.full(len(self.percentiles), np.nan)
+               for st in s.quantiles]
+        for i, p in enumerate(self.percentiles):
+            rows[_pct_label(p)] = np.array([np.atleast_1d(v)[i] for v in pct], dtype=np.float64)
+        rows["max"] = s.high
+        out = pd.DataFrame(rows, index=pd.Index(cols)).T
+        for col, dtype in zip(cols, dtypes):
+            if not isinstance(dtype, np.dtype):
+                out[col] = pd.array(out[col].to_numpy(np.float64), dtype="Float64")
+        return out
+
+
+def _pct_label(p: float) -> str:
+    from pandas.io.formats.format import format_percentiles
+
+    return format_percentiles([p])[0]
+
+
+def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
+             **options: Any) -> pd.DataFrame:
+    """``data.describe()`` for numeric columns, computed in parallel (see :class:`Describe`)."""
+    from .pool import map_reduce
+
+    return map_reduce(None, data, Describe(percentiles, exact), **options)
