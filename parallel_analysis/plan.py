@@ -8,6 +8,7 @@ data                   spec                                        load() in the
 =====================  ==========================================  =============================
 ndarray (process)      ``ArrayRows(handle, start, stop)``          read-only view of shared rows
 ndarray (in-process)   ``Local(view)``                             the view itself
+small ndarray (proc.)  ``InlineRows(array, start, stop)``          rows of the array in the batch
 DataFrame / Table      ``frames.FrameRows`` (process)              rows rebuilt from Arrow buffers
 list of chunks         ``Local(chunk)`` (pickled to processes)     the chunk
 lazy source            the source's own specs                      e.g. a Parquet row group read
@@ -60,6 +61,18 @@ class ArrayRows(Spec):
 
     def load(self) -> np.ndarray:
         return self.handle.value[self.start: self.stop]
+
+
+@dataclass
+class InlineRows(Spec):
+    """Rows ``start:stop`` of a small array that travels inside the batch (pickled once)."""
+
+    base: np.ndarray | None = None
+    start: int = 0
+    stop: int = 0
+
+    def load(self) -> np.ndarray:
+        return _readonly(self.base[self.start: self.stop])
 
 
 @dataclass
@@ -147,6 +160,10 @@ def make_plan(data: Any, backend: Any, *, n=None, size=None, nbytes=None, by=Non
         from .frames import frame_rows_specs
 
         plan.specs = frame_rows_specs(placed, slices)
+    elif backend.remote and isinstance(placed, np.ndarray) and not placed.dtype.hasobject:
+        # A small array: each batch carries it once, and each chunk is just a pair of ints.
+        plan.specs = [InlineRows(i, s.start, s.stop, placed, s.start, s.stop)
+                      for i, s in enumerate(slices)]
     else:
         value = placed.value if isinstance(placed, Shared) else placed
         plan.specs = _local_specs(value, slices)
