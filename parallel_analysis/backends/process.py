@@ -133,6 +133,9 @@ class ProcessBackend(Backend):
         self._executor: ProcessPoolExecutor | None = None
         self._board: Board | None = None
         self._processes: dict = {}
+        #: (board, processes, executor) of the last few executors: a crash is explained from the
+        #: one that ran the map, even when a later batch already started a fresh executor.
+        self._generations: list = []
         self._lock = threading.RLock()
         self._creator = os.getpid()
         ref = weakref.ref(self)
@@ -160,6 +163,8 @@ class ProcessBackend(Backend):
                     initargs=(buffer, lock, os.getpid(), threads_per_worker(self.workers)),
                 )
                 self._processes = self._executor._processes
+                self._generations = self._generations[-3:] + [
+                    (self._board, self._processes, self._executor)]
             return self._executor
 
     def _discard(self, kill: bool = False) -> None:
@@ -213,10 +218,17 @@ class ProcessBackend(Backend):
     def crash_error(self, exc: BaseException, map_id: int) -> BaseException | None:
         if not isinstance(exc, BrokenProcessPool):
             return None
-        procs = dict(self._processes)
+        procs, rows, broken = {}, [], []
+        for board, processes, executor in list(self._generations):
+            found = board.running(map_id)  # map ids are unique: only this map's chunks
+            if found or getattr(executor, "_broken", False):
+                procs.update(processes)
+                rows += found
+                broken.append(processes)
+        if not rows:  # no chunk of this map had started: the newest broken executor's workers
+            procs = dict(broken[-1] if broken else self._processes)
         for proc in procs.values():
             proc.join(1.0)
-        rows = self.running(map_id)
         codes = {pid: procs[pid].exitcode for pid, _, _ in rows if pid in procs}
         # The culprit died on its own; the others were then stopped with SIGTERM by the executor.
         culprits = [r for r in rows if codes.get(r[0]) not in (None, -signal.SIGTERM)]
