@@ -1,0 +1,233 @@
+"""Fault injection helpers shared by the fault tests (travel to workers by value).
+
+A *fault* is one of :data:`FAULTS`; :func:`trigger` makes it happen in the current process.
+The ``*At*`` classes trigger their fault when pickled or unpickled, so a test can make a map fail
+at one stage of a chunk's round trip (the crash matrix of CPython's ``test_deadlock.py`` and
+loky's ``test_reusable_executor.py``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import cloudpickle
+import psutil
+
+FAULTS = ("exception", "sys.exit", "os._exit", "SIGSEGV", "SIGKILL")
+#: Faults that kill the process they happen in.
+CRASHES = ("os._exit", "SIGSEGV", "SIGKILL")
+#: Where in a chunk's round trip the fault happens.
+STAGES = ("pickle-task", "unpickle-task", "run", "pickle-result", "unpickle-result")
+#: Stages that run in the caller (pickling the task, unpickling the result).
+CALLER_STAGES = ("pickle-task", "unpickle-result")
+START_METHODS = ("forkserver", "spawn")
+
+
+class InjectedError(Exception):
+    """The exception the ``exception`` fault raises."""
+
+
+def trigger(fault: str) -> None:
+    if fault == "exception":
+        raise InjectedError("injected fault")
+    if fault == "sys.exit":
+        sys.exit(7)
+    if fault == "os._exit":
+        os._exit(7)
+    if fault == "SIGSEGV":
+        faulthandler_off()
+        ctypes.string_at(0)
+    if fault == "SIGKILL":
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(10)
+    raise AssertionError(f"unknown fault {fault}")
+
+
+def faulthandler_off() -> None:
+    """Keep a deliberate segfault quiet (pytest enables faulthandler in the caller)."""
+    import faulthandler
+
+    faulthandler.disable()
+
+
+class FaultAtPickle:
+    """Triggers its fault when pickled."""
+
+    def __init__(self, fault: str):
+        self.fault = fault
+
+    def __reduce__(self):
+        trigger(self.fault)
+
+
+class FaultAtUnpickle:
+    """Pickles fine; triggers its fault when unpickled."""
+
+    def __init__(self, fault: str):
+        self.fault = fault
+
+    def __reduce__(self):
+        return (trigger, (self.fault,))
+
+
+def func_for(fault: str, stage: str):
+    """(func, args) for a map whose chunk 3 hits ``fault`` at ``stage``; other chunks are fine."""
+    if stage == "pickle-task":
+        return _with_arg, (FaultAtPickle(fault),)
+    if stage == "unpickle-task":
+        return _with_arg, (FaultAtUnpickle(fault),)
+    if stage == "run":
+        return _run_fault, (fault,)
+    if stage == "pickle-result":
+        return _result_fault, (fault, FaultAtPickle)
+    if stage == "unpickle-result":
+        return _result_fault, (fault, FaultAtUnpickle)
+    raise AssertionError(stage)
+
+
+def _with_arg(chunk, arg):
+    return int(chunk.sum())
+
+
+def _hit(chunk) -> bool:
+    """The chunk holding the value 30 is the faulty one: the last of arange(40) in 4 chunks, so
+    the fault happens after every batch was submitted (see test_crash_while_submitting)."""
+    return bool(chunk[0] <= 30 <= chunk[-1])
+
+
+def _run_fault(chunk, fault):
+    if _hit(chunk):
+        trigger(fault)
+    return int(chunk.sum())
+
+
+def _result_fault(chunk, fault, cls):
+    if _hit(chunk):
+        return cls(fault)
+    return int(chunk.sum())
+
+
+# -- leak checks ----------------------------------------------------------------------------------
+
+def my_segments(pid: int | None = None) -> set[str]:
+    """par_ segments in /dev/shm owned by ``pid`` (default: this process)."""
+    mine = f"par_{pid or os.getpid()}_"
+    return {n for n in os.listdir("/dev/shm") if n.startswith(mine)}
+
+
+def known_worker_pids() -> set[int]:
+    """Worker pids of every live process backend in this process."""
+    from parallel_analysis.share import worker_pid_sources
+
+    return {pid for source in list(worker_pid_sources) for pid in source()}
+
+
+def stray_workers() -> list[int]:
+    """Live descendants running a multiprocessing worker that no live pool claims."""
+    known = known_worker_pids()
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmd = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "resource_tracker" in cmd or ("forkserver" in cmd and "main(" in cmd):
+            continue
+        if "multiprocessing" not in cmd and "forkserver" not in cmd:
+            continue  # not a pool worker (e.g. a test's own subprocess)
+        if child.pid not in known:
+            out.append(child.pid)
+    return out
+
+
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def gone(pids) -> bool:
+    """True when none of ``pids`` is a live (non-zombie) process."""
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            continue
+    return True
+
+
+def assert_no_leaks(timeout: float = 5.0) -> None:
+    assert wait_until(lambda: not my_segments(), timeout), f"segments left: {my_segments()}"
+    assert wait_until(lambda: not stray_workers(), timeout), f"stray workers: {stray_workers()}"
+
+
+# -- child interpreters ---------------------------------------------------------------------------
+
+def _default_sigint() -> None:
+    """preexec_fn: SIGINT at its default handler (a child without job control inherits SIG_IGN)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_child(code: str, env: dict | None = None, argv_prefix: tuple = ()) -> subprocess.Popen:
+    """Start ``python -c code`` with SIGINT at default and output piped as text."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.Popen(
+        [*argv_prefix, sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+        preexec_fn=_default_sigint, cwd=os.path.dirname(os.path.abspath(__file__)),
+    )
+
+
+def run_child(code: str, timeout: float = 60, **kw) -> tuple[int, dict, str]:
+    """Run a child; returns (exit code, the JSON of its last stdout line or {}, stderr)."""
+    proc = start_child(code, **kw)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"child hung; stdout={out!r} stderr={err[-3000:]!r}") from None
+    return proc.returncode, last_json(out), err
+
+
+def last_json(out: str) -> dict:
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return {}
+
+
+def register_by_value() -> None:
+    """Send this module's functions and classes to workers by value (no import needed there)."""
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class SlowToPickle:
+    """A chunk that takes ``seconds`` to pickle (keeps the caller busy submitting batches)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __reduce__(self):
+        time.sleep(self.seconds)
+        return (int, (0,))
+
+
+def crash_on_array(chunk, fault):
+    """Crash on the chunk that is an ndarray; other chunks (ints) return themselves."""
+    if hasattr(chunk, "shape"):
+        trigger(fault)
+    return chunk
