@@ -20,6 +20,7 @@ loop print nothing. tqdm (and ipywidgets) are imported on first use, never by
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -28,6 +29,9 @@ from typing import Any
 AUTO_DELAY = 2.0
 
 MODES = (True, False, None, "auto", "always")
+
+#: Bar size on a terminal that reports no size.
+FALLBACK_COLUMNS, FALLBACK_ROWS = 80, 24
 
 
 class _NoBar:
@@ -100,4 +104,16 @@ def progress_bar(total: int, desc: str, mode: Any) -> Any:
             pass
     from tqdm import tqdm
 
-    return tqdm(file=sys.stderr, dynamic_ncols=True, **options)
+    if _terminal_columns() > 0:
+        return tqdm(file=sys.stderr, dynamic_ncols=True, **options)
+    # A terminal that reports no size (a bare pty, ``docker run -t``): tqdm would trim the bar
+    # to nothing and hide it below row 0, so give it the classic size.
+    return tqdm(file=sys.stderr, ncols=FALLBACK_COLUMNS, nrows=FALLBACK_ROWS, **options)
+
+
+def _terminal_columns() -> int:
+    """Columns of the terminal behind stderr; 0 when it reports none or is not a terminal."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
