@@ -18,10 +18,12 @@ Lists of chunks and lazy sources (``par.from_parquet``) need no scatter: their s
 or carry their own chunk. Partials come back to the caller and meet in the same fixed tree as on
 the local backends, so results are bit-for-bit the same for the same chunking.
 
-A worker that dies mid-map is dask's to handle: the scheduler reruns its tasks elsewhere
-(``distributed.scheduler.allowed-failures`` times); a task that keeps killing workers raises a
-WorkerCrashedError naming its chunks. Exceptions raised by ``func`` keep their type, as on every
-backend, because they travel inside the outcomes rather than as task failures.
+A worker that dies mid-map: dask reruns its tasks elsewhere, but it cannot recreate the chunks
+it was given by scatter, so the batches that lost theirs are scattered again from the caller
+and resubmitted (RESUBMITS times). A chunk that keeps killing workers raises a
+WorkerCrashedError naming it; the cluster's nannies restart the workers, so the pool keeps
+working. Exceptions raised by ``func`` keep their type, as on every backend, because they
+travel inside the outcomes rather than as task failures.
 
 Dask is imported only when this backend is built; without it, an ImportError says what to
 install.
@@ -31,8 +33,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +54,17 @@ WAIT_FOR_WORKERS = 60.0
 #: instead of riding inside the task: dask sends task arguments through the scheduler and warns
 #: about large graphs, whereas scattered data goes straight to a worker.
 SCATTER_PAYLOAD_BYTES = 1 * 2**20
+
+#: Times a batch is resubmitted after the worker holding its scattered chunks died (dask itself
+#: retries a task whose worker dies, but cannot recreate data it was given).
+RESUBMITS = 3
+
+#: Times a batch whose result (not its run) was lost with a worker is run again.
+REGATHERS = 10
+
+#: Tries, and seconds between them, to resubmit a batch while workers come and go.
+RELAUNCH_TRIES = 5
+RELAUNCH_PAUSE = 0.5
 
 #: Seconds to wait for a LocalCluster we started to close.
 CLOSE_TIMEOUT = 20.0
@@ -76,6 +90,7 @@ class Scattered(Spec):
     """A chunk scattered to the cluster: the spec carries its key, the task carries its data."""
 
     key: str = ""
+    align: int = -1  # an array chunk's address modulo ALIGNMENT in the caller
 
     def load(self) -> Any:
         values = getattr(_received, "values", {})
@@ -85,10 +100,35 @@ class Scattered(Spec):
                 "this is a bug in parallel_analysis's dask backend"
             )
         value = values[self.key]
-        if isinstance(value, np.ndarray) and value.flags.writeable:
-            value = value.view()
-            value.flags.writeable = False  # inputs are read-only, as on the other backends
+        if isinstance(value, np.ndarray):
+            value = _aligned_like(value, self.align)
+            if value.flags.writeable:
+                value = value.view()
+                value.flags.writeable = False  # inputs are read-only, as on the other backends
         return value
+
+
+#: numpy's SIMD reductions peel a few elements until the data is aligned, so a float sum can
+#: differ in the last bit between two copies of the same numbers at different addresses. Chunks
+#: are rebuilt at the caller's address modulo this, so results match the local backends bit for
+#: bit (64: the widest vector, AVX-512).
+ALIGNMENT = 64
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _aligned_like(value: np.ndarray, align: int) -> np.ndarray:
+    """``value`` itself, or a copy placed at ``align`` modulo ALIGNMENT when it is not there."""
+    if align < 0 or not value.flags.c_contiguous or value.nbytes == 0 or \
+            _address(value) % ALIGNMENT == align:
+        return value
+    raw = np.empty(value.nbytes + ALIGNMENT, np.uint8)
+    start = (align - _address(raw)) % ALIGNMENT
+    out = raw[start: start + value.nbytes].view(value.dtype).reshape(value.shape)
+    np.copyto(out, value)
+    return out
 
 
 @dataclass
@@ -97,6 +137,24 @@ class _ToScatter:
 
     value: Any
     keys: list
+
+
+@dataclass
+class _Batch:
+    """A batch of chunks as submitted, kept until it ends so that it can be resubmitted."""
+
+    job: bytes
+    specs: bytes
+    map_id: int
+    first_index: int
+    keys: list
+    attempts: int = 0  # times it was lost while waiting or running
+    regathers: int = 0  # times its finished result was lost before we fetched it
+    current: Any = None  # the dask future running it now
+
+    def cancel(self) -> None:
+        if self.current is not None:
+            self.current.cancel()
 
 
 # -- worker side: private and module-level so that it pickles ----------------------------------
@@ -127,6 +185,12 @@ def _single_threaded() -> bool:
         return get_worker().state.nthreads == 1
     except (ImportError, ValueError, AttributeError):
         return False
+
+
+def _alignment(chunk: Any) -> int:
+    if isinstance(chunk, np.ndarray) and chunk.flags.c_contiguous and not chunk.dtype.hasobject:
+        return _address(chunk) % ALIGNMENT
+    return -1
 
 
 def _call(fn, args: tuple, kwargs: dict):
@@ -161,7 +225,7 @@ class DaskBackend(Backend):
             from ..cpus import available_cpus
 
             n_workers = workers if workers else max(1, available_cpus() // threads_per_worker)
-            cluster_options.setdefault("dashboard_address", None)
+            cluster_options.setdefault("dashboard_address", ":0")  # any free port
             cluster_options.setdefault("processes", True)
             self._cluster = distributed.LocalCluster(
                 n_workers=n_workers, threads_per_worker=threads_per_worker, **cluster_options)
@@ -173,7 +237,7 @@ class DaskBackend(Backend):
             raise
         super().__init__(self.total_threads())
         self._lock = threading.Lock()
-        self._live: dict[str, Any] = {}  # key → future of data scattered for a running map
+        self._live: dict[str, tuple] = {}  # key → (future, chunk) scattered for a running map
         self._inflight: set = set()
         self._job: tuple[bytes | None, Any] = (None, None)  # the last big job, scattered once
 
@@ -206,17 +270,32 @@ class DaskBackend(Backend):
         chunks = [take_rows(placed.value, s) for s in slices]
         futures = self._client.scatter(chunks, hash=False)
         with self._lock:
-            for future in futures:
-                self._live[future.key] = future
+            for future, chunk in zip(futures, chunks):
+                # The chunk (a view of the caller's data) is kept to scatter it again if the
+                # worker holding it dies: dask cannot recompute data it was given.
+                self._live[future.key] = (future, chunk)
                 placed.keys.append(future.key)
-        return [Scattered(i, s.start, s.stop, future.key)
-                for i, (s, future) in enumerate(zip(slices, futures))]
+        return [Scattered(i, s.start, s.stop, future.key, _alignment(chunk))
+                for i, (s, future, chunk) in enumerate(zip(slices, futures, chunks))]
 
     def _release(self, keys: list) -> None:
         with self._lock:
-            futures = [self._live.pop(k) for k in keys if k in self._live]
+            futures = [self._live.pop(k)[0] for k in keys if k in self._live]
         for future in futures:
             future.release()
+
+    def _chunk_futures(self, keys: list) -> list:
+        """The scattered futures of ``keys``, scattered again where a dead worker lost them."""
+        with self._lock:
+            entries = [self._live[k] for k in keys]
+        futures = []
+        for key, (future, chunk) in zip(keys, entries):
+            if future.status != "finished":
+                [future] = self._client.scatter([chunk], hash=False)
+                with self._lock:
+                    self._live[key] = (future, chunk)
+            futures.append(future)
+        return futures
 
     def _payload(self, payload: bytes) -> Any:
         """Large bytes travel scattered (straight to a worker), small ones inside the task."""
@@ -230,7 +309,7 @@ class DaskBackend(Backend):
             return job_bytes
         with self._lock:
             cached_bytes, future = self._job
-            if cached_bytes is not job_bytes:
+            if cached_bytes is not job_bytes or future.status != "finished":
                 if future is not None:
                     future.release()
                 future = self._client.scatter(job_bytes, hash=False)
@@ -239,8 +318,11 @@ class DaskBackend(Backend):
 
     # -- running -----------------------------------------------------------------------------
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        future = self._client.submit(_call, fn, args, kwargs, pure=False)
-        return self._wrap(future, None)
+        result: Future = Future()
+        dask_future = self._client.submit(_call, fn, args, kwargs, pure=False)
+        result.add_done_callback(lambda r: r.cancelled() and dask_future.cancel())
+        dask_future.add_done_callback(lambda f: self._deliver(f, result, None))
+        return result
 
     def submit_batch(self, job_bytes: bytes, specs_bytes: bytes, map_id: int,
                      first_index: int = 0) -> Future:
@@ -248,50 +330,94 @@ class DaskBackend(Backend):
         # verbatim in the pickle, so a byte search finds the batch's chunks without unpickling
         # (and copying) specs that may carry data of their own.
         with self._lock:
-            needed = [(k, f) for k, f in self._live.items() if k.encode() in specs_bytes]
-        keys = [k for k, _ in needed]
-        future = self._client.submit(
-            _run_batch, self._job_payload(job_bytes), self._payload(specs_bytes), map_id,
-            first_index, os.getpid(), keys, *(f for _, f in needed),
-            key=f"parallel_analysis-map{map_id}-chunk{first_index}-{uuid.uuid4().hex}",
-            pure=False,
-        )
-        return self._wrap(future, first_index)
-
-    def _wrap(self, dask_future: Any, chunk: int | None) -> Future:
-        """A concurrent.futures.Future that follows ``dask_future`` (and cancels it)."""
-        distributed = _import_distributed()
+            keys = [k for k in self._live if k.encode() in specs_bytes]
+        batch = _Batch(job_bytes, specs_bytes, map_id, first_index, keys)
         result: Future = Future()
-        with self._lock:
-            self._inflight.add(dask_future)
-
-        def done(f) -> None:
-            with self._lock:
-                self._inflight.discard(f)
-            if not result.set_running_or_notify_cancel():
-                return
-            try:
-                result.set_result(f.result())
-            except distributed.KilledWorker as exc:
-                result.set_exception(self._crashed(exc, chunk))
-            except BaseException as exc:  # noqa: BLE001 - delivered through the future
-                result.set_exception(exc)
-
-        def cancelled(r: Future) -> None:
-            if r.cancelled():
-                dask_future.cancel()
-
-        result.add_done_callback(cancelled)
-        dask_future.add_done_callback(done)
+        result.add_done_callback(lambda r: r.cancelled() and batch.cancel())
+        self._launch(batch, result)
         return result
 
-    def _crashed(self, exc: BaseException, chunk: int | None) -> WorkerCrashedError:
+    def _launch(self, batch: _Batch, result: Future) -> None:
+        """Submit ``batch`` as one dask task; its outcome goes to ``result``."""
+        future = self._client.submit(
+            _run_batch, self._job_payload(batch.job), self._payload(batch.specs), batch.map_id,
+            batch.first_index, os.getpid(), batch.keys, *self._chunk_futures(batch.keys),
+            key=f"parallel_analysis-map{batch.map_id}-chunk{batch.first_index}-"
+                f"{uuid.uuid4().hex}",
+            pure=False,
+        )
+        batch.current = future
+        with self._lock:
+            self._inflight.add(future)
+        future.add_done_callback(lambda f: self._deliver(f, result, batch))
+
+    def _deliver(self, future: Any, result: Future, batch: _Batch | None) -> None:
+        """Runs in a dask callback thread when a task ends: pass its outcome on, or retry it.
+
+        A task cancelled by dask (not by us) lost its input: the worker holding a scattered
+        chunk died, and dask cannot recompute data it was given. The chunk is scattered again
+        from the caller and the batch resubmitted, up to RESUBMITS times.
+        """
+        distributed = _import_distributed()
+        with self._lock:
+            self._inflight.discard(future)
+        if result.cancelled():
+            return
+        finished = future.status == "finished"  # ran; its result may still be lost below
+        try:
+            value = future.result()
+        except distributed.KilledWorker as exc:
+            self._fail(result, self._crashed(exc, batch))
+        except CancelledError as exc:
+            if batch is not None and not result.done() and (
+                    batch.attempts < RESUBMITS or finished and batch.regathers < REGATHERS):
+                # A batch that had finished lost only its result (its worker died later, killed
+                # by another chunk): that says nothing against it, so it has its own budget.
+                if finished:
+                    batch.regathers += 1
+                else:
+                    batch.attempts += 1
+                self._relaunch(batch, result)
+                return
+            self._fail(result, self._crashed(exc, batch) if batch is not None else exc)
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            self._fail(result, exc)
+        else:
+            if result.set_running_or_notify_cancel():
+                result.set_result(value)
+
+    def _relaunch(self, batch: _Batch, result: Future) -> None:
+        """Resubmit after a loss; the scatter may meet a worker that is dying too, so retry."""
+        for attempt in range(RELAUNCH_TRIES):
+            try:
+                self._launch(batch, result)
+                return
+            except OSError as exc:  # CommClosedError and friends: a worker went away
+                if attempt + 1 == RELAUNCH_TRIES:
+                    self._fail(result, exc)
+                    return
+                time.sleep(RELAUNCH_PAUSE)
+            except BaseException as exc:  # noqa: BLE001 - delivered through the future
+                self._fail(result, exc)
+                return
+
+    @staticmethod
+    def _fail(result: Future, exc: BaseException) -> None:
+        if result.set_running_or_notify_cancel():
+            result.set_exception(exc)
+
+    def _crashed(self, exc: BaseException, batch: _Batch | None) -> WorkerCrashedError:
+        chunk = batch.first_index if batch is not None else None
         where = f"chunk {chunk} (or a chunk of its batch)" if chunk is not None else "a task"
+        tries = (f"the scheduler retried it {exc.allowed_failures} time(s)"
+                 if hasattr(exc, "allowed_failures") else
+                 f"its worker died {batch.attempts + 1 if batch else 1} time(s) while it ran "
+                 "or waited to run, with the chunk's data")
         return WorkerCrashedError(
-            f"dask workers kept dying while running {where}: the scheduler retried it on "
-            f"{getattr(exc, 'allowed_failures', '?')} other worker(s) and gave up ({exc}). "
-            "Look for memory limits or native crashes in the worker logs "
-            "(pool's backend .client.get_worker_logs()); the cluster itself keeps working.",
+            f"dask workers kept dying while running {where}: {tries} and gave up "
+            f"({type(exc).__name__}: {exc}). Look for memory limits or native crashes in the "
+            "worker logs (Pool._backends['dask'].client.get_worker_logs()); the cluster itself "
+            "keeps working.",
             chunk=chunk,
         )
 
@@ -310,7 +436,8 @@ class DaskBackend(Backend):
         if lock is not None:
             self.abort()
             with lock:
-                live, self._live = list(self._live.values()), {}
+                live = [future for future, _ in self._live.values()]
+                self._live = {}
                 _, job = self._job
                 self._job = (None, None)
             for future in live + ([job] if job is not None else []):

@@ -1,0 +1,284 @@
+"""The dask backend on a real LocalCluster with worker processes.
+
+One cluster serves the whole module (starting one costs seconds); the pool under test connects
+to it with ``client=``, as a user with a cluster would. The scheduler allows one retry per task,
+so a chunk that kills its worker twice is reported quickly instead of after four deaths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+from conftest import wait_until
+
+import parallel_analysis as par
+from parallel_analysis.backends.dask import DaskBackend, Scattered
+from parallel_analysis.errors import WorkerCrashedError
+from parallel_analysis.plan import make_plan
+
+distributed = pytest.importorskip("distributed")  # an extra: installed by `make test`
+dask = pytest.importorskip("dask")
+
+N_WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = distributed.LocalCluster(n_workers=N_WORKERS, threads_per_worker=1,
+                                           processes=True, dashboard_address=":0")
+    client = distributed.Client(cluster, set_as_default=False)
+    yield cluster, client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def dpool(cluster):
+    _, client = cluster
+    pool = par.Pool(backend="dask", client=client)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def client(cluster):
+    return cluster[1]
+
+
+@pytest.fixture
+def backend(dpool):
+    dpool.map_chunks(len, [np.zeros(1)])  # the backend is built on first use
+    return dpool._backends["dask"]
+
+
+def _healthy(client) -> None:
+    """Wait until every worker is back (after a test killed some)."""
+    client.wait_for_workers(N_WORKERS, timeout=60)
+
+
+# -- the backend and its cluster -------------------------------------------------------------
+
+def test_workers_are_the_threads_of_the_cluster(dpool, backend):
+    assert dpool.workers == backend.workers == N_WORKERS
+    assert "dask backend" in backend.describe()
+
+
+def test_a_pool_without_address_starts_and_closes_its_own_cluster():
+    with par.Pool(1, backend="dask") as pool:
+        assert pool.map_reduce(None, np.arange(100), par.reducers.Sum(), n=3) == 4950
+        backend = pool._backends["dask"]
+        cluster = backend._cluster
+        assert cluster is not None and len(cluster.workers) == 1
+        pids = list(backend.client.run(os.getpid).values())
+    assert cluster.status.name == "closed"
+    assert wait_until(lambda: not any(_alive(pid) for pid in pids), timeout=10)
+
+
+def test_address_connects_to_a_running_scheduler_and_leaves_it_running(cluster):
+    local, client = cluster
+    with par.Pool(backend="dask", address=local.scheduler_address) as pool:
+        assert pool.map_chunks(len, np.arange(10), n=2) == [5, 5]
+    assert local.status.name == "running" and client.submit(len, [1]).result() == 1
+
+
+def test_missing_dask_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"pip install 'parallel_analysis\[dask\]'"):
+        DaskBackend(1)
+
+
+# -- the same results as the local backends ----------------------------------------------------
+
+REDUCERS = [par.reducers.Sum, par.reducers.Mean, par.reducers.Var, par.reducers.Std,
+            par.reducers.Min, par.reducers.Max]
+
+
+@pytest.mark.parametrize("reducer", REDUCERS, ids=lambda r: r.__name__)
+def test_reductions_are_bit_for_bit_those_of_the_process_backend(dpool, pools, reducer):
+    x = np.random.default_rng(1).standard_normal((20_001, 3)) * 1e6 + 1e9
+    for axis, n in ((None, 7), (0, 13)):
+        got = dpool.map_reduce(None, x, reducer(axis=axis), n=n)
+        expected = pools["process"].map_reduce(None, x, reducer(axis=axis), n=n)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_integer_sum_and_histogram_are_exact(dpool):
+    x = np.random.default_rng(2).integers(-10**6, 10**6, 50_000)
+    assert dpool.map_reduce(None, x, par.reducers.Sum(), n=5) == x.sum()
+    counts, edges = dpool.map_reduce(None, x, par.reducers.Histogram(10, (-10**6, 10**6)), n=5)
+    expected_counts, expected_edges = np.histogram(x, 10, (-10**6, 10**6))
+    np.testing.assert_array_equal(counts, expected_counts)
+    np.testing.assert_array_equal(edges, expected_edges)
+
+
+def test_map_chunks_keeps_order_and_closures_travel(dpool):
+    offset = 10
+    got = dpool.map_chunks(lambda c: int(c[0]) + offset, np.arange(100), n=9)
+    assert got == [int(c[0]) + offset for c in par.split(np.arange(100), 9)]
+
+
+def test_map_array_assembles_rows(dpool):
+    x = np.random.default_rng(3).random((10_000, 2))
+    got = dpool.map_array(lambda c: c * 2 + 1, x, n=6)
+    np.testing.assert_array_equal(got, x * 2 + 1)
+
+
+def test_lists_of_chunks_and_shared_handles(dpool):
+    chunks = [np.arange(3), np.arange(5), np.arange(7)]
+    assert dpool.map_chunks(len, chunks) == [3, 5, 7]
+    x = np.arange(300_000, dtype=np.int64)
+    with par.share(x) as handle:
+        assert dpool.map_reduce(None, handle, par.reducers.Sum(), n=4) == x.sum()
+
+
+def test_groupby_and_apply_on_dataframes(dpool):
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"k": rng.integers(0, 9, 5_000), "v": rng.standard_normal(5_000),
+                       "s": rng.choice(["a", "b"], 5_000)})
+    agg = {"v": ["sum", "mean", "max"], "s": "count"}
+    got = dpool.map_reduce(None, df, par.reducers.GroupBy("k", agg), n=4)
+    pd.testing.assert_frame_equal(got, df.groupby("k").agg(agg), check_exact=False, rtol=1e-12)
+    applied = pd.concat(dpool.map_chunks(lambda c: c.assign(w=c["v"] * 2), df, n=3))
+    pd.testing.assert_frame_equal(applied, df.assign(w=df["v"] * 2))
+
+
+def test_module_functions_with_backend_dask(monkeypatch):
+    """par.groupby_agg / par.apply with backend="dask" use a default pool on a LocalCluster."""
+    df = pd.DataFrame({"k": np.arange(600) % 5, "v": np.arange(600.0)})
+    try:
+        got = par.groupby_agg(df, "k", {"v": "sum"}, backend="dask", workers=1)
+        pd.testing.assert_frame_equal(got, df.groupby("k").agg({"v": "sum"}))
+        applied = par.apply(df, lambda c: c["v"] + 1, backend="dask", workers=1)
+        pd.testing.assert_series_equal(applied, df["v"] + 1)
+        cluster = par.default_pool("dask", 1)._backends["dask"]._cluster
+    finally:
+        par.shutdown_default_pools()
+    assert cluster.status.name == "closed"
+
+
+def test_parquet_source_on_the_cluster(dpool, tmp_path):
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"k": rng.integers(0, 4, 8_000), "v": rng.standard_normal(8_000)})
+    df.to_parquet(tmp_path / "d.parquet", row_group_size=1_000)
+    source = par.from_parquet(tmp_path / "d.parquet")
+    got = dpool.map_reduce(None, source, par.reducers.GroupBy("k", {"v": ["sum", "count"]}))
+    pd.testing.assert_frame_equal(got, df.groupby("k").agg({"v": ["sum", "count"]}),
+                                  check_exact=False, rtol=1e-12)
+    assert sum(dpool.map_chunks(len, source, n=3)) == 8_000
+
+
+# -- data movement -------------------------------------------------------------------------------
+
+def test_data_is_scattered_once_per_call_and_tasks_carry_keys_only(dpool, backend, monkeypatch):
+    scatters, payloads = [], []
+    real_scatter, real_submit = backend._client.scatter, backend.submit_batch
+    monkeypatch.setattr(backend._client, "scatter",
+                        lambda data, **kw: scatters.append(len(data)) or real_scatter(data, **kw))
+    monkeypatch.setattr(backend, "submit_batch",
+                        lambda job, specs, *a: payloads.append(len(specs)) or
+                        real_submit(job, specs, *a))
+    x = np.random.default_rng(6).random(1_000_000)  # 8 MB
+    assert dpool.map_reduce(None, x, par.reducers.Sum(), n=16) == pytest.approx(x.sum())
+    assert scatters == [16]  # one call, one piece per chunk
+    assert len(payloads) >= 2 and max(payloads) < 4_000
+
+
+def test_shared_memory_is_not_used(backend):
+    x = np.zeros(1_000_000)
+    before = set(os.listdir("/dev/shm"))
+    plan = make_plan(x, backend, n=4)
+    try:
+        assert all(isinstance(spec, Scattered) for spec in plan.specs)
+        assert set(os.listdir("/dev/shm")) == before
+    finally:
+        plan.close()
+    assert not backend._live  # released when the map ends
+
+
+# -- errors and lost workers ---------------------------------------------------------------------
+
+class CustomError(ValueError):
+    pass
+
+
+def test_worker_exceptions_keep_their_type_and_name_the_chunk(dpool):
+    def fail(chunk):
+        if chunk[0] >= 50:
+            raise CustomError(f"bad chunk starting at {chunk[0]}")
+        return len(chunk)
+
+    with pytest.raises(CustomError, match="bad chunk") as info:
+        dpool.map_chunks(fail, np.arange(100), n=4)
+    assert info.value.chunk_index in (2, 3)
+    assert any("on the dask backend" in note for note in info.value.__notes__)
+    assert "CustomError" in str(info.value.__cause__)  # the remote traceback
+    with pytest.raises(KeyError):
+        dpool.map_chunks(lambda c: {}["missing"], np.arange(10), n=2)
+
+
+def test_logs_from_workers_reach_the_caller(dpool, caplog):
+    def noisy(chunk):
+        logging.getLogger("par.test.dask").warning("chunk of %d rows", len(chunk))
+        return len(chunk)
+
+    with caplog.at_level(logging.WARNING, logger="par.test.dask"):
+        assert dpool.map_chunks(noisy, np.arange(10), n=2) == [5, 5]
+    records = [r for r in caplog.records if r.name == "par.test.dask"]
+    assert len(records) == 2
+    assert all(r.getMessage().startswith("chunk of 5 rows") for r in records)
+    assert sorted(r.chunk for r in records) == [0, 1]
+
+
+def test_a_worker_lost_mid_map_is_retried_by_dask(dpool, client, tmp_path):
+    marker = tmp_path / "died-once"
+
+    def dies_once(chunk):
+        if chunk[0] == 0 and not marker.exists():
+            marker.touch()
+            os._exit(3)
+        return int(chunk.sum())
+
+    x = np.arange(1_000)
+    assert dpool.map_reduce(dies_once, x, lambda a, b: a + b, n=4) == x.sum()
+    assert marker.exists()
+    _healthy(client)
+
+
+def test_a_chunk_that_keeps_killing_workers_is_reported(dpool, client):
+    def always_dies(chunk):
+        if chunk[0] == 0:
+            os._exit(3)
+        return len(chunk)
+
+    try:
+        with pytest.raises(WorkerCrashedError, match="chunk 0") as info:
+            dpool.map_chunks(always_dies, np.arange(100), n=4)
+        assert info.value.chunk == 0
+    finally:
+        _healthy(client)
+    assert dpool.map_chunks(len, np.arange(100), n=4) == [25] * 4  # the pool works afterwards
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_chunks_are_rebuilt_at_the_callers_alignment():
+    from parallel_analysis.backends.dask import ALIGNMENT, _address, _aligned_like
+
+    raw = np.arange(1_000, dtype=np.float64)
+    for start in range(8):
+        view = raw[start:]
+        moved = _aligned_like(view.copy(), _address(view) % ALIGNMENT)
+        assert _address(moved) % ALIGNMENT == _address(view) % ALIGNMENT
+        np.testing.assert_array_equal(moved, view)
