@@ -89,31 +89,46 @@ def _fname(func: Any) -> str:
     return func if isinstance(func, str) else getattr(func, "__name__", repr(func))
 
 
-class GroupState(NamedTuple):
-    """Merged partials: one row per group (``table``), plus pairs / rows per column."""
+#: Partials are stacked as they arrive and merged into one row per group only when the stack
+#: holds more rows than this (and at the end): merging costs a pandas groupby, so doing it for
+#: every pair of chunks would cost more than the chunks themselves, while this bound keeps the
+#: state a few megabytes.
+COMPACT_ROWS = 2**18
 
-    table: pd.DataFrame  # keys + one column per component
-    pairs: dict  # column -> distinct (keys, value) rows, for nunique
-    rows: dict  # column -> raw (keys, value) rows, for aggregations that do not merge
+
+class GroupState(NamedTuple):
+    """Stacked partials: rows of (keys, components); pairs / rows per column for the rest."""
+
+    tables: list  # DataFrames of keys + one column per component, in chunk order
+    pairs: dict  # column -> list of distinct (keys, value) frames, for nunique
+    rows: dict  # column -> list of raw (keys, value) frames, for aggregations that do not merge
     moment_dtypes: dict  # column -> dtype of its mean/var/std result
     columns: list  # the input's columns, for agg given as a string or list
+
+
+def _rows_in(frames: list) -> int:
+    return sum(len(f) for f in frames)
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(s, e) with s = fl(a + b) and s + e == a + b exactly (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
 
 def _comp(kind: str, column: Any = None) -> str:
     return f"{_PREFIX}{kind}{_PREFIX}{column!r}"
 
 
-def _moment_source(values: pd.Series) -> tuple[pd.Series, Any] | None:
-    """(values to accumulate in float64, dtype of pandas' mean/var) or None if not numeric."""
-    dtype = values.dtype
+def _moment_dtype(dtype: Any) -> Any:
+    """The dtype of pandas' groupby mean/var/std of a column, or None if not numeric here."""
     if isinstance(dtype, np.dtype):
         if dtype.kind == "f":
-            return (values.astype(np.float64) if dtype.itemsize < 8 else values), dtype
-        if dtype.kind in "iub":
-            return values, np.dtype(np.float64)
-        return None
+            return dtype
+        return np.dtype(np.float64) if dtype.kind in "iub" else None
     if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype):
-        return values, pd.Float64Dtype()
+        return pd.Float64Dtype()
     return None
 
 
@@ -121,16 +136,36 @@ def _floats(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _sum_squares(g: Any, values: pd.Series, mean: np.ndarray) -> np.ndarray:
-    """Σ(x - mean)² per group, in a second pass over the chunk (exact to rounding of x)."""
+def _codes(g: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's group number (as ``g`` orders its groups) and which rows have a group."""
     codes = g.ngroup().to_numpy()
+    if codes.dtype.kind == "f":  # rows whose key is NA, dropped (dropna=True)
+        keep = ~np.isnan(codes)
+        return np.where(keep, codes, 0).astype(np.intp), keep
+    return codes.astype(np.intp, copy=False), np.ones(len(codes), dtype=bool)
+
+
+def _moments(codes: np.ndarray, keep: np.ndarray, groups: int, values: pd.Series,
+             var: bool) -> tuple:
+    """(n, mean, M2 or None) per group of one numeric column; NA skipped.
+
+    Values are shifted by the chunk's mean first and M2 takes a second pass over the
+    deviations from the group means, so data with a large offset (1e9 + noise) keeps its
+    precision: no sum of squares is ever subtracted from another.
+    """
     x = _floats(values)
-    keep = ~np.isnan(x)
-    if codes.dtype.kind == "f":  # NA keys, dropped
-        keep &= ~np.isnan(codes)
-    codes = codes[keep].astype(np.intp)
-    dev = x[keep] - mean[codes]
-    return np.bincount(codes, weights=dev * dev, minlength=len(mean))
+    keep = keep & ~np.isnan(x)
+    c, x = codes[keep], x[keep]
+    shift = x.mean() if x.size else 0.0
+    x = x - shift
+    n = np.bincount(c, minlength=groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centred = np.bincount(c, weights=x, minlength=groups) / n
+    m2 = None
+    if var:
+        dev = x - centred[c]
+        m2 = np.bincount(c, weights=dev * dev, minlength=groups)
+    return n, _two_sum(np.full_like(centred, shift), centred), m2
 
 
 class GroupBy(Reducer):
@@ -157,17 +192,15 @@ class GroupBy(Reducer):
         if not isinstance(chunk, pd.DataFrame):
             raise TypeError(f"GroupBy needs DataFrame chunks, got {type(chunk).__name__}")
         keys, plan = self._keys, _plan(self.agg, self._keys, chunk.columns)
-        work, dtypes = chunk, {}
+        dtypes = {}
         for column in plan.moments:
-            source = _moment_source(chunk[column])
-            if source is None:
-                continue
-            if source[0] is not chunk[column]:
-                work = work.copy(deep=False) if work is chunk else work
-                work[_comp("src", column)] = source[0]
-            dtypes[column] = source[1]
-        g = work.groupby(keys, sort=False, dropna=self.dropna, observed=True)
-        parts = {_comp("size"): g.size()}
+            dtype = _moment_dtype(chunk[column].dtype)
+            if dtype is not None:
+                dtypes[column] = dtype
+        g = chunk.groupby(keys, sort=False, dropna=self.dropna, observed=True)
+        size = g.size()
+        parts = {_comp("size"): size}
+        codes, keep = _codes(g) if dtypes else (None, None)
         pairs, rows = {}, {}
         for out in plan.outputs:
             column, func = out.column, out.func
@@ -176,13 +209,14 @@ class GroupBy(Reducer):
             if func in _SIMPLE:
                 parts[_comp(func, column)] = getattr(g[column], func)()
             elif func in _MOMENTS and column in dtypes:
-                src = _comp("src", column) if _comp("src", column) in work.columns else column
-                n = g[column].count()
-                mean = _floats(g[src].mean())
+                if _comp("n", column) in parts:
+                    continue
+                n, mean, m2 = _moments(codes, keep, len(size), chunk[column],
+                                       plan.moments[column] == "var")
                 parts[_comp("n", column)] = n.astype(np.int64)
-                parts[_comp("mean", column)] = mean
-                if plan.moments[column] == "var":
-                    parts[_comp("m2", column)] = _sum_squares(g, work[src], mean)
+                parts[_comp("mean", column)], parts[_comp("lo", column)] = mean
+                if m2 is not None:
+                    parts[_comp("m2", column)] = m2
             elif func == "nunique":
                 pairs[column] = self._rows(chunk, column).drop_duplicates()
             else:
@@ -190,7 +224,9 @@ class GroupBy(Reducer):
         index = parts[_comp("size")].index
         table = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v)
                               for k, v in parts.items()}, index=index, copy=False)
-        return GroupState(table.reset_index(), pairs, rows, dtypes, list(chunk.columns))
+        pairs = {c: [p] for c, p in pairs.items()}
+        rows = {c: [r] for c, r in rows.items()}
+        return GroupState([table.reset_index()], pairs, rows, dtypes, list(chunk.columns))
 
     def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
         cols = [k for k in self._keys if k in chunk.columns]
@@ -200,11 +236,16 @@ class GroupBy(Reducer):
 
     # -- in the caller ----------------------------------------------------------------------
     def combine(self, a: GroupState, b: GroupState) -> GroupState:
-        table = self._compact(pd.concat([a.table, b.table], ignore_index=True))
-        pairs = {c: pd.concat([a.pairs[c], b.pairs[c]], ignore_index=True).drop_duplicates()
-                 for c in a.pairs}
-        rows = {c: pd.concat([a.rows[c], b.rows[c]], ignore_index=True) for c in a.rows}
-        return GroupState(table, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns)
+        tables = a.tables + b.tables
+        if _rows_in(tables) > COMPACT_ROWS:
+            tables = [self._compact(tables)]
+        pairs = {}
+        for c in a.pairs:
+            pairs[c] = a.pairs[c] + b.pairs[c]
+            if _rows_in(pairs[c]) > COMPACT_ROWS:
+                pairs[c] = [pd.concat(pairs[c], ignore_index=True).drop_duplicates()]
+        rows = {c: a.rows[c] + b.rows[c] for c in a.rows}
+        return GroupState(tables, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns)
 
     def _group(self, frame: pd.DataFrame, final: bool = False):
         if final:
@@ -212,8 +253,11 @@ class GroupBy(Reducer):
                                  observed=self.observed)
         return frame.groupby(self._keys, sort=False, dropna=False, observed=True)
 
-    def _compact(self, table: pd.DataFrame) -> pd.DataFrame:
-        """One row per group again, after two partials were stacked."""
+    def _compact(self, tables: list) -> pd.DataFrame:
+        """Stacked partials merged into one row per group (first-appearance order)."""
+        table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+        if len(tables) == 1:
+            return table
         codes = self._group(table).ngroup().to_numpy()
         merge = {}
         for name in table.columns:
@@ -222,31 +266,38 @@ class GroupBy(Reducer):
             _, kind, column = name.split(_PREFIX, 2)
             merge[name] = _SIMPLE.get(kind, "sum")
             if kind == "mean":
-                n = table[f"{_PREFIX}n{_PREFIX}{column}"].to_numpy(np.float64)
-                m = table[name].to_numpy(np.float64)
-                has = n > 0
-                # Deviations from a reference mean per group (its first partial's): small
-                # numbers, so the result keeps its precision on data with a large offset.
-                ref = np.zeros(codes.max() + 1 if codes.size else 0)
-                seen, first = np.unique(codes[has], return_index=True)
-                ref[seen] = m[has][first]
-                d = np.where(has, m - ref[codes], 0.0)
-                total = np.bincount(codes, weights=n)[codes]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    shift = np.bincount(codes, weights=n * d)[codes] / total
-                mean = ref[codes] + shift
-                m2_name = f"{_PREFIX}m2{_PREFIX}{column}"
-                if m2_name in table.columns:
-                    dev = np.where(has, d - shift, 0.0)
-                    table[m2_name] = np.where(has, table[m2_name].to_numpy(np.float64)
-                                              + n * dev * dev, 0.0)
-                table[name] = mean
-                merge[name] = "first"
+                merge[name] = merge[f"{_PREFIX}lo{_PREFIX}{column}"] = "first"
+                table = self._merge_moments(table, codes, column)
         return self._group(table).agg(merge).reset_index()
+
+    def _merge_moments(self, table: pd.DataFrame, codes: np.ndarray, column: str):
+        """Chan et al.'s update over all partials of each group at once.
+
+        With N = Σnᵢ, the mean is m = r + Σnᵢdᵢ/N and M2 = ΣM2ᵢ + Σnᵢ(dᵢ - Σnⱼdⱼ/N)², where
+        dᵢ = mᵢ - r are deviations from a reference r (the group's first partial mean). Means
+        are carried as two floats (hi + lo), so the dᵢ stay exact on data with a large offset.
+        """
+        name = f"{_PREFIX}{{}}{_PREFIX}{column}".format
+        n = table[name("n")].to_numpy(np.float64)
+        hi, lo = table[name("mean")].to_numpy(np.float64), table[name("lo")].to_numpy(np.float64)
+        has = n > 0
+        ref_hi, ref_lo = np.zeros(codes.max() + 1), np.zeros(codes.max() + 1)
+        seen, first = np.unique(codes[has], return_index=True)
+        ref_hi[seen], ref_lo[seen] = hi[has][first], lo[has][first]
+        d = np.where(has, (hi - ref_hi[codes]) + (lo - ref_lo[codes]), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shift = np.bincount(codes, weights=n * d) / np.bincount(codes, weights=n)
+        new_hi, new_lo = _two_sum(ref_hi, ref_lo + shift)
+        update = {name("mean"): new_hi[codes], name("lo"): new_lo[codes]}
+        if name("m2") in table.columns:
+            dev = np.where(has, d - shift[codes], 0.0)
+            update[name("m2")] = np.where(has, table[name("m2")].to_numpy(np.float64)
+                                          + n * dev * dev, 0.0)
+        return table.assign(**update)
 
     def finalize(self, state: GroupState) -> Any:
         plan = _plan(self.agg, self._keys, state.columns)
-        table = state.table
+        table = self._compact(state.tables)
         main, labels, extra = {}, [], {}
         for i, out in enumerate(plan.outputs):
             name = f"{_PREFIX}out{i}"
@@ -261,9 +312,11 @@ class GroupBy(Reducer):
                                                            state.moment_dtypes[column])})
                 main[name] = (name, "first")
             elif func == "nunique":
-                extra[name] = self._group(state.pairs[column], True)[column].nunique()
+                pairs = pd.concat(state.pairs[column], ignore_index=True)
+                extra[name] = self._group(pairs, True)[column].nunique()
             else:
-                extra[name] = self._group(state.rows[column], True)[column].agg(func)
+                rows = pd.concat(state.rows[column], ignore_index=True)
+                extra[name] = self._group(rows, True)[column].agg(func)
         if not main:
             main[f"{_PREFIX}size"] = (_comp("size"), "sum")
         result = self._group(table, True).agg(**main)
@@ -281,7 +334,8 @@ class GroupBy(Reducer):
     def _moment(self, table: pd.DataFrame, column: Any, func: str, dtype: Any) -> Any:
         n = table[_comp("n", column)].to_numpy(np.float64)
         if func == "mean":
-            values = table[_comp("mean", column)].to_numpy(np.float64)
+            values = table[_comp("mean", column)].to_numpy(np.float64) + \
+                table[_comp("lo", column)].to_numpy(np.float64)
         else:
             m2 = table[_comp("m2", column)].to_numpy(np.float64)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -297,6 +351,11 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     """``df.groupby(by, sort=, dropna=, observed=).agg(agg)``, computed in parallel."""
     from .pool import map_reduce
 
+    if isinstance(df, pd.DataFrame) and isinstance(agg, dict):
+        # Only the columns the aggregation reads are shared with workers.
+        used = [k for k in _keys(by) if k in df.columns] + [c for c in agg if c in df.columns]
+        if len(used) < df.shape[1]:
+            df = df[list(dict.fromkeys(used))]
     return map_reduce(None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed),
                       **options)
 

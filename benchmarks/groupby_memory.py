@@ -1,0 +1,187 @@
+"""groupby_agg on a 20-million-row frame: wall time and peak memory against pandas and pickling.
+
+Not collected by pytest: a standalone measurement (issue 3, item 6). The frame has an int64 key
+with 10,000 values, a float64 value column and a ``str`` column. Each method runs in a fresh
+child process (so no method inherits another's memory) that builds the frame, warms up, then
+times ``--runs`` calls; a thread samples the proportional set size (PSS: shared pages split
+between the processes that map them, so a segment is counted once) of that process and all its
+descendants every 10 ms. Methods:
+
+``pandas``      ``df.groupby("key").agg({"value": agg})`` in one process.
+``thread``      ``par.groupby_agg(df, "key", {"value": agg}, backend="thread", workers=2)``.
+``process``     the same on the process backend: the key and value columns go to shared memory
+                once, workers read them in place.
+``mp-pickle``   a ``multiprocessing.Pool(2)``, the frame's chunks pickled to the workers (what
+                pandarallel and hand-written pools do), the same partial aggregation as ours.
+
+Memory is reported as the peak PSS of all processes minus the interpreter baseline (measured
+after imports, before the frame exists), relative to the frame's own size
+(``memory_usage(deep=True)``)::
+
+    .venv/bin/python benchmarks/groupby_memory.py --rows 20000000 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+N_KEYS = 10_000
+METHODS = ("pandas", "thread", "process", "mp-pickle")
+
+
+class PeakPSS:
+    """Samples the summed PSS of this process and its descendants in a background thread."""
+
+    def __init__(self, interval: float = 0.01):
+        import psutil
+
+        self._psutil = psutil
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> int:
+        me = self._psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_full_info().pss
+            except self._psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakPSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.sample())
+
+
+def make_frame(rows: int, seed: int = 0):
+    """key: int64 with N_KEYS values; value: float64; label: ``str`` built in Arrow (fast)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    words = pa.array([f"label-{i:04d}" for i in range(1000)], type=pa.large_string())
+    codes = pa.array(rng.integers(0, 1000, rows, dtype=np.int32))
+    labels = pa.DictionaryArray.from_arrays(codes, words).cast(pa.large_string())
+    label = pd.StringDtype("pyarrow", na_value=np.nan).__from_arrow__(labels)
+    return pd.DataFrame({
+        "key": rng.integers(0, N_KEYS, rows),
+        "value": rng.normal(1e3, 3.0, rows),
+        "label": label,
+    })
+
+
+def _pickled_partial(args):
+    from parallel_analysis.groupby import GroupBy
+
+    chunk, agg = args
+    return GroupBy("key", agg).partial(chunk)
+
+
+def _run_one(method: str, rows: int, agg: str, runs: int, workers: int) -> dict:
+    """In a fresh process: build the frame, then time and measure ``runs`` calls of ``method``."""
+    import multiprocessing as mp
+
+    import pandas as pd  # noqa: F401 - imported before the baseline, as every method needs it
+
+    import parallel_analysis as par
+    from parallel_analysis.groupby import GroupBy
+    from parallel_analysis.reduce import tree_reduce
+
+    baseline = PeakPSS().sample()
+    df = make_frame(rows)
+    frame_bytes = int(df.memory_usage(deep=True).sum())
+    spec = {"value": agg}
+    pool = mp.Pool(workers) if method == "mp-pickle" else None
+
+    def call():
+        if method == "pandas":
+            return df.groupby("key").agg(spec)
+        if method == "mp-pickle":
+            bounds = np.linspace(0, len(df), 4 * workers + 1).astype(int)
+            chunks = [(df.iloc[a:b], spec) for a, b in zip(bounds[:-1], bounds[1:])]
+            reducer = GroupBy("key", spec)
+            return reducer.finalize(tree_reduce(pool.map(_pickled_partial, chunks),
+                                                reducer.combine))
+        return par.groupby_agg(df, "key", spec, backend=method, workers=workers)
+
+    expected = df.groupby("key").agg(spec)
+    pd.testing.assert_frame_equal(call(), expected, check_exact=False, rtol=1e-9)
+    del expected
+    seconds = []
+    with PeakPSS() as peak:
+        for _ in range(runs):
+            started = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - started)
+    if pool is not None:
+        pool.close()
+    par.shutdown_default_pools()
+    return {
+        "method": method, "agg": agg, "rows": rows, "frame_mb": frame_bytes / 2**20,
+        "seconds": seconds, "median_s": statistics.median(seconds),
+        "peak_mb": (peak.peak - baseline) / 2**20,
+        "peak_x_frame": (peak.peak - baseline) / frame_bytes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--aggs", default="mean,var,count")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "AGG"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    if args.one:
+        result = _run_one(args.one[0], args.rows, args.one[1], args.runs, args.workers)
+        print(json.dumps(result))
+        return 0
+    results = []
+    print(f"{'agg':<6} {'method':<10} {'median s':>9} {'runs (s)':<34} {'peak MB':>8} "
+          f"{'x frame':>7}")
+    for agg in args.aggs.split(","):
+        for method in args.methods.split(","):
+            out = subprocess.run(
+                [sys.executable, __file__, "--rows", str(args.rows), "--runs", str(args.runs),
+                 "--workers", str(args.workers), "--one", method, agg],
+                capture_output=True, text=True, check=False)
+            if out.returncode:
+                print(out.stderr, file=sys.stderr)
+                return out.returncode
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            results.append(r)
+            runs = " ".join(f"{s:.2f}" for s in r["seconds"])
+            print(f"{agg:<6} {method:<10} {r['median_s']:>9.3f} {runs:<34} "
+                  f"{r['peak_mb']:>8.0f} {r['peak_x_frame']:>7.2f}", flush=True)
+    print(f"frame: {results[0]['rows']:,} rows, {results[0]['frame_mb']:.0f} MB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
