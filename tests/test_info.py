@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 import parallel_analysis as par
 from parallel_analysis.cpus import available_cpus
@@ -66,9 +65,6 @@ def test_info_imports_neither_pandas_nor_pyarrow():
     assert out.stdout.strip() == "[]"
 
 
-@pytest.mark.xfail(strict=True, reason="a lazily exported `info` is shadowed by its submodule "
-                   "once `parallel_analysis.info` is imported (as the CLI does); fixed by "
-                   "/tmp/patches/jupyter-info-export.diff")
 def test_par_info_is_the_function_whatever_was_imported_first():
     code = ("from parallel_analysis.info import format_info; import parallel_analysis as par; "
             "assert callable(par.info), type(par.info); print(par.info()['cpus']['usable'])")
