@@ -1,0 +1,124 @@
+"""Signals to the caller: Ctrl-C mid-map, the caller SIGKILLed mid-map, the caller exiting
+without closing anything. Each runs in a child interpreter with SIGINT at its default handler
+(a child started without job control inherits SIGINT ignored, and would test nothing)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import faultlib
+import pytest
+
+CTRL_C = """
+import json, os, signal, threading, time
+import numpy as np, psutil
+import faultlib, parallel_analysis as par
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+pool = par.Pool(2, "process", start_method={method!r})
+x = np.arange(2**18, dtype=np.float64)  # 2 MiB: a transient segment for the map
+assert pool.map_reduce(None, x, par.reducers.Sum(), n=4) == x.sum()
+workers = pool._backend("process").worker_pids()
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+started = time.monotonic()
+try:
+    pool.map_chunks(lambda c: time.sleep(30), x, n=8)
+    outcome = "no interrupt"
+except KeyboardInterrupt:
+    outcome = "KeyboardInterrupt"
+elapsed = time.monotonic() - started
+left = sorted(faultlib.my_segments())
+workers_gone = faultlib.wait_until(lambda: faultlib.gone(workers), 3.0)
+again = bool(float(pool.map_reduce(None, x, par.reducers.Sum(), n=4)) == x.sum())
+with par.Pool(2, "process", start_method={method!r}) as fresh:
+    fresh_ok = bool(float(fresh.map_reduce(None, x, par.reducers.Sum(), n=4)) == x.sum())
+kids = [p.pid for p in psutil.Process().children(recursive=True)]
+print(json.dumps(dict(outcome=outcome, elapsed=elapsed, left=left, workers_gone=workers_gone,
+                      again=again, fresh_ok=fresh_ok, kids=kids, pid=os.getpid())))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_mid_map(start_method):
+    code, info, err = faultlib.run_child(CTRL_C.format(method=start_method))
+    assert code == 0 and info, err[-3000:]
+    assert info["outcome"] == "KeyboardInterrupt"
+    assert info["elapsed"] < 3.0, info  # the interrupt came at 0.5 s; chunks sleep 30 s
+    assert info["left"] == [], "segments left after Ctrl-C"
+    assert info["workers_gone"], "workers kept running after Ctrl-C"
+    assert info["again"] and info["fresh_ok"]
+    assert faultlib.wait_until(lambda: faultlib.gone(info["kids"]), 5.0)
+    assert not faultlib.my_segments(info["pid"])
+
+
+KILLED_CALLER = """
+import json, os, time
+import numpy as np, psutil
+import faultlib, parallel_analysis as par
+pool = par.Pool(2, "process", start_method={method!r})
+handle = par.share(np.arange(2**18, dtype=np.float64))
+assert pool.map_reduce(None, handle, par.reducers.Sum(), n=4) > 0
+kids = [p.pid for p in psutil.Process().children(recursive=True)]
+print(json.dumps(dict(pid=os.getpid(), kids=kids, segments=sorted(faultlib.my_segments()))))
+pool.map_chunks(lambda c: open({marker!r}, "w").close() or time.sleep(60), handle, n=4)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_caller_sigkilled_mid_map(start_method, tmp_path):
+    """Its workers notice the dead parent and exit; its segments disappear with them."""
+    marker = tmp_path / "running"
+    proc = faultlib.start_child(KILLED_CALLER.format(method=start_method, marker=str(marker)))
+    try:
+        info = faultlib.last_json(proc.stdout.readline())
+        assert info, proc.stderr.read()[-3000:]
+        assert faultlib.wait_until(marker.exists, 20.0), "the map never started"
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed = time.monotonic()
+    assert info["segments"] and info["kids"]
+    assert faultlib.wait_until(lambda: faultlib.gone(info["kids"]), 3.0), (
+        f"processes outlived the killed caller: {info['kids']}")
+    assert faultlib.wait_until(lambda: not faultlib.my_segments(info["pid"]), 3.0), (
+        f"segments outlived the killed caller: {faultlib.my_segments(info['pid'])}")
+    print(f"everything gone {time.monotonic() - killed:.2f} s after the caller was killed")
+
+
+EXIT_WITHOUT_CLOSING = """
+import json, os, sys
+import numpy as np, psutil
+import faultlib, parallel_analysis as par
+pool = par.Pool(2, "process", start_method={method!r})
+handles = [par.share(np.full(2**16, i, dtype=np.float64)) for i in range(5)]
+total = sum(pool.map_reduce(None, h, par.reducers.Sum(), n=2) for h in handles)
+assert total == sum(i * 2**16 for i in range(5))
+assert float(par.map_reduce(None, handles[1], par.reducers.Sum())) == 2**16  # the default pool
+out = par.shared_array(2**16)
+kids = [p.pid for p in psutil.Process().children(recursive=True)]
+print(json.dumps(dict(pid=os.getpid(), kids=kids, segments=sorted(faultlib.my_segments()))))
+{ending}
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ending", ["pass", "raise RuntimeError('unhandled')", "sys.exit(3)"])
+def test_caller_exits_without_closing(start_method, ending):
+    code, info, err = faultlib.run_child(
+        EXIT_WITHOUT_CLOSING.format(method=start_method, ending=ending))
+    assert info, err[-3000:]
+    assert code == {"pass": 0, "sys.exit(3)": 3}.get(ending, 1), err[-3000:]
+    assert len(info["segments"]) == 6
+    assert "leaked" not in err, err[-3000:]  # no resource-tracker warning: all unlinked in time
+    assert faultlib.wait_until(lambda: faultlib.gone(info["kids"]), 3.0)
+    assert not faultlib.my_segments(info["pid"])
+
+
+def test_child_sigint_is_default():
+    """The helper really gives children a default SIGINT handler (else the Ctrl-C test is void)."""
+    code, _, err = faultlib.run_child(
+        "import signal; assert signal.getsignal(signal.SIGINT) is signal.default_int_handler")
+    assert code == 0, err
+    assert signal.getsignal(signal.SIGINT) is not None
