@@ -1,0 +1,67 @@
+"""The ``groupby`` workload: mean and var of a float column by an int key, against pandas.
+
+20M rows (full mode), a key with 10,000 values, a float column and a string column that rides
+along (it costs memory and transfer, as real frames' text columns do). The baseline is pandas'
+own ``df.groupby("key").agg(...)``; peers get the same row chunks, pickled, and merge per-key
+(count, mean, M2) states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import work
+from .workloads import Case, Data, Workload, chunk_slices
+
+AGG = {"value": ["mean", "var"]}
+N_KEYS = 10_000
+_WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+
+
+def make_frame(rows: int, seed: int = 6):
+    """The benchmark frame: ``key`` int64, ``value`` float64, ``label`` strings."""
+    import pandas as pd
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    words = pa.array([f"{w}-{i}" for i in range(16) for w in _WORDS])
+    labels = words.take(pa.array(rng.integers(0, len(words), rows)))
+    return pd.DataFrame({
+        "key": rng.integers(0, N_KEYS, rows, dtype=np.int64),
+        "value": rng.standard_normal(rows),
+        "label": pd.Series(labels.to_pandas(types_mapper=pd.ArrowDtype)).astype(
+            pd.StringDtype("pyarrow")),
+    })
+
+
+class GroupByWorkload(Workload):
+    name = "groupby"
+    title = f"mean and var of a float column by an int key ({N_KEYS:,} keys), string column along"
+    baseline = "plain"
+    plain_label = "pandas"
+    sizes = {"smoke": 20_000, "quick": 2_000_000, "full": 20_000_000}
+    rounds = {"smoke": 1, "quick": 3, "full": 5}
+
+    def make_data(self, size: int) -> Data:
+        frame = make_frame(size)
+        return Data(frame, int(frame.memory_usage(deep=True).sum()))
+
+    def run_plain(self, data):
+        return data.value.groupby("key").agg(AGG)
+
+    def run_ours(self, pool, data, case: Case):
+        import parallel_analysis as par
+
+        return par.groupby_agg(data.value, "key", AGG, backend=case.runner,
+                               workers=case.workers)
+
+    def run_peer(self, peer, data, case):
+        df = data.value
+        parts = peer.map(work.groupby_partial, [df.iloc[s] for s in chunk_slices(len(df))])
+        return work.groupby_combine(parts)
+
+    def check(self, result, expected):
+        import pandas as pd
+
+        pd.testing.assert_frame_equal(result, expected, check_exact=False, rtol=1e-9,
+                                      check_names=False, check_column_type=False)

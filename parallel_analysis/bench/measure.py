@@ -1,0 +1,160 @@
+"""Timing and memory: warm pools, a memory sampler over the whole process tree, statistics.
+
+Memory is the proportional set size (PSS) summed over this process and all its descendants
+(workers, forkservers, peers' pools): shared-memory pages are split among the processes that map
+them, so a 1 GB segment mapped by three processes counts 1 GB, not 3 GB as summed RSS would.
+It is sampled only during each case's untimed warm-up call, so sampling never slows a timed one.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from typing import Any
+
+#: Seconds between memory samples during a warm-up call.
+SAMPLE_INTERVAL = 0.01
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes (RSS where smaps_rollup is missing)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss
+    except Exception:  # noqa: BLE001 - a process that just exited uses nothing
+        return 0
+
+
+def tree_memory() -> int:
+    """Bytes used by this process and every descendant (PSS, see the module docstring)."""
+    import psutil
+
+    me = psutil.Process()
+    try:
+        pids = [me.pid] + [c.pid for c in me.children(recursive=True)]
+    except psutil.Error:
+        pids = [me.pid]
+    return sum(_pss(pid) for pid in pids)
+
+
+class MemorySampler:
+    """Peak of :func:`tree_memory` while the ``with`` block runs."""
+
+    def __init__(self, interval: float = SAMPLE_INTERVAL):
+        self.interval = interval
+        self.before = 0
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, tree_memory())
+
+    def __enter__(self) -> MemorySampler:
+        self.before = self.peak = tree_memory()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="bench-memory")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak = max(self.peak, tree_memory())
+
+
+class Runners:
+    """Warm pools for the cases: ours by (backend, workers), peers by (name, workers).
+
+    Our pools live for the whole run (a user's pool is created once and reused); peers' pools
+    are closed after each workload (:meth:`close_peers`) so they do not hold memory meanwhile.
+    """
+
+    def __init__(self):
+        self._pools: dict[tuple, Any] = {}
+        self._peers: dict[tuple, Any] = {}
+
+    def pool(self, backend: str, workers: int):
+        import numpy as np
+
+        import parallel_analysis as par
+
+        key = (backend, workers)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = par.Pool(workers, backend)
+            warm = np.arange(1 << 16, dtype=np.int64)  # big enough to be shared: attach path
+            pool.map_reduce(None, warm, par.reducers.Sum(), n=max(2, workers))
+        return pool
+
+    def peer(self, name: str, workers: int):
+        from .peers import make_peer
+
+        key = (name, workers)
+        peer = self._peers.get(key)
+        if peer is None:
+            peer = self._peers[key] = make_peer(name, workers)
+        return peer
+
+    def close_peers(self) -> None:
+        from .peers import close_all
+
+        close_all(self._peers)
+
+    def close(self) -> None:
+        self.close_peers()
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+        import parallel_analysis as par
+
+        par.shutdown_default_pools()
+
+
+def stats(times: list[float]) -> dict[str, Any]:
+    """pytest-benchmark's ``stats`` block for a list of round times (seconds)."""
+    data = sorted(times)
+    n = len(data)
+    mean = statistics.fmean(data)
+    stddev = statistics.stdev(data) if n > 1 else 0.0
+    if n >= 4:
+        q1, _, q3 = statistics.quantiles(data, n=4, method="inclusive")
+    else:
+        q1, q3 = data[0], data[-1]
+    iqr = q3 - q1
+    lo, hi = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+    return {
+        "min": data[0], "max": data[-1], "mean": mean, "stddev": stddev, "rounds": n,
+        "median": statistics.median(data), "iqr": iqr, "q1": q1, "q3": q3,
+        "iqr_outliers": sum(1 for t in data if t < lo or t > hi),
+        "stddev_outliers": sum(1 for t in data if abs(t - mean) > stddev) if n > 1 else 0,
+        "outliers": "", "ld15iqr": min((t for t in data if t >= lo), default=data[0]),
+        "hd15iqr": max((t for t in data if t <= hi), default=data[-1]),
+        "ops": 1.0 / mean if mean > 0 else 0.0, "total": sum(data), "iterations": 1,
+        "data": list(times),
+    }
+
+
+def stopwatch(func, *args) -> tuple[Any, float]:
+    """(func(*args), seconds), with a result's own ``seconds`` when it carries one."""
+    started = time.perf_counter()
+    value = func(*args)
+    seconds = time.perf_counter() - started
+    return value, getattr(value, "seconds", seconds)
+
+
+def cpu_count() -> int:
+    from ..cpus import available_cpus
+
+    return available_cpus() or os.cpu_count() or 1

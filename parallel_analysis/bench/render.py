@@ -1,0 +1,194 @@
+"""Markdown reports: one run (goals, a table per workload, the machine), or two runs compared.
+
+Speedups divide the median of the workload's baseline (``serial`` backend, or the plain
+numpy/pandas call where the issue says so) by the case's median, both from the same run.
+Efficiency is speedup ÷ min(workers, CPUs): the share of the CPUs the case could use that it
+turned into speed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from . import goals as _goals
+from .results import Record
+
+_NAMES = {"plain": "plain (one call)"}
+
+
+def _fmt_bytes(n) -> str:
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "–"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _fmt_s(t: float) -> str:
+    if t is None or math.isnan(t):
+        return "–"
+    return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.3f} s"
+
+
+def speedup(rec: Record, recs: list[Record]) -> float:
+    """Baseline median over this case's median (same workload, size and variant, same run)."""
+    base_runner = rec.extra.get("baseline", "serial")
+    variant = "fresh" if rec.workload == "transfer" and base_runner == "plain" else rec.variant
+    base = [r for r in recs if r.workload == rec.workload and r.size == rec.size and r.ok
+            and r.runner == base_runner and r.variant == variant]
+    if not base or not rec.ok or not rec.median:
+        return math.nan
+    return base[0].median / rec.median
+
+
+def _efficiency(rec: Record, speed: float, cpus: int) -> float:
+    return speed / max(1, min(rec.workers, cpus))
+
+
+def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
+    rows = [r for r in recs if r.workload == workload]
+    base = rows[0].extra.get("baseline", "serial") if rows else "serial"
+    base_name = "plain call" if base == "plain" else "serial backend"
+    head = ("| size | runner | workers | variant | median | spread (IQR; min–max) | "
+            f"speedup vs {base_name} | efficiency | peak memory, all processes | notes |\n"
+            "|---:|---|---:|---|---:|---|---:|---:|---:|---|\n")
+    lines = []
+    order = ("plain", "serial", "thread", "process", "auto")
+    for r in sorted(rows, key=lambda r: (-r.size, r.variant, r.kind == "peer",
+                                         order.index(r.runner) if r.runner in order else 0,
+                                         r.runner, r.workers)):
+        if not r.ok:
+            lines.append(f"| {r.size:,} | {_NAMES.get(r.runner, r.runner)} | {r.workers} | "
+                         f"{r.variant} | failed | | | | | {r.extra.get('error', 'no data')} |")
+            continue
+        s = r.stats
+        sp = speedup(r, recs)
+        eff = _efficiency(r, sp, cpus)
+        mem = r.extra.get("memory_peak")
+        note = r.extra.get("auto_reason", "")
+        if r.workload == "overhead" and r.size:
+            note = f"{r.median / r.size * 1e6:.1f} µs per chunk"
+        if r.workload == "coldstart" and r.extra.get("total_seconds"):
+            tot = sorted(r.extra["total_seconds"])[len(r.extra["total_seconds"]) // 2]
+            note = f"{_fmt_s(tot)} including the interpreter's exit"
+        lines.append(
+            f"| {r.size:,} | {_NAMES.get(r.runner, r.runner)} | {r.workers} | {r.variant} | "
+            f"{_fmt_s(r.median)} | ±{_fmt_s(s.get('iqr', 0) / 2)}; {_fmt_s(s['min'])}–"
+            f"{_fmt_s(s['max'])} ({s['rounds']} rounds) | "
+            f"{'–' if math.isnan(sp) else f'{sp:.2f}×'} | "
+            f"{'–' if math.isnan(eff) or r.kind == 'plain' else f'{eff:.0%}'} | "
+            f"{_fmt_bytes(mem)} | {note} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def goals_table(recs: list[Record]) -> str:
+    rows = _goals.evaluate(recs)
+    if not rows:
+        return "_No goal could be evaluated from these results._\n"
+    mark = {True: "met", False: "**not met**", None: "not measured"}
+    out = ["| workload | goal | measured | status | note |", "|---|---|---|---|---|"]
+    out += [f"| {g.workload} | {g.target} | {g.measured} | {mark[g.met]} | {g.note} |"
+            for g in rows]
+    return "\n".join(out) + "\n"
+
+
+def machine_section(doc: dict) -> str:
+    m = doc.get("machine_info", {})
+    v = m.get("versions", {})
+    blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} "
+                     f"threads, {b.get('threading_layer', '')})" for b in m.get("blas", [])) \
+        or "unknown"
+    s = doc.get("parallel_analysis", {})
+    commit = doc.get("commit_info", {})
+    lines = [
+        f"- CPUs usable: {m.get('cpus_usable', '?')} (of {m.get('cpu', {}).get('count', '?')} "
+        f"on the machine); model: {m.get('processor', '?')}",
+        f"- memory: {_fmt_bytes(m.get('memory_total'))}; /dev/shm free: "
+        f"{_fmt_bytes(m.get('shm_free'))}; load average at the start: {m.get('load_average')}",
+        f"- Python {m.get('python_version', '?')}; numpy {v.get('numpy', '?')}, pandas "
+        f"{v.get('pandas', '?')}, pyarrow {v.get('pyarrow', '?')}; peers: joblib "
+        f"{v.get('joblib', '?')}, mpire {v.get('mpire', '?')}, dask {v.get('dask', '?')}",
+        f"- BLAS: {blas}; environment: {m.get('env') or 'no thread variables set'}",
+        f"- start method of the process backend: {m.get('start_method', '?')}",
+        f"- run: {doc.get('datetime', '?')}, mode `{s.get('mode', '?')}`, "
+        f"{s.get('seconds', 0):.0f} s, commit {commit.get('id', '')[:10]}"
+        f"{' (dirty)' if commit.get('dirty') else ''}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
+    """The report of one run."""
+    from .runner import workloads
+
+    known = workloads()
+    cpus = doc.get("machine_info", {}).get("cpus_usable") or 1
+    mode = doc.get("parallel_analysis", {}).get("mode", "full")
+    flag = {"quick": " --quick", "smoke": " --smoke"}.get(mode, "")
+    parts = [
+        "# parallel_analysis benchmarks\n",
+        f"Reproduce with `parallel-analysis bench{flag} --out DIR` (`make report` runs the full "
+        "size). Every time is the median of the rounds listed; rounds of all cases of a workload "
+        "were interleaved, so ratios compare cases under the same background load. Each "
+        "case's answer was checked against the serial one before it was timed.\n",
+        "## Goals (2 workers, ratios within this run)\n", goals_table(recs),
+    ]
+    for name in dict.fromkeys(r.workload for r in recs):
+        w = known.get(name)
+        parts.append(f"## {name}: {w.title if w else ''}\n")
+        parts.append(workload_table(recs, name, cpus))
+    if plots:
+        parts.append("## Plots\n")
+        parts += [f"![{os.path.splitext(p)[0]}]({p})\n" for p in plots]
+    parts += ["## Machine\n", machine_section(doc)]
+    return "\n".join(parts)
+
+
+def compare(doc_a: dict, a: list[Record], doc_b: dict, b: list[Record],
+            names: tuple = ("A", "B")) -> str:
+    """Two runs side by side: medians per case and B's time relative to A's."""
+    index_b = {(r.workload, r.runner, r.workers, r.variant, r.size): r for r in b}
+    lines = [f"# Comparison: A = `{names[0]}`, B = `{names[1]}`\n",
+             f"A: {doc_a.get('datetime', '?')} ({doc_a.get('parallel_analysis', {}).get('mode')})"
+             f"; B: {doc_b.get('datetime', '?')} "
+             f"({doc_b.get('parallel_analysis', {}).get('mode')})\n",
+             "| workload | size | runner | workers | variant | A median | B median | B / A |",
+             "|---|---:|---|---:|---|---:|---:|---:|"]
+    for r in a:
+        other = index_b.pop((r.workload, r.runner, r.workers, r.variant, r.size), None)
+        ratio = (other.median / r.median) if (other and other.ok and r.ok and r.median) \
+            else math.nan
+        lines.append(f"| {r.workload} | {r.size:,} | {r.runner} | {r.workers} | {r.variant} | "
+                     f"{_fmt_s(r.median) if r.ok else 'failed'} | "
+                     f"{_fmt_s(other.median) if other and other.ok else '–'} | "
+                     f"{'–' if math.isnan(ratio) else f'{ratio:.2f}'} |")
+    for r in index_b.values():
+        lines.append(f"| {r.workload} | {r.size:,} | {r.runner} | {r.workers} | {r.variant} | – "
+                     f"| {_fmt_s(r.median) if r.ok else 'failed'} | – |")
+    ga = {(g.workload, g.target): g for g in _goals.evaluate(a)}
+    lines += ["", "## Goals", "", "| workload | goal | A | B |", "|---|---|---|---|"]
+    for g in _goals.evaluate(b):
+        old = ga.pop((g.workload, g.target), None)
+        lines.append(f"| {g.workload} | {g.target} | {old.measured if old else '–'} | "
+                     f"{g.measured} |")
+    for g in ga.values():
+        lines.append(f"| {g.workload} | {g.target} | {g.measured} | – |")
+    return "\n".join(lines) + "\n"
+
+
+def write(doc: dict, recs: list[Record], out: str, plots: bool = True) -> list[str]:
+    """Write report.md (and the PNG plots) into ``out``; the paths written."""
+    written = []
+    names: list[str] = []
+    if plots:
+        from .plots import draw_all
+
+        names = draw_all(recs, out, cpus=doc.get("machine_info", {}).get("cpus_usable") or 1)
+        written += [os.path.join(out, n) for n in names]
+    path = os.path.join(out, "report.md")
+    with open(path, "w") as f:
+        f.write(markdown(doc, recs, names))
+    return [path] + written

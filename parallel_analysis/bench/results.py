@@ -1,0 +1,109 @@
+"""Results on disk: pytest-benchmark's JSON format, our figures in each entry's ``extra_info``.
+
+A file written by ``parallel-analysis bench`` and one written by
+``pytest benchmarks/ --benchmark-json=...`` read the same way: :func:`load` turns either into
+:class:`Record` objects, one per case, which the report and the plots use.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Record:
+    """One case's figures: who ran, how long (median and spread), how much memory."""
+
+    workload: str
+    runner: str
+    workers: int
+    variant: str
+    size: int
+    times: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def median(self) -> float:
+        return self.stats.get("median", float("nan"))
+
+    @property
+    def ok(self) -> bool:
+        return not self.extra.get("error") and bool(self.stats)
+
+    @property
+    def kind(self) -> str:
+        """"ours", "peer" or "plain" (see :class:`~.workloads.Case`)."""
+        from .workloads import OURS
+
+        return "ours" if self.runner in OURS else "plain" if self.runner == "plain" else "peer"
+
+    @property
+    def label(self) -> str:
+        return f"{self.runner}×{self.workers}" + (f" {self.variant}" if self.variant else "")
+
+
+def entry(case, times: list[float], extra: dict[str, Any]) -> dict[str, Any]:
+    """The pytest-benchmark JSON entry of one case."""
+    from .measure import stats
+
+    return {
+        "group": case.workload,
+        "name": f"test_{case.workload}[{case.id}]",
+        "fullname": f"benchmarks/test_{case.workload}.py::test_{case.workload}[{case.id}]",
+        "params": {"runner": case.runner, "workers": case.workers, "variant": case.variant,
+                   "size": case.size},
+        "param": case.id,
+        "extra_info": {"runner": case.runner, "workers": case.workers, "variant": case.variant,
+                       "size": case.size, **extra},
+        "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": case.rounds,
+                    "max_time": 0, "min_time": 0, "warmup": True},
+        "stats": stats(times) if times else {},
+    }
+
+
+def document(entries: list[dict], machine: dict, commit: dict, settings: dict) -> dict:
+    """The whole JSON document, as pytest-benchmark writes it (plus our ``settings``)."""
+    try:
+        from importlib.metadata import version
+
+        bench_version = version("pytest-benchmark")
+    except Exception:  # noqa: BLE001
+        bench_version = "unknown"
+    return {"machine_info": machine, "commit_info": commit, "benchmarks": entries,
+            "datetime": datetime.datetime.now(datetime.UTC).isoformat(),
+            "version": bench_version, "parallel_analysis": settings}
+
+
+def save(doc: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+
+
+def records(doc: dict) -> list[Record]:
+    """One :class:`Record` per benchmark entry of a pytest-benchmark document."""
+    out = []
+    for bench in doc.get("benchmarks", []):
+        extra = dict(bench.get("extra_info") or {})
+        params = bench.get("params") or {}
+
+        def pick(k, d, extra=extra, params=params):
+            return extra.get(k, params.get(k, d))
+
+        stats = dict(bench.get("stats") or {})
+        out.append(Record(workload=bench.get("group") or pick("workload", "?"),
+                          runner=str(pick("runner", bench.get("name", "?"))),
+                          workers=int(pick("workers", 1)), variant=str(pick("variant", "")),
+                          size=int(pick("size", 0)), times=list(stats.get("data") or []),
+                          extra=extra, stats=stats))
+    return out
+
+
+def load(path: str) -> tuple[dict, list[Record]]:
+    """(the document, its records) from a JSON file written by either tool."""
+    with open(path) as f:
+        doc = json.load(f)
+    return doc, records(doc)

@@ -1,0 +1,142 @@
+"""The ``parallel-analysis`` command: ``bench``, ``report`` and ``info``.
+
+::
+
+    parallel-analysis bench [--quick] [--workloads pybound npbound ...] [--out DIR]
+    parallel-analysis report A.json [B.json] [--out DIR]
+    parallel-analysis info
+
+``bench`` runs the benchmark workloads (``make report`` runs it at full size: a few minutes on
+2 CPUs; ``--quick`` under a minute) and writes ``DIR/report.md``, ``DIR/results.json``
+(pytest-benchmark's format) and PNG plots. ``report`` re-renders a report from saved results, or
+compares two runs side by side. Heavy imports (pandas, matplotlib) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+WORKLOAD_NAMES = ("pybound", "npbound", "transfer", "groupby", "overhead", "coldstart")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parallel-analysis",
+        description="Benchmarks and reports for parallel_analysis (serial vs threads vs "
+                    "processes, and peers).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="run the benchmark workloads and write a report")
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", const="quick", dest="mode",
+                      help="smaller data, fewer rounds: under a minute")
+    size.add_argument("--smoke", action="store_const", const="smoke", dest="mode",
+                      help="tiny data, one round: checks the machinery, figures mean nothing")
+    bench.add_argument("--workloads", nargs="+", metavar="NAME", choices=WORKLOAD_NAMES,
+                       help=f"run only these ({', '.join(WORKLOAD_NAMES)}); default: all")
+    bench.add_argument("--no-peers", action="store_true",
+                       help="skip joblib, multiprocessing, ProcessPoolExecutor, dask and mpire")
+    bench.add_argument("--out", default="report", metavar="DIR",
+                       help="folder for report.md, results.json and the plots (default: report)")
+    bench.add_argument("--no-plots", action="store_true", help="write no PNG files")
+    bench.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    bench.set_defaults(mode="full")
+
+    report = sub.add_parser("report", help="re-render a report from results.json, or compare two")
+    report.add_argument("results", nargs="+", metavar="RESULTS.json",
+                        help="one results file, or two to compare (A then B)")
+    report.add_argument("--out", default=None, metavar="DIR",
+                        help="write report.md and plots there (default: print the report)")
+    report.add_argument("--no-plots", action="store_true", help="write no PNG files")
+
+    sub.add_parser("info", help="CPUs usable, start method, /dev/shm free, versions, BLAS")
+    return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import render
+    from .bench.results import records, save
+    from .bench.runner import run
+
+    os.makedirs(args.out, exist_ok=True)
+    doc = run(args.mode, args.workloads, progress=not args.quiet,
+              peers=[] if args.no_peers else None)
+    path = os.path.join(args.out, "results.json")
+    save(doc, path)
+    written = render.write(doc, records(doc), args.out, plots=not args.no_plots)
+    failed = [r for r in records(doc) if r.extra.get("error")]
+    print(f"wrote {path}, " + ", ".join(written))
+    if failed:
+        print(f"{len(failed)} case(s) failed; see the report", file=sys.stderr)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .bench import render
+    from .bench.results import load
+
+    if len(args.results) > 2:
+        print("report takes one results file, or two to compare", file=sys.stderr)
+        return 2
+    runs = [load(path) for path in args.results]
+    if len(runs) == 1:
+        doc, recs = runs[0]
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+            print("wrote " + ", ".join(render.write(doc, recs, args.out,
+                                                     plots=not args.no_plots)))
+        else:
+            print(render.markdown(doc, recs))
+        return 0
+    (doc_a, a), (doc_b, b) = runs
+    text = render.compare(doc_a, a, doc_b, b, names=tuple(args.results))
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "compare.md")
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"wrote {path}")
+    else:
+        print(text)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    try:
+        from . import info as info_module
+    except ImportError:
+        info_module = None
+    if info_module is not None:
+        formatter = getattr(info_module, "format_info", None)
+        if formatter is not None:
+            print(formatter())
+            return 0
+        if hasattr(info_module, "info"):
+            result = info_module.info()
+            if result is not None:
+                print(result)
+            return 0
+    from .bench.machine import machine_info
+
+    info = machine_info()
+    for key in ("cpus_usable", "processor", "memory_total", "shm_free", "start_method",
+                "python_version", "versions", "blas"):
+        print(f"{key}: {info[key]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``parallel-analysis`` console script."""
+    args = _parser().parse_args(argv)
+    handler = {"bench": _bench, "report": _report, "info": _info}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
