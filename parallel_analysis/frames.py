@@ -236,7 +236,7 @@ def _rebuild_index(spec: IndexSpec, arrays: list, codecs: tuple, start: int,
                              verify_integrity=False)
     dtype = codecs[0].dtype if isinstance(codecs[0].dtype, np.dtype) else None
     index = pd.Index(arrays[0], dtype=dtype, name=spec.names[0], copy=False)
-    if spec.freq is not None and stop - start > 1:
+    if spec.freq is not None:
         index = type(index)(index, freq=spec.freq)
     return index
 
@@ -332,13 +332,47 @@ def _balanced_cuts(sizes: np.ndarray, count: int) -> list[int]:
     return cuts
 
 
-def group_slices(data: Any, by: Any, n=None, size=None, nbytes=None, *, sort: bool = False,
-                 dropna: bool = False, parallelism: int | None = None) -> tuple[Any, list, Any]:
-    """(data with each group's rows together, row slices, row order or None) for ``by``.
+def _spread_big_groups(sizes: np.ndarray, count: int) -> np.ndarray | None:
+    """Chunk of each group when some groups are big (> half a fair chunk), else None.
 
-    Groups come in order of first appearance (``sort=False``) or of their keys (``sort=True``);
-    when the rows already come group by group in that order the data is returned as it is and
-    the chunks are views, otherwise it is reordered once (the third item is that order).
+    Big groups go first, largest first, each to the least loaded chunk; the small groups then
+    fill the chunks up to a common level, in their own order, so each chunk gets a contiguous
+    run of them. A group with 40% of the rows in the middle of the data thus shares its chunk
+    with no more than its fair share of others, even with two chunks.
+    """
+    total = int(sizes.sum())
+    big = np.flatnonzero(sizes > total / (2 * count))
+    if big.size == 0:
+        return None
+    chunk_of = np.full(len(sizes), -1)
+    loads = np.zeros(count)
+    for g in big[np.argsort(-sizes[big], kind="stable")]:
+        k = int(np.argmin(loads))
+        chunk_of[g] = k
+        loads[k] += sizes[g]
+    small = np.flatnonzero(chunk_of < 0)
+    rest = float(sizes[small].sum())
+    low = np.sort(loads)
+    for j in range(1, count + 1):  # the water level that the small groups fill up to
+        level = (rest + low[:j].sum()) / j
+        if j == count or level <= low[j]:
+            break
+    ends = np.cumsum(np.maximum(0.0, level - loads))
+    middle = np.cumsum(sizes[small]) - sizes[small] / 2
+    chunk_of[small] = np.minimum(np.searchsorted(ends, middle, side="right"), count - 1)
+    return chunk_of
+
+
+def group_slices(data: Any, by: Any, n=None, size=None, nbytes=None, *, sort: bool = False,
+                 dropna: bool = False, contiguous: bool = False,
+                 parallelism: int | None = None) -> tuple[Any, list, Any]:
+    """(data with each chunk's rows together, row slices, row order or None) for ``by``.
+
+    Groups come in order of first appearance (``sort=False``) or of their keys (``sort=True``).
+    Chunks are balanced by rows: a group bigger than half a fair chunk gets a chunk to itself
+    (see :func:`_spread_big_groups`) unless ``contiguous=True`` asks for chunks that follow the
+    group order. When the rows already come chunk by chunk the data is returned as it is and
+    the chunks are views; otherwise it is reordered once (the third item is that order).
     """
     from .cpus import available_cpus
     from .split import n_chunks_for, rows_and_row_nbytes
@@ -350,27 +384,25 @@ def group_slices(data: Any, by: Any, n=None, size=None, nbytes=None, *, sort: bo
                          parallelism=parallelism or available_cpus())
     if n_rows == 0:
         return data, [], None
-    grouper = data.groupby(_keys(by), sort=sort, dropna=dropna, observed=True)
-    codes = grouper.ngroup().to_numpy()
+    codes = data.groupby(_keys(by), sort=sort, dropna=dropna, observed=True).ngroup().to_numpy()
     if codes.dtype.kind == "f":  # NA keys dropped (dropna=True) are numbered NaN
         codes = np.where(np.isnan(codes), -1, codes).astype(np.int64)
+    sizes = np.bincount(codes[codes >= 0])
+    if not sizes.size:
+        return data.iloc[:0], [], np.arange(0)
+    count = min(count, len(sizes))
+    chunk_of = None if contiguous or count < 2 else _spread_big_groups(sizes, count)
+    if chunk_of is None:
+        cuts = _balanced_cuts(sizes, count)
+        chunk_of = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts))
+    rank = np.where(codes >= 0, chunk_of[np.maximum(codes, 0)] * len(sizes) + codes, -1)
     order = None
-    if codes.size and np.any(codes[1:] < codes[:-1]):
-        order = np.argsort(codes, kind="stable")
-        codes = codes[order]
-    if codes.size and codes[0] < 0:  # rows whose key is NA (dropna=True) are left out
-        keep = codes >= 0
-        order = (np.arange(n_rows) if order is None else order)[keep]
-        codes = codes[keep]
-    if order is not None:
+    if rank[0] < 0 or np.any(rank[1:] < rank[:-1]):
+        order = np.argsort(rank, kind="stable")
+        order = order[rank[order] >= 0]
         data = data.iloc[order]
-    if not len(codes):
-        return data, [], order
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    sizes = np.diff(np.r_[starts, len(codes)])
-    cuts = _balanced_cuts(sizes, min(count, len(sizes)))
-    bounds = [int(starts[c]) if c < len(starts) else len(codes) for c in cuts]
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    bounds = np.r_[0, np.cumsum(np.bincount(chunk_of, weights=sizes))].astype(np.int64)
+    slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     return data, slices, order
 
 
@@ -421,7 +453,7 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
     from .pool import map_chunks
 
     kw = dict(sort=sort, dropna=dropna, group_keys=group_keys, observed=True)
-    data, slices, order = group_slices(df, by, sort=sort, dropna=dropna,
+    data, slices, order = group_slices(df, by, sort=sort, dropna=dropna, contiguous=True,
                                        **{k: options.pop(k) for k in ("n", "size", "nbytes")
                                           if k in options})
     if not slices:

@@ -1,0 +1,254 @@
+"""frames: DataFrames in shared memory as Arrow buffers, group-aware chunks, apply.
+
+pandas is the oracle: what comes back from shared memory, on every backend, must pass
+``assert_frame_equal`` against the original, and ``apply`` / ``groupby_apply`` must equal the
+serial pandas result. The conftest checks /dev/shm after every test.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pandas.testing import assert_frame_equal, assert_series_equal
+
+import parallel_analysis as par
+from parallel_analysis.errors import PickleFallbackWarning
+from parallel_analysis.frames import frame_rows_specs, group_slices, split_by_groups
+
+N = 60
+
+
+def mixed_frame(n: int = N, seed: int = 0) -> pd.DataFrame:
+    """One column of every dtype the issue lists, with missing values where the dtype has them."""
+    rng = np.random.default_rng(seed)
+    miss = rng.random(n) < 0.2
+    return pd.DataFrame({
+        "float": np.where(miss, np.nan, rng.normal(size=n)),
+        "int": rng.integers(-5, 5, n),
+        "bool": rng.random(n) < 0.5,
+        "Int64": pd.array(np.where(miss, None, rng.integers(0, 9, n)), dtype="Int64"),
+        "boolean": pd.array(np.where(miss, None, rng.random(n) < 0.5), dtype="boolean"),
+        "str": pd.Series(np.where(miss, None, rng.choice(["a", "bb", "ccc"], n)), dtype="str"),
+        "string": pd.Series(np.where(miss, None, rng.choice(["x", "é", ""], n)),
+                            dtype="string"),
+        "cat": pd.Categorical(rng.choice(["lo", "mid", "hi"], n),
+                              categories=["lo", "mid", "hi", "unused"], ordered=True),
+        "tz": pd.date_range("2024-03-30", periods=n, freq="h", tz="Europe/Paris"),
+        "naive": pd.Series(pd.date_range("2020", periods=n, freq="D")).where(~miss),
+        "delta": pd.to_timedelta(rng.integers(0, 10**6, n), "s"),
+        "float32": rng.random(n).astype("float32"),
+        "uint8": rng.integers(0, 255, n).astype("uint8"),
+        "period": pd.period_range("2020-01", periods=n, freq="M"),
+        "object_str": pd.Series(rng.choice(["p", "q"], n), dtype=object),
+    })
+
+
+INDEXES = {
+    "range": lambda n: pd.RangeIndex(n),
+    "range_step": lambda n: pd.RangeIndex(10, 10 + 3 * n, 3, name="r"),
+    "named_str": lambda n: pd.Index([f"row{i}" for i in range(n)], name="id"),
+    "multi": lambda n: pd.MultiIndex.from_arrays(
+        [np.repeat(["a", "b", "c"], -(-n // 3))[:n], np.arange(n)], names=["grp", None]),
+    "dates": lambda n: pd.date_range("2021-01-01", periods=n, freq="D", name="day"),
+}
+
+
+@pytest.mark.parametrize("index", sorted(INDEXES))
+def test_share_round_trip_is_exact(index):
+    df = mixed_frame().set_axis(INDEXES[index](N))
+    with par.share(df) as handle:
+        assert_frame_equal(handle.value, df)
+        for s in (slice(0, 1), slice(1, 25), slice(25, N), slice(N, N)):
+            assert_frame_equal(frame_rows_specs(handle, [s])[0].load(), df.iloc[s])
+
+
+def test_share_series_and_table():
+    s = pd.Series(pd.array([1, None, 3], dtype="Int64"), index=["a", "b", "c"], name=0)
+    with par.share(s) as handle:
+        assert_series_equal(handle.value, s)
+    unnamed = pd.Series([1.5, np.nan], name=None)
+    with par.share(unnamed) as handle:
+        assert_series_equal(handle.value, unnamed)
+    table = pa.table({"a": [1, None, 3], "b": ["x", None, "z"]})
+    with par.share(table) as handle:
+        assert handle.value.equals(table)
+        assert frame_rows_specs(handle, [slice(1, 3)])[0].load().equals(table.slice(1, 2))
+
+
+def test_share_odd_columns():
+    df = pd.DataFrame([[1, 2.0, "a"]], columns=pd.MultiIndex.from_tuples(
+        [("x", 1), ("x", 2), ("y", 1)]))
+    dup = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    empty = pd.DataFrame({"a": pd.Series([], dtype="int64"), "s": pd.Series([], dtype="str")})
+    for frame in (df, dup, empty, pd.DataFrame(index=pd.RangeIndex(3))):
+        with par.share(frame) as handle:
+            assert_frame_equal(handle.value, frame)
+
+
+def test_handle_pickles_to_metadata_only():
+    df = pd.DataFrame({"x": np.arange(1_000_000.0), "s": pd.Series(["word"] * 1_000_000)})
+    with par.share(df) as handle:
+        assert len(pickle.dumps(handle)) < 4096
+        remote = pickle.loads(pickle.dumps(handle))
+        assert_frame_equal(remote.value, df)
+
+
+def _address_range(handle) -> tuple[int, int]:
+    base = np.frombuffer(handle._segment.buf, np.uint8).__array_interface__["data"][0]
+    return base, base + handle.meta.ref.size
+
+
+def test_columns_are_read_without_copies():
+    df = mixed_frame(1000)
+    with par.share(df) as handle:
+        low, high = _address_range(handle)
+        chunk = frame_rows_specs(handle, [slice(100, 900)])[0].load()
+        for name in ("float", "int", "naive", "delta", "float32"):
+            address = chunk[name].to_numpy().__array_interface__["data"][0]
+            assert low <= address < high, name
+        strings = chunk["str"].array.__arrow_array__().chunk(0)
+        assert low <= strings.buffers()[2].address < high
+        assert low <= chunk["cat"].array.codes.__array_interface__["data"][0] < high
+
+
+def test_python_objects_travel_by_pickle_with_one_warning(pool):
+    df = pd.DataFrame({"obj": [{"i": i} for i in range(50)], "x": np.arange(50)})
+    with pytest.warns(PickleFallbackWarning) as record:
+        handle = par.share(df)
+    assert len(record) == 1
+    with handle:
+        assert_frame_equal(handle.value, df)
+        specs = frame_rows_specs(handle, [slice(5, 20)])
+        assert_frame_equal(cloudpickle.loads(cloudpickle.dumps(specs[0])).load(), df.iloc[5:20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PickleFallbackWarning)
+        parts = pool.map_chunks(lambda c: c["obj"].map(lambda d: d["i"]).sum(), df, n=4)
+    assert sum(parts) == sum(range(50))
+
+
+def test_frames_reach_every_backend_exactly(pool):
+    df = mixed_frame(400).set_axis(INDEXES["multi"](400))
+    chunks = pool.map_chunks(lambda c: c, df, n=5)
+    assert_frame_equal(pd.concat(chunks), df)
+    with par.share(df) as handle:
+        assert_frame_equal(pd.concat(pool.map_chunks(lambda c: c, handle, n=3)), df)
+
+
+# -- split --------------------------------------------------------------------------------------
+
+
+def test_split_rows_are_views():
+    df = pd.DataFrame({"x": np.arange(10.0), "y": np.arange(10)})
+    chunks = par.split(df, 3)
+    assert [len(c) for c in chunks] == [4, 3, 3]
+    assert all(np.shares_memory(c["x"].to_numpy(), df["x"].to_numpy()) for c in chunks)
+    assert [len(c) for c in par.split(df, size=4)] == [4, 3, 3]
+    assert [len(c) for c in par.split(df, nbytes=16 * 5)] == [5, 5]
+    assert par.split(df.iloc[:0], 3) == []
+
+
+def test_split_by_keeps_groups_whole():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"k": rng.integers(0, 50, 5000), "j": rng.integers(0, 2, 5000),
+                       "x": rng.random(5000)})
+    for by in ("k", ["k", "j"]):
+        chunks = par.split(df, 4, by=by)
+        assert sum(len(c) for c in chunks) == len(df)
+        seen = [set(map(tuple, c[[by] if isinstance(by, str) else by].drop_duplicates()
+                        .to_numpy().tolist())) for c in chunks]
+        for i in range(len(seen)):
+            for j in range(i + 1, len(seen)):
+                assert not seen[i] & seen[j]
+        assert_frame_equal(pd.concat(chunks).sort_index(), df)
+
+
+def test_split_by_sorted_data_gives_views():
+    df = pd.DataFrame({"k": np.repeat(np.arange(10), 100), "x": np.arange(1000.0)})
+    chunks = par.split(df, 4, by="k")
+    assert all(np.shares_memory(c["x"].to_numpy(), df["x"].to_numpy()) for c in chunks)
+    assert [len(c) for c in chunks] == [300, 200, 300, 200]
+
+
+def test_split_by_skewed_key_is_balanced_by_rows():
+    """One group holds 40% of the rows: its chunk holds little else, the rest is spread evenly."""
+    rng = np.random.default_rng(2)
+    n = 100_000
+    keys = np.where(rng.random(n) < 0.4, 500, rng.integers(0, 1000, n))
+    df = pd.DataFrame({"k": keys, "x": rng.random(n)})
+    heavy = int((keys == 500).sum())
+    for sort in (False, True):  # the heavy group first (appearance order) or in the middle
+        for count in (2, 3, 4, 8):
+            data, slices, _ = group_slices(df, "k", count, sort=sort)
+            sizes = [s.stop - s.start for s in slices]
+            assert sum(sizes) == n and len(sizes) == count
+            assert max(sizes) <= max(heavy, n / count) + n // 100, (sort, count, sizes)
+            others = sorted(sizes)[:-1]
+            fair = min(n / count, (n - heavy) / (count - 1))
+            assert min(others) >= 0.9 * fair, (sort, count, sizes)
+
+
+def test_split_by_na_keys_and_edge_cases():
+    df = pd.DataFrame({"k": pd.array([1, None, 2, None, 1], dtype="Int64"), "x": range(5)})
+    chunks = split_by_groups(df, "k", n=3)
+    assert sorted(len(c) for c in chunks) == [1, 2, 2]  # the NA rows form a group
+    assert split_by_groups(df.iloc[:0], "k", n=3) == []
+    assert len(split_by_groups(df, "k", n=10)) == 3  # never more chunks than groups
+    data, slices, order = group_slices(df, "k", n=3, dropna=True)
+    assert sum(s.stop - s.start for s in slices) == 3 and order is not None
+    with pytest.raises(TypeError, match="DataFrame"):
+        par.split(np.arange(4), 2, by="k")
+
+
+# -- apply --------------------------------------------------------------------------------------
+
+
+def test_apply_matches_pandas(pool):
+    df = mixed_frame(300)
+    rowwise = par.apply(df, lambda c: c.assign(z=c["float"] * c["int"]), n=4,
+                        backend=pool.backend, workers=2)
+    assert_frame_equal(rowwise, df.assign(z=df["float"] * df["int"]))
+    series = pool.map_chunks(lambda c: c["str"].str.len(), df, n=3)
+    assert_series_equal(pd.concat(series), df["str"].str.len())
+    empty = df.iloc[:0]
+    assert_frame_equal(par.apply(empty, lambda c: c.assign(z=c["int"] + 1), backend="serial"),
+                       empty.assign(z=empty["int"] + 1))
+
+
+def _keys_frame(n: int = 3000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "k": pd.Series(rng.choice(["b", "a", "c", "d", None], n), dtype="str"),
+        "j": rng.integers(0, 3, n),
+        "x": rng.normal(size=n),
+        "y": rng.integers(0, 100, n),
+    }, index=pd.Index(rng.permutation(n) * 2, name="row"))
+
+
+@pytest.mark.parametrize("func", [
+    lambda g: g["x"].sum() / len(g),
+    lambda g: g.nlargest(2, "y"),
+    lambda g: g[["x", "y"]].mean(),
+    lambda g: g.assign(x=g["x"] - g["x"].mean()),
+], ids=["scalar", "frame", "series", "transform"])
+@pytest.mark.parametrize("by", ["k", ["j", "k"]])
+def test_groupby_apply_matches_pandas(pool, func, by):
+    df = _keys_frame()
+    expected = df.groupby(by).apply(func)
+    got = par.groupby_apply(df, by, func, n=4, backend=pool.backend, workers=2)
+    (assert_series_equal if isinstance(expected, pd.Series) else assert_frame_equal)(
+        got, expected)
+
+
+def test_groupby_apply_options(pool):
+    df = _keys_frame()
+    for kw in (dict(dropna=False), dict(sort=False), dict(group_keys=False)):
+        expected = df.groupby("k", **kw).apply(lambda g: g.assign(x=g["x"].cumsum()))
+        got = par.groupby_apply(df, "k", lambda g: g.assign(x=g["x"].cumsum()), n=3,
+                                backend=pool.backend, workers=2, **kw)
+        assert_frame_equal(got, expected)
