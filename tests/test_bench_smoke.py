@@ -1,0 +1,89 @@
+"""The benchmark CLI and its report: run ``bench --smoke`` on two cheap workloads into a temporary
+folder, check that every file is there and parses, and that ``report`` re-renders and compares.
+
+Nothing here asserts a timing: the figures of a smoke run mean nothing; the machinery must work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from parallel_analysis import cli
+from parallel_analysis.bench import goals, render, results
+from parallel_analysis.bench.workloads import Case
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    out = tmp_path_factory.mktemp("bench")
+    code = cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--workloads", "pybound",
+                     "transfer", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_bench_writes_report_results_and_plots(smoke_run):
+    names = set(os.listdir(smoke_run))
+    assert {"report.md", "results.json", "speedup.png", "scaling.png", "transfer.png"} <= names
+    for png in (n for n in names if n.endswith(".png")):
+        with open(smoke_run / png, "rb") as f:
+            assert f.read(8) == PNG_MAGIC
+    report = (smoke_run / "report.md").read_text()
+    for heading in ("## Goals", "## pybound", "## transfer", "## Machine"):
+        assert heading in report
+    assert "CPUs usable" in report and "start method" in report
+
+
+def test_results_are_pytest_benchmark_json_with_our_figures(smoke_run):
+    doc = json.loads((smoke_run / "results.json").read_text())
+    assert {"machine_info", "commit_info", "benchmarks", "datetime", "version"} <= set(doc)
+    entries = doc["benchmarks"]
+    assert {e["group"] for e in entries} == {"pybound", "transfer"}
+    for entry in entries:
+        assert {"name", "fullname", "params", "stats", "extra_info"} <= set(entry)
+        assert "error" not in entry["extra_info"], entry["extra_info"]["error"]
+        stats = entry["stats"]
+        assert stats["rounds"] >= 1 and stats["min"] <= stats["median"] <= stats["max"]
+        assert entry["extra_info"]["memory_peak"] > 0
+    runners = {e["extra_info"]["runner"] for e in entries}
+    assert {"serial", "thread", "process", "auto", "plain"} <= runners
+
+
+def test_report_rerenders_and_compares(smoke_run, tmp_path, capsys):
+    path = str(smoke_run / "results.json")
+    assert cli.main(["report", path, "--out", str(tmp_path), "--no-plots"]) == 0
+    assert "## pybound" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    assert cli.main(["report", path, path]) == 0
+    text = capsys.readouterr().out
+    assert "# Comparison" in text and "| B / A |" in text
+    assert "1.00" in text  # a run compared with itself: every ratio is one
+
+
+def test_goals_say_when_a_case_is_missing():
+    rec = results.records({"benchmarks": [results.entry(Case("pybound", "serial", 1, size=10),
+                                                        [0.5, 0.6], {"baseline": "serial"})]})
+    rows = goals.evaluate(rec)
+    assert rows and all(g.met is None for g in rows if "serial" in g.target)
+
+
+def test_speedup_and_efficiency_from_medians():
+    entries = [results.entry(Case("npbound", "serial", 1, size=5), [1.0, 1.0, 1.0],
+                             {"baseline": "serial"}),
+               results.entry(Case("npbound", "thread", 2, size=5), [0.5, 0.5, 0.6],
+                             {"baseline": "serial"})]
+    recs = results.records({"benchmarks": entries})
+    assert render.speedup(recs[1], recs) == pytest.approx(2.0)
+    table = render.workload_table(recs, "npbound", cpus=2)
+    assert "2.00×" in table and "100%" in table
+
+
+def test_info_prints_something(capsys):
+    assert cli.main(["info"]) == 0
+    assert capsys.readouterr().out.strip()
