@@ -104,26 +104,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    try:
-        from . import info as info_module
-    except ImportError:
-        info_module = None
-    if info_module is not None:
-        formatter = getattr(info_module, "format_info", None)
-        if formatter is not None:
-            print(formatter())
-            return 0
-        if hasattr(info_module, "info"):
-            result = info_module.info()
-            if result is not None:
-                print(result)
-            return 0
-    from .bench.machine import machine_info
+    # Import the function from its module: ``from . import info`` gives ``par.info`` (the
+    # function of the same name, exported lazily), which has no ``format_info``.
+    from .info import format_info
 
-    info = machine_info()
-    for key in ("cpus_usable", "processor", "memory_total", "shm_free", "start_method",
-                "python_version", "versions", "blas"):
-        print(f"{key}: {info[key]}")
+    print(format_info())
     return 0
 
 

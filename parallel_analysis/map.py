@@ -18,11 +18,11 @@ import itertools
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import feedback
 from .errors import ChunkTimeoutError, PicklingError
+from .insights import RunStats, batch_timings, finish_run, last_run, timed_run  # noqa: F401
 from .progress import progress_bar
 from .worker import Job, Outcome
 
@@ -45,57 +45,6 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return self.tb
-
-
-@dataclass
-class RunStats:
-    """What the last map did: backend, chunks, timings (see :func:`parallel_analysis.last_run`)."""
-
-    backend: str = ""
-    workers: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    chunk_seconds: list = field(default_factory=list)
-    reason: str = ""
-
-    @property
-    def busy_fraction(self) -> float:
-        """Share of the workers' time spent computing chunks (1.0 = perfectly busy)."""
-        if not self.seconds or not self.workers:
-            return 0.0
-        return min(1.0, sum(self.chunk_seconds) / (self.seconds * self.workers))
-
-    def summary(self) -> str:
-        why = f" ({self.reason})" if self.reason else ""
-        return (f"{self.chunks} chunks on {self.backend}{why} with {self.workers} worker(s) in "
-                f"{self.seconds:.3f} s, workers busy {self.busy_fraction:.0%}")
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{k}</td><td>{v}</td></tr>"
-            for k, v in (("backend", self.backend), ("reason", self.reason),
-                         ("workers", self.workers), ("chunks", self.chunks),
-                         ("seconds", f"{self.seconds:.4f}"),
-                         ("workers busy", f"{self.busy_fraction:.0%}"))
-        )
-        return f"<table>{rows}</table>"
-
-
-_last = threading.local()
-_last_global: dict[str, RunStats] = {}
-
-
-def last_run() -> RunStats | None:
-    """Statistics of the last map run in this thread (or any thread when none ran here)."""
-    return getattr(_last, "stats", None) or _last_global.get("stats")
-
-
-def _record(stats: RunStats) -> None:
-    _last.stats = stats
-    _last_global["stats"] = stats
 
 
 def batches(specs: list, workers: int) -> list[list]:
@@ -152,7 +101,8 @@ def raise_chunk_error(outcome: Outcome, n_chunks: int, backend_name: str) -> Non
     raise exc
 
 
-def _unpack(future, backend, map_id: int, batch: list) -> list[Outcome]:
+def _unpack(future, backend, map_id: int, batch: list) -> tuple[list[Outcome], int]:
+    """The outcomes of a finished batch, and the bytes its results took on the way back."""
     try:
         raw = future.result()
     except BaseException as exc:
@@ -162,7 +112,7 @@ def _unpack(future, backend, map_id: int, batch: list) -> list[Outcome]:
             raise crash from None
         raise
     if not backend.remote:
-        return raw
+        return raw, 0
     import cloudpickle
 
     try:
@@ -173,9 +123,9 @@ def _unpack(future, backend, map_id: int, batch: list) -> list[Outcome]:
             f"back by a worker: {type(exc).__name__}: {exc}"
         ) from exc
     if status == "ok":
-        return rest[0]
+        return rest[0], len(raw)
     error, tb = rest
-    return [Outcome(batch[0].index, False, error=error, remote_tb=tb)]
+    return [Outcome(batch[0].index, False, error=error, remote_tb=tb)], len(raw)
 
 
 def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = None,
@@ -189,23 +139,42 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
     n_total = n_total or len(specs)
     map_id = next(_map_ids)
     groups = batches(specs, backend.workers)
-    if backend.remote:
-        job_bytes = _dumps_job(job)
-        futures = {}
-        for group in groups:
-            specs_bytes = _dumps(group, f"chunks {group[0].index}..{group[-1].index}")
-            futures[backend.submit_batch(job_bytes, specs_bytes, map_id, group[0].index)] = group
-    else:
-        futures = {backend.submit_batch(job, group, map_id): group for group in groups}
+    bar = progress_bar(len(specs), desc, progress)  # first: a bad mode fails before any work
+    sent: dict = {}  # future -> (monotonic time submitted, bytes pickled out, time done or None)
+    try:
+        if backend.remote:
+            job_bytes = _dumps_job(job)
+            futures = {}
+            for group in groups:
+                specs_bytes = _dumps(group, f"chunks {group[0].index}..{group[-1].index}")
+                submitted = time.monotonic()
+                future = backend.submit_batch(job_bytes, specs_bytes, map_id, group[0].index)
+                futures[future] = group
+                sent[future] = (submitted, len(job_bytes) + len(specs_bytes), None)
+        else:
+            futures = {}
+            for group in groups:
+                submitted = time.monotonic()
+                future = backend.submit_batch(job, group, map_id)
+                futures[future] = group
+                # The serial backend runs the batch inside submit: its result is in hand now.
+                sent[future] = (submitted, 0, time.monotonic() if future.done() else None)
+    except BaseException:
+        bar.close()
+        raise
     pending = set(futures)
-    bar = progress_bar(len(specs), desc, progress)
     poll = POLL_INTERVAL if (timeout is not None or cancel is not None) else None
     stopped_worker = False
     try:
         while pending:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
             for future in done:
-                outcomes = _unpack(future, backend, map_id, futures[future])
+                outcomes, bytes_back = _unpack(future, backend, map_id, futures[future])
+                if stats is not None:
+                    submitted, bytes_out, done_at = sent[future]
+                    stats.timings.extend(batch_timings(outcomes, submitted,
+                                                       done_at or time.monotonic(), bytes_out,
+                                                       bytes_back))
                 for outcome in outcomes:
                     if outcome.feedback:
                         feedback.replay(outcome.feedback, outcome.index, outcome.pid)
@@ -240,15 +209,3 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
         raise
     finally:
         bar.close()
-
-
-def timed_run(backend_name: str, workers: int) -> RunStats:
-    stats = RunStats(backend=backend_name, workers=workers)
-    stats._started = time.perf_counter()
-    return stats
-
-
-def finish_run(stats: RunStats, chunks: int) -> None:
-    stats.seconds = time.perf_counter() - stats._started
-    stats.chunks = chunks
-    _record(stats)

@@ -117,7 +117,10 @@ def share_for_processes(data: Any) -> tuple[Any, Any]:
             return data, None
         meta = find_owned_view(data)
         if meta is not None:  # already in a segment we own (e.g. par.shared_array): no copy
-            return Shared("array", meta), None
+            from .share import owners
+
+            keep = owners.get(meta.ref.name)  # not collected (and unlinked) while the map runs
+            return Shared("array", meta), (lambda: keep and None)
         handle = share_array(data, transient=True)
         return handle, lambda: handle.close(wait=False)
     if type(data).__module__.startswith(("pandas", "pyarrow")):

@@ -172,7 +172,9 @@ class Pool:
         kwargs = dict(options.get("kwargs") or {})
         name = self._resolve(backend)
         job = Job(func, mode, reducer, args, kwargs, log_level=feedback.caller_level())
-        desc = options.get("desc") or getattr(func, "__name__", "map")
+        # The bar's name: the function, else the reducer (par.sum(x, progress=True) shows "Sum").
+        desc = (options.get("desc") or getattr(func, "__name__", None)
+                or (type(reducer).__name__ if reducer is not None else "map"))
         run_kw = dict(timeout=timeout, progress=progress, desc=desc, cancel=options.get("_cancel"))
 
         if name == "auto":

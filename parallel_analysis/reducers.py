@@ -243,24 +243,43 @@ class _Extreme(Reducer):
 
     def partial(self, chunk):
         if is_pandas(chunk):
-            return getattr(chunk, self._method)()
+            value = getattr(chunk, self._method)()
+            # A Series chunk with no values gives NaN (a numpy float) or NA: pandas skips it
+            # when merging, so mark it rather than let np.minimum propagate it.
+            return _Skipped(value) if _is_missing(value) else value
         return getattr(np, self._method)(chunk, axis=self.axis)
 
     def combine(self, a, b):
+        if isinstance(a, _Skipped):
+            return b
+        if isinstance(b, _Skipped):
+            return a
         if is_pandas(a) or is_pandas(b):
             import pandas as pd
 
             return getattr(pd.concat([a, b], axis=1), self._method)(axis=1)
-        if _isna_scalar(a):  # pandas scalar results skip NaN
-            return b
-        if _isna_scalar(b):
-            return a
         return self._numpy(a, b)
 
+    def finalize(self, state):
+        return state.value if isinstance(state, _Skipped) else state
 
-def _isna_scalar(x: Any) -> bool:
-    """NaN/NaT/NA that came from a pandas partial (numpy partials keep NaN on purpose)."""
-    return type(x).__module__.startswith("pandas") and not hasattr(x, "__len__")
+
+class _Skipped(NamedTuple):
+    """The min/max of a pandas chunk with no values: skipped when merging, as pandas does."""
+
+    value: Any
+
+
+def _is_missing(x: Any) -> bool:
+    """A scalar NaN / NaT / NA (pandas objects and arrays are never 'missing' as a whole)."""
+    if is_pandas(x) and hasattr(x, "__len__"):
+        return False
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(x)) if np.ndim(x) == 0 else False
+    except (TypeError, ValueError):
+        return False
 
 
 class Min(_Extreme):

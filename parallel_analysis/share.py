@@ -64,6 +64,9 @@ _DECODERS = {
     "frame": "parallel_analysis.frames:decode_shared",
 }
 
+#: Owning handles by segment name, so a map over a view of one keeps it alive (plan.py).
+owners: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
 #: Callables returning the pids of live process-pool workers, so close() can wait for them to
 #: drop their mappings (registered by the process backend).
 worker_pid_sources: list = []
@@ -93,6 +96,8 @@ class Shared:
         self._finalizer = (
             weakref.finalize(self, segment.unlink) if segment is not None else None
         )
+        if segment is not None:
+            owners[segment.name] = self
 
     # -- pickling: metadata only ------------------------------------------------------------
     def __reduce__(self):

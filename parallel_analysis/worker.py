@@ -114,6 +114,8 @@ class Outcome:
     cpu_seconds: float = 0.0
     pid: int = 0
     feedback: list | None = None  # log records, warnings, prints (process workers only)
+    started: float = 0.0  # time.monotonic() at the start (machine-wide: comparable in the caller)
+    load_seconds: float = 0.0  # of ``seconds``, the time spec.load() took (attach, decode)
 
 
 def _apply(job: Job, chunk: Any) -> Any:
@@ -159,11 +161,13 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
             if board is not None:
                 board.start(slot, map_id, spec.index)
             started, cpu_started = time.perf_counter(), time.thread_time()
+            wall_started, loaded = time.monotonic(), None
             captured = None
             try:
                 with feedback.capture(spec.index, enabled=in_process,
                                       level=job.log_level) as captured:
                     chunk = spec.load()
+                    loaded = time.perf_counter()
                     value = _apply(job, chunk)
                     if job.mode == "array":
                         _write_rows(job, spec, value)
@@ -179,6 +183,8 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
                     board.stop(slot)
             outcome.seconds = time.perf_counter() - started
             outcome.cpu_seconds = time.thread_time() - cpu_started
+            outcome.started = wall_started
+            outcome.load_seconds = (loaded - started) if loaded is not None else outcome.seconds
             if captured is not None and captured.items:
                 outcome.feedback = captured.items
             outcome.pid = os.getpid()

@@ -257,8 +257,10 @@ class ProcessBackend(Backend):
             self._discard(kill=True)
 
     def restart_if_broken(self) -> None:
+        # After a crash the current executor is the broken one, or a fresh one that took the
+        # failed map's later batches mid-submission: stop either, so the next call starts afresh.
         with self._lock:
-            if self._executor is not None and getattr(self._executor, "_broken", False):
+            if self._executor is not None:
                 self._discard(kill=True)
 
     def shutdown(self, wait: bool = True) -> None:
