@@ -281,12 +281,14 @@ class GroupBy(Reducer):
         n = table[name("n")].to_numpy(np.float64)
         hi, lo = table[name("mean")].to_numpy(np.float64), table[name("lo")].to_numpy(np.float64)
         has = n > 0
-        ref_hi, ref_lo = np.zeros(codes.max() + 1), np.zeros(codes.max() + 1)
+        groups = int(codes.max()) + 1 if codes.size else 0
+        ref_hi, ref_lo = np.zeros(groups), np.zeros(groups)
         seen, first = np.unique(codes[has], return_index=True)
         ref_hi[seen], ref_lo[seen] = hi[has][first], lo[has][first]
         d = np.where(has, (hi - ref_hi[codes]) + (lo - ref_lo[codes]), 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            shift = np.bincount(codes, weights=n * d) / np.bincount(codes, weights=n)
+            shift = (np.bincount(codes, weights=n * d, minlength=groups)
+                     / np.bincount(codes, weights=n, minlength=groups))
         new_hi, new_lo = _two_sum(ref_hi, ref_lo + shift)
         update = {name("mean"): new_hi[codes], name("lo"): new_lo[codes]}
         if name("m2") in table.columns:

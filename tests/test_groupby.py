@@ -1,0 +1,297 @@
+"""groupby_agg, GroupBy, ValueCounts, describe and the pandas-convention reducers, against pandas.
+
+pandas is the oracle: ``par.groupby_agg(df, by, agg)`` must return what
+``df.groupby(by).agg(agg)`` returns (values to 1e-9 relative, dtypes, index, column order, sort
+order, ``dropna`` and ``observed``) on every backend, for every chunking.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal, assert_series_equal
+
+import parallel_analysis as par
+from parallel_analysis import reducers as R
+from parallel_analysis.errors import PickleFallbackWarning
+from parallel_analysis.groupby import Describe, GroupBy, ValueCounts
+from parallel_analysis.reduce import tree_reduce
+
+RTOL = 1e-9
+AGGS = ["sum", "count", "size", "mean", "var", "std", "min", "max", "first", "last", "nunique"]
+
+
+def assert_same(got, expected, rtol=RTOL):
+    if isinstance(expected, pd.Series):
+        assert_series_equal(got, expected, check_exact=False, rtol=rtol)
+    else:
+        assert_frame_equal(got, expected, check_exact=False, rtol=rtol)
+
+
+def reduce_chunks(reducer, data, n_chunks: int):
+    """The reducer over ``n_chunks`` row chunks of ``data``, without a pool."""
+    bounds = np.linspace(0, len(data), n_chunks + 1).astype(int)
+    parts = [reducer.partial(data.iloc[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return reducer.finalize(tree_reduce(parts, reducer.combine))
+
+
+def keyed_frame(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    miss = rng.random(n) < 0.15
+    return pd.DataFrame({
+        "s": pd.Series(np.where(rng.random(n) < 0.05, None, rng.choice(["b", "a", "c"], n)),
+                       dtype="str"),
+        "i": rng.integers(0, 4, n),
+        "c": pd.Categorical(rng.choice(["x", "y"], n), categories=["z", "y", "x"]),
+        "n": pd.array(np.where(rng.random(n) < 0.05, None, rng.integers(0, 3, n)),
+                      dtype="Int64"),
+        "f": np.where(miss, np.nan, rng.normal(10, 3, n)),
+        "v": rng.integers(-100, 100, n),
+        "b": rng.random(n) < 0.3,
+        "N": pd.array(np.where(miss, None, rng.integers(0, 50, n)), dtype="Int64"),
+        "t": pd.Series(np.where(miss, None, rng.choice(["p", "q", "r", "s"], n)), dtype="str"),
+    })
+
+
+VALUES = ["f", "v", "b", "N"]
+
+
+ALL = {"sort": False, "dropna": False, "observed": False}
+KEY_CASES = [  # a string, int, categorical and nullable key, alone and together
+    ("s", {}), ("s", {"sort": False}), ("s", {"dropna": False}), ("s", ALL),
+    ("i", {"sort": False}), ("c", {}), ("c", {"observed": False}), ("c", ALL),
+    ("n", {"dropna": False}), ("n", ALL), (["s", "i"], {}), (["s", "i"], ALL),
+    (["c", "s"], {"observed": False}), (["c", "s"], ALL), (["n", "c"], ALL),
+]
+
+
+@pytest.mark.parametrize("by, options", KEY_CASES,
+                         ids=[f"{b}-{'-'.join(o) or 'default'}" for b, o in KEY_CASES])
+def test_every_agg_matches_pandas_for_every_key_kind(by, options):
+    keys = by if isinstance(by, list) else [by]
+    df = keyed_frame()[keys + VALUES]
+    for agg in [AGGS, "mean", {"f": ["mean", "std"], "v": "nunique"}, {"f": "var", "N": "max"}]:
+        expected = df.groupby(by, **options).agg(agg)
+        assert_same(reduce_chunks(GroupBy(by, agg, **options), df, 5), expected)
+
+
+def test_every_single_agg_string_matches_pandas():
+    df = keyed_frame()[["s", *VALUES]]
+    for agg in AGGS:
+        assert_same(reduce_chunks(GroupBy("s", agg), df, 5), df.groupby("s").agg(agg))
+
+
+def test_size_string_gives_a_series_and_strings_aggregate():
+    df = keyed_frame()
+    assert_same(reduce_chunks(GroupBy("s", "size"), df[["s", "f"]], 5),
+                df[["s", "f"]].groupby("s").agg("size"))
+    agg = {"t": ["min", "max", "first", "last", "nunique", "count", "sum"]}
+    assert_same(reduce_chunks(GroupBy("i", agg), df, 6), df.groupby("i").agg(agg))
+
+
+def test_groupby_agg_on_every_backend(pool):
+    df = keyed_frame(20_000)
+    for by, agg in [("s", {"f": ["mean", "var", "count", "size"], "t": "last"}),
+                    (["c", "i"], {"v": "sum", "N": "sum"}),
+                    ("n", {"f": ["min", "max", "std"], "t": "nunique"})]:
+        got = par.groupby_agg(df, by, agg, n=6, backend=pool.backend, workers=2)
+        assert_same(got, df.groupby(by).agg(agg))
+
+
+def test_aggregations_that_do_not_merge_use_the_rows(pool):
+    df = keyed_frame()
+    agg = {"f": ["median", "sum"], "v": "prod"}
+    got = par.groupby_agg(df, "s", agg, n=4, backend=pool.backend, workers=2)
+    assert_same(got, df.groupby("s").agg(agg))
+
+
+def test_errors_are_pandas_errors():
+    df = keyed_frame()
+    with pytest.raises(TypeError):
+        reduce_chunks(GroupBy("i", {"t": "mean"}), df, 3)
+    with pytest.raises(KeyError):
+        par.groupby_agg(df, "i", {"missing": "sum"}, backend="serial")
+
+
+def test_state_is_one_row_per_group_not_the_rows():
+    df = keyed_frame(50_000)
+    state = GroupBy("i", ["mean", "var", "max"]).partial(df[["i", "f", "v"]])
+    assert [len(t) for t in state.tables] == [4]
+    assert not state.rows and not state.pairs
+
+
+def test_only_the_columns_the_aggregation_reads_are_shared():
+    df = keyed_frame(2000).assign(obj=[{"a": i} for i in range(2000)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PickleFallbackWarning)  # obj is never shipped
+        got = par.groupby_agg(df, "s", {"f": "mean"}, n=3, backend="process", workers=2)
+    assert_same(got, df.groupby("s").agg({"f": "mean"}))
+
+
+def test_variance_is_stable_with_a_large_offset():
+    """Chan's update on 1e9 + N(0, 3): the naive sum of squares would lose every digit."""
+    rng = np.random.default_rng(7)
+    n = 200_000
+    df = pd.DataFrame({"k": rng.integers(0, 5, n), "x": 1e9 + rng.normal(0, 3, n)})
+    exact = (df.assign(x=df["x"] - 1e9).groupby("k")["x"]).agg(["var", "std"])
+    exact_mean = df.assign(x=df["x"] - 1e9).groupby("k")["x"].mean() + 1e9
+    for chunks in (1, 3, 16):
+        got = reduce_chunks(GroupBy("k", {"x": ["var", "std", "mean"]}), df, chunks)
+        np.testing.assert_allclose(got[("x", "var")], exact["var"], rtol=1e-12)
+        np.testing.assert_allclose(got[("x", "std")], exact["std"], rtol=1e-12)
+        np.testing.assert_allclose(got[("x", "mean")], exact_mean, rtol=1e-15)
+
+
+def test_empty_frame():
+    df = keyed_frame(0)[["s", "f", "v"]]
+    got = par.groupby_agg(df, "s", {"f": "sum", "v": "max"}, backend="serial")
+    assert len(got) == 0 and list(got.columns) == ["f", "v"]
+
+
+# -- a real-world-shaped data set ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sales() -> pd.DataFrame:
+    """200,000 orders: regions and products as strings, a categorical channel, nullable
+    quantities, prices with missing values, a skewed customer key (one customer holds 20%)."""
+    rng = np.random.default_rng(2024)
+    n = 200_000
+    cities = np.array(["Lyon", "Paris", "Nantes", "Lille", "Nice", "Brest", "Metz", "Pau"])
+    products = np.array([f"SKU-{i:03d}" for i in range(300)])
+    customer = np.where(rng.random(n) < 0.2, 0, rng.integers(1, 20_000, n))
+    return pd.DataFrame({
+        "city": pd.Series(np.where(rng.random(n) < 0.01, None, rng.choice(cities, n)),
+                          dtype="str"),
+        "product": pd.Series(rng.choice(products, n, p=np.r_[0.3, np.full(299, 0.7 / 299)]),
+                             dtype="str"),
+        "channel": pd.Categorical(rng.choice(["web", "shop", "phone"], n, p=[.6, .3, .1]),
+                                  categories=["shop", "web", "phone", "fax"]),
+        "year": rng.integers(2019, 2025, n),
+        "customer": customer,
+        "quantity": pd.array(np.where(rng.random(n) < 0.05, None, rng.integers(1, 20, n)),
+                             dtype="Int64"),
+        "price": np.where(rng.random(n) < 0.08, np.nan, rng.lognormal(3, 1, n).round(2)),
+        "returned": rng.random(n) < 0.04,
+        "note": pd.Series(np.where(rng.random(n) < 0.7, None,
+                                   rng.choice(["gift", "urgent", "fragile"], n)), dtype="str"),
+    })
+
+
+@pytest.mark.parametrize("by, agg, options", [
+    (["city", "year"], {"price": ["sum", "mean", "std", "min", "max"], "quantity": "sum",
+                        "returned": "mean", "note": ["count", "nunique"]}, {}),
+    ("product", {"price": ["median", "var"], "customer": "nunique", "city": ["first", "last"]},
+     {"sort": False}),
+    (["channel", "city"], ["count", "size"], {"dropna": False, "observed": False}),
+    ("customer", {"price": ["mean", "count"], "quantity": ["max", "mean"]}, {}),
+])
+def test_real_world_shaped_data_on_every_backend(pool, sales, by, agg, options):
+    data = sales if isinstance(agg, dict) else sales[[*by, "price", "quantity"]]
+    expected = data.groupby(by, **options).agg(agg)
+    got = par.groupby_agg(data, by, agg, backend=pool.backend, workers=2, **options)
+    assert_same(got, expected)
+
+
+def test_real_world_value_counts_and_describe(pool, sales):
+    got = pool.map_reduce(None, sales["product"], ValueCounts(), n=7)
+    assert_series_equal(got, sales["product"].value_counts())
+    got = pool.map_reduce(None, sales[["city", "channel"]], ValueCounts(dropna=False), n=5)
+    assert_series_equal(got, sales[["city", "channel"]].value_counts(dropna=False))
+    got = par.describe(sales, exact=True, n=6, backend=pool.backend, workers=2)
+    assert_same(got, sales.describe())
+
+
+# -- property tests -----------------------------------------------------------------------------
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(0, 40))
+    key = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
+    value = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False))
+    return pd.DataFrame({
+        "k": pd.Series(draw(st.lists(key, min_size=n, max_size=n)), dtype="str"),
+        "j": draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)),
+        "x": pd.Series(draw(st.lists(value, min_size=n, max_size=n)), dtype="float64"),
+        "y": pd.array(draw(st.lists(st.one_of(st.none(), st.integers(-50, 50)),
+                                    min_size=n, max_size=n)), dtype="Int64"),
+    })
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames(), st.integers(1, 6), st.sampled_from([AGGS, ["mean", "var"], "first"]),
+       st.sampled_from(["k", ["k", "j"]]), st.booleans(), st.booleans())
+def test_any_chunking_gives_pandas_result(df, chunks, agg, by, sort, dropna):
+    expected = df.groupby(by, sort=sort, dropna=dropna).agg(agg)
+    got = reduce_chunks(GroupBy(by, agg, sort=sort, dropna=dropna), df, min(chunks, len(df)) or 1)
+    assert_same(got, expected, rtol=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(frames(), st.integers(1, 39), st.integers(1, 39))
+def test_combine_is_associative(df, cut1, cut2):
+    lo, hi = sorted((min(cut1, len(df)), min(cut2, len(df))))
+    reducer = GroupBy("k", {"x": ["sum", "std", "first"], "y": ["mean", "nunique"]})
+    a, b, c = (reducer.partial(df.iloc[s]) for s in (slice(0, lo), slice(lo, hi),
+                                                     slice(hi, None)))
+    left = reducer.finalize(reducer.combine(reducer.combine(a, b), c))
+    right = reducer.finalize(reducer.combine(a, reducer.combine(b, c)))
+    assert_same(left, right, rtol=1e-12)
+
+
+# -- ValueCounts, Concat, describe, pandas-convention reducers ------------------------------------
+
+
+def test_value_counts_ties_keep_first_appearance():
+    s = pd.Series(["b", "a", "b", "c", "a", None, "c"], dtype="str")
+    for chunks in (1, 2, 3, 7):
+        assert_series_equal(reduce_chunks(ValueCounts(), s, chunks), s.value_counts())
+        assert_series_equal(reduce_chunks(ValueCounts(dropna=False, normalize=True), s, chunks),
+                            s.value_counts(dropna=False, normalize=True))
+
+
+def test_concat_keeps_row_order(pool):
+    df = keyed_frame(1000)
+    got = pool.map_reduce(lambda c: c[c["v"] > 0], df, R.Concat(), n=5)
+    assert_frame_equal(got, df[df["v"] > 0])
+
+
+def test_describe_percentiles_within_the_sketch_bound():
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"x": rng.normal(size=100_000), "y": rng.integers(0, 1000, 100_000)})
+    got = reduce_chunks(Describe(sketch_size=512), df, 8)
+    expected = df.describe()
+    assert_same(got.drop(["25%", "50%", "75%"]), expected.drop(["25%", "50%", "75%"]))
+    for col in df:
+        ordered = np.sort(df[col].to_numpy())
+        for label, q in (("25%", 0.25), ("50%", 0.5), ("75%", 0.75)):
+            rank = np.searchsorted(ordered, got.loc[label, col])
+            assert abs(rank - q * (len(df) - 1)) <= len(df) / 512 + 2
+
+
+PANDAS_REDUCERS = [("sum", R.Sum), ("count", R.Count), ("mean", R.Mean), ("var", R.Var),
+                   ("std", R.Std), ("min", R.Min), ("max", R.Max)]
+
+
+@pytest.mark.parametrize("name, reducer", PANDAS_REDUCERS, ids=[p[0] for p in PANDAS_REDUCERS])
+def test_pandas_convention_reducers(pool, name, reducer):
+    df = keyed_frame(3000)[["f", "v", "b", "N"]]
+    got = pool.map_reduce(None, df, reducer(), n=5)
+    assert_same(got, getattr(df, name)())
+    for column in ("f", "N"):
+        got = pool.map_reduce(None, df[column], reducer(), n=5)
+        expected = getattr(df[column], name)()
+        assert got == pytest.approx(expected, rel=RTOL)
+
+
+@pytest.mark.parametrize("reducer", [R.Min, R.Max])
+def test_min_max_skip_a_chunk_with_no_values(reducer):
+    s = pd.Series([np.nan, np.nan, 1.0, 2.0])
+    expected = getattr(s, reducer.__name__.lower())()
+    assert reduce_chunks(reducer(), s, 2) == expected
