@@ -74,8 +74,17 @@ def test_notebook_is_stored_without_outputs(path):
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
 
 
+#: Environment per notebook for the suite's run: 03 runs the benchmark at its "smoke" size on
+#: three workloads without peers (seconds instead of the minute a reader's "quick" run takes).
+ENV = {"03_benchmarks": {"PAR_BENCH_MODE": "smoke", "PAR_BENCH_NO_PEERS": "1",
+                         "PAR_BENCH_WORKLOADS": "pybound npbound transfer"}}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom(path):
+def test_notebook_runs_top_to_bottom(path, monkeypatch, tmp_path):
+    for key, value in ENV.get(path.stem, {}).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PAR_BENCH_OUT", str(tmp_path / "bench"))  # the kernel inherits these
     book, kernel_pid = execute(nbformat.read(path, as_version=4))
     errors = [out for c in book.cells for out in c.get("outputs", [])
               if out.output_type == "error"]
@@ -106,7 +115,9 @@ def _check_dataframes(book):
 def _check_benchmarks(book):
     images = [out for c in book.cells for out in c.get("outputs", [])
               if "image/png" in out.get("data", {})]
-    assert images, "the benchmark plots are not shown inline"
+    assert len(images) >= 2, "the benchmark plots are not shown inline"
+    assert "[3/3] transfer" in text_of(cell_with(book, "parallel_analysis.cli"))
+    assert "pybound" in text_of(cell_with(book, "pivot_table"))
 
 
 def _check_backends(book):
