@@ -15,7 +15,6 @@ The dataset is deleted at the end unless ``--keep`` is given (reuse it with the 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -101,15 +100,17 @@ class PeakPSS:
         self.peak = max(self.peak, self.sample())
 
 
-def run_once(pool, folder: Path) -> tuple[float, int, object]:
-    """One groupby over the dataset on ``pool``: (seconds, peak PSS bytes, result)."""
+def run_once(folder: Path, backend: str, workers: int | None) -> tuple[float, int, object]:
+    """One ``par.groupby_agg`` over the dataset: (seconds, peak PSS bytes, result)."""
     import parallel_analysis as par
 
     source = par.from_parquet(folder, columns=["key", *AGG])
     with PeakPSS() as mem:
         started = time.perf_counter()
-        result = pool.map_reduce(None, source, par.reducers.GroupBy("key", AGG))
+        result = par.groupby_agg(source, "key", AGG, backend=backend, workers=workers)
         seconds = time.perf_counter() - started
+    if len(result) != N_KEYS or list(result.columns) != list(AGG):
+        raise AssertionError(f"unexpected result: {len(result)} groups, {list(result.columns)}")
     return seconds, mem.peak, result
 
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/par_outofcore"))
     parser.add_argument("--gb", type=float, default=8.0, help="size of the dataset on disk")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, choices=range(1, 100), metavar="RUNS")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--backend", default="process")
     parser.add_argument("--keep", action="store_true", help="keep the dataset afterwards")
@@ -139,15 +140,16 @@ def main(argv: list[str] | None = None) -> int:
           f"groups, {len(source):,} rows")
     try:
         times, peaks = [], []
-        with par.Pool(args.workers, args.backend) as pool:
-            for run in range(args.runs):
-                seconds, peak, result = run_once(pool, args.dir)
-                times.append(seconds)
-                peaks.append(peak)
-                print(f"run {run + 1}: {seconds:.1f} s, peak PSS {peak / 2**30:.2f} GiB "
-                      f"({len(result)} groups)")
+        workers = par.default_pool(args.backend, args.workers).workers
+        for run in range(args.runs):
+            seconds, peak, result = run_once(args.dir, args.backend, args.workers)
+            times.append(seconds)
+            peaks.append(peak)
+            print(f"run {run + 1}: {seconds:.1f} s, peak PSS {peak / 2**30:.2f} GiB "
+                  f"({len(result)} groups)")
+        par.shutdown_default_pools()
         print(f"groupby_agg over {size / 1e9:.2f} GB on the {args.backend} backend "
-              f"({pool.workers} workers): median {statistics.median(times):.1f} s, "
+              f"({workers} workers): median {statistics.median(times):.1f} s, "
               f"peak PSS median {statistics.median(peaks) / 2**30:.2f} GiB, "
               f"max {max(peaks) / 2**30:.2f} GiB (limit 2 GiB)")
         return 0 if max(peaks) < 2 * 2**30 else 1

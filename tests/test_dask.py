@@ -124,10 +124,22 @@ def test_map_chunks_keeps_order_and_closures_travel(dpool):
     assert got == [int(c[0]) + offset for c in par.split(np.arange(100), 9)]
 
 
-def test_map_array_assembles_rows(dpool):
+def test_map_array_assembles_rows_without_shared_memory(dpool, monkeypatch):
+    import parallel_analysis.pool as pool_module
+
+    def no_shared_memory(*args, **kwargs):
+        raise AssertionError("map_array on dask must not allocate shared memory")
+
+    monkeypatch.setattr(pool_module, "shared_array", no_shared_memory)
     x = np.random.default_rng(3).random((10_000, 2))
     got = dpool.map_array(lambda c: c * 2 + 1, x, n=6)
     np.testing.assert_array_equal(got, x * 2 + 1)
+    with pytest.raises(ValueError, match="one output row per input row"):
+        dpool.map_array(lambda c: c[:1], x, n=3, dtype=float, shape=(2,))
+
+
+def test_submit_runs_one_call_on_the_cluster(dpool):
+    assert dpool.submit(lambda a, b=0: a * 2 + b, 20, b=2).result(timeout=30) == 42
 
 
 def test_lists_of_chunks_and_shared_handles(dpool):
@@ -150,14 +162,19 @@ def test_groupby_and_apply_on_dataframes(dpool):
 
 
 def test_module_functions_with_backend_dask(monkeypatch):
-    """par.groupby_agg / par.apply with backend="dask" use a default pool on a LocalCluster."""
+    """par.groupby_agg / par.apply with backend="dask" use a default pool on a LocalCluster
+    with one worker process per usable CPU."""
+    from parallel_analysis.cpus import available_cpus
+
     df = pd.DataFrame({"k": np.arange(600) % 5, "v": np.arange(600.0)})
     try:
-        got = par.groupby_agg(df, "k", {"v": "sum"}, backend="dask", workers=1)
+        got = par.groupby_agg(df, "k", {"v": "sum"}, backend="dask")
         pd.testing.assert_frame_equal(got, df.groupby("k").agg({"v": "sum"}))
-        applied = par.apply(df, lambda c: c["v"] + 1, backend="dask", workers=1)
+        applied = par.apply(df, lambda c: c["v"] + 1, backend="dask")
         pd.testing.assert_series_equal(applied, df["v"] + 1)
-        cluster = par.default_pool("dask", 1)._backends["dask"]._cluster
+        pool = par.default_pool("dask")
+        cluster = pool._backends["dask"]._cluster
+        assert len(cluster.workers) == pool.workers == available_cpus()
     finally:
         par.shutdown_default_pools()
     assert cluster.status.name == "closed"

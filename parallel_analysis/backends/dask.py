@@ -32,6 +32,7 @@ install.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 import uuid
@@ -162,12 +163,12 @@ class _Batch:
 _received = threading.local()  # .values: key → data of the scattered chunks of this task
 
 
-def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller_pid: int,
+def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller: str,
                keys: list, *values: Any) -> bytes:
     """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
     from .. import worker
 
-    if os.getpid() != caller_pid:
+    if _process_id() != caller:
         # A worker process of its own: nested maps run serially, and (with one thread per
         # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
         worker._process_state["in_worker"] = _single_threaded()
@@ -176,6 +177,11 @@ def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller_p
         return worker.run_batch_pickled(job, specs, map_id, first_index)
     finally:
         _received.values = {}
+
+
+def _process_id() -> str:
+    """This process, told apart from processes on other machines."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _single_threaded() -> bool:
@@ -341,7 +347,7 @@ class DaskBackend(Backend):
         """Submit ``batch`` as one dask task; its outcome goes to ``result``."""
         future = self._client.submit(
             _run_batch, self._job_payload(batch.job), self._payload(batch.specs), batch.map_id,
-            batch.first_index, os.getpid(), batch.keys, *self._chunk_futures(batch.keys),
+            batch.first_index, _process_id(), batch.keys, *self._chunk_futures(batch.keys),
             key=f"parallel_analysis-map{batch.map_id}-chunk{batch.first_index}-"
                 f"{uuid.uuid4().hex}",
             pure=False,
