@@ -113,7 +113,8 @@ def test_worker_warnings_reach_caller_filters(pools):
     assert not seen
 
 
-def test_default_action_shows_a_worker_warning_once_as_a_serial_run_would(pools):
+def test_default_action_shows_a_worker_warning_once_as_a_serial_run_would(pools, monkeypatch):
+    monkeypatch.setattr(feedback, "_seen", {"filters": None, "keys": set()})  # a fresh session
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("default")
         pools["process"].map_chunks(_warns, np.arange(400), n=4)
