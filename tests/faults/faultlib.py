@@ -216,14 +216,23 @@ def register_by_value() -> None:
 
 
 class SlowToPickle:
-    """A chunk that takes ``seconds`` to pickle (keeps the caller busy submitting batches)."""
+    """A chunk that takes ``seconds`` to pickle (keeps the caller busy submitting batches).
 
-    def __init__(self, seconds: float):
+    It arrives as 0, or with ``fault`` as a chunk that triggers it 0.3 s after being unpickled.
+    """
+
+    def __init__(self, seconds: float, fault: str | None = None):
         self.seconds = seconds
+        self.fault = fault
 
     def __reduce__(self):
         time.sleep(self.seconds)
-        return (int, (0,))
+        return (int, (0,)) if self.fault is None else (_late_trigger, (self.fault,))
+
+
+def _late_trigger(fault):
+    time.sleep(0.3)
+    trigger(fault)
 
 
 def crash_on_array(chunk, fault):
@@ -231,3 +240,8 @@ def crash_on_array(chunk, fault):
     if hasattr(chunk, "shape"):
         trigger(fault)
     return chunk
+
+
+def slow_sum(chunk, seconds):
+    time.sleep(seconds)
+    return int(chunk.sum())

@@ -1,5 +1,5 @@
-"""The crash matrix: {exception, sys.exit, os._exit, SIGSEGV, SIGKILL} × the five stages of a chunk's
-round trip, under forkserver and spawn (after CPython's test_deadlock.py and loky's tests).
+"""The crash matrix: {exception, sys.exit, os._exit, SIGSEGV, SIGKILL} × the five stages of a
+chunk's round trip, under forkserver and spawn (after CPython's test_deadlock.py and loky's tests).
 
 Each case asserts the caller gets the right error within seconds, that no segment and no worker
 is left, and that the next map on the same pool and on a new pool works. A crash in a stage that
@@ -40,33 +40,12 @@ for _fault in CRASHES:
     for _stage in ("unpickle-task", "run", "pickle-result"):
         EXPECTED[(_fault, _stage)] = "crash"
 
-# A SystemExit raised while the caller pickles a task or unpickles a result escapes as SystemExit
-# (it would end a script); loky turns both into errors. See the patch.
-_EXIT_IN_CALLER = pytest.mark.xfail(
-    strict=True, reason="core bug: /tmp/patches/faults-systemexit-in-caller.diff")
-# A worker that dies while pickling its result is reported with chunk=None ("before it started a
-# chunk: while unpickling its task?"), not the chunk whose result it was sending.
-_RESULT_CRASH_CHUNK = pytest.mark.xfail(
-    strict=True, reason="core bug: /tmp/patches/faults-crash-while-sending-result.diff")
-
-# An exception raised while a worker unpickles its task comes back as RuntimeError, not its own
-# type, when its class travels by value (defined in a notebook or a test module).
-_TASK_ERROR_TYPE = pytest.mark.xfail(
-    strict=True, reason="core bug: /tmp/patches/faults-task-error-type.diff")
-
 CASES = []
 for _fault in FAULTS:
     for _stage in STAGES:
-        marks = []
-        if _fault == "sys.exit" and _stage in CALLER_STAGES:
-            marks.append(_EXIT_IN_CALLER)
-        if _fault in CRASHES and _stage == "pickle-result":
-            marks.append(_RESULT_CRASH_CHUNK)
-        if _fault == "exception" and _stage == "unpickle-task":
-            marks.append(_TASK_ERROR_TYPE)
         if _fault in CRASHES and _stage in CALLER_STAGES:
             continue  # test_crash_in_caller below
-        CASES.append(pytest.param(_fault, _stage, marks=marks, id=f"{_fault}-{_stage}"))
+        CASES.append(pytest.param(_fault, _stage, id=f"{_fault}-{_stage}"))
 
 
 def _check_pool_works(pool, start_method):
@@ -111,7 +90,6 @@ def test_crash_matrix(fpool, start_method, fault, stage):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-crash-report-race.diff")
 @pytest.mark.parametrize("fault", ["os._exit", "SIGKILL"])
 def test_crash_while_submitting(fpool, start_method, fault):
     """A worker dies while the caller still submits the map's later batches.
@@ -125,6 +103,19 @@ def test_crash_while_submitting(fpool, start_method, fault):
         fpool.map_chunks(faultlib.crash_on_array, data, args=(fault,))
     assert info.value.chunk == 0, str(info.value)
     assert info.value.exitcode == EXIT_CODES[fault], str(info.value)
+    _check_pool_works(fpool, start_method)
+
+
+@pytest.mark.timeout(60)
+def test_next_call_after_crash_mid_submission(fpool, start_method):
+    """The failed map's leftover batches, sent to a fresh executor mid-submission, crash it too:
+    the next call must not be the one that pays."""
+    assert fpool.map_reduce(None, X, par.reducers.Sum(), n=4) == X.sum()  # workers are up
+    data = [np.arange(10), faultlib.SlowToPickle(0.5, "os._exit"), faultlib.SlowToPickle(0.2), 3]
+    with pytest.raises(WorkerCrashedError):
+        fpool.map_chunks(faultlib.crash_on_array, data, args=("os._exit",))
+    # The next call's chunks run while the leftover chunk crashes (0.3 s in).
+    assert fpool.map_chunks(faultlib.slow_sum, X, n=4, args=(0.6,)) == [45, 145, 245, 345]
     _check_pool_works(fpool, start_method)
 
 
