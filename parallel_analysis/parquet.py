@@ -200,15 +200,20 @@ class ParquetSource:
         return specs
 
     def _row_counts(self) -> list[int]:
-        """Rows per row group; with a filter, the rows that pass it (reads the filter columns)."""
+        """Rows per row group; with a filter, the rows that pass it (reads the filter columns).
+
+        Counted by scanning no column but the filter's, not with ``count_rows``: in pyarrow 26
+        that returns the whole file's rows for one row group when a partition value alone
+        decides the filter.
+        """
         if self._counts is None:
             if self.options.filter is None:
                 self._counts = [rg.num_rows for rg in self.row_groups]
             else:
                 self._counts = [
                     _fragment(rg.path, self.options.filesystem, rg.partition, [rg.id])
-                    .scanner(schema=self.options.schema, filter=self.options.filter,
-                             columns=[]).count_rows()
+                    .to_table(schema=self.options.schema, filter=self.options.filter,
+                              columns=[], use_threads=False).num_rows
                     for rg in self.row_groups
                 ]
         return self._counts

@@ -157,6 +157,16 @@ def test_hive_partitions_become_plain_columns(files):
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
 
 
+@pytest.mark.parametrize("filters", [[("s", "==", "zz")], [("s", "==", "zz"), ("v", ">", 0)]])
+def test_filters_on_partition_columns_count_and_read_the_right_rows(files, filters):
+    source = par.from_parquet(files["hive"], columns=["v", "s"], filters=filters)
+    got = _read_all(source, n=2)
+    expected = pd.read_parquet(files["hive"], columns=["v", "s"], filters=filters)
+    assert len(source) == len(got) == len(expected)
+    assert set(got["s"]) == {"zz"}
+    np.testing.assert_array_equal(np.sort(got["v"].to_numpy()), np.sort(expected["v"].to_numpy()))
+
+
 def test_missing_path_and_unknown_column_are_clear(files, tmp_path):
     with pytest.raises(FileNotFoundError):
         par.from_parquet(tmp_path / "nope.parquet")
