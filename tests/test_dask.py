@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 import numpy as np
 import pandas as pd
 import psutil
 import pytest
-from conftest import wait_until
 
 import parallel_analysis as par
 from parallel_analysis.backends.dask import DaskBackend, Scattered
@@ -281,6 +281,13 @@ def test_a_chunk_that_keeps_killing_workers_is_reported(dpool, client):
     finally:
         _healthy(client)
     assert dpool.map_chunks(len, np.arange(100), n=4) == [25] * 4  # the pool works afterwards
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.05)
+    return predicate()
 
 
 def _alive(pid: int) -> bool:
