@@ -87,3 +87,51 @@ def test_speedup_and_efficiency_from_medians():
 def test_info_prints_something(capsys):
     assert cli.main(["info"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+# -- backend="auto" (parallel_analysis/auto.py): right answers whatever it picks -----------------
+
+def _collatz(chunk):
+    from parallel_analysis.bench.work import collatz_steps
+
+    return collatz_steps(chunk)
+
+
+@pytest.fixture(scope="module")
+def auto_pool():
+    import parallel_analysis as par
+
+    with par.Pool(2, "auto") as pool:
+        yield pool
+
+
+def test_auto_matches_serial_on_every_map(auto_pool):
+    import numpy as np
+
+    x = np.random.default_rng(0).integers(1, 10_000, 20_000)
+    assert auto_pool.map_reduce(_collatz, x, lambda a, b: a + b) == _collatz(x)
+    assert auto_pool.last_reason.split(":")[0] in ("thread", "process")
+    np.testing.assert_array_equal(auto_pool.map_array(np.sqrt, x.astype(float)),
+                                  np.sqrt(x.astype(float)))
+    assert auto_pool.map_chunks(len, [[1, 2], [3]]) == [2, 1]
+    assert auto_pool.map_chunks(len, x[:0]) == []
+
+
+def test_auto_reraises_the_user_error(auto_pool):
+    import numpy as np
+
+    def boom(chunk):
+        raise KeyError("bad chunk")
+
+    with pytest.raises(KeyError, match="bad chunk"):
+        auto_pool.map_chunks(boom, np.arange(1000), n=4)
+
+
+def test_auto_one_worker_is_serial():
+    import numpy as np
+
+    import parallel_analysis as par
+
+    with par.Pool(1, "auto") as pool:
+        assert pool.map_reduce(None, np.arange(100), par.reducers.Sum()) == 4950
+        assert pool.last_reason.startswith("serial")
