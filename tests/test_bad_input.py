@@ -1,0 +1,253 @@
+"""Bad and unusual input: each gives a clear error or a documented behaviour (README "Decisions"),
+on every local backend, with numpy as the oracle. Arrays come in two sizes: small ones travel
+inside the batch, large ones (above plan.SHARE_MIN_BYTES) through shared memory."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import parallel_analysis as par
+from parallel_analysis.errors import PickleFallbackWarning, PicklingError
+from parallel_analysis.reducers import Max, Mean, Min, Sum
+
+BIG = 2**16  # rows: 512 KiB of float64, above SHARE_MIN_BYTES
+SIZES = pytest.mark.parametrize("rows", [100, BIG], ids=["inline", "shared"])
+
+
+def roundtrip(pool, x, **kw):
+    """map_chunks of the identity, concatenated: every byte the workers saw."""
+    return np.concatenate(pool.map_chunks(lambda c: np.array(c), x, n=4, **kw))
+
+
+# -- shapes and layouts ---------------------------------------------------------------------------
+
+def test_empty_array(pool):
+    x = np.empty((0, 3))
+    assert pool.map_chunks(lambda c: c.sum(), x) == []
+    assert pool.map_reduce(None, x, Sum()) == np.sum(x)
+    with pytest.raises(ValueError):
+        pool.map_reduce(None, x, Min())  # numpy's own answer: zero-size array has no minimum
+    with pytest.raises(ValueError):
+        np.min(x)
+    assert pool.map_array(lambda c: c * 2, x).shape[0] == 0
+    with pytest.raises(TypeError, match="empty"):
+        pool.map_reduce(None, x, lambda a, b: a + b)  # like functools.reduce
+
+
+def test_zero_d_array(pool):
+    with pytest.raises(ValueError, match="atleast_1d"):
+        pool.map_chunks(lambda c: c, np.array(3.0))
+    with pytest.raises(ValueError, match="atleast_1d"):
+        par.split(np.array(3.0), 2)
+
+
+def test_one_row(pool):
+    x = np.arange(5.0).reshape(1, 5)
+    assert pool.map_chunks(lambda c: c.shape, x, n=4) == [(1, 5)]
+    assert pool.map_reduce(None, x, Sum()) == x.sum()
+
+
+@pytest.mark.parametrize("n", [10, 101, 1000])
+def test_more_chunks_than_rows(pool, n):
+    x = np.arange(10.0)
+    chunks = pool.map_chunks(lambda c: len(c), x, n=n)
+    assert chunks == [1] * 10
+    assert pool.map_reduce(None, x, Sum(), n=n) == x.sum()
+
+
+@SIZES
+def test_non_contiguous(pool, rows):
+    base = np.arange(rows * 6, dtype=np.float64).reshape(rows * 2, 3)
+    x = base[::2, ::-2]  # strided both ways
+    assert not x.flags.c_contiguous
+    np.testing.assert_array_equal(roundtrip(pool, x), x)
+    assert pool.map_reduce(None, x, Sum()) == x.sum()
+    np.testing.assert_array_equal(pool.map_array(lambda c: c + 1, x), x + 1)
+
+
+@SIZES
+def test_fortran_order(pool, rows):
+    x = np.asfortranarray(np.arange(rows * 4, dtype=np.float64).reshape(rows, 4))
+    np.testing.assert_array_equal(roundtrip(pool, x), x)
+    np.testing.assert_array_equal(pool.map_reduce(None, x, Sum(axis=0)), x.sum(axis=0))
+
+
+@SIZES
+def test_read_only_input(pool, rows):
+    x = np.arange(rows, dtype=np.float64)
+    x.flags.writeable = False
+    assert pool.map_reduce(None, x, Sum()) == x.sum()
+
+
+@SIZES
+def test_func_writing_to_its_input_gets_numpys_error(pool, rows):
+    x = np.arange(rows, dtype=np.float64)
+    before = x.copy()
+
+    def scribble(chunk):
+        chunk[:] = -1
+        return 0
+
+    with pytest.raises(ValueError, match="read-only"):
+        pool.map_chunks(scribble, x, n=4)
+    np.testing.assert_array_equal(x, before)
+    with par.share(x) as handle:
+        with pytest.raises(ValueError, match="read-only"):
+            pool.map_chunks(scribble, handle, n=4)
+        np.testing.assert_array_equal(handle.value, before)
+
+
+# -- dtypes ---------------------------------------------------------------------------------------
+
+@SIZES
+def test_structured_dtype(pool, rows):
+    x = np.zeros(rows, dtype=[("a", "<i4"), ("b", "<f8"), ("c", "S3")])
+    x["a"] = np.arange(rows)
+    x["b"] = np.arange(rows) / 2
+    x["c"] = b"abc"
+    np.testing.assert_array_equal(roundtrip(pool, x), x)
+    assert sum(pool.map_chunks(lambda c: int(c["a"].sum()), x, n=4)) == x["a"].sum()
+
+
+@SIZES
+def test_object_dtype_travels_by_pickle_with_one_warning(pool, rows):
+    x = np.array([{"v": i} for i in range(rows)], dtype=object)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        total = pool.map_reduce(lambda c: sum(d["v"] for d in c), x, lambda a, b: a + b, n=4)
+    assert total == rows * (rows - 1) // 2
+    fallbacks = [w for w in caught if issubclass(w.category, PickleFallbackWarning)]
+    assert len(fallbacks) == (1 if pool.backend == "process" else 0), [str(w) for w in caught]
+
+
+@SIZES
+@pytest.mark.parametrize("dtype", ["datetime64[ns]", "timedelta64[s]", "float16", "complex128",
+                                   "complex64", "bool", "uint8", "int8"])
+def test_other_dtypes_round_trip(pool, rows, dtype):
+    x = (np.arange(rows) % 100).astype(dtype)
+    got = roundtrip(pool, x)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, x)
+    if np.issubdtype(x.dtype, np.number) or dtype == "bool":
+        assert pool.map_reduce(None, x, Sum()) == np.sum(x)
+    assert pool.map_reduce(None, x, Max()) == np.max(x)
+
+
+@SIZES
+def test_float16_and_complex_reductions_match_numpy_dtype(pool, rows):
+    for x in (np.ones(rows, np.float16), np.arange(rows) * (1 + 2j)):
+        got = pool.map_reduce(None, x, Sum(), n=4)
+        assert np.asarray(got).dtype == np.sum(x).dtype
+        np.testing.assert_allclose(got, np.sum(x), rtol=1e-3)
+        np.testing.assert_allclose(pool.map_reduce(None, x, Mean(), n=4), np.mean(x), rtol=1e-3)
+
+
+@SIZES
+def test_integer_overflow_wraps_like_numpy(pool, rows):
+    x = np.full(rows, np.iinfo(np.int64).max // 7, dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's np.sum does not warn; neither may we
+        assert pool.map_reduce(None, x, Sum(), n=4) == np.sum(x)
+    y = np.full(rows, 200, dtype=np.uint8)
+    assert pool.map_reduce(None, y, Sum(), n=4) == np.sum(y)  # numpy promotes to uint64
+    assert np.asarray(pool.map_reduce(None, y, Sum(), n=4)).dtype == np.sum(y).dtype
+
+
+@SIZES
+def test_nan_and_inf_follow_numpy(pool, rows):
+    x = np.arange(rows, dtype=np.float64)
+    x[rows // 3] = np.nan
+    assert np.isnan(pool.map_reduce(None, x, Sum(), n=4))
+    assert np.isnan(pool.map_reduce(None, x, Max(), n=4))
+    assert np.isnan(pool.map_reduce(None, x, Mean(), n=4))
+    y = np.arange(rows, dtype=np.float64)
+    y[1], y[-1] = np.inf, -np.inf
+    assert np.isnan(pool.map_reduce(None, y, Sum(), n=4))
+    assert pool.map_reduce(None, y, Max(), n=4) == np.inf
+    assert pool.map_reduce(None, y, Min(), n=4) == -np.inf
+
+
+# -- arguments ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_workers_must_be_positive(workers):
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        par.Pool(workers, "thread")
+
+
+@pytest.mark.parametrize("workers", [1.5, "2", True])
+def test_workers_must_be_an_integer(workers):
+    with pytest.raises(TypeError, match="workers"):
+        par.Pool(workers, "thread")
+
+
+@pytest.mark.parametrize("n", [0, -1, -10])
+def test_negative_or_zero_n(pool, n):
+    with pytest.raises(ValueError, match="n"):
+        pool.map_chunks(lambda c: c, np.arange(10), n=n)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown backend 'proces'"):
+        par.Pool(2, "proces")
+    with pytest.raises(ValueError, match="unknown backend"):
+        par.map_reduce(None, np.arange(3), Sum(), backend="gpu")
+
+
+def test_unknown_start_method():
+    with pytest.raises(ValueError, match="start method"):
+        par.Pool(1, "process", start_method="teleport").map_chunks(len, np.arange(3))
+
+
+def test_unknown_option(pool):
+    with pytest.raises(TypeError, match="unexpected option.*chunksize"):
+        pool.map_chunks(lambda c: c, np.arange(10), chunksize=3)
+
+
+def test_unknown_reducer_option():
+    with pytest.raises(TypeError):
+        Sum(skipna=True)
+    with pytest.raises((ValueError, TypeError), match="axis"):
+        Sum(axis=5.5)
+
+
+def test_func_not_callable(pool):
+    with pytest.raises(TypeError, match="callable"):
+        pool.map_chunks(42, np.arange(10))
+
+
+# -- pickling -------------------------------------------------------------------------------------
+
+def test_unpicklable_function_names_pickling_and_the_object(pools):
+    lock = threading.Lock()
+    with pytest.raises(PicklingError) as info:
+        pools["process"].map_chunks(lambda c: (lock, len(c))[1], np.arange(10), n=2)
+    text = str(info.value)
+    assert "pickle" in text and "lock" in text
+    assert isinstance(info.value, pickle.PicklingError)
+    assert pools["thread"].map_chunks(lambda c: (lock, len(c))[1], np.arange(10), n=2) == [5, 5]
+
+
+def test_unpicklable_result_names_pickling_the_result_and_chunk(pools):
+    with pytest.raises(PicklingError) as info:
+        pools["process"].map_chunks(lambda c: threading.Lock(), np.arange(10), n=2)
+    text = str(info.value)
+    assert "pickle" in text and "result of chunk" in text and "lock" in text
+    assert pools["process"].map_reduce(None, np.arange(10), Sum()) == 45
+
+
+def test_unpicklable_argument(pools):
+    with pytest.raises(PicklingError, match="args"):
+        pools["process"].map_chunks(lambda c, a: 1, np.arange(10), args=(threading.Lock(),))
+
+
+def test_map_array_needs_one_output_row_per_input_row(pool):
+    with pytest.raises(ValueError, match="one output row per input row"):
+        pool.map_array(lambda c: c.sum(keepdims=True), np.arange(100.0), n=4)
+    with pytest.raises(ValueError, match="map_array"):
+        pool.map_array(lambda c: c[:1] if c[0] else c, np.arange(100.0), n=4)
