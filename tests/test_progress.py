@@ -129,8 +129,6 @@ def test_tqdm_is_not_imported_by_the_package():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.xfail(strict=True, reason="bars of func=None maps are named 'map'; "
-                   "/tmp/patches/jupyter-progress-desc.diff names them after the reducer")
 def test_reductions_without_func_are_named_after_the_reducer(pools, terminal):
     terminal = terminal()
     pools["thread"].map_reduce(None, np.arange(40), par.reducers.Mean(), n=4, progress=True)
