@@ -95,6 +95,10 @@ def _fname(func: Any) -> str:
 #: state a few megabytes.
 COMPACT_ROWS = 2**18
 
+#: An integer key whose values span fewer than this (or 4x the chunk's rows) is its own group
+#: number; a wider one goes through pandas' hash table.
+DIRECT_SPAN = 2**16
+
 
 class GroupState(NamedTuple):
     """Stacked partials: rows of (keys, components); pairs / rows per column for the rest."""
@@ -136,36 +140,51 @@ def _floats(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _codes(g: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's group number (as ``g`` orders its groups) and which rows have a group."""
+def _codes(g: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each row's group number (as ``g`` orders its groups), and which rows have a group
+    (None: all of them)."""
     codes = g.ngroup().to_numpy()
     if codes.dtype.kind == "f":  # rows whose key is NA, dropped (dropna=True)
         keep = ~np.isnan(codes)
         return np.where(keep, codes, 0).astype(np.intp), keep
-    return codes.astype(np.intp, copy=False), np.ones(len(codes), dtype=bool)
+    return codes.astype(np.intp, copy=False), None
 
 
-def _moments(codes: np.ndarray, keep: np.ndarray, groups: int, values: pd.Series,
+def _numbers(values: pd.Series) -> np.ndarray:
+    """float64 values with NaN for NA: a view when the column already is float64."""
+    if values.dtype == np.float64 and isinstance(values.dtype, np.dtype):
+        return values.to_numpy()
+    return _floats(values)
+
+
+def _moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd.Series,
              var: bool) -> tuple:
-    """(n, mean, M2 or None) per group of one numeric column; NA skipped.
+    """(n, (mean hi, mean lo), M2 or None) per group of one numeric column; NA skipped.
 
-    Values are shifted by the chunk's mean first and M2 takes a second pass over the
-    deviations from the group means, so data with a large offset (1e9 + noise) keeps its
-    precision: no sum of squares is ever subtracted from another.
+    The corrected two-pass algorithm: means from plain sums, then a pass over the deviations
+    from them whose sum corrects the mean and whose squares give M2 (minus the correction's
+    share). Deviations are small numbers even on data with a large offset (1e9 + noise), so
+    no digit is lost, and no sum of squares is ever subtracted from another.
     """
-    x = _floats(values)
-    keep = keep & ~np.isnan(x)
-    c, x = codes[keep], x[keep]
-    shift = x.mean() if x.size else 0.0
-    x = x - shift
+    x = _numbers(values)
+    valid = ~np.isnan(x)
+    if keep is not None:
+        valid &= keep
+    c = codes
+    if not valid.all():
+        c, x = codes[valid], x[valid]
     n = np.bincount(c, minlength=groups)
     with np.errstate(invalid="ignore", divide="ignore"):
-        centred = np.bincount(c, weights=x, minlength=groups) / n
-    m2 = None
-    if var:
-        dev = x - centred[c]
-        m2 = np.bincount(c, weights=dev * dev, minlength=groups)
-    return n, _two_sum(np.full_like(centred, shift), centred), m2
+        mean = np.bincount(c, weights=x, minlength=groups) / n
+        if not var:
+            return n, (mean, np.zeros_like(mean)), None
+        dev = np.take(mean, c)  # one buffer, reused: fresh pages cost as much as the maths
+        np.subtract(x, dev, out=dev)
+        correction = np.bincount(c, weights=dev, minlength=groups) / n
+        np.multiply(dev, dev, out=dev)
+        m2 = np.bincount(c, weights=dev, minlength=groups) - n * correction**2
+    has = n > 0
+    return n, _two_sum(mean, np.where(has, correction, 0.0)), np.where(has, m2, 0.0)
 
 
 class GroupBy(Reducer):
@@ -197,21 +216,33 @@ class GroupBy(Reducer):
             dtype = _moment_dtype(chunk[column].dtype)
             if dtype is not None:
                 dtypes[column] = dtype
-        g = chunk.groupby(keys, sort=False, dropna=self.dropna, observed=True)
-        size = g.size()
+        direct = self._direct(chunk, plan)
+        if direct is None:
+            g = chunk.groupby(keys, sort=False, dropna=self.dropna, observed=True)
+            size = g.size()
+            index, groups, present = size.index, len(size), None
+            codes, keep = _codes(g) if dtypes else (None, None)
+        else:
+            g, keep = None, None
+            codes, index, present = direct
+            groups = len(present)
+            size = np.bincount(codes, minlength=groups)
         parts = {_comp("size"): size}
-        codes, keep = _codes(g) if dtypes else (None, None)
         pairs, rows = {}, {}
         for out in plan.outputs:
             column, func = out.column, out.func
             if func == "size" and plan.series:
                 continue
-            if func in _SIMPLE:
+            if func in _SIMPLE and g is None:  # size or count of a numpy column
+                values = chunk[column].to_numpy()
+                parts[_comp(func, column)] = size if func == "size" or values.dtype.kind != "f" \
+                    else np.bincount(codes[~np.isnan(values)], minlength=groups)
+            elif func in _SIMPLE:
                 parts[_comp(func, column)] = getattr(g[column], func)()
             elif func in _MOMENTS and column in dtypes:
                 if _comp("n", column) in parts:
                     continue
-                n, mean, m2 = _moments(codes, keep, len(size), chunk[column],
+                n, mean, m2 = _moments(codes, keep, groups, chunk[column],
                                        plan.moments[column] == "var")
                 parts[_comp("n", column)] = n.astype(np.int64)
                 parts[_comp("mean", column)], parts[_comp("lo", column)] = mean
@@ -221,12 +252,43 @@ class GroupBy(Reducer):
                 pairs[column] = self._rows(chunk, column).drop_duplicates()
             else:
                 rows[column] = self._rows(chunk, column)
-        index = parts[_comp("size")].index
+        if present is not None:
+            parts = {k: np.asarray(v)[present].astype(np.int64) if k == _comp("size") or
+                     k.startswith(_PREFIX + "count") else np.asarray(v)[present]
+                     for k, v in parts.items()}
         table = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v)
                               for k, v in parts.items()}, index=index, copy=False)
         pairs = {c: [p] for c, p in pairs.items()}
         rows = {c: [r] for c, r in rows.items()}
         return GroupState([table.reset_index()], pairs, rows, dtypes, list(chunk.columns))
+
+    def _direct(self, chunk: pd.DataFrame, plan: AggPlan) -> tuple | None:
+        """(codes, key index, which codes occur) for an integer key in a small range.
+
+        Then the key itself, minus its minimum, is the group number: no hash table, which is
+        most of what a pandas groupby costs. Used when every output is a size, count or moment
+        of a numpy column and groups come out sorted (``sort=True``), so the order of groups
+        within a partial does not matter.
+        """
+        if not self.sort or len(self._keys) != 1 or self._keys[0] not in chunk.columns:
+            return None
+        for out in plan.outputs:
+            if out.func not in ("size", "count", *_MOMENTS):
+                return None
+            dtype = chunk[out.column].dtype
+            if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
+                return None
+        key = chunk[self._keys[0]]
+        if not isinstance(key.dtype, np.dtype) or key.dtype.kind not in "iu" or not len(key):
+            return None
+        values = key.to_numpy()
+        low, high = int(values.min()), int(values.max())
+        if high - low >= max(4 * len(values), DIRECT_SPAN):
+            return None
+        codes = (values - values.dtype.type(low)).astype(np.intp, copy=False)
+        present = np.bincount(codes, minlength=high - low + 1) > 0
+        index = pd.Index((np.flatnonzero(present) + low).astype(key.dtype), name=key.name)
+        return codes, index, present
 
     def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
         cols = [k for k in self._keys if k in chunk.columns]

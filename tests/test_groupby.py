@@ -295,3 +295,18 @@ def test_min_max_skip_a_chunk_with_no_values(reducer):
     s = pd.Series([np.nan, np.nan, 1.0, 2.0])
     expected = getattr(s, reducer.__name__.lower())()
     assert reduce_chunks(reducer(), s, 2) == expected
+
+
+@pytest.mark.parametrize("key", [
+    np.array([-3, 7, 0, 7, 2, -3] * 500, dtype=np.int64),
+    np.arange(3000, dtype=np.uint8),
+    np.array([0, 10**12] * 1500),  # too wide to count directly: pandas' hash table
+], ids=["gaps", "uint8", "wide"])
+def test_integer_keys_counted_directly_match_pandas(key):
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({"k": key, "f": np.where(rng.random(len(key)) < 0.1, np.nan,
+                                               rng.normal(5, 2, len(key))),
+                       "v": rng.integers(0, 9, len(key)), "b": rng.random(len(key)) < 0.5})
+    for agg in (["size", "count", "mean", "var", "std"], "mean", {"f": "count", "b": "var"}):
+        for chunks in (1, 4):
+            assert_same(reduce_chunks(GroupBy("k", agg), df, chunks), df.groupby("k").agg(agg))
