@@ -74,6 +74,9 @@ class ColdStart(Workload):
                 for b in ("thread", "auto")]
         out += [Case(self.name, "process", w, size=size, rounds=rounds) for w in workers]
         out += [Case(self.name, p, GOAL_WORKERS, size=size, rounds=rounds) for p in peers]
+        if mode == "quick":  # a minute's budget: our process backend and two peers for scale
+            out = [c for c in out if c.runner in ("plain", "process", "joblib", "multiprocessing")
+                   and c.workers == GOAL_WORKERS or c.runner == "plain"]
         return out
 
     def make_data(self, size):

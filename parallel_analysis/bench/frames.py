@@ -39,8 +39,9 @@ class GroupByWorkload(Workload):
     title = f"mean and var of a float column by an int key ({N_KEYS:,} keys), string column along"
     baseline = "plain"
     plain_label = "pandas"
-    sizes = {"smoke": 20_000, "quick": 2_000_000, "full": 20_000_000}
+    sizes = {"smoke": 20_000, "quick": 1_000_000, "full": 20_000_000}
     rounds = {"smoke": 1, "quick": 3, "full": 5}
+    peer_rounds = {"full": 2}
 
     def make_data(self, size: int) -> Data:
         frame = make_frame(size)

@@ -63,14 +63,18 @@ def draw_speedup(recs: list[Record], path: str, cpus: int) -> bool:
             if not math.isnan(v):
                 ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
         ideal = min(GOAL_WORKERS, cpus)
+        top = max([v for v in values if not math.isnan(v)] + [ideal if name in (
+            "pybound", "npbound") else 1])
+        ax.set_ylim(0, top * 1.18)
         if name in ("pybound", "npbound"):
-            ax.axhline(ideal, ls="--", color="k", lw=1, label=f"ideal ({ideal}×)")
-        ax.axhline(1, ls=":", color="#555", lw=1, label="baseline")
+            ax.axhline(ideal, ls="--", color="k", lw=1)
+            ax.text(len(rows) - 0.5, ideal, f"ideal {ideal}×", ha="right", va="bottom",
+                    fontsize=7)
+        ax.axhline(1, ls=":", color="#555", lw=1)
         ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=8)
         base = rows[0].extra.get("baseline", "serial") if rows else "serial"
         ax.set_title(f"{name}: speedup vs {'plain call' if base == 'plain' else 'serial'}",
                      fontsize=10)
-        ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"Speedup with {GOAL_WORKERS} workers (higher is better)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -84,14 +84,22 @@ class Workload:
     rounds = {"smoke": 1, "quick": 3, "full": 3}
     plain_label = "python"
 
+    #: Rounds for the peers where they are slow (pickling hundreds of MB): fewer, for scale.
+    peer_rounds: dict = {}
+
     def cases(self, mode: str, workers: list[int], peers: list[str]) -> list[Case]:
-        """The grid of cases for ``mode``: our backends × workers, peers at GOAL_WORKERS."""
+        """The grid of cases for ``mode``: our backends × workers, peers at GOAL_WORKERS.
+
+        ``quick`` keeps only GOAL_WORKERS for our backends, so it fits in a minute.
+        """
         size, rounds = self.sizes[mode], self.rounds[mode]
+        workers = [GOAL_WORKERS] if mode == "quick" else workers
         out = [Case(self.name, "plain", 1, size=size, rounds=rounds),
                Case(self.name, "serial", 1, size=size, rounds=rounds)]
         out += [Case(self.name, b, w, size=size, rounds=rounds)
                 for b in OURS[1:] for w in workers]
-        out += [Case(self.name, p, GOAL_WORKERS, size=size, rounds=rounds) for p in peers]
+        prounds = self.peer_rounds.get(mode, rounds)
+        out += [Case(self.name, p, GOAL_WORKERS, size=size, rounds=prounds) for p in peers]
         return out
 
     def make_data(self, size: int) -> Data:
@@ -141,7 +149,7 @@ class _FoldWorkload(Workload):
 class PyBound(_FoldWorkload):
     name = "pybound"
     title = "pure-Python Collatz steps on an int64 array (holds the GIL)"
-    sizes = {"smoke": 2_000, "quick": 60_000, "full": 250_000}
+    sizes = {"smoke": 2_000, "quick": 30_000, "full": 150_000}
     rounds = {"smoke": 1, "quick": 3, "full": 5}
     func = staticmethod(work.collatz_steps)
 
@@ -153,8 +161,9 @@ class PyBound(_FoldWorkload):
 class NpBound(_FoldWorkload):
     name = "npbound"
     title = "sqrt(sin² + cos² + 1) summed with numpy ufuncs (release the GIL)"
-    sizes = {"smoke": 200_000, "quick": 12_500_000, "full": 100_000_000}
+    sizes = {"smoke": 200_000, "quick": 4_000_000, "full": 100_000_000}
     rounds = {"smoke": 1, "quick": 3, "full": 3}
+    peer_rounds = {"full": 2}
     plain_label = "numpy"
     func = staticmethod(work.trig_norm)
 
@@ -174,13 +183,16 @@ class Transfer(NpBound):
     title = "float64 array, trivial work per chunk (the cost of moving data)"
     baseline = "plain"
     sizes = {"smoke": 400_000, "quick": 25_000_000, "full": 200_000_000}
-    rounds = {"smoke": 1, "quick": 3, "full": 3}
+    rounds = {"smoke": 1, "quick": 3, "full": 5}
+    peer_rounds = {"full": 2}
     func = staticmethod(work.chunk_sum)
     #: Fractions of the full size for the "time against data size" plot (full mode only).
     sweep = (1 / 16, 1 / 4)
 
     def cases(self, mode, workers, peers):
         size, rounds = self.sizes[mode], self.rounds[mode]
+        workers = [GOAL_WORKERS] if mode == "quick" else workers
+        prounds = self.peer_rounds.get(mode, rounds)
         out = []
         for variant in ("fresh", "shared"):
             out += [c for c in (Case(self.name, "plain", 1, variant, size, rounds),
@@ -188,7 +200,7 @@ class Transfer(NpBound):
                                 Case(self.name, "thread", GOAL_WORKERS, variant, size, rounds))]
             out += [Case(self.name, "process", w, variant, size, rounds) for w in workers]
             out += [Case(self.name, "auto", GOAL_WORKERS, variant, size, rounds)]
-        out += [Case(self.name, p, GOAL_WORKERS, "fresh", size, rounds) for p in peers]
+        out += [Case(self.name, p, GOAL_WORKERS, "fresh", size, prounds) for p in peers]
         if mode == "full":
             for fraction in self.sweep:
                 small = int(size * fraction)
@@ -223,7 +235,7 @@ class Transfer(NpBound):
 class Overhead(Workload):
     name = "overhead"
     title = "tiny chunks (one row each) on a warm pool: the cost of dispatching a chunk"
-    sizes = {"smoke": 200, "quick": 5_000, "full": 5_000}
+    sizes = {"smoke": 200, "quick": 2_000, "full": 5_000}
     rounds = {"smoke": 1, "quick": 5, "full": 9}
 
     def make_data(self, size):
