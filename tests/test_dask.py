@@ -306,3 +306,40 @@ def test_chunks_are_rebuilt_at_the_callers_alignment():
         moved = _aligned_like(view.copy(), _address(view) % ALIGNMENT)
         assert _address(moved) % ALIGNMENT == _address(view) % ALIGNMENT
         np.testing.assert_array_equal(moved, view)
+
+
+def test_big_jobs_and_big_chunk_lists_travel_scattered(dpool, backend, monkeypatch):
+    import parallel_analysis.backends.dask as dask_backend
+
+    monkeypatch.setattr(dask_backend, "SCATTER_PAYLOAD_BYTES", 1_000)
+    scattered = []
+    real_scatter = backend._client.scatter
+    monkeypatch.setattr(backend._client, "scatter",
+                        lambda data, **kw: scattered.append(type(data)) or real_scatter(data, **kw))
+    table = np.arange(10_000)  # captured by the closure: an 80 kB job
+    assert dpool.map_chunks(lambda c: int(table[c].sum()), np.arange(100), n=4) == \
+        [int(c.sum()) for c in np.array_split(np.arange(100), 4)]
+    chunks = [np.full(1_000, i) for i in range(4)]  # a list: the chunks ride in the specs
+    assert dpool.map_chunks(lambda c: int(c[0]), chunks) == [0, 1, 2, 3]
+    # the first map's job once (not once per batch of its 4), then each list chunk's specs
+    assert scattered == [list, bytes] + [bytes] * 4
+
+
+def test_cancelling_an_async_map_stops_its_tasks(dpool):
+    import asyncio
+
+    def slow(chunk):
+        time.sleep(0.5)
+        return len(chunk)
+
+    async def cancel_soon():
+        task = asyncio.ensure_future(dpool.map_chunks_async(slow, np.arange(40), n=40))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    started = time.monotonic()
+    asyncio.run(cancel_soon())
+    assert time.monotonic() - started < 8  # not the 10 s that 40 chunks on 2 workers take
+    assert dpool.map_chunks(len, np.arange(10), n=2) == [5, 5]
