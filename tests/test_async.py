@@ -57,17 +57,20 @@ def test_the_event_loop_keeps_running_during_a_map(pools, name):
         task = asyncio.create_task(ticker())
         await asyncio.sleep(0)
         started = time.perf_counter()
-        result = await pools[name].map_chunks_async(_slow_sum, np.arange(100), n=6)
+        result = await pools[name].map_chunks_async(_slow_sum, np.arange(100), n=6,
+                                                    kwargs={"delay": 0.2})
         elapsed = time.perf_counter() - started
         task.cancel()
         return result, elapsed
 
     result, elapsed = asyncio.run(main())
     assert sum(result) == sum(range(100))
-    # The ticker ran throughout: no gap anywhere near the map's length.
+    # The ticker ran throughout: no gap anywhere near the map's length (>= 0.6 s); a blocked
+    # loop would show one gap as long as the map. Loose bounds: the machine may be busy.
     gaps = np.diff(ticks)
-    assert len(ticks) >= elapsed / 0.01 * 0.5
-    assert gaps.max() < max(0.1, elapsed / 3)
+    assert elapsed >= 0.5
+    assert len(ticks) >= 10
+    assert gaps.max() < elapsed / 2
 
 
 def test_cancelling_the_task_stops_a_process_map_and_the_pool_recovers():
