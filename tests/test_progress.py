@@ -72,12 +72,12 @@ def test_off_modes_print_nothing(pools, terminal, mode):
 
 def test_auto_hides_quick_maps_and_shows_slow_ones(pools, terminal, monkeypatch):
     terminal = terminal()
-    monkeypatch.setattr(progress, "AUTO_DELAY", 0.25)
+    monkeypatch.setattr(progress, "AUTO_DELAY", 0.5)
     pools["thread"].map_chunks(len, np.arange(40), n=4, progress="auto")
     assert terminal.getvalue() == ""
 
     def slow(chunk):
-        time.sleep(0.2)
+        time.sleep(0.35)
         return len(chunk)
 
     pools["thread"].map_chunks(slow, np.arange(60), n=6, progress="auto")
