@@ -28,6 +28,7 @@ import contextlib
 import logging
 import pickle
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,8 @@ MAX_TEXT = 1_000_000
 CHUNK_ATTR, PID_ATTR = "chunk", "worker_pid"
 
 _PLAIN = (str, int, float, bool, type(None))
+
+_capturing = threading.local()  # .active: a chunk's capture is running in this thread
 
 
 class Captured:
@@ -144,9 +147,12 @@ def capture(index: int, enabled: bool, level: int = logging.DEBUG) -> Iterator[C
     own logging and warning set-up is restored afterwards, whatever the chunk did.
     """
     captured = Captured()
-    if not enabled:
+    if not enabled or getattr(_capturing, "active", False):
+        # A nested map inside a chunk: the outer chunk's capture already collects everything
+        # (a second one would collect each record twice).
         yield captured
         return
+    _capturing.active = True
     root = logging.getLogger()
     handler = _Collector(captured)
     old_level = root.level
@@ -166,6 +172,7 @@ def capture(index: int, enabled: bool, level: int = logging.DEBUG) -> Iterator[C
         sys.stdout, sys.stderr = old_out, old_err
         root.removeHandler(handler)
         root.setLevel(old_level)
+        _capturing.active = False
 
 
 def caller_level() -> int:

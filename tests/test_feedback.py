@@ -235,3 +235,16 @@ def test_workers_log_at_the_callers_lowest_level(pools, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     levels = pools["process"].map_chunks(_root_level, np.arange(4), n=2)
     assert levels == [feedback.caller_level()] * 2
+
+
+def _nested(chunk):
+    log.info("outer %d", chunk[0])
+    return sum(par.map_chunks(_logs_info, chunk, n=2))
+
+
+def test_nested_maps_in_a_worker_report_each_record_once(pools, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    assert pools["process"].map_chunks(_nested, np.arange(40), n=2) == [190, 590]
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(messages) == 2 + 4, messages  # two outer records, two inner ones per chunk
+    assert all(m.count("[chunk") == 1 for m in messages)
