@@ -182,13 +182,11 @@ def caller_level() -> int:
     ``logging.getLogger("mine").setLevel("DEBUG")`` in the caller still gets the debug records.
     """
     manager = logging.Logger.manager
-    if manager.disable:
-        return manager.disable + 1
     levels = [logging.getLogger().getEffectiveLevel()]
     for logger in list(manager.loggerDict.values()):
         if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
             levels.append(logger.level)
-    return max(1, min(levels))
+    return max(1, min(levels), manager.disable + 1 if manager.disable else 1)
 
 
 def replay(items: list, index: int, pid: int) -> None:

@@ -214,7 +214,10 @@ def test_caller_level_is_the_lowest_configured_level():
     try:
         logger.setLevel(5)
         assert feedback.caller_level() <= 5
+        logging.disable(logging.INFO)  # nothing at INFO or below is emitted anywhere
+        assert feedback.caller_level() == logging.INFO + 1
     finally:
+        logging.disable(logging.NOTSET)
         logger.setLevel(old)
 
 
