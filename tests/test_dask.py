@@ -343,3 +343,19 @@ def test_cancelling_an_async_map_stops_its_tasks(dpool):
     asyncio.run(cancel_soon())
     assert time.monotonic() - started < 8  # not the 10 s that 40 chunks on 2 workers take
     assert dpool.map_chunks(len, np.arange(10), n=2) == [5, 5]
+
+
+def test_the_cluster_forgets_a_map_once_it_returns(dpool, client):
+    def our_tasks():
+        keys = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
+        return [k for k in map(str, keys) if k.startswith(("parallel_analysis-", "ndarray-"))]
+
+    import gc
+
+    x = np.arange(100_000, dtype=np.float64)
+    gc.disable()  # released at once, not whenever the garbage collector finds a cycle
+    try:
+        assert dpool.map_reduce(None, x, par.reducers.Sum(), n=8) == x.sum()
+        assert wait_until(lambda: not our_tasks(), timeout=5), our_tasks()
+    finally:
+        gc.enable()

@@ -367,11 +367,15 @@ class DaskBackend(Backend):
         distributed = _import_distributed()
         with self._lock:
             self._inflight.discard(future)
+        if batch is not None:
+            batch.current = None  # no cycle batch ↔ future: the result is freed once fetched
         if result.cancelled():
+            future.release()
             return
         finished = future.status == "finished"  # ran; its result may still be lost below
         try:
             value = future.result()
+            future.release()  # the cluster forgets the result (and the chunks it depended on)
         except distributed.KilledWorker as exc:
             self._fail(result, self._crashed(exc, batch))
         except CancelledError as exc:
