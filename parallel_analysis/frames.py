@@ -37,6 +37,7 @@ from . import segment as _segment
 from .errors import PickleFallbackWarning
 from .plan import Spec
 from .share import Shared
+from .worker import in_worker
 
 # -- one array (a column or an index level) ---------------------------------------------------
 
@@ -436,6 +437,21 @@ def apply(df: Any, func: Any, **options: Any) -> Any:
     return _concat(parts) if parts else func(df)
 
 
+class SharedSlices:
+    """A shared frame cut at given row slices: a source the maps read in place.
+
+    Like :func:`parallel_analysis.from_parquet`, it hands the map its own chunk specs (here
+    :class:`FrameRows`), so chunks that are not even row slices still travel as metadata.
+    """
+
+    def __init__(self, handle: Shared, slices: list[slice]):
+        self.handle = handle
+        self.slices = slices
+
+    def chunk_specs(self, n=None, size=None, nbytes=None) -> list[Spec]:
+        return frame_rows_specs(self.handle, self.slices)
+
+
 def _apply_groups(chunk: Any, by: Any, func: Any, kw: dict) -> Any:
     return chunk.groupby(by, **kw).apply(func)
 
@@ -458,9 +474,12 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
                                           if k in options})
     if not slices:
         return df.groupby(by, **kw).apply(func)
-    chunks = [data.iloc[s] for s in slices]
-    parts = map_chunks(functools.partial(_apply_groups, by=by, func=func, kw=kw), chunks,
-                       **options)
+    run = functools.partial(_apply_groups, by=by, func=func, kw=kw)
+    if (options.get("backend") or "process") == "process" and not in_worker():
+        with share_frame(data, transient=True) as handle:  # workers read the groups in place
+            parts = map_chunks(run, SharedSlices(handle, slices), **options)
+    else:
+        parts = map_chunks(run, [data.iloc[s] for s in slices], **options)
     result = _concat(parts)
     if not group_keys and order is not None and result.index.equals(data.index):
         result = result.iloc[np.argsort(order, kind="stable")]
@@ -470,7 +489,7 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
 from .groupby import GroupBy, ValueCounts, describe, groupby_agg  # noqa: E402
 
 __all__ = [
-    "FrameMeta", "FrameRows", "GroupBy", "ValueCounts", "apply", "decode_shared", "describe",
-    "frame_rows_specs", "group_slices", "groupby_agg", "groupby_apply", "share_frame",
-    "split_by_groups",
+    "FrameMeta", "FrameRows", "GroupBy", "SharedSlices", "ValueCounts", "apply",
+    "decode_shared", "describe", "frame_rows_specs", "group_slices", "groupby_agg",
+    "groupby_apply", "share_frame", "split_by_groups",
 ]

@@ -412,9 +412,27 @@ class GroupBy(Reducer):
 
 def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool = True,
                 observed: bool = True, **options: Any) -> Any:
-    """``df.groupby(by, sort=, dropna=, observed=).agg(agg)``, computed in parallel."""
+    """``df.groupby(by, sort=, dropna=, observed=).agg(agg)``, computed in parallel.
+
+    Returns what pandas returns: values, dtypes, index, column order and sort order. Options
+    are those of :func:`parallel_analysis.map_reduce`; ``backend`` defaults to ``"thread"``:
+
+    - the per-chunk work is pandas' hashing and numpy/pandas kernels over arrays, which spend
+      most of their time outside the GIL, so threads on views of the caller's frame use the
+      cores without moving a byte;
+    - processes first copy the columns the aggregation reads into shared memory (for 20 million
+      rows of a key and a float, 320 MB and about a quarter of a second) and add each worker's
+      interpreter to the memory bill, which the measurement in
+      ``benchmarks/groupby_memory.py`` shows costs more than it saves on two cores.
+
+    Pass ``backend="process"`` for aggregations that hold the GIL (``nunique`` on strings,
+    Python callables), or a :func:`~parallel_analysis.share` handle made once and reused, which
+    processes read with no copy at all. With a dict ``agg`` only the key and the named columns
+    are used, so nothing else is shared or copied.
+    """
     from .pool import map_reduce
 
+    options.setdefault("backend", "thread")
     if isinstance(df, pd.DataFrame) and isinstance(agg, dict):
         # Only the columns the aggregation reads are shared with workers.
         used = [k for k in _keys(by) if k in df.columns] + [c for c in agg if c in df.columns]
@@ -531,7 +549,11 @@ def _pct_label(p: float) -> str:
 
 def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
              **options: Any) -> pd.DataFrame:
-    """``data.describe()`` for numeric columns, computed in parallel (see :class:`Describe`)."""
+    """``data.describe()`` for numeric columns, computed in parallel (see :class:`Describe`).
+
+    ``backend`` defaults to ``"thread"``, for the reasons :func:`groupby_agg` gives.
+    """
     from .pool import map_reduce
 
+    options.setdefault("backend", "thread")
     return map_reduce(None, data, Describe(percentiles, exact), **options)

@@ -252,3 +252,13 @@ def test_groupby_apply_options(pool):
         got = par.groupby_apply(df, "k", lambda g: g.assign(x=g["x"].cumsum()), n=3,
                                 backend=pool.backend, workers=2, **kw)
         assert_frame_equal(got, expected)
+
+
+def test_map_chunks_by_key_gets_whole_groups(pool):
+    df = _keys_frame()
+    chunks = pool.map_chunks(lambda c: c, df, by=["k", "j"], n=4)
+    assert len(chunks) == 4
+    keys = [set(map(tuple, c[["k", "j"]].astype(str).drop_duplicates().to_numpy().tolist()))
+            for c in chunks]
+    assert sum(len(k) for k in keys) == len(set().union(*keys))
+    assert_frame_equal(pd.concat(chunks).sort_index(), df.sort_index())

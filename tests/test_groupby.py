@@ -310,3 +310,11 @@ def test_integer_keys_counted_directly_match_pandas(key):
     for agg in (["size", "count", "mean", "var", "std"], "mean", {"f": "count", "b": "var"}):
         for chunks in (1, 4):
             assert_same(reduce_chunks(GroupBy("k", agg), df, chunks), df.groupby("k").agg(agg))
+
+
+def test_a_shared_frame_is_aggregated_without_copies(pool):
+    df = keyed_frame(10_000)[["s", "f", "v"]]
+    with par.share(df) as handle:
+        got = par.groupby_agg(handle, "s", ["mean", "max"], n=4, backend=pool.backend,
+                              workers=2)
+        assert_same(got, df.groupby("s").agg(["mean", "max"]))
