@@ -84,6 +84,22 @@ def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def load_note(recs: list[Record], workload: str, cpus: int) -> str:
+    """The machine's load average around a workload, and a warning when others were busy."""
+    loads = [(r.extra.get("load_before"), r.extra.get("load_after")) for r in recs
+             if r.workload == workload and r.extra.get("load_before") is not None]
+    if not loads:
+        return ""
+    before = min(a for a, _ in loads)
+    after = max(b for _, b in loads)
+    text = (f"Load average (1 min) around this workload: {before:.1f} at the start, {after:.1f} "
+            f"at the end, on {cpus} CPUs (the benchmark itself adds up to {cpus}).")
+    if max(before, after) > cpus + 1:
+        text += (" **Other work was running**: absolute times are inflated and ratios noisier "
+                 "than on an idle machine; rounds were interleaved so that ratios stay fair.")
+    return text + "\n"
+
+
 def goals_table(recs: list[Record]) -> str:
     rows = _goals.evaluate(recs)
     if not rows:
@@ -140,6 +156,7 @@ def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
         w = known.get(name)
         parts.append(f"## {name}: {w.title if w else ''}\n")
         parts.append(workload_table(recs, name, cpus))
+        parts.append(load_note(recs, name, cpus))
     if plots:
         parts.append("## Plots\n")
         parts += [f"![{os.path.splitext(p)[0]}]({p})\n" for p in plots]

@@ -91,6 +91,7 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
 
     gc.collect()
     idle = tree_memory()
+    load_before = _load()
     progress.show(f"{prefix}: building data", step=True)
     data = workload.make_data(cases[0].size)
     order = sorted(cases, key=lambda c: c.runner != "serial")  # serial first: the reference
@@ -143,7 +144,18 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
                 except Exception as exc:  # noqa: BLE001
                     extras[case]["error"] = f"{type(exc).__name__}: {exc}"[:300]
     runners.close_peers()
-    return [results.entry(c, times[c], extras[c]) for c in cases]
+    load = {"load_before": load_before, "load_after": _load()}
+    return [results.entry(c, times[c], {**extras[c], **load}) for c in cases]
+
+
+def _load() -> float | None:
+    """The 1-minute load average: how busy the machine was (others' work included)."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def run(mode: str = "full", names: list[str] | None = None, progress: bool = True,
