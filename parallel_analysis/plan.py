@@ -137,17 +137,20 @@ def make_plan(data: Any, backend: Any, *, n=None, size=None, nbytes=None, by=Non
     if hasattr(data, "chunk_specs"):  # a lazy source, e.g. par.from_parquet
         specs = data.chunk_specs(n=n, size=size, nbytes=nbytes)
         return Plan(specs, sum(s.out_stop - s.out_start for s in specs))
-    if by is not None:
-        from .split import split
-
-        specs, rows = _list_specs(split(data, n, size=size, nbytes=nbytes, by=by))
-        return Plan(specs, rows)
     if isinstance(data, (list, tuple)):
         specs, rows = _list_specs(list(data))
         return Plan(specs, rows)
-    source = data.value if isinstance(data, Shared) and not backend.remote else data
-    slices = row_slices(source.value if isinstance(source, Shared) else source, n, size=size,
-                        nbytes=nbytes, parallelism=parallelism)
+    if by is not None:
+        # Whole groups per chunk: the rows come group by group (reordered once if needed), and
+        # the chunks are row slices of that, shared like any frame (not pickled per chunk).
+        from .frames import group_slices
+
+        value = data.value if isinstance(data, Shared) else data
+        source, slices, _ = group_slices(value, by, n, size, nbytes, parallelism=parallelism)
+    else:
+        source = data.value if isinstance(data, Shared) and not backend.remote else data
+        slices = row_slices(source.value if isinstance(source, Shared) else source, n,
+                            size=size, nbytes=nbytes, parallelism=parallelism)
     n_rows = slices[-1].stop if slices else 0
     plan = Plan([], n_rows)
     placed, cleanup = backend.place(source) if backend.remote else (source, None)

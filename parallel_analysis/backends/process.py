@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -97,6 +98,30 @@ class SpawnWorkerContext(mp_context.SpawnContext):
 
 
 _CONTEXTS = {"forkserver": ForkServerWorkerContext, "spawn": SpawnWorkerContext}
+
+
+def _forget_parent_processes() -> None:
+    """In the child of an os.fork(): the parent's forkserver and workers are not ours.
+
+    Without this the child's first process map fails (multiprocessing waits on the parent's
+    forkserver) and its exit tries to join the parent's workers.
+    """
+    from multiprocessing import forkserver, process
+
+    server = forkserver._forkserver
+    if server._forkserver_alive_fd is not None:  # a copy: the parent's forkserver may end
+        try:
+            os.close(server._forkserver_alive_fd)
+        except OSError:
+            pass
+    server._forkserver_address = server._forkserver_alive_fd = None
+    server._forkserver_pid = server._inherited_fds = None
+    server._lock = threading.Lock()
+    process._children.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_processes)
 
 
 def _context(start_method: str | None):
@@ -229,7 +254,7 @@ class ProcessBackend(Backend):
             procs = dict(broken[-1] if broken else self._processes)
         for proc in procs.values():
             proc.join(1.0)
-        codes = {pid: procs[pid].exitcode for pid, _, _ in rows if pid in procs}
+        codes = {pid: _exitcode(procs[pid]) for pid, _, _ in rows if pid in procs}
         # The culprit died on its own; the others were then stopped with SIGTERM by the executor.
         culprits = [r for r in rows if codes.get(r[0]) not in (None, -signal.SIGTERM)]
         pick = (culprits or rows or [None])[0]
@@ -278,6 +303,18 @@ class ProcessBackend(Backend):
 
     def describe(self) -> str:
         return f"process backend ({self.start_method}), {self.workers} worker(s)"
+
+
+def _exitcode(proc, timeout: float = 1.0) -> int | None:
+    """``proc.exitcode`` of a process that has exited, or None if it still runs after ``timeout``.
+
+    The executor's thread may be reaping the same child: the loser of that race sees None for
+    a moment (os.waitpid fails with ECHILD) until the winner stores the return code.
+    """
+    deadline = time.monotonic() + timeout
+    while proc.exitcode is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc.exitcode
 
 
 def _kill(proc) -> None:
