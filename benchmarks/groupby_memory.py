@@ -14,9 +14,11 @@ descendants every 10 ms. Methods:
 ``mp-pickle``   a ``multiprocessing.Pool(2)``, the frame's chunks pickled to the workers (what
                 pandarallel and hand-written pools do), the same partial aggregation as ours.
 
-Memory is reported as the peak PSS of all processes minus the interpreter baseline (measured
-after imports, before the frame exists), relative to the frame's own size
-(``memory_usage(deep=True)``)::
+Reported per method: the median wall time of the runs, the median CPU seconds of the whole
+process tree per run (a figure that other load on the machine disturbs less), the peak PSS of
+all processes above what they held once the frame existed ("extra": pool start-up, shared
+segments, pickled copies, temporaries), and the peak as a multiple of the frame's own size
+(``memory_usage(deep=True)``), i.e. ``(frame + extra) / frame``::
 
     .venv/bin/python benchmarks/groupby_memory.py --rows 20000000 --runs 5
 """
@@ -98,21 +100,46 @@ def _pickled_partial(args):
     return GroupBy("key", agg).partial(chunk)
 
 
+def _tree_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process and its live descendants."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def _run_one(method: str, rows: int, agg: str, runs: int, workers: int) -> dict:
-    """In a fresh process: build the frame, then time and measure ``runs`` calls of ``method``."""
+    """In a fresh process: build the frame, then time and measure ``runs`` calls of ``method``.
+
+    Memory: ``before`` is the PSS once the frame exists (and the allocators gave back what
+    building it took); the peak is sampled from then on, over pool start-up, a warm-up call
+    and the timed calls, so it includes worker interpreters, shared segments and every copy.
+    """
+    import gc
     import multiprocessing as mp
 
-    import pandas as pd  # noqa: F401 - imported before the baseline, as every method needs it
+    import pandas as pd
+    import pyarrow as pa
 
     import parallel_analysis as par
     from parallel_analysis.groupby import GroupBy
     from parallel_analysis.reduce import tree_reduce
 
-    baseline = PeakPSS().sample()
     df = make_frame(rows)
     frame_bytes = int(df.memory_usage(deep=True).sum())
     spec = {"value": agg}
-    pool = mp.Pool(workers) if method == "mp-pickle" else None
+    expected = df.groupby("key").agg(spec)
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    before = PeakPSS().sample()
+    pool = None
 
     def call():
         if method == "pandas":
@@ -125,23 +152,24 @@ def _run_one(method: str, rows: int, agg: str, runs: int, workers: int) -> dict:
                                                 reducer.combine))
         return par.groupby_agg(df, "key", spec, backend=method, workers=workers)
 
-    expected = df.groupby("key").agg(spec)
-    pd.testing.assert_frame_equal(call(), expected, check_exact=False, rtol=1e-9)
-    del expected
-    seconds = []
+    seconds, cpu = [], []
     with PeakPSS() as peak:
+        pool = mp.Pool(workers) if method == "mp-pickle" else None
+        pd.testing.assert_frame_equal(call(), expected, check_exact=False, rtol=1e-9)
         for _ in range(runs):
-            started = time.perf_counter()
+            cpu_started, started = _tree_cpu(), time.perf_counter()
             call()
             seconds.append(time.perf_counter() - started)
+            cpu.append(_tree_cpu() - cpu_started)
     if pool is not None:
         pool.close()
     par.shutdown_default_pools()
+    extra = peak.peak - before
     return {
         "method": method, "agg": agg, "rows": rows, "frame_mb": frame_bytes / 2**20,
         "seconds": seconds, "median_s": statistics.median(seconds),
-        "peak_mb": (peak.peak - baseline) / 2**20,
-        "peak_x_frame": (peak.peak - baseline) / frame_bytes,
+        "median_cpu_s": statistics.median(cpu), "extra_mb": extra / 2**20,
+        "peak_x_frame": (frame_bytes + extra) / frame_bytes,
     }
 
 
@@ -160,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     results = []
-    print(f"{'agg':<6} {'method':<10} {'median s':>9} {'runs (s)':<34} {'peak MB':>8} "
-          f"{'x frame':>7}")
+    print(f"{'agg':<6} {'method':<10} {'median s':>9} {'runs (s)':<34} {'cpu s':>6} "
+          f"{'extra MB':>8} {'peak/frame':>10}")
     for agg in args.aggs.split(","):
         for method in args.methods.split(","):
             out = subprocess.run(
@@ -175,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             runs = " ".join(f"{s:.2f}" for s in r["seconds"])
             print(f"{agg:<6} {method:<10} {r['median_s']:>9.3f} {runs:<34} "
-                  f"{r['peak_mb']:>8.0f} {r['peak_x_frame']:>7.2f}", flush=True)
+                  f"{r['median_cpu_s']:>6.2f} {r['extra_mb']:>8.0f} {r['peak_x_frame']:>10.2f}",
+                  flush=True)
     print(f"frame: {results[0]['rows']:,} rows, {results[0]['frame_mb']:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:
