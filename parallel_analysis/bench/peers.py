@@ -66,6 +66,12 @@ class JoblibPeer(Peer):
 
         return Parallel(n_jobs=self.workers)(delayed(func)(c) for c in chunks)
 
+    def close(self):
+        # joblib keeps loky's workers for reuse across calls; a benchmark's end is the end.
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+
 
 class MultiprocessingPeer(Peer):
     name = "multiprocessing"
