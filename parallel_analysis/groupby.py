@@ -158,7 +158,7 @@ def _numbers(values: pd.Series) -> np.ndarray:
 
 
 def _moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd.Series,
-             var: bool) -> tuple:
+             var: bool, size: np.ndarray | None = None) -> tuple:
     """(n, (mean hi, mean lo), M2 or None) per group of one numeric column; NA skipped.
 
     The corrected two-pass algorithm: means from plain sums, then a pass over the deviations
@@ -172,8 +172,8 @@ def _moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd
         valid &= keep
     c = codes
     if not valid.all():
-        c, x = codes[valid], x[valid]
-    n = np.bincount(c, minlength=groups)
+        c, x, size = codes[valid], x[valid], None
+    n = np.bincount(c, minlength=groups) if size is None else size
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(c, weights=x, minlength=groups) / n
         if not var:
@@ -224,9 +224,9 @@ class GroupBy(Reducer):
             codes, keep = _codes(g) if dtypes else (None, None)
         else:
             g, keep = None, None
-            codes, index, present = direct
-            groups = len(present)
-            size = np.bincount(codes, minlength=groups)
+            codes, index, size = direct
+            present = size > 0
+            groups = len(size)
         parts = {_comp("size"): size}
         pairs, rows = {}, {}
         for out in plan.outputs:
@@ -243,7 +243,8 @@ class GroupBy(Reducer):
                 if _comp("n", column) in parts:
                     continue
                 n, mean, m2 = _moments(codes, keep, groups, chunk[column],
-                                       plan.moments[column] == "var")
+                                       plan.moments[column] == "var",
+                                       size if g is None else None)
                 parts[_comp("n", column)] = n.astype(np.int64)
                 parts[_comp("mean", column)], parts[_comp("lo", column)] = mean
                 if m2 is not None:
@@ -263,7 +264,7 @@ class GroupBy(Reducer):
         return GroupState([table.reset_index()], pairs, rows, dtypes, list(chunk.columns))
 
     def _direct(self, chunk: pd.DataFrame, plan: AggPlan) -> tuple | None:
-        """(codes, key index, which codes occur) for an integer key in a small range.
+        """(codes, key index, rows per code) for an integer key in a small range.
 
         Then the key itself, minus its minimum, is the group number: no hash table, which is
         most of what a pandas groupby costs. Used when every output is a size, count or moment
@@ -286,9 +287,9 @@ class GroupBy(Reducer):
         if high - low >= max(4 * len(values), DIRECT_SPAN):
             return None
         codes = (values - values.dtype.type(low)).astype(np.intp, copy=False)
-        present = np.bincount(codes, minlength=high - low + 1) > 0
-        index = pd.Index((np.flatnonzero(present) + low).astype(key.dtype), name=key.name)
-        return codes, index, present
+        size = np.bincount(codes, minlength=high - low + 1)
+        index = pd.Index((np.flatnonzero(size) + low).astype(key.dtype), name=key.name)
+        return codes, index, size
 
     def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
         cols = [k for k in self._keys if k in chunk.columns]
