@@ -8,17 +8,19 @@ agg                per-group state             merge
 sum, count, size   the chunk's sum/count/size  sum
 min, max           the chunk's min/max         min/max (NaN skipped, as pandas)
 first, last        the chunk's first/last      first/last in chunk order
-mean               count n, mean m             weighted mean
+mean               count n, mean m (two        weighted mean
+                   floats: hi + lo)
 var, std           n, m, M2 (sum of squared    Chan et al.'s parallel update:
-                   deviations)                 M2 = ΣM2ᵢ + Σnᵢ(mᵢ - m)²
+                   deviations, two-pass)       M2 = ΣM2ᵢ + Σnᵢ(mᵢ - m)²
 nunique            distinct (key, value) pairs  union (exact, so it grows with the pairs)
 anything else      the chunk's rows (key, col)  pandas on the rows, at the end
 =================  ==========================  =============================================
 
-The last step runs pandas' own ``groupby(by, sort, dropna, observed).agg`` over the merged
-partials, so the index, its dtype, the sort order, ``dropna`` and ``observed`` (the cartesian
-product of categories, with pandas' fill values) and the result dtypes are pandas' by
-construction rather than re-implemented.
+Partials are stacked as chunks finish and merged (one pandas groupby over the stack) only when
+the stack grows past :data:`COMPACT_ROWS`, and once at the end. The last step runs pandas' own
+``groupby(by, sort, dropna, observed).agg`` over the merged partials, so the index, its dtype,
+the sort order, ``dropna`` and ``observed`` (the cartesian product of categories, with pandas'
+fill values) and the result dtypes are pandas' by construction rather than re-implemented.
 """
 
 from __future__ import annotations
