@@ -182,7 +182,6 @@ print(json.dumps(after))
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-fork-child.diff")
 def test_fork_of_the_caller_while_a_pool_is_alive():
     proc = faultlib.start_child(FORK)
     out, err = proc.communicate(timeout=50)
