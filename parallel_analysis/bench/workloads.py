@@ -48,11 +48,19 @@ class Case:
         parts = [self.runner, str(self.workers)]
         if self.variant:
             parts.append(self.variant)
-        return "-".join(parts) + f"@{self.size:g}"
+        return "-".join(parts) + "@" + short_size(self.size)
 
     @property
     def name(self) -> str:
         return f"{self.workload}[{self.id}]"
+
+
+def short_size(n: int) -> str:
+    """``150k``, ``12.5M``: sizes in case ids."""
+    for div, unit in ((1_000_000, "M"), (1_000, "k")):
+        if n >= div:
+            return f"{n / div:g}{unit}"
+    return str(n)
 
 
 class Data(contextlib.ExitStack):
@@ -90,14 +98,25 @@ class Workload:
     def cases(self, mode: str, workers: list[int], peers: list[str]) -> list[Case]:
         """The grid of cases for ``mode``: our backends × workers, peers at GOAL_WORKERS.
 
-        ``quick`` keeps only GOAL_WORKERS for our backends, so it fits in a minute.
+        ``smoke`` (the test suite) runs the whole grid once. ``quick`` keeps GOAL_WORKERS only,
+        to fit in a minute. ``full`` sweeps workers for thread and process (fewer rounds off
+        GOAL_WORKERS: they draw the scaling plot) and runs the plain one-call baseline once
+        where it is only there for information.
         """
         size, rounds = self.sizes[mode], self.rounds[mode]
-        workers = [GOAL_WORKERS] if mode == "quick" else workers
-        out = [Case(self.name, "plain", 1, size=size, rounds=rounds),
+        if mode == "quick":
+            workers = [GOAL_WORKERS]
+        plain_rounds = 1 if mode == "full" and self.baseline != "plain" else rounds
+        out = [Case(self.name, "plain", 1, size=size, rounds=plain_rounds),
                Case(self.name, "serial", 1, size=size, rounds=rounds)]
-        out += [Case(self.name, b, w, size=size, rounds=rounds)
-                for b in OURS[1:] for w in workers]
+        for backend in OURS[1:]:
+            for w in workers:
+                if mode == "full" and w != GOAL_WORKERS:
+                    if backend == "auto":
+                        continue
+                    out.append(Case(self.name, backend, w, size=size, rounds=min(rounds, 2)))
+                else:
+                    out.append(Case(self.name, backend, w, size=size, rounds=rounds))
         prounds = self.peer_rounds.get(mode, rounds)
         out += [Case(self.name, p, GOAL_WORKERS, size=size, rounds=prounds) for p in peers]
         return out
