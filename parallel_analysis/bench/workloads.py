@@ -223,7 +223,7 @@ class Transfer(NpBound):
         if mode == "full":
             for fraction in self.sweep:
                 small = int(size * fraction)
-                out += [Case(self.name, r, GOAL_WORKERS, v, small, rounds)
+                out += [Case(self.name, r, 1 if r == "plain" else GOAL_WORKERS, v, small, rounds)
                         for r, v in (("plain", "fresh"), ("process", "fresh"),
                                      ("process", "shared"))]
                 out += [Case(self.name, p, GOAL_WORKERS, "fresh", small, rounds)
