@@ -56,12 +56,13 @@ WAIT_FOR_WORKERS = 60.0
 #: about large graphs, whereas scattered data goes straight to a worker.
 SCATTER_PAYLOAD_BYTES = 1 * 2**20
 
-#: Times a batch is resubmitted after the worker holding its scattered chunks died (dask itself
-#: retries a task whose worker dies, but cannot recreate data it was given).
+#: Times a batch is resubmitted after its worker died while running it (dask itself retries a
+#: task whose worker dies, but cannot recreate the scattered data it was given).
 RESUBMITS = 3
 
-#: Times a batch whose result (not its run) was lost with a worker is run again.
-REGATHERS = 10
+#: Times a batch is resubmitted after a dead worker took its input or its result with it while
+#: it was not running: not its fault, so a budget of its own.
+REQUEUES = 10
 
 #: Tries, and seconds between them, to resubmit a batch while workers come and go.
 RELAUNCH_TRIES = 5
@@ -149,9 +150,14 @@ class _Batch:
     map_id: int
     first_index: int
     keys: list
-    attempts: int = 0  # times it was lost while waiting or running
-    regathers: int = 0  # times its finished result was lost before we fetched it
+    attempts: int = 0  # times its worker died while it ran
+    requeues: int = 0  # times it was lost before it started, or its result before we had it
+    marker: str | None = None  # set on the scheduler when a resubmitted run starts
     current: Any = None  # the dask future running it now
+
+    @property
+    def lost(self) -> int:
+        return self.attempts + self.requeues
 
     def cancel(self) -> None:
         if self.current is not None:
@@ -164,10 +170,12 @@ _received = threading.local()  # .values: key → data of the scattered chunks o
 
 
 def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller: str,
-               keys: list, *values: Any) -> bytes:
+               marker: str | None, keys: list, *values: Any) -> bytes:
     """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
     from .. import worker
 
+    if marker is not None:
+        _mark_started(marker)
     if _process_id() != caller:
         # A worker process of its own: nested maps run serially, and (with one thread per
         # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
@@ -177,6 +185,19 @@ def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller: 
         return worker.run_batch_pickled(job, specs, map_id, first_index)
     finally:
         _received.values = {}
+
+
+def _mark_started(marker: str) -> None:
+    """Tell the scheduler this resubmitted batch started (a synchronous call, ~3 ms), so that a
+    batch that dies with its worker can be told apart from one that only waited there."""
+    try:
+        from distributed import get_worker
+        from distributed.utils import sync
+
+        worker = get_worker()
+        sync(worker.loop, worker.scheduler.set_metadata, keys=[marker], value=True)
+    except Exception:  # noqa: BLE001 - the mark only sharpens an error message
+        pass
 
 
 def _process_id() -> str:
@@ -345,9 +366,12 @@ class DaskBackend(Backend):
 
     def _launch(self, batch: _Batch, result: Future) -> None:
         """Submit ``batch`` as one dask task; its outcome goes to ``result``."""
+        if batch.lost:
+            batch.marker = f"parallel_analysis-started-{uuid.uuid4().hex}"
         future = self._client.submit(
             _run_batch, self._job_payload(batch.job), self._payload(batch.specs), batch.map_id,
-            batch.first_index, _process_id(), batch.keys, *self._chunk_futures(batch.keys),
+            batch.first_index, _process_id(), batch.marker, batch.keys,
+            *self._chunk_futures(batch.keys),
             key=f"parallel_analysis-map{batch.map_id}-chunk{batch.first_index}-"
                 f"{uuid.uuid4().hex}",
             pure=False,
@@ -377,24 +401,33 @@ class DaskBackend(Backend):
             value = future.result()
             future.release()  # the cluster forgets the result (and the chunks it depended on)
         except distributed.KilledWorker as exc:
-            self._fail(result, self._crashed(exc, batch))
+            self._fail(result, self._crashed(exc, batch) if batch is not None else exc)
         except CancelledError as exc:
-            if batch is not None and not result.done() and (
-                    batch.attempts < RESUBMITS or finished and batch.regathers < REGATHERS):
-                # A batch that had finished lost only its result (its worker died later, killed
-                # by another chunk): that says nothing against it, so it has its own budget.
-                if finished:
-                    batch.regathers += 1
-                else:
-                    batch.attempts += 1
+            if batch is None or result.done():
+                self._fail(result, exc)
+                return
+            # Only a batch that was running when its worker died is suspect. One that waited
+            # there, or had finished and lost its result, says nothing against itself: it has a
+            # budget of its own (the first loss counts as a run: it was not marked).
+            if not finished and (batch.marker is None or self._started(batch.marker)):
+                batch.attempts += 1
+            else:
+                batch.requeues += 1
+            if batch.attempts <= RESUBMITS and batch.requeues <= REQUEUES:
                 self._relaunch(batch, result)
                 return
-            self._fail(result, self._crashed(exc, batch) if batch is not None else exc)
+            self._fail(result, self._crashed(exc, batch))
         except BaseException as exc:  # noqa: BLE001 - delivered through the future
             self._fail(result, exc)
         else:
             if result.set_running_or_notify_cancel():
                 result.set_result(value)
+
+    def _started(self, marker: str) -> bool:
+        try:
+            return bool(self._client.get_metadata([marker], default=False))
+        except Exception:  # noqa: BLE001 - no answer: count it as run, the safe side
+            return True
 
     def _relaunch(self, batch: _Batch, result: Future) -> None:
         """Resubmit after a loss; the scatter may meet a worker that is dying too, so retry."""
@@ -416,18 +449,23 @@ class DaskBackend(Backend):
         if result.set_running_or_notify_cancel():
             result.set_exception(exc)
 
-    def _crashed(self, exc: BaseException, batch: _Batch | None) -> WorkerCrashedError:
-        chunk = batch.first_index if batch is not None else None
-        where = f"chunk {chunk} (or a chunk of its batch)" if chunk is not None else "a task"
-        tries = (f"the scheduler retried it {exc.allowed_failures} time(s)"
-                 if hasattr(exc, "allowed_failures") else
-                 f"its worker died {batch.attempts + 1 if batch else 1} time(s) while it ran "
-                 "or waited to run, with the chunk's data")
+    def _crashed(self, exc: BaseException, batch: _Batch) -> WorkerCrashedError:
+        chunk = batch.first_index
+        n = len(batch.keys)  # scattered chunks: one key each; other chunks: not known here
+        where = (f"chunk {chunk}" if n == 1 else f"chunks {chunk}..{chunk + n - 1}" if n else
+                 f"the batch of chunks from {chunk}")
+        if hasattr(exc, "allowed_failures"):  # KilledWorker: dask's own verdict
+            what = (f"dask workers kept dying while running {where}: the scheduler retried it "
+                    f"{exc.allowed_failures} time(s)")
+        elif batch.attempts > RESUBMITS:
+            what = f"the dask worker running {where} died {batch.attempts} times"
+        else:
+            what = (f"{where} was lost {batch.requeues} times with dask workers that died while "
+                    "running other chunks")
         return WorkerCrashedError(
-            f"dask workers kept dying while running {where}: {tries} and gave up "
-            f"({type(exc).__name__}: {exc}). Look for memory limits or native crashes in the "
-            "worker logs (Pool._backends['dask'].client.get_worker_logs()); the cluster itself "
-            "keeps working.",
+            f"{what}; giving up ({type(exc).__name__}: {exc}). Look for memory limits or native "
+            "crashes in the worker logs (Pool._backends['dask'].client.get_worker_logs()); the "
+            "cluster itself keeps working.",
             chunk=chunk,
         )
 
