@@ -9,7 +9,10 @@ So while a chunk runs in a worker, :func:`capture` collects what it emits, in or
     logging → _Collector handler on the root  ──▶  logger.handle(record) if the caller's level
                                                    for that logger allows it, tagged
                                                    ``record.chunk`` / ``record.worker_pid``
-    warnings.warn → showwarning, deduplicated ──▶  warnings.warn_explicit: the caller's filters
+    warnings.warn → showwarning, deduplicated ──▶  the caller's warning filters: "error"
+                                                   raises, "once"/"default" show a warning once
+                                                   per place across all chunks (as a serial run
+                                                   would), then warnings.showwarning
     print / sys.stdout / sys.stderr writes    ──▶  sys.stdout / sys.stderr of the caller (the
                                                    notebook cell that ran the map)
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
 import sys
 import threading
 import warnings
@@ -72,10 +74,15 @@ class Captured:
         if len(text) > room:
             text = text[:room] + f"\n[parallel_analysis: worker {kind} cut at {MAX_TEXT} chars]\n"
         self._text += len(text)
-        if self.items and self.items[-1][0] == kind:  # merge consecutive writes of one stream
-            self.items[-1] = (kind, self.items[-1][1] + text)
+        if self.items and self.items[-1][0] == kind:  # consecutive writes of one stream
+            self.items[-1][1].append(text)  # parts joined once, in seal(): no quadratic copies
         else:
-            self.items.append((kind, text))
+            self.items.append((kind, [text]))
+
+    def seal(self) -> None:
+        """Join each run of text parts into one string (at the end of the chunk)."""
+        self.items = [(kind, "".join(payload) if isinstance(payload, list) else payload)
+                      for kind, payload in self.items]
 
     # -- logging ----------------------------------------------------------------------------
     def log(self, record: logging.LogRecord) -> None:
@@ -173,6 +180,7 @@ def capture(index: int, enabled: bool, level: int = logging.DEBUG) -> Iterator[C
         root.removeHandler(handler)
         root.setLevel(old_level)
         _capturing.active = False
+        captured.seal()
 
 
 def caller_level() -> int:
@@ -336,12 +344,3 @@ def _seen_warnings() -> set:
     if current != _seen["filters"]:
         _seen["filters"], _seen["keys"] = current, set()
     return _seen["keys"]
-
-
-def _check_picklable(items: list) -> bool:
-    """True when ``items`` pickle (used by tests; capture builds them so that they do)."""
-    try:
-        pickle.dumps(items)
-        return True
-    except Exception:  # noqa: BLE001
-        return False
