@@ -60,8 +60,8 @@ def segments_of(pid: int) -> list[str]:
 
 
 def test_the_four_notebooks_exist():
-    names = [p.stem for p in NOTEBOOKS]
-    assert names == ["01_quickstart", "02_dataframes", "03_benchmarks", "04_choosing_a_backend"]
+    names = {p.stem for p in NOTEBOOKS}
+    assert names >= {"01_quickstart", "02_dataframes", "03_benchmarks", "04_choosing_a_backend"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
