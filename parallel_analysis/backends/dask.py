@@ -243,6 +243,7 @@ class DaskBackend(Backend):
                  client: Any = None, threads_per_worker: int = 1, **cluster_options: Any):
         distributed = _import_distributed()
         self._cluster = None
+        self._closing = False  # shutting down: cancelled tasks are not resubmitted
         self._own_client = client is None
         if client is not None:
             self._client = client
@@ -403,7 +404,7 @@ class DaskBackend(Backend):
         except distributed.KilledWorker as exc:
             self._fail(result, self._crashed(exc, batch) if batch is not None else exc)
         except CancelledError as exc:
-            if batch is None or result.done():
+            if batch is None or result.done() or self._closing:
                 self._fail(result, exc)
                 return
             # Only a batch that was running when its worker died is suspect. One that waited
@@ -480,6 +481,7 @@ class DaskBackend(Backend):
 
     # -- life cycle --------------------------------------------------------------------------
     def shutdown(self, wait: bool = True) -> None:
+        self._closing = True
         lock = getattr(self, "_lock", None)
         if lock is not None:
             self.abort()
