@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+import dask
+import distributed
 import numpy as np
 import pandas as pd
 import psutil
@@ -21,9 +23,6 @@ import parallel_analysis as par
 from parallel_analysis.backends.dask import DaskBackend, Scattered
 from parallel_analysis.errors import WorkerCrashedError
 from parallel_analysis.plan import make_plan
-
-distributed = pytest.importorskip("distributed")  # an extra: installed by `make test`
-dask = pytest.importorskip("dask")
 
 N_WORKERS = 2
 
