@@ -206,6 +206,11 @@ def replay(items: list, index: int, pid: int) -> None:
     so the caller's filters apply (an ``"error"`` filter raises here, naming the chunk); text
     goes to ``sys.stdout`` / ``sys.stderr`` as they are now (in Jupyter: the running cell).
     """
+    with _clear_of_bars():
+        _replay(items, index, pid)
+
+
+def _replay(items: list, index: int, pid: int) -> None:
     for kind, payload in items:
         if kind == "log":
             _replay_record(payload, index, pid)
@@ -217,6 +222,39 @@ def replay(items: list, index: int, pid: int) -> None:
                 stream.write(payload)
                 with contextlib.suppress(Exception):
                     stream.flush()
+
+
+@contextlib.contextmanager
+def _clear_of_bars() -> Iterator[None]:
+    """Lift text progress bars off the terminal while replayed text is written, then redraw them.
+
+    Without it a worker's log line lands after the bar's text on the same line ("3/8 [00:01]INFO
+    ..."). Only bars already drawn are lifted: redrawing a ``progress="auto"`` bar still inside
+    its delay would show it early. Notebook widgets are not in the text stream and are left
+    alone. Costs nothing when tqdm was never imported or no bar is open.
+    """
+    cls = getattr(sys.modules.get("tqdm"), "tqdm", None)
+    if not getattr(cls, "_instances", None):
+        yield
+        return
+    with cls.get_lock():
+        drawn = [bar for bar in list(cls._instances) if _drawn_as_text(bar)]
+        for bar in drawn:
+            bar.clear(nolock=True)
+        try:
+            yield
+        finally:
+            for bar in drawn:
+                bar.refresh(nolock=True)
+
+
+def _drawn_as_text(bar: Any) -> bool:
+    if getattr(bar, "disable", True) or hasattr(bar, "container"):  # off, or a widget
+        return False
+    if not any(bar.fp == stream for stream in (sys.stdout, sys.stderr) if stream is not None):
+        return False
+    delay = getattr(bar, "delay", 0) or 0
+    return delay <= 0 or bar.last_print_t >= bar.start_t + delay
 
 
 def tag(index: int, pid: int) -> str:

@@ -143,3 +143,18 @@ def test_map_array_shows_one_bar(pools, pipe):
     np.testing.assert_array_equal(out, np.sqrt(np.arange(40.0)))
     text = pipe.getvalue()
     assert "4/4" in text and "1/1" not in text and "3/3" not in text, text
+
+
+def _logs(chunk):
+    import logging
+
+    logging.getLogger("par_test.progress").warning("chunk at %d", chunk[0])
+    return len(chunk)
+
+
+def test_worker_logs_do_not_draw_an_auto_bar_early(pools, terminal, caplog):
+    terminal = terminal()
+    caplog.set_level("WARNING", logger="par_test.progress")
+    pools["process"].map_chunks(_logs, np.arange(40), n=4, progress="auto")
+    assert len([r for r in caplog.records if r.name == "par_test.progress"]) == 4
+    assert terminal.getvalue() == ""  # a quick map stays quiet, even while replaying logs

@@ -114,6 +114,7 @@ def test_on_a_terminal_the_bar_is_drawn(tmp_path, columns):
     assert EXPECTED in output
     assert BAR.search(output), output
     assert len(LOG_LINE.findall(output)) == 4
+    assert not re.search(r"chunk/s\]INFO", output), "a worker's log line was glued to the bar"
     assert not leftover_segments(pid)
 
 
