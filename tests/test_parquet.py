@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import parallel_analysis as par
 
@@ -203,3 +205,21 @@ def test_groupby_agg_over_parquet_matches_pandas(backend, files):
     got = par.groupby_agg(source, "k", agg, backend=backend, workers=2)
     expected = pd.read_parquet(files["many"]).groupby("k").agg(agg)
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+
+
+@given(rows=st.lists(st.integers(0, 50), min_size=1, max_size=40), k=st.integers(1, 50))
+@settings(max_examples=200, deadline=None)
+def test_chunking_by_count_covers_every_row_group_once(rows, k):
+    from parallel_analysis.parquet import ParquetSource, RowGroup, _ReadOptions
+
+    groups = [RowGroup("f.parquet", i, r, 8 * r) for i, r in enumerate(rows)]
+    source = ParquetSource(groups, _ReadOptions(None, None))
+    specs = source.chunk_specs(n=k)
+    kept = [g for g in groups if g.num_rows]
+    assert [g for s in specs for g in s.row_groups] == kept  # in order, each once, no empties
+    assert len(specs) == min(k, len(kept))
+    assert sum(s.out_stop - s.out_start for s in specs) == sum(rows)
+    for size in (1, 10, 60):
+        by_size = source.chunk_specs(size=size)
+        assert [g for s in by_size for g in s.row_groups] == kept
+        assert all(s.out_stop - s.out_start <= size or len(s.row_groups) == 1 for s in by_size)
