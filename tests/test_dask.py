@@ -1,8 +1,8 @@
 """The dask backend on a real LocalCluster with worker processes.
 
 One cluster serves the whole module (starting one costs seconds); the pool under test connects
-to it with ``client=``, as a user with a cluster would. The scheduler allows one retry per task,
-so a chunk that kills its worker twice is reported quickly instead of after four deaths.
+to it with ``client=``, as a user with a cluster would. Tests that kill workers wait for the
+nannies to bring them back, and allow few retries, since each restart costs a second or more.
 """
 
 from __future__ import annotations
