@@ -71,11 +71,12 @@ def _encode(values: Any) -> tuple[Any, Codec]:
             return pa.Array.from_buffers(pa.binary(dtype.itemsize), len(raw),
                                          [None, pa.py_buffer(raw.view(np.uint8))]), \
                 Codec("raw", dtype)
-        kind = pd.api.types.infer_dtype(values, skipna=False)
-        if kind in ("string", "empty"):
-            return pa.array(values, type=pa.large_string()), Codec("objstr", dtype)
-        if kind == "bytes":
-            return pa.array(values, type=pa.large_binary()), Codec("objstr", dtype)
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        missing = pd.isna(values)
+        if kind in ("string", "bytes", "empty") and all(v is None for v in values[missing]):
+            # str (or bytes) objects, with None where missing: Arrow nulls come back as None
+            arrow = pa.large_binary() if kind == "bytes" else pa.large_string()
+            return pa.array(values, type=arrow, from_pandas=False), Codec("objstr", dtype)
         return values, Codec("pickle", dtype)
     if isinstance(dtype, pd.DatetimeTZDtype):
         return _numpy_to_arrow(np.asarray(values.asi8)), Codec("tz", dtype)
@@ -192,7 +193,8 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
             fields.append((f"a{number}", encoded))
     if pickled:
         warnings.warn(
-            f"{len(pickled)} column(s) hold Python objects that Arrow cannot store "
+            f"{len(pickled)} column(s) or index level(s) hold Python objects that Arrow cannot "
+            "store "
             f"({', '.join(str(c.dtype) for c in codecs if c.how == 'pickle')}): they are sent to "
             "workers by pickle (one copy per chunk); the other columns are shared.",
             PickleFallbackWarning,

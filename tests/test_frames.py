@@ -82,11 +82,14 @@ def test_share_series_and_table():
 
 
 def test_share_odd_columns():
+    """MultiIndex and duplicate labels, no rows, no columns, str/bytes objects with None."""
     df = pd.DataFrame([[1, 2.0, "a"]], columns=pd.MultiIndex.from_tuples(
         [("x", 1), ("x", 2), ("y", 1)]))
     dup = pd.DataFrame([[1, 2]], columns=["a", "a"])
     empty = pd.DataFrame({"a": pd.Series([], dtype="int64"), "s": pd.Series([], dtype="str")})
-    for frame in (df, dup, empty, pd.DataFrame(index=pd.RangeIndex(3))):
+    objects = pd.DataFrame({"b": pd.Series([b"x", None, b"y"], dtype=object)},
+                           index=pd.Index(["a", None, "c"], dtype=object, name="o"))
+    for frame in (df, dup, empty, objects, pd.DataFrame(index=pd.RangeIndex(3))):
         with par.share(frame) as handle:
             assert_frame_equal(handle.value, frame)
 
