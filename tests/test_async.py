@@ -117,3 +117,17 @@ def test_cancelling_a_thread_map_cancels_its_pending_chunks():
         time.sleep(0.5)  # running chunks (at most two) finish; the other 18 never start
         assert len(done) <= 4
         assert pool.map_chunks(len, np.arange(10), n=2) == [5, 5]
+
+
+@pytest.mark.xfail(strict=True, reason="an awaited map records its RunStats in the executor "
+                   "thread, so last_run() in the awaiting thread shows the previous map; "
+                   "/tmp/patches/jupyter-async-last-run.diff")
+def test_last_run_after_await_describes_the_awaited_map(pools):
+    pool = pools["thread"]
+    pool.map_chunks(len, np.arange(30), n=3)  # a map in this thread first
+
+    async def main():
+        return await pool.map_chunks_async(len, np.arange(50), n=5)
+
+    assert asyncio.run(main()) == [10] * 5
+    assert par.last_run().chunks == 5
