@@ -87,7 +87,7 @@ def test_share_odd_columns():
         [("x", 1), ("x", 2), ("y", 1)]))
     dup = pd.DataFrame([[1, 2]], columns=["a", "a"])
     empty = pd.DataFrame({"a": pd.Series([], dtype="int64"), "s": pd.Series([], dtype="str")})
-    objects = pd.DataFrame({"b": pd.Series([b"x", None, b"y"], dtype=object)},
+    objects = pd.DataFrame({"b": np.array([b"x", None, b"y"], dtype=object)},
                            index=pd.Index(["a", None, "c"], dtype=object, name="o"))
     for frame in (df, dup, empty, objects, pd.DataFrame(index=pd.RangeIndex(3))):
         with par.share(frame) as handle:
