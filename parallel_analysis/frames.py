@@ -312,11 +312,11 @@ def _keys(by: Any) -> list:
 
 
 def _balanced_cuts(sizes: np.ndarray, count: int) -> list[int]:
-    """Group boundaries (indices into ``sizes``) cutting them into about ``count`` parts.
+    """Group boundaries (indices into ``sizes``) cutting them, in order, into ``count`` parts.
 
-    Each chunk aims at the rows still to place divided by the chunks still to make, and ends at
-    the group boundary nearest that aim: a group holding 40% of the rows gets a chunk of its
-    own and the remaining rows are spread evenly over the other chunks.
+    Each chunk aims at the rows still to place divided by the chunks still to make and ends at
+    the group boundary nearest that aim, so a chunk that had to take a big group does not push
+    the others off balance: the rows after it are spread evenly over the chunks left.
     """
     ends = np.cumsum(sizes)
     total, cuts, start_group, placed = int(ends[-1]), [0], 0, 0
