@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -26,12 +27,17 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 CELL_TIMEOUT = 120
 
 
-def execute(book: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
+#: Kernels run at once: start-up and waits overlap, so the five runs take about half as long.
+PARALLEL_KERNELS = 2
+
+
+def execute(book: nbformat.NotebookNode, env: dict | None = None
+            ) -> tuple[nbformat.NotebookNode, int]:
     """Run ``book`` in a fresh kernel in the repository folder; returns it and the kernel pid."""
     book.cells.append(new_code_cell("import os; print('KERNEL_PID', os.getpid())"))
     client = NotebookClient(book, kernel_name="python3", timeout=CELL_TIMEOUT,
                             resources={"metadata": {"path": str(ROOT)}})
-    client.execute()
+    client.execute(env={**os.environ, **(env or {})})
     pid = int(re.search(r"KERNEL_PID (\d+)", text_of(book.cells[-1])).group(1))
     book.cells.pop()
     return book, pid
@@ -80,12 +86,27 @@ ENV = {"03_benchmarks": {"PAR_BENCH_MODE": "smoke", "PAR_BENCH_NO_PEERS": "1",
                          "PAR_BENCH_WORKLOADS": "pybound npbound transfer"}}
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every notebook (and the stranger's) started once, PARALLEL_KERNELS kernels at a time.
+
+    Each test waits for its own run, so a failure is still reported by the test it concerns.
+    """
+    out = tmp_path_factory.mktemp("bench")
+    books = {path.stem: nbformat.read(path, as_version=4) for path in NOTEBOOKS}
+    books["stranger"] = stranger_notebook()
+    with ThreadPoolExecutor(PARALLEL_KERNELS) as pool:
+        futures = {name: pool.submit(execute, book, {**ENV.get(name, {}),
+                                                      "PAR_BENCH_OUT": str(out / name)})
+                   for name, book in books.items()}
+        yield futures
+        for future in futures.values():
+            future.cancel()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom(path, monkeypatch, tmp_path):
-    for key, value in ENV.get(path.stem, {}).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("PAR_BENCH_OUT", str(tmp_path / "bench"))  # the kernel inherits these
-    book, kernel_pid = execute(nbformat.read(path, as_version=4))
+def test_notebook_runs_top_to_bottom(path, runs):
+    book, kernel_pid = runs[path.stem].result()
     errors = [out for c in book.cells for out in c.get("outputs", [])
               if out.output_type == "error"]
     assert not errors
@@ -163,11 +184,15 @@ assert total == x.sum()
 ]
 
 
-def test_a_notebook_written_by_someone_else():
+def stranger_notebook() -> nbformat.NotebookNode:
     book = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
                                                  "display_name": "Python 3"}})
     book.cells = [new_code_cell(src.strip()) for src in STRANGER]
-    book, kernel_pid = execute(book)
+    return book
+
+
+def test_a_notebook_written_by_someone_else(runs):
+    book, kernel_pid = runs["stranger"].result()
     logs, reuse, bar = book.cells[1], book.cells[2], book.cells[3]
     err, out = text_of(logs, "stderr"), text_of(logs, "stdout")
     assert len(re.findall(r"INFO\|cubing 250000 rows \[chunk \d, worker \d+\]", err)) == 4, err
