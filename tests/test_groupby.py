@@ -318,3 +318,22 @@ def test_a_shared_frame_is_aggregated_without_copies(pool):
         got = par.groupby_agg(handle, "s", ["mean", "max"], n=4, backend=pool.backend,
                               workers=2)
         assert_same(got, df.groupby("s").agg(["mean", "max"]))
+
+
+def test_memory_benchmark_runs(tmp_path):
+    """benchmarks/groupby_memory.py in smoke mode, so the measurement script cannot rot."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "groupby_memory.py"
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(script), "--rows", "20000", "--runs", "1", "--aggs", "var",
+         "--methods", "pandas,thread", "--json", str(out)],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert [r["method"] for r in results] == ["pandas", "thread"]
+    assert all(r["median_s"] > 0 and r["peak_x_frame"] > 0 for r in results)
