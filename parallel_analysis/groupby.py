@@ -435,7 +435,8 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     """
     from .pool import map_reduce
 
-    options.setdefault("backend", "thread")
+    if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
+        options.setdefault("backend", "thread")
     if isinstance(df, pd.DataFrame) and isinstance(agg, dict):
         # Only the columns the aggregation reads are shared with workers.
         used = [k for k in _keys(by) if k in df.columns] + [c for c in agg if c in df.columns]

@@ -130,8 +130,13 @@ def _unpack(future, backend, map_id: int, batch: list) -> tuple[list[Outcome], i
 
 def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = None,
             progress: Any = None, desc: str = "", cancel: threading.Event | None = None,
-            n_total: int | None = None, stats: RunStats | None = None) -> None:
-    """Run ``job`` on ``specs`` with ``backend``, calling ``collect(index, value)`` per chunk."""
+            n_total: int | None = None, stats: RunStats | None = None,
+            bar: Any = None) -> None:
+    """Run ``job`` on ``specs`` with ``backend``, calling ``collect(index, value)`` per chunk.
+
+    ``bar``: a progress bar the caller owns (one bar over several calls, as map_array makes);
+    without it, execute shows and closes its own, per ``progress``.
+    """
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if not specs:
@@ -139,7 +144,9 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
     n_total = n_total or len(specs)
     map_id = next(_map_ids)
     groups = batches(specs, backend.workers)
-    bar = progress_bar(len(specs), desc, progress)  # first: a bad mode fails before any work
+    own_bar = bar is None
+    if own_bar:  # first: a bad mode fails before any work
+        bar = progress_bar(len(specs), desc, progress)
     sent: dict = {}  # future -> (monotonic time submitted, bytes pickled out, time done or None)
     try:
         if backend.remote:
@@ -160,7 +167,8 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
                 # The serial backend runs the batch inside submit: its result is in hand now.
                 sent[future] = (submitted, 0, time.monotonic() if future.done() else None)
     except BaseException:
-        bar.close()
+        if own_bar:
+            bar.close()
         raise
     pending = set(futures)
     poll = POLL_INTERVAL if (timeout is not None or cancel is not None) else None
@@ -208,4 +216,5 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
             backend.abort()
         raise
     finally:
-        bar.close()
+        if own_bar:
+            bar.close()

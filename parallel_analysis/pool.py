@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from . import feedback
+from . import insights as _insights
 from . import map as _map
 from .backends import BACKENDS, Backend, make_backend
 from .cpus import available_cpus
 from .plan import make_plan
+from .progress import progress_bar
 from .reducers import Fold, as_reducer
 from .share import ArrayMeta, Shared, shared_array
 from .worker import Job, _write_rows, in_worker
@@ -203,7 +205,17 @@ class Pool:
         return backend.workers if backend.name == "dask" else available_cpus()
 
     def _run_array(self, be, job, plan, out_spec, run_kw, stats) -> np.ndarray:
-        """map_array: learn the output's dtype and row shape, allocate it, let workers fill it."""
+        """map_array: learn the output's dtype and row shape, allocate it, let workers fill it.
+
+        One progress bar covers both steps (the first chunk alone, then the rest).
+        """
+        bar = progress_bar(len(plan.specs), run_kw.get("desc", ""), run_kw.get("progress"))
+        try:
+            return self._fill_array(be, job, plan, out_spec, dict(run_kw, bar=bar), stats)
+        finally:
+            bar.close()
+
+    def _fill_array(self, be, job, plan, out_spec, run_kw, stats) -> np.ndarray:
         dtype, row_shape = out_spec
         specs = plan.specs
         if not specs:
@@ -319,10 +331,10 @@ async def _run_async(method, *args, **options):
 
     loop = asyncio.get_running_loop()
     cancel = threading.Event()
-    future = loop.run_in_executor(None, functools.partial(method, *args, _cancel=cancel,
-                                                          **options))
+    future = loop.run_in_executor(None, functools.partial(_with_stats, method, *args,
+                                                          _cancel=cancel, **options))
     try:
-        return await asyncio.shield(future)
+        value, stats = await asyncio.shield(future)
     except asyncio.CancelledError:
         cancel.set()
         try:
@@ -330,6 +342,14 @@ async def _run_async(method, *args, **options):
         except BaseException:  # noqa: BLE001 - the map's own CancelledError, expected
             pass
         raise
+    if stats is not None:  # the map ran in a pool thread; it belongs to the awaiting thread
+        _insights._record(stats)
+    return value
+
+
+def _with_stats(method, *args, **options):
+    """``method(...)`` and the RunStats it recorded (in the executor thread that ran it)."""
+    return method(*args, **options), _insights.last_run()
 
 
 # -- the default pools ------------------------------------------------------------------------
@@ -363,34 +383,47 @@ def shutdown_default_pools() -> None:
         pool.close()
 
 
+def _pool_for(pool: Pool | None, backend: str | None, workers: int | None) -> Pool:
+    """``pool=`` when given (e.g. a pool on a dask cluster), so that functions built on the
+    module-level maps (``groupby_agg``, ``apply``...) run there; else the default pool."""
+    if pool is None:
+        return default_pool(backend, workers)
+    if backend is not None or workers is not None:
+        raise TypeError("give pool= or backend=/workers=, not both: a pool has its own")
+    return pool
+
+
 def map_chunks(func, data, *, backend: str | None = None, workers: int | None = None,
-               **options: Any) -> list:
+               pool: Pool | None = None, **options: Any) -> list:
     """``[func(chunk) for chunk in split(data)]`` on the default pool, in chunk order."""
-    return default_pool(backend, workers).map_chunks(func, data, **options)
+    return _pool_for(pool, backend, workers).map_chunks(func, data, **options)
 
 
 def map_reduce(func, data, reducer, *, backend: str | None = None, workers: int | None = None,
-               **options: Any):
+               pool: Pool | None = None, **options: Any):
     """Reduce ``func(chunk)`` (or the chunks, with ``func=None``) with ``reducer``."""
-    return default_pool(backend, workers).map_reduce(func, data, reducer, **options)
+    return _pool_for(pool, backend, workers).map_reduce(func, data, reducer, **options)
 
 
 def map_array(func, data, *, backend: str | None = None, workers: int | None = None,
-              **options: Any) -> np.ndarray:
+              pool: Pool | None = None, **options: Any) -> np.ndarray:
     """An ndarray assembled from ``func(chunk)`` of each chunk, written into shared memory."""
-    return default_pool(backend, workers).map_array(func, data, **options)
+    return _pool_for(pool, backend, workers).map_array(func, data, **options)
 
 
-async def map_chunks_async(func, data, *, backend=None, workers=None, **options) -> list:
+async def map_chunks_async(func, data, *, backend=None, workers=None, pool=None,
+                           **options) -> list:
     """:func:`map_chunks` without blocking the event loop."""
-    return await default_pool(backend, workers).map_chunks_async(func, data, **options)
+    return await _pool_for(pool, backend, workers).map_chunks_async(func, data, **options)
 
 
-async def map_reduce_async(func, data, reducer, *, backend=None, workers=None, **options):
+async def map_reduce_async(func, data, reducer, *, backend=None, workers=None, pool=None,
+                           **options):
     """:func:`map_reduce` without blocking the event loop."""
-    return await default_pool(backend, workers).map_reduce_async(func, data, reducer, **options)
+    return await _pool_for(pool, backend, workers).map_reduce_async(func, data, reducer, **options)
 
 
-async def map_array_async(func, data, *, backend=None, workers=None, **options) -> np.ndarray:
+async def map_array_async(func, data, *, backend=None, workers=None, pool=None,
+                          **options) -> np.ndarray:
     """:func:`map_array` without blocking the event loop."""
-    return await default_pool(backend, workers).map_array_async(func, data, **options)
+    return await _pool_for(pool, backend, workers).map_array_async(func, data, **options)

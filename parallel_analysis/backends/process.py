@@ -222,7 +222,12 @@ class ProcessBackend(Backend):
 
     def submit_batch(self, job_bytes: bytes, specs_bytes: bytes, map_id: int,
                      first_index: int = 0) -> Future:
-        return self._pool().submit(run_batch_pickled, job_bytes, specs_bytes, map_id, first_index)
+        try:
+            return self._pool().submit(run_batch_pickled, job_bytes, specs_bytes, map_id,
+                                       first_index)
+        except BrokenProcessPool:  # broke between _pool()'s check and submit: a fresh one
+            return self._pool().submit(run_batch_pickled, job_bytes, specs_bytes, map_id,
+                                       first_index)
 
     def place(self, data):
         from ..plan import share_for_processes
