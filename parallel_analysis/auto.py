@@ -1,14 +1,14 @@
 """backend="auto": choose threads or processes per map by timing a probe, and say why.
 
 The probe runs ``func`` on a few small pieces of the first chunk, on the thread backend: one
-piece alone, then ``k = min(workers, 4)`` pieces at once. A first piece of 1/64 of the chunk's
-rows is timed, then one sized to take about ``PROBE_SECONDS``. Each concurrent thread measures its
-own CPU time over its own wall time: when the GIL serialises them, each runs about 1/k of the
-time; when ``func`` releases it, each runs as fast as the lone piece did, and threads suffice
-(no data moves at all); otherwise the whole map goes to processes. Per-thread shares, relative
-to the lone piece's, keep the verdict right on a machine busy with other work: a background load
-slows both measurements alike, and threads the OS runs one after the other still each run at
-full speed.
+piece alone (first 1/64 of the chunk's rows, then a piece sized to take about
+``PROBE_SECONDS``), then ``k = min(workers, 4)`` pieces at once, started together by a barrier.
+Their CPU seconds summed over the span from the first start to the last end say how parallel
+they ran: about one CPU's worth when the GIL serialises them, ``k`` when ``func`` releases it.
+Dividing by the CPU share the lone piece got keeps the verdict right on a machine busy with
+other work; an unclear result (between 25% and 75% of the way to fully parallel) is measured
+once more on the next pieces. Released: threads suffice and no data moves at all. Held: the
+whole map goes to processes.
 
 The probe's results are thrown away (``func`` runs twice on those few rows), so it costs only a
 few times ``PROBE_SECONDS`` whatever the chunk size: a few per cent of a one-second map.
@@ -19,7 +19,7 @@ probe                                  choice       why
 one worker                             serial       nothing to run in parallel
 one chunk, or the probe failed         thread       nothing to gain / let the map raise
 a chunk takes < ``TINY_CHUNK_SECONDS``  thread       too little work to move to processes
-concurrency ≥ ``RELEASES_GIL``         thread       func releases the GIL
+parallel ≥ ``RELEASES_GIL``            thread       func releases the GIL
 otherwise                              process      func holds the GIL
 =====================================  ===========  ==========================================
 """
@@ -27,15 +27,16 @@ otherwise                              process      func holds the GIL
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
 from . import map as _map
 from .plan import make_plan
 
-#: Fraction of perfect thread scaling above which the GIL is taken to be released. Held, two
-#: threads reach 50%; released, close to 100%. 0.75 splits the difference.
-RELEASES_GIL = 0.75
+#: How close to fully parallel (0 = one thread at a time, 1 = all at once) the probe threads
+#: must run for the GIL to be taken as released; between 0.25 and 0.75 the probe runs again.
+RELEASES_GIL = 0.5
 
 #: A chunk estimated to take less than this is too small for processes to pay off.
 TINY_CHUNK_SECONDS = 0.002
@@ -49,13 +50,22 @@ PROBE_SECONDS = 0.012
 FIRST_PIECE = 1 / 64
 
 
-def _timed_call(job, piece) -> tuple[float, float]:
-    """(wall, CPU seconds of this thread) of the job on one piece (runs in a pool thread)."""
+def _timed_call(job, piece, barrier=None) -> tuple[float, float, float]:
+    """(start, end, CPU seconds of this thread) of the job on one piece, in a pool thread.
+
+    With a ``barrier`` the concurrent pieces start together, so a thread that the OS wakes late
+    does not run its piece alone after the others finished (which would hide a held GIL).
+    """
     from .worker import _apply
 
-    wall, cpu = time.perf_counter(), time.thread_time()
+    if barrier is not None:
+        try:
+            barrier.wait(timeout=1.0)
+        except threading.BrokenBarrierError:
+            pass
+    start, cpu = time.perf_counter(), time.thread_time()
     _apply(job, piece)
-    return time.perf_counter() - wall, time.thread_time() - cpu
+    return start, time.perf_counter(), time.thread_time() - cpu
 
 
 def _pieces(chunk: Any, rows: int, count: int) -> list | None:
@@ -96,7 +106,8 @@ def decide(pool, job, plan) -> tuple[str, str]:
                 pieces, rows = [s.load() for s in specs[: k + 1]], n_rows
                 if len(pieces) < 2:
                     return "thread", "too few rows to time a probe: running on threads"
-            alone, cpu_alone = thread.submit(_timed_call, probe, pieces[0]).result()
+            t0, t1, cpu_alone = thread.submit(_timed_call, probe, pieces[0]).result()
+            alone = t1 - t0
             most = n_rows // (k + 1)
             if alone >= target / 2 or rows >= most:
                 break
@@ -105,21 +116,40 @@ def decide(pool, job, plan) -> tuple[str, str]:
         if chunk_seconds < TINY_CHUNK_SECONDS:
             return "thread", (f"a chunk takes about {chunk_seconds * 1e3:.2f} ms: too little "
                               "work to move to processes")
-        futures = [thread.submit(_timed_call, probe, p) for p in pieces[1: k + 1]]
-        timings = [f.result() for f in futures]
+        scaling = _concurrency(thread, probe, pieces[1: k + 1], cpu_alone / max(alone, 1e-9))
+        if 0.25 < scaling < 0.75:  # unclear (a busy machine?): once more, on the next pieces
+            again = _pieces(chunk, rows, 2 * k + 1)
+            if again is not None:
+                scaling = (scaling + _concurrency(thread, probe, again[k + 1:],
+                                                  cpu_alone / max(alone, 1e-9))) / 2
     except Exception as exc:  # noqa: BLE001 - the map itself will raise it, with the chunk
         return "thread", f"the probe raised {type(exc).__name__}; running on threads"
-    # Each thread's CPU share while the others ran, relative to the lone piece's share: about
-    # 1/k when the GIL serialises them, about 1 when it does not (a busy machine slows both).
-    share = max(cpu_alone / alone, 0.05) if alone > 0 else 1.0
-    each = [cpu / wall / share for wall, cpu in timings if wall > 0]
-    scaling = min(1.0, sum(each) / len(each)) if each else 1.0
-    n = len(timings)
+    n = min(k, len(pieces) - 1)
     if scaling >= RELEASES_GIL:
-        return "thread", (f"func releases the GIL: {n} threads ran {scaling:.0%} as fast each as "
-                          "one alone, so threads suffice and no data moves")
-    return "process", (f"func holds the GIL: {n} threads ran only {scaling:.0%} as fast each as "
-                       "one alone, so the map runs in processes")
+        return "thread", (f"func releases the GIL: {n} threads together ran {scaling:.0%} of the "
+                          "way to fully parallel, so threads suffice and no data moves")
+    return "process", (f"func holds the GIL: {n} threads together ran only {scaling:.0%} of the "
+                       "way to fully parallel, so the map runs in processes")
+
+
+def _concurrency(thread, probe, pieces: list, share: float) -> float:
+    """How parallel ``pieces`` ran on threads: 0 = one at a time (GIL held), 1 = all at once.
+
+    Their CPU seconds summed over the span from the first start to the last end, relative to
+    the CPU share a lone piece got (``share``, below 1 on a busy machine): about 1 when the GIL
+    serialises them, about ``len(pieces)`` when it does not.
+    """
+    k = len(pieces)
+    if k < 2:
+        return 1.0
+    barrier = threading.Barrier(k)
+    futures = [thread.submit(_timed_call, probe, p, barrier) for p in pieces]
+    timings = [f.result() for f in futures]
+    span = max(t[1] for t in timings) - min(t[0] for t in timings)
+    if span <= 0:
+        return 1.0
+    concurrent = sum(t[2] for t in timings) / span / max(min(share, 1.0), 0.05)
+    return max(0.0, min(1.0, (concurrent - 1) / (k - 1)))
 
 
 def run_auto(pool, job, data, chunking, collect, start, out_spec, run_kw):
