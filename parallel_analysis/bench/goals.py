@@ -170,11 +170,12 @@ def _groupby(recs):
                         "" if speed >= 1.6 else f"short by {1.6 - speed:.2f}×"))
         extra = rec.extra
         if extra.get("memory_peak") and extra.get("data_bytes"):
-            ratio = (extra["memory_peak"] - extra["memory_idle"]) / extra["data_bytes"]
+            added = max(0, extra["memory_peak"] - extra["memory_before"])
+            ratio = (extra["data_bytes"] + added) / extra["data_bytes"]
             out.append(Goal("groupby", f"{rec.runner} ×{W} peak memory of all processes ≤ 1.5× "
                             "the frame", f"{ratio:.2f}× the frame", ratio <= 1.5,
-                            "peak PSS of every process minus the idle level before the frame "
-                            "was built, over the frame's deep memory usage"))
+                            "(the frame + what the call added at its peak, PSS summed over "
+                            "every process) ÷ the frame's deep memory usage"))
     return out
 
 

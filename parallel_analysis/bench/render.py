@@ -53,7 +53,8 @@ def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
     base = rows[0].extra.get("baseline", "serial") if rows else "serial"
     base_name = "plain call" if base == "plain" else "serial backend"
     head = ("| size | runner | workers | variant | median | spread (IQR; min–max) | "
-            f"speedup vs {base_name} | efficiency | peak memory, all processes | notes |\n"
+            f"speedup vs {base_name} | efficiency | memory added at peak, all processes | "
+            "notes |\n"
             "|---:|---|---:|---|---:|---|---:|---:|---:|---|\n")
     lines = []
     order = ("plain", "serial", "thread", "process", "auto")
@@ -67,7 +68,8 @@ def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
         s = r.stats
         sp = speedup(r, recs)
         eff = _efficiency(r, sp, cpus)
-        mem = r.extra.get("memory_peak")
+        mem = (r.extra["memory_peak"] - r.extra["memory_before"]
+               if r.extra.get("memory_peak") is not None else None)
         note = r.extra.get("auto_reason", "")
         if r.workload == "overhead" and r.size:
             note = f"{r.median / r.size * 1e6:.1f} µs per chunk"
@@ -155,6 +157,13 @@ def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
     for name in dict.fromkeys(r.workload for r in recs):
         w = known.get(name)
         parts.append(f"## {name}: {w.title if w else ''}\n")
+        sizes = {r.size: r.extra.get("data_bytes") for r in recs if r.workload == name}
+        data = ", ".join(f"{size:,} rows: {_fmt_bytes(nbytes)}" for size, nbytes in
+                         sorted(sizes.items(), reverse=True) if nbytes)
+        if data:
+            parts.append(f"Data: {data}. Memory added at peak is the proportional set size of "
+                         "this process and all its children, sampled every 10 ms during the "
+                         "case's first (untimed) call, minus its level just before.\n")
         parts.append(workload_table(recs, name, cpus))
         parts.append(load_note(recs, name, cpus))
     if plots:
