@@ -71,6 +71,9 @@ def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
         mem = (r.extra["memory_peak"] - r.extra["memory_before"]
                if r.extra.get("memory_peak") is not None else None)
         note = r.extra.get("auto_reason", "")
+        if r.workload == "transfer" and r.runner == "process" and r.variant == "fresh":
+            note = (f"first call {_fmt_s(r.extra.get('warmup_seconds', math.nan))} (new "
+                    "segment: page faults); later calls reuse its pages")
         if r.workload == "overhead" and r.size:
             note = f"{r.median / r.size * 1e6:.1f} µs per chunk"
         if r.workload == "coldstart" and r.extra.get("total_seconds"):
