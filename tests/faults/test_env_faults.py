@@ -337,3 +337,36 @@ def test_workers_do_not_copy_the_data(fpool):
           f"128 MiB array, {direct / 2**20:.0f} MiB over a plain one")
     assert during - base < 16 * 2**20
     assert direct - base < 16 * 2**20
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-close-during-map.diff")
+@pytest.mark.parametrize("kind", ["forkserver", "spawn", "thread"])
+def test_close_pool_while_a_map_runs(kind):
+    """Closing a pool under a running map ends that map with an error; it never hangs."""
+    from concurrent.futures import CancelledError
+
+    x = np.arange(40, dtype=np.int64)
+    pool = (par.Pool(2, "thread") if kind == "thread"
+            else par.Pool(2, "process", start_method=kind))
+    pool.map_reduce(None, x, SUM(), n=4)  # workers up
+    result: dict = {}
+
+    def run():
+        try:
+            result["value"] = pool.map_chunks(faultlib.slow_sum, x, n=8, args=(0.3,))
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)  # daemon: a hung map must not hang pytest
+    thread.start()
+    assert faultlib.wait_until(lambda: par.last_run() is not None, 5)
+    pool.close()
+    thread.join(5)
+    assert not thread.is_alive(), "the map hung after its pool was closed"
+    if "error" in result:
+        assert isinstance(result["error"], CancelledError), repr(result["error"])
+        assert "closed" in str(result["error"])
+    else:
+        assert result["value"] == [int(c.sum()) for c in np.array_split(x, 8)]
+    faultlib.assert_no_leaks()
