@@ -166,7 +166,9 @@ def _moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd
     The corrected two-pass algorithm: means from plain sums, then a pass over the deviations
     from them whose sum corrects the mean and whose squares give M2 (minus the correction's
     share). Deviations are small numbers even on data with a large offset (1e9 + noise), so
-    no digit is lost, and no sum of squares is ever subtracted from another.
+    no digit is lost, and no sum of squares is ever subtracted from another. The correction
+    pass is skipped for values near zero compared with their range, whose plain sums are
+    already exact enough.
     """
     x = _numbers(values)
     valid = ~np.isnan(x)
@@ -182,11 +184,23 @@ def _moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd
             return n, (mean, np.zeros_like(mean)), None
         dev = np.take(mean, c)  # one buffer, reused: fresh pages cost as much as the maths
         np.subtract(x, dev, out=dev)
-        correction = np.bincount(c, weights=dev, minlength=groups) / n
+        correction = np.zeros(groups)
+        if x.size and _far_from_zero(x):
+            correction = np.bincount(c, weights=dev, minlength=groups) / n
         np.multiply(dev, dev, out=dev)
         m2 = np.bincount(c, weights=dev, minlength=groups) - n * correction**2
     has = n > 0
     return n, _two_sum(mean, np.where(has, correction, 0.0)), np.where(has, m2, 0.0)
+
+
+#: Values further from zero than this many times their range lose digits in plain sums, so
+#: their means get the corrected two-pass treatment; closer ones skip that pass.
+OFFSET_RATIO = 1e3
+
+
+def _far_from_zero(x: np.ndarray) -> bool:
+    low, high = float(x.min()), float(x.max())
+    return max(abs(low), abs(high)) > OFFSET_RATIO * (high - low)
 
 
 class GroupBy(Reducer):
