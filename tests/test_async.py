@@ -119,9 +119,6 @@ def test_cancelling_a_thread_map_cancels_its_pending_chunks():
         assert pool.map_chunks(len, np.arange(10), n=2) == [5, 5]
 
 
-@pytest.mark.xfail(strict=True, reason="an awaited map records its RunStats in the executor "
-                   "thread, so last_run() in the awaiting thread shows the previous map; "
-                   "/tmp/patches/jupyter-async-last-run.diff")
 def test_last_run_after_await_describes_the_awaited_map(pools):
     pool = pools["thread"]
     pool.map_chunks(len, np.arange(30), n=3)  # a map in this thread first

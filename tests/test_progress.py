@@ -135,8 +135,6 @@ def test_reductions_without_func_are_named_after_the_reducer(pools, terminal):
     assert "Mean: 100%" in terminal.getvalue()
 
 
-@pytest.mark.xfail(strict=True, reason="map_array runs its first chunk alone (to learn the output "
-                   "dtype) and showed a second bar; /tmp/patches/jupyter-map-array-one-bar.diff")
 def test_map_array_shows_one_bar(pools, pipe):
     pipe = pipe()
     out = pools["process"].map_array(np.sqrt, np.arange(40.0), n=4, progress="always")
