@@ -101,6 +101,22 @@ def test_share_and_close_a_hundred_arrays(pools):
     assert_flat(before, after)
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-arena-bounds.diff")
+def test_maps_over_arrays_of_varying_sizes(pools):
+    """One map per file of a dataset, each a little longer: the map's own copies do not pile up."""
+    pool = pools["process"]
+    base = 2**15  # rows of float64: 256 KiB, the smallest array that gets its own segment
+    pool.map_reduce(None, np.ones(base), Sum())
+    before = usage()
+    for i in range(300):
+        x = np.ones(base + 512 * i)
+        assert pool.map_reduce(None, x, Sum(), n=2) == x.size
+    after = usage()
+    report("300 maps over growing arrays", before, after)
+    assert after["fds"] <= before["fds"] + 16, (before, after)
+
+
 def _worker_rss(pool) -> int:
     pids = pool._backend("process").worker_pids()
     return sum(psutil.Process(pid).memory_info().rss for pid in pids)

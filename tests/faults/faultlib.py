@@ -245,3 +245,10 @@ def crash_on_array(chunk, fault):
 def slow_sum(chunk, seconds):
     time.sleep(seconds)
     return int(chunk.sum())
+
+
+def mark_and_sleep(chunk, folder, seconds):
+    """Leave a file named after the chunk's first value in ``folder``, then sleep."""
+    open(os.path.join(folder, str(int(chunk[0]))), "w").close()
+    time.sleep(seconds)
+    return int(chunk.sum())
