@@ -434,13 +434,14 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     Returns what pandas returns: values, dtypes, index, column order and sort order. Options
     are those of :func:`parallel_analysis.map_reduce`; ``backend`` defaults to ``"thread"``:
 
-    - the per-chunk work is pandas' hashing and numpy/pandas kernels over arrays, which spend
-      most of their time outside the GIL, so threads on views of the caller's frame use the
-      cores without moving a byte;
-    - processes first copy the columns the aggregation reads into shared memory (for 20 million
-      rows of a key and a float, 320 MB and about a quarter of a second) and add each worker's
-      interpreter to the memory bill, which the measurement in
-      ``benchmarks/groupby_memory.py`` shows costs more than it saves on two cores.
+    - threads read views of the caller's frame: nothing is copied and no worker interpreter
+      is added, so peak memory stays near the frame's own size (1.1x in
+      ``benchmarks/groupby_memory.py``), and the per-chunk work (pandas' hashing, numpy
+      kernels, integer keys counted without hashing) is lighter than pandas' own groupby;
+    - processes must first copy the columns the aggregation reads into shared memory (for 20
+      million rows of a key and a float, 320 MB and a few tenths of a second) and each worker
+      adds its interpreter (about 1.8x the frame at peak), which that measurement shows costs
+      more time than it saves on two cores.
 
     Pass ``backend="process"`` for aggregations that hold the GIL (``nunique`` on strings,
     Python callables), or a :func:`~parallel_analysis.share` handle made once and reused, which
