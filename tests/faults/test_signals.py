@@ -51,6 +51,45 @@ def test_ctrl_c_mid_map(start_method):
     assert not faultlib.my_segments(info["pid"])
 
 
+CTRL_C_SUBMITTING = """
+import json, os, signal, threading, time
+import numpy as np
+import faultlib, parallel_analysis as par
+faultlib.register_by_value()
+pool = par.Pool(2, "process", start_method={method!r})
+x = np.arange(40)
+assert pool.map_reduce(None, x, par.reducers.Sum(), n=4) == x.sum()
+workers = pool._backend("process").worker_pids()
+# two 9 s chunks go out, then the caller spends 3 s pickling the third: Ctrl-C comes then
+data = [np.arange(10), np.arange(10), faultlib.SlowToPickle(3.0), 3]
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+started = time.monotonic()
+try:
+    pool.map_chunks(faultlib.slow_sum, data, args=(9,))
+    outcome = "no interrupt"
+except KeyboardInterrupt:
+    outcome = "KeyboardInterrupt"
+interrupted = time.monotonic() - started
+started = time.monotonic()
+again = bool(pool.map_reduce(None, x, par.reducers.Sum(), n=4) == x.sum())
+print(json.dumps(dict(outcome=outcome, interrupted=interrupted, again=again,
+                      next_call=time.monotonic() - started,
+                      workers_gone=faultlib.wait_until(lambda: faultlib.gone(workers), 3.0))))
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-ctrl-c-while-submitting.diff")
+def test_ctrl_c_while_submitting(start_method):
+    """Ctrl-C while the map still submits: the chunks already sent stop too."""
+    code, info, err = faultlib.run_child(CTRL_C_SUBMITTING.format(method=start_method), 80)
+    assert code == 0 and info, err[-3000:]
+    assert info["outcome"] == "KeyboardInterrupt" and info["interrupted"] < 3.0, info
+    assert info["again"], info
+    assert info["next_call"] < 5.0, f"the next call waited for the interrupted map: {info}"
+    assert info["workers_gone"], info
+
+
 KILLED_CALLER = """
 import json, os, time
 import numpy as np, psutil
