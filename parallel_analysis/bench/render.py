@@ -106,14 +106,29 @@ def load_note(recs: list[Record], workload: str, cpus: int) -> str:
 
 
 def goals_table(recs: list[Record]) -> str:
+    """The goals on medians, with the same goals on each case's fastest round beside them."""
     rows = _goals.evaluate(recs)
     if not rows:
         return "_No goal could be evaluated from these results._\n"
-    mark = {True: "met", False: "**not met**", None: "not measured"}
-    out = ["| workload | goal | measured | status | note |", "|---|---|---|---|---|"]
-    out += [f"| {g.workload} | {g.target} | {g.measured} | {mark[g.met]} | {g.note} |"
-            for g in rows]
-    return "\n".join(out) + "\n"
+    best = {(g.workload, g.target): g for g in _goals.evaluate(_goals.best_rounds(recs))}
+    out = ["| workload | goal | measured (medians) | status | fastest rounds | note |",
+           "|---|---|---|---|---|---|"]
+    for g in rows:
+        b = best.get((g.workload, g.target))
+        if g.met is None:
+            status = "not measured"
+        elif g.met:
+            status = "met"
+        elif b is not None and b.met:
+            status = "**not met** on medians; met on fastest rounds"
+        else:
+            status = "**not met**"
+        out.append(f"| {g.workload} | {g.target} | {g.measured} | {status} | "
+                   f"{b.measured if b else '–'} | {g.note} |")
+    note = ("\nMedians are what this run saw; \"fastest rounds\" evaluates the same goal on each "
+            "case's fastest round, what the code does when no other work takes a CPU (see the "
+            "load averages below).\n")
+    return "\n".join(out) + "\n" + note
 
 
 def machine_section(doc: dict) -> str:

@@ -169,7 +169,7 @@ class PyBound(_FoldWorkload):
     name = "pybound"
     title = "pure-Python Collatz steps on an int64 array (holds the GIL)"
     sizes = {"smoke": 2_000, "quick": 30_000, "full": 150_000}
-    rounds = {"smoke": 1, "quick": 3, "full": 5}
+    rounds = {"smoke": 1, "quick": 3, "full": 7}
     func = staticmethod(work.collatz_steps)
 
     def make_data(self, size):
