@@ -32,6 +32,8 @@ BATCHES_PER_WORKER = 8
 
 #: Seconds between checks for timeouts and cancellation while waiting.
 POLL_INTERVAL = 0.05
+#: Seconds between checks that the pool was not closed under a map (no timeout= given).
+IDLE_POLL = 0.5
 
 _map_ids = itertools.count(1)
 
@@ -166,12 +168,18 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
                 futures[future] = group
                 # The serial backend runs the batch inside submit: its result is in hand now.
                 sent[future] = (submitted, 0, time.monotonic() if future.done() else None)
-    except BaseException:
+    except BaseException as exc:
+        for future in sent:  # batches already submitted must not run on after the error
+            future.cancel()
+        if isinstance(exc, (KeyboardInterrupt, CancelledError)):
+            backend.abort()  # Ctrl-C: stop the chunks already running as well
         if own_bar:
             bar.close()
         raise
     pending = set(futures)
-    poll = POLL_INTERVAL if (timeout is not None or cancel is not None) else None
+    # Bounded even without timeout= or cancel: a pool closed mid-map cancels our futures, and a
+    # future cancelled that way never wakes a wait() already blocked on it.
+    poll = POLL_INTERVAL if (timeout is not None or cancel is not None) else IDLE_POLL
     stopped_worker = False
     try:
         while pending:
@@ -209,6 +217,9 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
                             chunk=chunk, timeout=timeout)
             if cancel is not None and cancel.is_set():
                 raise CancelledError("the map was cancelled")
+            if any(future.cancelled() for future in pending):
+                raise CancelledError("the map's remaining chunks were cancelled: its pool was "
+                                     "closed or shut down while it ran")
     except BaseException as exc:
         for future in pending:
             future.cancel()

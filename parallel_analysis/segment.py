@@ -127,6 +127,9 @@ class Arena:
                     if hasattr(os, "sysconf") else 2**30)
     #: Seconds an unused segment is kept before its memory goes back to the system.
     IDLE_SECONDS = 10.0
+    #: Most segments kept (each holds a file descriptor): maps over arrays of ever-different
+    #: sizes would otherwise keep one per map, up to MAX_BYTES.
+    MAX_SEGMENTS = 8
 
     def __init__(self) -> None:
         self._free: list[Segment] = []
@@ -152,7 +155,8 @@ class Arena:
             else:
                 self._free.append(seg)
                 drop = []
-                while sum(s.buf.size() for s in self._free) > self.MAX_BYTES:
+                while (len(self._free) > self.MAX_SEGMENTS
+                       or sum(s.buf.size() for s in self._free) > self.MAX_BYTES):
                     drop.append(self._free.pop(0))
             if self._timer is not None:
                 self._timer.cancel()
@@ -281,6 +285,9 @@ def create(size: int, transient: bool = False) -> Segment:
             _owned[seg.name] = seg
             return seg
     shm_free = free_bytes(SHM_DIR) if _posixshmem is not None else None
+    if shm_free is not None and shm_free < size and arena.nbytes:
+        arena.clear()  # idle kept segments must not push live data out of /dev/shm
+        shm_free = free_bytes(SHM_DIR)
     if shm_free is not None and shm_free >= size:
         try:
             seg = _create_shm(size, transient)
