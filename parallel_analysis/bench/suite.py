@@ -71,8 +71,10 @@ def run_case(benchmark: Any, workload: Workload, case: Case, runners: Runners,
         value = (benchmark.pedantic(workload.run, args=(case, runners, data), rounds=1)
                  if disabled else workload.run(case, runners, data))
     workload.check(value, expected)
+    benchmark.group = case.workload
     benchmark.extra_info.update(
-        runner=case.runner, workers=case.workers, variant=case.variant, size=case.size,
+        workload=case.workload, runner=case.runner, workers=case.workers, variant=case.variant,
+        size=case.size,
         baseline=workload.baseline, data_bytes=data.nbytes, memory_before=mem.before,
         memory_peak=mem.peak, memory_idle=mem.before)
     if case.kind == "ours" and par.last_run() is not None:
