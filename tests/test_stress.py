@@ -102,7 +102,6 @@ def test_share_and_close_a_hundred_arrays(pools):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-arena-bounds.diff")
 def test_maps_over_arrays_of_varying_sizes(pools):
     """One map per file of a dataset, each a little longer: the map's own copies do not pile up."""
     pool = pools["process"]

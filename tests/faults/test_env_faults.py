@@ -342,7 +342,6 @@ def test_workers_do_not_copy_the_data(fpool):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-close-during-map.diff")
 @pytest.mark.parametrize("kind", ["forkserver", "spawn", "thread"])
 def test_close_pool_while_a_map_runs(kind, tmp_path):
     """Closing a pool under a running map ends that map with an error; it never hangs."""
@@ -398,7 +397,6 @@ print(json.dumps(res))
 
 @needs_mount_ns
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-arena-bounds.diff")
 def test_idle_arena_does_not_crowd_out_shares(tmp_path):
     """Released map copies kept for reuse must not push new data out of a small /dev/shm."""
     res = _run_in_mount_ns(IDLE_ARENA, tmp_path, None)

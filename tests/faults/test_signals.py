@@ -79,7 +79,6 @@ print(json.dumps(dict(outcome=outcome, interrupted=interrupted, again=again,
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-ctrl-c-while-submitting.diff")
 def test_ctrl_c_while_submitting(start_method):
     """Ctrl-C while the map still submits: the chunks already sent stop too."""
     code, info, err = faultlib.run_child(CTRL_C_SUBMITTING.format(method=start_method), 80)
