@@ -34,6 +34,18 @@ class InjectedError(Exception):
     """The exception the ``exception`` fault raises."""
 
 
+class CarryingError(Exception):
+    """An exception that carries something that does not pickle (a lock, like a connection)."""
+
+
+def raise_carrying(chunk):
+    import threading
+
+    if chunk[0] == 0:
+        raise CarryingError("bad chunk", threading.Lock())
+    return int(chunk.sum())
+
+
 def trigger(fault: str) -> None:
     if fault == "exception":
         raise InjectedError("injected fault")

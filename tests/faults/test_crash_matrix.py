@@ -119,6 +119,16 @@ def test_next_call_after_crash_mid_submission(fpool, start_method):
     _check_pool_works(fpool, start_method)
 
 
+@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-unpicklable-exception.diff")
+def test_unpicklable_exception_keeps_its_type(fpool, start_method):
+    """func raises an exception that carries a lock: its type, message and chunk survive."""
+    with pytest.raises(faultlib.CarryingError, match="bad chunk") as info:
+        fpool.map_chunks(faultlib.raise_carrying, X, n=4)
+    assert info.value.chunk_index == 0
+    assert "raise_carrying" in str(info.value.__cause__), "remote traceback missing"
+    _check_pool_works(fpool, start_method)
+
+
 CALLER_CRASH = """
 import json, os, sys
 import numpy as np, psutil
