@@ -35,7 +35,7 @@ def _par(pool):
 
     def run(folder: Path) -> pd.DataFrame:
         source = par.from_parquet(folder, columns=["key", *AGG])
-        return pool.map_reduce(None, source, par.reducers.GroupBy("key", AGG))
+        return par.groupby_agg(source, "key", AGG, pool=pool)
 
     return run
 

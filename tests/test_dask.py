@@ -154,10 +154,11 @@ def test_groupby_and_apply_on_dataframes(dpool):
     df = pd.DataFrame({"k": rng.integers(0, 9, 5_000), "v": rng.standard_normal(5_000),
                        "s": rng.choice(["a", "b"], 5_000)})
     agg = {"v": ["sum", "mean", "max"], "s": "count"}
-    got = dpool.map_reduce(None, df, par.reducers.GroupBy("k", agg), n=4)
+    got = par.groupby_agg(df, "k", agg, pool=dpool, n=4)
     pd.testing.assert_frame_equal(got, df.groupby("k").agg(agg), check_exact=False, rtol=1e-12)
-    applied = pd.concat(dpool.map_chunks(lambda c: c.assign(w=c["v"] * 2), df, n=3))
+    applied = par.apply(df, lambda c: c.assign(w=c["v"] * 2), pool=dpool, n=3)
     pd.testing.assert_frame_equal(applied, df.assign(w=df["v"] * 2))
+    assert par.last_run().backend.startswith("dask backend")
 
 
 def test_module_functions_with_backend_dask(monkeypatch):
@@ -184,7 +185,7 @@ def test_parquet_source_on_the_cluster(dpool, tmp_path):
     df = pd.DataFrame({"k": rng.integers(0, 4, 8_000), "v": rng.standard_normal(8_000)})
     df.to_parquet(tmp_path / "d.parquet", row_group_size=1_000)
     source = par.from_parquet(tmp_path / "d.parquet")
-    got = dpool.map_reduce(None, source, par.reducers.GroupBy("k", {"v": ["sum", "count"]}))
+    got = par.groupby_agg(source, "k", {"v": ["sum", "count"]}, pool=dpool)
     pd.testing.assert_frame_equal(got, df.groupby("k").agg({"v": ["sum", "count"]}),
                                   check_exact=False, rtol=1e-12)
     assert sum(dpool.map_chunks(len, source, n=3)) == 8_000
