@@ -111,7 +111,9 @@ def test_reductions_are_bit_for_bit_those_of_the_process_backend(dpool, pools, r
 def test_integer_sum_and_histogram_are_exact(dpool):
     x = np.random.default_rng(2).integers(-10**6, 10**6, 50_000)
     assert dpool.map_reduce(None, x, par.reducers.Sum(), n=5) == x.sum()
-    counts, edges = dpool.map_reduce(None, x, par.reducers.Histogram(10, (-10**6, 10**6)), n=5)
+    assert par.sum(x, pool=dpool) == x.sum() and par.max(x, pool=dpool) == x.max()
+    assert par.quantile(x, 0.5, exact=True, pool=dpool) == np.quantile(x, 0.5)
+    counts, edges = par.histogram(x, 10, (-10**6, 10**6), pool=dpool, n=5)
     expected_counts, expected_edges = np.histogram(x, 10, (-10**6, 10**6))
     np.testing.assert_array_equal(counts, expected_counts)
     np.testing.assert_array_equal(edges, expected_edges)
