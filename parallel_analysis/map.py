@@ -130,6 +130,13 @@ def _unpack(future, backend, map_id: int, batch: list) -> tuple[list[Outcome], i
     return [Outcome(batch[0].index, False, error=error, remote_tb=tb)], len(raw)
 
 
+def _stops_map(future, timeout: float | None) -> bool:
+    """Whether a finished in-process batch holds a failed or overdue chunk."""
+    if future.exception() is not None:
+        return True
+    return any(not o.ok or (timeout is not None and o.seconds > timeout) for o in future.result())
+
+
 def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = None,
             progress: Any = None, desc: str = "", cancel: threading.Event | None = None,
             n_total: int | None = None, stats: RunStats | None = None,
@@ -166,8 +173,11 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
                 submitted = time.monotonic()
                 future = backend.submit_batch(job, group, map_id)
                 futures[future] = group
-                # The serial backend runs the batch inside submit: its result is in hand now.
+                # The serial backend runs the batch inside submit: its result is in hand now,
+                # and a failed or overdue chunk ends the map before later chunks run.
                 sent[future] = (submitted, 0, time.monotonic() if future.done() else None)
+                if future.done() and _stops_map(future, timeout):
+                    break
     except BaseException as exc:
         for future in sent:  # batches already submitted must not run on after the error
             future.cancel()
@@ -184,7 +194,7 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
     try:
         while pending:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
-            for future in done:
+            for future in sorted(done, key=lambda f: futures[f][0].index):  # lowest chunk first
                 outcomes, bytes_back = _unpack(future, backend, map_id, futures[future])
                 if stats is not None:
                     submitted, bytes_out, done_at = sent[future]
