@@ -152,10 +152,12 @@ def stray_workers() -> list[int]:
             cmd = " ".join(child.cmdline())
         except psutil.Error:
             continue
-        if "resource_tracker" in cmd or ("forkserver" in cmd and "main(" in cmd):
+        if "resource_tracker" in cmd:
             continue
-        if "multiprocessing" not in cmd and "forkserver" not in cmd:
+        if "multiprocessing" not in cmd:
             continue  # not a pool worker (e.g. a test's own subprocess)
+        if "forkserver" in cmd and child.ppid() == os.getpid():
+            continue  # the forkserver itself; its children (same command line) are workers
         if child.pid not in known:
             out.append(child.pid)
     return out
