@@ -108,6 +108,16 @@ def test_reductions_are_bit_for_bit_those_of_the_process_backend(dpool, pools, r
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("reduce", [par.sum, par.mean, par.var, par.std],
+                         ids=lambda f: f.__name__)
+def test_frame_reductions_are_bit_for_bit_those_of_the_process_backend(dpool, pools, reduce):
+    rng = np.random.default_rng(0)  # data whose sums differ in the last bit when unaligned
+    df = pd.DataFrame({"a": rng.standard_normal(100_001) * 1e6 + 1e9,
+                       "b": rng.standard_normal(100_001)})
+    got = reduce(df, pool=dpool, n=7)
+    pd.testing.assert_series_equal(got, reduce(df, pool=pools["process"], n=7), check_exact=True)
+
+
 def test_integer_sum_and_histogram_are_exact(dpool):
     x = np.random.default_rng(2).integers(-10**6, 10**6, 50_000)
     assert dpool.map_reduce(None, x, par.reducers.Sum(), n=5) == x.sum()

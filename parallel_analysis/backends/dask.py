@@ -107,6 +107,8 @@ class Scattered(Spec):
             if value.flags.writeable:
                 value = value.view()
                 value.flags.writeable = False  # inputs are read-only, as on the other backends
+        elif _has_unaligned_columns(value):
+            value = value.copy(deep=True)
         return value
 
 
@@ -115,6 +117,20 @@ class Scattered(Spec):
 #: are rebuilt at the caller's address modulo this, so results match the local backends bit for
 #: bit (64: the widest vector, AVX-512).
 ALIGNMENT = 64
+
+
+def _has_unaligned_columns(value: Any) -> bool:
+    """A DataFrame or Series with a numpy column whose data is not aligned to its item size.
+
+    Dask's wire format may leave a column at any byte offset; numpy then takes its unaligned
+    loops, whose float sums differ in the last bits from the aligned ones the local backends
+    use. A deep copy realigns every column.
+    """
+    if not type(value).__module__.startswith("pandas"):
+        return False
+    columns = [value] if value.ndim == 1 else [value.iloc[:, j] for j in range(value.shape[1])]
+    return any(isinstance(c.dtype, np.dtype) and not c.to_numpy(copy=False).flags.aligned
+               for c in columns)
 
 
 def _address(array: np.ndarray) -> int:
