@@ -1,4 +1,4 @@
-"""Every ```python block of the README (and of docs/usage.md) runs, in order, as a reader would.
+"""Every ```python block of the README runs, in order, as a reader would.
 
 The blocks of one file share a namespace (later examples use names from earlier ones) and run
 in a fresh interpreter in an empty folder, so they cannot lean on the test session's state or
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ["README.md", "docs/usage.md"]
+DOCS = ["README.md"]
 
 _FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 
