@@ -27,7 +27,9 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parquet_outofcore import AGG, PeakPSS, dataset_size, generate  # noqa: E402
+from parquet_outofcore import AGG, dataset_size, generate  # noqa: E402
+
+from parallel_analysis.bench.measure import MemorySampler  # noqa: E402
 
 
 def _par(pool):
@@ -55,7 +57,7 @@ def measure(name: str, run, folder: Path, runs: int, expected: pd.DataFrame | No
     result = run(folder)  # warm-up: workers started, modules imported, page cache as for all
     times, peaks = [], []
     for _ in range(runs):
-        with PeakPSS() as mem:
+        with MemorySampler(interval=0.2) as mem:
             started = time.perf_counter()
             result = run(folder)
             times.append(time.perf_counter() - started)
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
                                            processes=True, dashboard_address=":0")
         client = distributed.Client(cluster)
-        with PeakPSS() as idle:
+        with MemorySampler(interval=0.2) as idle:
             time.sleep(1)
         print(f"idle LocalCluster (scheduler + {args.workers} workers + this process): "
               f"{idle.peak / 2**30:.2f} GiB PSS")

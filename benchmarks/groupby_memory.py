@@ -30,50 +30,14 @@ import json
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 
+from parallel_analysis.bench.measure import MemorySampler, tree_memory
+
 N_KEYS = 10_000
 METHODS = ("pandas", "thread", "process", "mp-pickle")
-
-
-class PeakPSS:
-    """Samples the summed PSS of this process and its descendants in a background thread."""
-
-    def __init__(self, interval: float = 0.01):
-        import psutil
-
-        self._psutil = psutil
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def sample(self) -> int:
-        me = self._psutil.Process()
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                total += proc.memory_full_info().pss
-            except self._psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakPSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.sample())
 
 
 def make_frame(rows: int, seed: int = 0):
@@ -138,7 +102,7 @@ def _run_one(method: str, rows: int, agg: str, runs: int, workers: int) -> dict:
     expected = df.groupby("key").agg(spec)
     gc.collect()
     pa.default_memory_pool().release_unused()
-    before = PeakPSS().sample()
+    before = tree_memory()
     pool = None
 
     def call():
@@ -153,7 +117,7 @@ def _run_one(method: str, rows: int, agg: str, runs: int, workers: int) -> dict:
         return par.groupby_agg(df, "key", spec, backend=method, workers=workers)
 
     seconds, cpu = [], []
-    with PeakPSS() as peak:
+    with MemorySampler() as peak:
         pool = mp.Pool(workers) if method == "mp-pickle" else None
         pd.testing.assert_frame_equal(call(), expected, check_exact=False, rtol=1e-9)
         for _ in range(runs):

@@ -18,11 +18,12 @@ import argparse
 import shutil
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from parallel_analysis.bench.measure import MemorySampler
 
 #: Rows per file and per row group: 8 GB becomes ~32 files of ~250 MB, ~330 row groups of
 #: ~26 MB, so a worker holds one small row group at a time.
@@ -62,50 +63,12 @@ def dataset_size(folder: Path) -> tuple[int, int]:
     return sum(f.stat().st_size for f in files), len(files)
 
 
-class PeakPSS:
-    """Samples the summed PSS of this process and its descendants in a background thread."""
-
-    def __init__(self, interval: float = 0.2):
-        import psutil
-
-        self._psutil = psutil
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def sample(self) -> int:
-        me = self._psutil.Process()
-        total = 0
-        for proc in [me, *me.children(recursive=True)]:
-            try:
-                total += proc.memory_full_info().pss
-            except self._psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakPSS:
-        self.baseline = self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.sample())
-
-
 def run_once(folder: Path, backend: str, workers: int | None) -> tuple[float, int, object]:
     """One ``par.groupby_agg`` over the dataset: (seconds, peak PSS bytes, result)."""
     import parallel_analysis as par
 
     source = par.from_parquet(folder, columns=["key", *AGG])
-    with PeakPSS() as mem:
+    with MemorySampler(interval=0.2) as mem:
         started = time.perf_counter()
         result = par.groupby_agg(source, "key", AGG, backend=backend, workers=workers)
         seconds = time.perf_counter() - started
