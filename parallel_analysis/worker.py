@@ -251,6 +251,9 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
             try:
                 cloudpickle.dumps(outcome)
             except BaseException as exc:  # noqa: BLE001
+                if not outcome.ok:  # the chunk's own exception: a copy of it that pickles
+                    outcome.error = _picklable_copy(outcome.error)
+                    continue
                 what = f"the result of chunk {outcome.index}"
                 bad = outcome.value if outcome.ok else outcome.error
                 outcome.ok, outcome.value = False, None
@@ -260,6 +263,29 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
     finally:
         if board is not None:
             board.stop(slot)
+
+
+def _picklable_copy(exc: BaseException) -> BaseException:
+    """``exc``'s type with the arguments that do not pickle replaced by their repr."""
+    import cloudpickle
+
+    def pickles(obj: Any) -> bool:
+        try:
+            cloudpickle.dumps(obj)
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    try:
+        copy = type(exc)(*[a if pickles(a) else repr(a) for a in exc.args])
+        for note in getattr(exc, "__notes__", ()):
+            copy.add_note(note)
+        copy.add_note("(arguments of this exception that could not be pickled were replaced "
+                      "by their repr to send it from the worker)")
+        cloudpickle.loads(cloudpickle.dumps(copy))
+        return copy
+    except Exception:  # noqa: BLE001 - a constructor that wants other arguments
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _safe_error(exc: BaseException) -> BaseException:

@@ -37,7 +37,10 @@ def worker_processes() -> list[psutil.Process]:
                 continue
         except psutil.Error:
             continue
-        if "resource_tracker" in cmd or "forkserver" in cmd and "main(" in cmd:
+        if "resource_tracker" in cmd:
+            continue
+        # The forkserver is our direct child; the workers it forks share its command line.
+        if "forkserver" in cmd and "main(" in cmd and child.ppid() == os.getpid():
             continue
         if "ipykernel" in cmd or "dask" in cmd or "distributed" in cmd:
             continue
