@@ -1,14 +1,15 @@
 """backend="auto": choose threads or processes per map by timing a probe, and say why.
 
 The probe runs ``func`` on a few small pieces of the first chunk, on the thread backend: one
-piece alone (first 1/64 of the chunk's rows, then a piece sized to take about
-``PROBE_SECONDS``), then ``k = min(workers, 4)`` pieces at once, started together by a barrier.
+piece alone (1/64 of the chunk's rows: is the work big enough for processes?), then
+``k = min(workers, 4)`` pieces sized to take about ``PROBE_SECONDS`` each, at once, started
+together by a barrier.
 Their CPU seconds summed over the span from the first start to the last end say how parallel
-they ran: about one CPU's worth when the GIL serialises them, ``k`` when ``func`` releases it.
-Dividing by the CPU share the lone piece got keeps the verdict right on a machine busy with
-other work; an unclear result (between 25% and 75% of the way to fully parallel) is measured
-once more on the next pieces. Released: threads suffice and no data moves at all. Held: the
-whole map goes to processes.
+they ran: threads that hold the GIL cannot use more than one CPU between them, whatever else the
+machine runs; well above one CPU proves ``func`` releases the GIL. A machine busy with other
+work can hide parallelism but never fake it, so an unclear figure is measured once more on the
+next pieces. Released: threads suffice and no data moves at all. Otherwise the whole map goes
+to processes (the safe side: GIL-bound work on threads would be twice as slow).
 
 The probe's results are thrown away (``func`` runs twice on those few rows), so it costs only a
 few times ``PROBE_SECONDS`` whatever the chunk size: a few per cent of a one-second map.
@@ -26,7 +27,6 @@ otherwise                              process      func holds the GIL
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import Any
@@ -35,16 +35,20 @@ from . import map as _map
 from .plan import make_plan
 
 #: How close to fully parallel (0 = one thread at a time, 1 = all at once) the probe threads
-#: must run for the GIL to be taken as released; between 0.25 and 0.75 the probe runs again.
+#: must run for the GIL to be taken as released. Threads holding the GIL stay near 0.
 RELEASES_GIL = 0.5
+
+#: Between this and RELEASES_GIL the verdict is unclear (e.g. other work took a CPU): the
+#: probe runs once more on the next pieces and keeps the higher figure.
+UNCLEAR = 0.15
 
 #: A chunk estimated to take less than this is too small for processes to pay off.
 TINY_CHUNK_SECONDS = 0.002
 
-#: A probe piece is sized to take about this long (at least two GIL switch intervals, so that
-#: threads holding the GIL really alternate): long enough to time through noise, short enough
-#: that the thrown-away work is a few per cent of a map worth parallelising.
-PROBE_SECONDS = 0.012
+#: The concurrent probe pieces are sized to take about this long each: long enough to time
+#: through thread wake-up latency, short enough that the thrown-away work (a first small piece
+#: plus k of these) is a few per cent of a map worth parallelising.
+PROBE_SECONDS = 0.008
 
 #: The first probe piece is this fraction of the first chunk's rows.
 FIRST_PIECE = 1 / 64
@@ -96,32 +100,30 @@ def decide(pool, job, plan) -> tuple[str, str]:
         n_rows = len(chunk)
     except TypeError:
         n_rows = 1
-    target = max(PROBE_SECONDS, 2 * sys.getswitchinterval())
     rows = max(1, int(n_rows * FIRST_PIECE))
+    most = n_rows // (2 * k + 1)  # room for k + 1 pieces, and k more if the probe runs again
     try:
-        alone = cpu_alone = 0.0
-        for _ in range(3):  # a first small piece, then one sized to take about ``target``
-            pieces = _pieces(chunk, rows, k + 1)
-            if pieces is None:  # too few rows to cut k + 1 pieces: time whole chunks instead
-                pieces, rows = [s.load() for s in specs[: k + 1]], n_rows
-                if len(pieces) < 2:
-                    return "thread", "too few rows to time a probe: running on threads"
-            t0, t1, cpu_alone = thread.submit(_timed_call, probe, pieces[0]).result()
-            alone = t1 - t0
-            most = n_rows // (k + 1)
-            if alone >= target / 2 or rows >= most:
-                break
-            rows = min(most, max(rows * 2, int(rows * target / max(alone, 1e-6))))
-        chunk_seconds = alone * n_rows / max(1, rows)
+        first = _pieces(chunk, rows, 1) if rows <= most else None
+        if first is None:  # too few rows to cut pieces: time whole chunks instead
+            pieces, rows = [s.load() for s in specs[: k + 1]], n_rows
+            if len(pieces) < 2:
+                return "thread", "too few rows to time a probe: running on threads"
+            first = pieces[:1]
+        t0, t1, _ = thread.submit(_timed_call, probe, first[0]).result()
+        chunk_seconds = (t1 - t0) * n_rows / max(1, rows)
         if chunk_seconds < TINY_CHUNK_SECONDS:
             return "thread", (f"a chunk takes about {chunk_seconds * 1e3:.2f} ms: too little "
                               "work to move to processes")
-        scaling = _concurrency(thread, probe, pieces[1: k + 1], cpu_alone / max(alone, 1e-9))
-        if 0.25 < scaling < 0.75:  # unclear (a busy machine?): once more, on the next pieces
+        if rows < n_rows:  # pieces sized to take about PROBE_SECONDS each, after the first
+            rows = min(most, max(rows, int(n_rows * PROBE_SECONDS / chunk_seconds)))
+            pieces = _pieces(chunk, rows, k + 1) or []  # pieces[0] is not used again
+            if len(pieces) < 2:
+                return "thread", "too few rows to time a probe: running on threads"
+        scaling = _concurrency(thread, probe, pieces[1: k + 1])
+        if UNCLEAR < scaling < RELEASES_GIL:  # a busy machine? once more, on the next pieces
             again = _pieces(chunk, rows, 2 * k + 1)
-            if again is not None:
-                scaling = (scaling + _concurrency(thread, probe, again[k + 1:],
-                                                  cpu_alone / max(alone, 1e-9))) / 2
+            if again is not None:  # parallel progress is never an artefact: keep the best
+                scaling = max(scaling, _concurrency(thread, probe, again[k + 1:]))
     except Exception as exc:  # noqa: BLE001 - the map itself will raise it, with the chunk
         return "thread", f"the probe raised {type(exc).__name__}; running on threads"
     n = min(k, len(pieces) - 1)
@@ -132,12 +134,14 @@ def decide(pool, job, plan) -> tuple[str, str]:
                        "way to fully parallel, so the map runs in processes")
 
 
-def _concurrency(thread, probe, pieces: list, share: float) -> float:
+def _concurrency(thread, probe, pieces: list) -> float:
     """How parallel ``pieces`` ran on threads: 0 = one at a time (GIL held), 1 = all at once.
 
-    Their CPU seconds summed over the span from the first start to the last end, relative to
-    the CPU share a lone piece got (``share``, below 1 on a busy machine): about 1 when the GIL
-    serialises them, about ``len(pieces)`` when it does not.
+    Their CPU seconds summed over the span from the first start to the last end: threads that
+    hold the GIL cannot use more than one CPU between them, whatever else the machine runs, so
+    anything well above one CPU proves the GIL was released. A busy machine can only hide
+    parallelism, never fake it: the error is towards processes, the safe side for GIL-bound
+    work (threads would be 2× slower), at the price of moving data for numpy work.
     """
     k = len(pieces)
     if k < 2:
@@ -148,7 +152,7 @@ def _concurrency(thread, probe, pieces: list, share: float) -> float:
     span = max(t[1] for t in timings) - min(t[0] for t in timings)
     if span <= 0:
         return 1.0
-    concurrent = sum(t[2] for t in timings) / span / max(min(share, 1.0), 0.05)
+    concurrent = sum(t[2] for t in timings) / span
     return max(0.0, min(1.0, (concurrent - 1) / (k - 1)))
 
 
