@@ -119,7 +119,6 @@ def test_next_call_after_crash_mid_submission(fpool, start_method):
     _check_pool_works(fpool, start_method)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: /tmp/patches/faults-unpicklable-exception.diff")
 def test_unpicklable_exception_keeps_its_type(fpool, start_method):
     """func raises an exception that carries a lock: its type, message and chunk survive."""
     with pytest.raises(faultlib.CarryingError, match="bad chunk") as info:
