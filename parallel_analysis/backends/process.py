@@ -257,6 +257,13 @@ class ProcessBackend(Backend):
                 broken.append(processes)
         if not rows:  # no chunk of this map had started: the newest broken executor's workers
             procs = dict(broken[-1] if broken else self._processes)
+        # The broken executor's own thread reaps its workers; polling them alongside it races
+        # (multiprocessing's Popen is not thread-safe: exit code 255 or None). Let it finish.
+        for _, _, executor in list(self._generations):
+            thread = getattr(executor, "_executor_manager_thread", None)
+            if getattr(executor, "_broken", False) and thread is not None \
+                    and thread is not threading.current_thread():
+                thread.join(2.0)
         for proc in procs.values():
             proc.join(1.0)
         codes = {pid: _exitcode(procs[pid]) for pid, _, _ in rows if pid in procs}
