@@ -1,4 +1,4 @@
-"""Fixtures of the benchmark suites: warm pools and data built once per session.
+"""Fixtures of the benchmark suites: warm pools and data built once per module.
 
 Sizes come from :func:`parallel_analysis.bench.suite.mode`: tiny ("smoke") under
 ``--benchmark-disable`` (``make test``), so the whole folder runs in well under a minute;
@@ -19,8 +19,10 @@ def pytest_configure(config):
     config.par_bench_mode = mode(bool(disabled))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def runners():
+    """Warm pools per suite, closed when the suite ends (so no worker outlives its module,
+    whatever order pytest runs the folders in)."""
     pools = Runners()
     yield pools
     pools.close()
