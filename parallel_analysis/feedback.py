@@ -84,6 +84,15 @@ class Captured:
         self.items = [(kind, "".join(payload) if isinstance(payload, list) else payload)
                       for kind, payload in self.items]
 
+    def take(self) -> list[tuple[str, Any]]:
+        """The items of the chunk that just ended, sealed; starts afresh for the next chunk."""
+        if not self.items:
+            return []
+        self.seal()
+        items, self.items = self.items, []
+        self._warning_keys, self._text = {}, 0
+        return items
+
     # -- logging ----------------------------------------------------------------------------
     def log(self, record: logging.LogRecord) -> None:
         self.items.append(("log", _record_state(record)))
@@ -147,7 +156,9 @@ class _Collector(logging.Handler):
 
 @contextlib.contextmanager
 def capture(index: int, enabled: bool, level: int = logging.DEBUG) -> Iterator[Captured]:
-    """Collect the chunk's log records, warnings and prints while it runs (when ``enabled``).
+    """Collect the log records, warnings and prints of a batch of chunks (when ``enabled``).
+
+    The worker installs it once per batch and calls :meth:`Captured.take` after each chunk.
 
     ``level`` is the lowest level any of the caller's loggers accepts (see
     :func:`caller_level`); records below it are not even created in the worker. The worker's

@@ -156,44 +156,52 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
     in_process = bool(_process_state.get("in_worker"))
     outer = getattr(_local, "running", False)  # a nested (serial) map inside a running chunk
     _local.running = True
+    # One capture per batch (installing handlers costs more than a tiny chunk); each chunk
+    # takes what it emitted.
     try:
-        for spec in specs:
-            if board is not None:
-                board.start(slot, map_id, spec.index)
-            started, cpu_started = time.perf_counter(), time.thread_time()
-            wall_started, loaded = time.monotonic(), None
-            captured = None
-            try:
-                with feedback.capture(spec.index, enabled=in_process,
-                                      level=job.log_level) as captured:
-                    chunk = spec.load()
-                    loaded = time.perf_counter()
-                    value = _apply(job, chunk)
-                    if job.mode == "array":
-                        _write_rows(job, spec, value)
-                        value = None
-                outcome = Outcome(spec.index, True, value)
-            except SystemExit as exc:
-                outcome = Outcome(spec.index, False, error=_exit_error(spec.index, exc),
-                                  remote_tb=traceback.format_exc())
-            except Exception as exc:
-                outcome = Outcome(spec.index, False, error=exc, remote_tb=traceback.format_exc())
-            finally:
-                if board is not None:
-                    board.stop(slot)
-            outcome.seconds = time.perf_counter() - started
-            outcome.cpu_seconds = time.thread_time() - cpu_started
-            outcome.started = wall_started
-            outcome.load_seconds = (loaded - started) if loaded is not None else outcome.seconds
-            if captured is not None and captured.items:
-                outcome.feedback = captured.items
-            outcome.pid = os.getpid()
-            outcomes.append(outcome)
-            if not outcome.ok and stop_on_error:
-                break
+        with feedback.capture(specs[0].index if specs else 0, enabled=in_process,
+                              level=job.log_level) as captured:
+            for spec in specs:
+                outcome = _run_one(job, spec, board, slot, map_id)
+                items = captured.take()
+                if items:
+                    outcome.feedback = items
+                outcomes.append(outcome)
+                if not outcome.ok and stop_on_error:
+                    break
     finally:
         _local.running = outer  # still inside the outer chunk: its later maps stay serial
     return outcomes
+
+
+def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -> Outcome:
+    """One chunk: load it, apply the job, time it; an exception becomes a failed outcome."""
+    if board is not None:
+        board.start(slot, map_id, spec.index)
+    started, cpu_started = time.perf_counter(), time.thread_time()
+    wall_started, loaded = time.monotonic(), None
+    try:
+        chunk = spec.load()
+        loaded = time.perf_counter()
+        value = _apply(job, chunk)
+        if job.mode == "array":
+            _write_rows(job, spec, value)
+            value = None
+        outcome = Outcome(spec.index, True, value)
+    except SystemExit as exc:
+        outcome = Outcome(spec.index, False, error=_exit_error(spec.index, exc),
+                          remote_tb=traceback.format_exc())
+    except Exception as exc:
+        outcome = Outcome(spec.index, False, error=exc, remote_tb=traceback.format_exc())
+    finally:
+        if board is not None:
+            board.stop(slot)
+    outcome.seconds = time.perf_counter() - started
+    outcome.cpu_seconds = time.thread_time() - cpu_started
+    outcome.started = wall_started
+    outcome.load_seconds = (loaded - started) if loaded is not None else outcome.seconds
+    outcome.pid = os.getpid()
+    return outcome
 
 
 # -- process workers ------------------------------------------------------------------------------
