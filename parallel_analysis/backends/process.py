@@ -264,14 +264,12 @@ class ProcessBackend(Backend):
             if getattr(executor, "_broken", False) and thread is not None \
                     and thread is not threading.current_thread():
                 thread.join(2.0)
-        for proc in procs.values():
-            proc.join(1.0)
         codes = {pid: _exitcode(procs[pid]) for pid, _, _ in rows if pid in procs}
         # The culprit died on its own; the others were then stopped with SIGTERM by the executor.
         culprits = [r for r in rows if codes.get(r[0]) not in (None, -signal.SIGTERM)]
         pick = (culprits or rows or [None])[0]
         if pick is None:
-            dead = [p.exitcode for p in procs.values() if p.exitcode not in (None, 0)]
+            dead = [c for c in map(_exitcode, procs.values()) if c not in (None, 0)]
             code = dead[0] if dead else None
             return WorkerCrashedError(
                 f"a worker process {describe_exit(code)} while running this map (before it "
@@ -310,23 +308,41 @@ class ProcessBackend(Backend):
             worker_pid_sources.remove(self._pid_source)
 
     def worker_pids(self) -> list[int]:
-        return [pid for pid, proc in list(self._processes.items()) if proc.is_alive()] \
-            if os.getpid() == self._creator else []
+        """Live workers, found without polling them (only the executor's thread reaps)."""
+        if os.getpid() != self._creator:
+            return []
+        return [pid for pid, proc in list(self._processes.items())
+                if getattr(proc._popen, "returncode", 0) is None and _pid_exists(pid)]
 
     def describe(self) -> str:
         return f"process backend ({self.start_method}), {self.workers} worker(s)"
 
 
-def _exitcode(proc, timeout: float = 1.0) -> int | None:
-    """``proc.exitcode`` of a process that has exited, or None if it still runs after ``timeout``.
+def _exitcode(proc, timeout: float = 3.0) -> int | None:
+    """The exit code of a worker of a broken executor, read without reaping it ourselves.
 
-    The executor's thread may be reaping the same child: the loser of that race sees None for
-    a moment (os.waitpid fails with ECHILD) until the winner stores the return code.
+    The executor's own thread reaps its workers when it breaks. Reaping alongside it races:
+    multiprocessing's Popen is not thread-safe, and the loser reads EOF from the forkserver
+    (exit code 255) or ECHILD from waitpid (None). So wait for the code it stores, and poll
+    ourselves only if it never comes.
     """
+    popen = getattr(proc, "_popen", None)
     deadline = time.monotonic() + timeout
-    while proc.exitcode is None and time.monotonic() < deadline:
+    while popen is not None and popen.returncode is None and time.monotonic() < deadline:
         time.sleep(0.01)
+    if popen is not None and popen.returncode is not None:
+        return popen.returncode
     return proc.exitcode
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kill(proc) -> None:
