@@ -347,13 +347,14 @@ def _watchdog(caller_pid: int) -> None:
             dead = bool(ready)
         else:
             time.sleep(WATCHDOG_INTERVAL)
-            dead = not _alive(caller_pid)
+            dead = not pid_alive(caller_pid)
         if dead:
             os._exit(0)
         segment.release_unlinked()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with that pid exists (without reaping or signalling it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

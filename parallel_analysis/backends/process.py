@@ -33,7 +33,7 @@ from multiprocessing import spawn
 from ..cpus import threads_per_worker
 from ..errors import PicklingError, WorkerCrashedError
 from ..share import worker_pid_sources
-from ..worker import Board, init_process_worker, run_batch_pickled
+from ..worker import Board, init_process_worker, pid_alive, run_batch_pickled
 from . import Backend
 
 #: Modules the forkserver imports once, so each worker starts with numpy already loaded.
@@ -312,7 +312,7 @@ class ProcessBackend(Backend):
         if os.getpid() != self._creator:
             return []
         return [pid for pid, proc in list(self._processes.items())
-                if getattr(proc._popen, "returncode", 0) is None and _pid_exists(pid)]
+                if getattr(proc._popen, "returncode", 0) is None and pid_alive(pid)]
 
     def describe(self) -> str:
         return f"process backend ({self.start_method}), {self.workers} worker(s)"
@@ -333,16 +333,6 @@ def _exitcode(proc, timeout: float = 3.0) -> int | None:
     if popen is not None and popen.returncode is not None:
         return popen.returncode
     return proc.exitcode
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _kill(proc) -> None:
