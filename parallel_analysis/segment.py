@@ -401,17 +401,6 @@ def _file_exists(name: str) -> bool:
     return os.path.exists(os.path.join(tempfile.gettempdir(), name))
 
 
-def release_all_attached() -> None:
-    """Forget every cached mapping (views still in use keep their pages until freed)."""
-    with _attach_lock:
-        _attached.clear()
-
-
-def attached_names() -> list[str]:
-    with _attach_lock:
-        return [k.rsplit(":", 1)[0] for k in _attached]
-
-
 @atexit.register
 def _unlink_all_owned() -> None:
     """At interpreter exit, remove every segment this process still owns."""

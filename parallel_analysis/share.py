@@ -92,7 +92,6 @@ class Shared:
         self._payload = payload  # the object itself, for kind "pickled"
         self._closed = False
         self._sent_to_processes = False
-        self._value_lock = threading.Lock()
         self._finalizer = (
             weakref.finalize(self, segment.unlink) if segment is not None else None
         )

@@ -68,20 +68,11 @@ def best_rounds(recs: list[Record]) -> list[Record]:
 
 def evaluate(recs: list[Record]) -> list[Goal]:
     """Every goal of the issue that the records allow us to evaluate."""
-    goals: list[Goal] = []
-    if any(r.workload == "pybound" for r in recs):
-        goals += _pybound(recs)
-    if any(r.workload == "npbound" for r in recs):
-        goals += _npbound(recs)
-    if any(r.workload == "transfer" for r in recs):
-        goals += _transfer(recs)
-    if any(r.workload == "groupby" for r in recs):
-        goals += _groupby(recs)
-    if any(r.workload == "overhead" for r in recs):
-        goals += _overhead(recs)
-    if any(r.workload == "coldstart" for r in recs):
-        goals += _coldstart(recs)
-    return goals
+    by_workload = {"pybound": _pybound, "npbound": _npbound, "transfer": _transfer,
+                   "groupby": _groupby, "overhead": _overhead, "coldstart": _coldstart}
+    present = {r.workload for r in recs}
+    return [goal for name, goals_of in by_workload.items() if name in present
+            for goal in goals_of(recs)]
 
 
 def _auto_goal(recs, name) -> Goal:
