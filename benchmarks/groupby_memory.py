@@ -58,7 +58,7 @@ def make_frame(rows: int, seed: int = 0):
 
 
 def _pickled_partial(args):
-    from parallel_analysis.groupby import GroupBy
+    from parallel_analysis.reducers import GroupBy
 
     chunk, agg = args
     return GroupBy("key", agg).partial(chunk)
@@ -93,8 +93,8 @@ def _run_one(method: str, rows: int, agg: str, runs: int, workers: int) -> dict:
     import pyarrow as pa
 
     import parallel_analysis as par
-    from parallel_analysis.groupby import GroupBy
     from parallel_analysis.reduce import tree_reduce
+    from parallel_analysis.reducers import GroupBy
 
     df = make_frame(rows)
     frame_bytes = int(df.memory_usage(deep=True).sum())

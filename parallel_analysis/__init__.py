@@ -5,20 +5,22 @@
 >>> int(par.map_reduce(lambda c: c * 2, x, par.reducers.Sum(), backend="thread"))
 999999000000
 
-The data path, one module per arrow: :mod:`.split` (chunks as views), :mod:`.share` (shared
-memory handles), :mod:`.map` with :mod:`.pool` and :mod:`.backends` (where chunks run),
-:mod:`.reduce` with :mod:`.reducers` (combining partials). Importing the package loads numpy only;
-pandas, pyarrow, dask, matplotlib and tqdm load on first use.
+The face of the package (layer: faces): the public names, listed once in ``__all__``. The data
+path, one module per arrow: :mod:`.split` (chunks as views), :mod:`.share` (shared memory
+handles), :mod:`.plan`, :mod:`.map` and :mod:`.backends` (where chunks run), :mod:`.reduce` with
+:mod:`.reducers` (combining partials); :mod:`.pipeline` and :mod:`.pool` put them together (the
+README's "Architecture" section draws every layer). Importing the package loads numpy only;
+the modules that need pandas (:mod:`.frames`, :mod:`.parquet`) load on first use of their names.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from . import errors, reducers
 from .info import info  # eager (stdlib only): a lazy `info` is shadowed by its own submodule
-from .map import last_run
+from .insights import last_run
+from .parquet import from_parquet
 from .pool import (
     Pool,
     default_pool,
@@ -36,14 +38,8 @@ from .split import split
 
 __version__ = "0.1.0"
 
-#: Public names served lazily, so that importing the package never imports pandas or pyarrow.
-_LAZY = {
-    "apply": "parallel_analysis.frames",
-    "describe": "parallel_analysis.frames",
-    "groupby_agg": "parallel_analysis.frames",
-    "groupby_apply": "parallel_analysis.frames",
-    "from_parquet": "parallel_analysis.parquet",
-}
+#: Public names whose modules import pandas or pyarrow, served on first use by __getattr__.
+_FRAMES = ("apply", "describe", "groupby_agg", "groupby_apply")
 
 __all__ = [
     "Pool",
@@ -80,11 +76,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _FRAMES:
         raise AttributeError(f"module 'parallel_analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    from . import frames
+
+    value = globals()[name] = getattr(frames, name)
     return value
 
 

@@ -1,4 +1,5 @@
-"""backend="auto": choose threads or processes per map by timing a probe, and say why.
+"""auto: backend="auto" chooses threads or processes per map from a probe, and says why. Layer:
+pipeline (imports split and worker; touches no pool).
 
 The probe runs ``func`` on a few small pieces of the first chunk, on the thread backend: one
 piece alone (1/64 of the chunk's rows: is the work big enough for processes?), then
@@ -31,8 +32,8 @@ import threading
 import time
 from typing import Any
 
-from . import map as _map
-from .plan import make_plan
+from .split import take_rows
+from .worker import apply_job
 
 #: How close to fully parallel (0 = one thread at a time, 1 = all at once) the probe threads
 #: must run for the GIL to be taken as released. Threads holding the GIL stay near 0.
@@ -71,15 +72,13 @@ def _timed_call(job, piece, barrier=None) -> tuple[float, float, float, float]:
     With a ``barrier`` the concurrent pieces start together, so a thread that the OS wakes late
     does not run its piece alone after the others finished (which would hide a held GIL).
     """
-    from .worker import _apply
-
     if barrier is not None:
         try:
             barrier.wait(timeout=1.0)
         except threading.BrokenBarrierError:
             pass
     start, cpu, delay = time.perf_counter(), time.thread_time(), _run_delay()
-    _apply(job, piece)
+    apply_job(job, piece)
     return start, time.perf_counter(), time.thread_time() - cpu, _run_delay() - delay
 
 
@@ -99,8 +98,6 @@ def _start_threads(thread, k: int) -> None:
 
 def _pieces(chunk: Any, rows: int, count: int) -> list | None:
     """``count`` disjoint pieces of ``rows`` rows from ``chunk``; None when it cannot be cut."""
-    from .split import take_rows
-
     try:
         if len(chunk) < count * rows or rows < 1:
             return None
@@ -109,17 +106,16 @@ def _pieces(chunk: Any, rows: int, count: int) -> list | None:
         return None
 
 
-def decide(pool, job, plan) -> tuple[str, str]:
-    """(backend name, reason) for running ``job`` over ``plan`` with ``pool``'s workers."""
-    if pool.workers <= 1:
+def decide(job, specs: list, thread) -> tuple[str, str]:
+    """(backend name, reason) for running ``job`` over ``specs``, probed on the ``thread``
+    backend (whose workers are the pool's)."""
+    if thread.workers <= 1:
         return "serial", "one worker: nothing to run in parallel"
-    specs = plan.specs
     if len(specs) < 2:
         return "thread", "one chunk: nothing to run in parallel"
-    k = min(pool.workers, 4)
+    k = min(thread.workers, 4)
     probe = type(job)(job.func, "map" if job.mode == "array" else job.mode, job.reducer,
                       job.args, job.kwargs)
-    thread = pool._backend("thread")
     _start_threads(thread, k)
     chunk = specs[0].load()
     try:
@@ -151,7 +147,7 @@ def decide(pool, job, plan) -> tuple[str, str]:
             if again is not None:  # parallel progress is never an artefact: keep the best
                 scaling2, slept2 = _concurrency(thread, probe, again[k + 1:])
                 scaling, slept = max(scaling, scaling2), max(slept, slept2)
-    except Exception as exc:  # noqa: BLE001 - the map itself will raise it, with the chunk
+    except Exception as exc:  # the map itself will raise it, with the chunk
         return "thread", f"the probe raised {type(exc).__name__}; running on threads"
     n = min(k, len(pieces) - 1)
     if scaling >= RELEASES_GIL:
@@ -191,37 +187,3 @@ def _concurrency(thread, probe, pieces: list) -> tuple[float, float]:
     parallel = max(0.0, min(1.0, (sum(t[2] for t in timings) / span - 1) / (k - 1)))
     slept = max(0.0, sum(t[1] - t[0] - t[2] - t[3] for t in timings) / walls)
     return parallel, slept
-
-
-def run_auto(pool, job, data, chunking, collect, start, out_spec, run_kw):
-    """Run one map with backend="auto" (see the module docstring); the number of chunks."""
-    thread = pool._backend("thread")
-    stats = _map.timed_run("auto", pool.workers)
-    plan = make_plan(data, thread, parallelism=pool._parallelism(thread), **chunking)
-    n = len(plan.specs)
-    try:
-        name, reason = decide(pool, job, plan) if n else ("thread", "no chunks")
-    except BaseException:
-        plan.close()
-        raise
-    backend = pool._backend(name)
-    if backend.remote:  # the data goes to shared memory only now that processes are chosen
-        plan.close()
-        plan = make_plan(data, backend, parallelism=pool._parallelism(backend), **chunking)
-    try:
-        if job.mode == "array":
-            return pool._run_array(backend, job, plan, out_spec, run_kw, stats)
-        if start is not None and n:
-            start(n)
-        _map.execute(backend, job, plan.specs, collect, n_total=n, stats=stats, **run_kw)
-        return n
-    finally:
-        _note(pool, stats, name, reason)
-        plan.close()
-        _map.finish_run(stats, len(plan.specs))
-
-
-def _note(pool, stats, name, reason) -> None:
-    stats.backend = f"auto → {name}"
-    stats.reason = reason
-    pool.last_reason = f"{name}: {reason}"

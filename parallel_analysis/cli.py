@@ -18,6 +18,11 @@ import argparse
 import os
 import sys
 
+from .bench import render
+from .bench.results import load, records, save
+from .bench.runner import run
+from .info import format_info
+
 WORKLOAD_NAMES = ("pybound", "npbound", "transfer", "groupby", "overhead", "coldstart")
 
 
@@ -56,10 +61,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import render
-    from .bench.results import records, save
-    from .bench.runner import run
-
     os.makedirs(args.out, exist_ok=True)
     doc = run(args.mode, args.workloads, progress=not args.quiet,
               peers=[] if args.no_peers else None)
@@ -74,9 +75,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .bench import render
-    from .bench.results import load
-
     if len(args.results) > 2:
         print("report takes one results file, or two to compare", file=sys.stderr)
         return 2
@@ -104,10 +102,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    # Import the function from its module: ``from . import info`` gives ``par.info`` (the
-    # function of the same name, exported lazily), which has no ``format_info``.
-    from .info import format_info
-
     print(format_info())
     return 0
 

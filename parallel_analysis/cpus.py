@@ -1,4 +1,5 @@
-"""How many CPUs this process may really use, and how many BLAS threads each worker gets.
+"""cpus: how many CPUs this process may really use, and how many BLAS threads each worker
+gets. Layer: leaves.
 
 ``os.cpu_count()`` counts the machine; a container or ``taskset`` gives less. We take the minimum
 of the affinity mask and the cgroup CPU quota, as loky does, so ``workers=None`` never
@@ -12,7 +13,7 @@ import os
 from functools import lru_cache
 
 
-def _cgroup_quota() -> float | None:
+def cgroup_quota() -> float | None:
     """CPU quota from cgroup v2 (``cpu.max``) or v1 (``cfs_quota_us``), None when unlimited."""
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
@@ -41,7 +42,7 @@ def available_cpus() -> int:
         count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         count = os.cpu_count() or 1
-    quota = _cgroup_quota()
+    quota = cgroup_quota()
     if quota is not None:
         count = min(count, max(1, math.ceil(quota)))
     return max(1, count)

@@ -1,4 +1,4 @@
-"""Errors raised by parallel_analysis.
+"""Errors raised by parallel_analysis. Layer: leaves (imports nothing of the package).
 
 User exceptions raised inside ``func`` keep their own type; they gain a note naming the chunk and
 carry the remote traceback as ``__cause__``. Everything the toolkit raises itself sits in a small
@@ -17,6 +17,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 
 class ParallelAnalysisError(Exception):
@@ -65,3 +66,35 @@ class PickleFallbackWarning(UserWarning):
 
 class SharedMemoryFallbackWarning(ResourceWarning):
     """/dev/shm had no room, so the data went to a file-backed mapping in a temporary folder."""
+
+
+def safe_repr(obj: Any, limit: int = 80) -> str:
+    """``repr(obj)`` cut to ``limit`` characters; a broken ``__repr__`` never hides an error."""
+    try:
+        text = repr(obj)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = object.__repr__(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pickling_error(what: str, obj: Any, exc: BaseException, verb: str = "pickle"
+                   ) -> PicklingError:
+    """The one message for anything that cannot cross a process boundary by pickle."""
+    shown = "" if obj is None else f" ({type(obj).__name__}: {safe_repr(obj)})"
+    return PicklingError(
+        f"could not {verb} {what}{shown} to send it between processes: "
+        f"{type(exc).__name__}: {exc}. Pass plain data (numbers, arrays, frames), or use "
+        "backend='thread'."
+    )
+
+
+def format_bytes(n: int | None) -> str:
+    """``1.5 GiB``: sizes in messages (None: "an unknown amount")."""
+    if n is None:
+        return "an unknown amount"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover

@@ -1,4 +1,5 @@
-"""info: what this machine and process give a map, in one call (``par.info()``).
+"""info: what this machine and process give a map, in one call (``par.info()``). Layer: API
+(imports cpus, segment, errors and backends.spawning; starts nothing).
 
 When a map is slower than expected the cause is usually outside the code: a container quota
 smaller than the CPU count, a 64 MB ``/dev/shm``, a BLAS that starts one thread per core in every
@@ -15,6 +16,11 @@ import os
 import platform
 import sys
 from typing import Any
+
+from .backends.spawning import default_start_method
+from .cpus import available_cpus, cgroup_quota, threads_per_worker
+from .errors import format_bytes
+from .segment import SHM_DIR
 
 #: Libraries whose versions matter to a map; ``None`` in the result when not installed.
 LIBRARIES = ("parallel_analysis", "numpy", "pandas", "pyarrow", "cloudpickle", "threadpoolctl",
@@ -34,8 +40,6 @@ def _version(name: str) -> str | None:
 
 
 def _cpus() -> dict[str, Any]:
-    from .cpus import _cgroup_quota, available_cpus
-
     try:
         affinity: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -44,13 +48,11 @@ def _cpus() -> dict[str, Any]:
         "usable": available_cpus(),
         "present": os.cpu_count(),
         "affinity": affinity,
-        "cgroup_quota": _cgroup_quota(),
+        "cgroup_quota": cgroup_quota(),
     }
 
 
 def _shm() -> dict[str, Any]:
-    from .segment import SHM_DIR
-
     try:
         st = os.statvfs(SHM_DIR)
     except OSError:
@@ -99,9 +101,6 @@ def info() -> Info:
     (``None`` for a library that is not installed), ``python``, ``platform``, ``notes``
     (hints for anything that will slow maps down).
     """
-    from .backends.process import default_start_method
-    from .cpus import threads_per_worker
-
     cpus = _cpus()
     result = Info({
         "cpus": cpus,
@@ -127,24 +126,13 @@ def _notes(facts: dict[str, Any]) -> list[str]:
         notes.append(f"only {cpus['usable']} of {cpus['present']} CPUs are usable here ({why}); "
                      "workers=None uses the usable ones")
     if shm["size"] is not None and shm["size"] < SMALL_SHM:
-        notes.append(f"{shm['path']} is only {_size(shm['size'])}: large data will go to "
+        notes.append(f"{shm['path']} is only {format_bytes(shm['size'])}: large data will go to "
                      "file-backed mappings (docker run --shm-size=2g gives more)")
     if cpus["usable"] > 1 and any((lib.get("num_threads") or 0) > cpus["usable"]
                                   for lib in facts["blas"]):
         notes.append("a BLAS library runs more threads than usable CPUs; process workers cap "
                      "it, but thread-backend maps and your own numpy calls may oversubscribe")
     return notes
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def format_info(facts: dict[str, Any] | None = None) -> str:
@@ -164,9 +152,9 @@ def format_info(facts: dict[str, Any] | None = None) -> str:
         ("CPUs", cpu_line),
         ("BLAS threads/worker", f"{facts['threads_per_worker']} (process workers, workers=None)"),
         ("start method", facts["start_method"]),
-        ("/dev/shm", f"{_size(shm['free'])} free of {_size(shm['size'])}"
+        ("/dev/shm", f"{format_bytes(shm['free'])} free of {format_bytes(shm['size'])}"
          if shm["size"] is not None else "not available"),
-        ("memory", f"{_size(mem['available'])} available of {_size(mem['total'])}"),
+        ("memory", f"{format_bytes(mem['available'])} available of {format_bytes(mem['total'])}"),
         ("BLAS", blas),
         ("python", f"{facts['python']} ({facts['executable']})"),
         ("platform", facts["platform"]),

@@ -1,4 +1,5 @@
-"""insights: what a map did, chunk by chunk, for ``par.last_run()`` and benchmark reports.
+"""insights: what a map did, chunk by chunk, for ``par.last_run()`` and benchmark reports. Layer:
+leaves.
 
 Every map records a :class:`RunStats`: the backend (and why ``auto`` chose it), and for each chunk
 a :class:`ChunkTiming` of its life, measured on the machine-wide monotonic clock, so times taken
@@ -170,7 +171,8 @@ def last_run() -> RunStats | None:
     return getattr(_last, "stats", None) or _last_global.get("stats")
 
 
-def _record(stats: RunStats) -> None:
+def record(stats: RunStats) -> None:
+    """Make ``stats`` what :func:`last_run` returns (in this thread, and for any thread)."""
     _last.stats = stats
     _last_global["stats"] = stats
 
@@ -184,7 +186,7 @@ def timed_run(backend_name: str, workers: int) -> RunStats:
 def finish_run(stats: RunStats, chunks: int) -> None:
     stats.seconds = time.perf_counter() - stats._started
     stats.chunks = chunks
-    _record(stats)
+    record(stats)
 
 
 def batch_timings(outcomes: list, submitted: float, received: float, bytes_sent: int,

@@ -1,12 +1,13 @@
-"""map: run a job over every chunk of a plan on a backend, and collect the outcomes.
+"""map: run a job over chunk specs on a backend, and collect the outcomes. Layer: plan (imports
+backends, worker, replay, insights, progress and errors).
 
 One driver for every backend (the toolz ``fold(binop, seq, map=...)`` idea: the reduction says
 how to combine, the backend says where work runs)::
 
-    plan.specs ──batches──▶ backend.submit_batch ──futures──▶ wait loop ──▶ collect(index, value)
-                                                   │
-                         timeout: stop the worker ─┤ crash: WorkerCrashedError naming the chunk
-                         Ctrl-C / cancel: abort  ──┘ user error: re-raised with its own type
+    specs ──batches──▶ backend.submit_batch ──futures──▶ wait loop ──▶ backend.outcomes
+                                                  │                      └▶ collect(index, value)
+                        timeout: stop the worker ─┤ crash: WorkerCrashedError naming the chunk
+                        Ctrl-C / cancel: abort  ──┘ user error: re-raised with its own type
 
 Small chunks are sent in batches (:func:`batches`) so that 5,000 tiny chunks cost a few dozen
 messages, not 5,000.
@@ -18,12 +19,14 @@ import itertools
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
+from dataclasses import dataclass, field
 from typing import Any
 
-from . import feedback
-from .errors import ChunkTimeoutError, PicklingError
-from .insights import RunStats, batch_timings, finish_run, last_run, timed_run  # noqa: F401
-from .progress import progress_bar
+from . import replay
+from .backends import Backend, Delivery
+from .errors import ChunkTimeoutError
+from .insights import RunStats, batch_timings
+from .progress import NoBar
 from .worker import Job, Outcome
 
 #: Batches per worker a map aims for: enough for load balance, few enough that per-message
@@ -36,6 +39,22 @@ POLL_INTERVAL = 0.05
 IDLE_POLL = 0.5
 
 _map_ids = itertools.count(1)
+
+
+@dataclass
+class Run:
+    """What the driver needs of a map besides the work itself: its limits and its trackers."""
+
+    timeout: float | None = None
+    cancel: threading.Event | None = None  # set: the map stops (an asyncio task was cancelled)
+    bar: Any = field(default_factory=NoBar)  # advances per finished chunk
+    stats: RunStats | None = None
+    n_total: int = 0  # chunks of the whole map, for "chunk i of n" (0: these specs)
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got "
+                             f"{self.timeout!r}")
 
 
 class RemoteTraceback(Exception):
@@ -55,39 +74,6 @@ def batches(specs: list, workers: int) -> list[list]:
     return [specs[i: i + size] for i in range(0, len(specs), size)]
 
 
-def _dumps(obj: Any, what: str) -> bytes:
-    import cloudpickle
-
-    try:
-        return cloudpickle.dumps(obj)
-    except (Exception, SystemExit) as exc:  # a __reduce__ calling sys.exit must not end the caller
-        raise PicklingError(
-            f"could not pickle {what} to send it to worker processes: {type(exc).__name__}: "
-            f"{exc}. Use backend='thread', or pass data that pickles (arrays, frames, numbers)."
-        ) from exc
-
-
-def _dumps_job(job: Job) -> bytes:
-    try:
-        import cloudpickle
-
-        return cloudpickle.dumps(job)
-    except (Exception, SystemExit):  # noqa: BLE001 - find the part that does not pickle, and name it
-        for what, obj in (("the function", job.func), ("the reducer", job.reducer),
-                          ("args", job.args), ("kwargs", job.kwargs)):
-            _dumps(obj, f"{what} {_name(obj)}")
-        return _dumps(job, "the job")
-
-
-def _name(obj: Any) -> str:
-    name = getattr(obj, "__qualname__", None) or type(obj).__name__
-    try:
-        text = repr(obj)
-    except Exception:  # noqa: BLE001
-        text = name
-    return f"{name!s} ({text[:80]})" if text != name else name
-
-
 def raise_chunk_error(outcome: Outcome, n_chunks: int, backend_name: str) -> None:
     """Re-raise a chunk's exception with its own type, the chunk index and remote traceback."""
     exc = outcome.error
@@ -103,129 +89,110 @@ def raise_chunk_error(outcome: Outcome, n_chunks: int, backend_name: str) -> Non
     raise exc
 
 
-def _unpack(future, backend, map_id: int, batch: list) -> tuple[list[Outcome], int]:
-    """The outcomes of a finished batch, and the bytes its results took on the way back."""
+def _overdue(outcome: Outcome, timeout: float | None) -> bool:
+    return timeout is not None and outcome.seconds > timeout
+
+
+def _stops_map(delivery: Delivery, timeout: float | None) -> bool:
+    """Whether a batch holds a failed or overdue chunk (no later batch should start)."""
+    return any(not o.ok or _overdue(o, timeout) for o in delivery.outcomes)
+
+
+class _Submitted:
+    """The batches of one map in flight: their specs, when they were sent, what came back."""
+
+    def __init__(self) -> None:
+        self.specs: dict = {}  # future → its specs
+        self.sent: dict = {}  # future → monotonic time submitted
+        self.ready: dict = {}  # future → (Delivery, time) read at submission (a serial batch)
+
+    def cancel(self) -> None:
+        for future in self.specs:
+            future.cancel()
+
+
+def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run) -> _Submitted:
+    """Submit every batch; a batch that ran at once (serial) and failed stops the rest."""
+    submitted = _Submitted()
     try:
-        raw = future.result()
-    except BaseException as exc:
-        crash = backend.crash_error(exc, map_id)
-        if crash is not None:
-            backend.restart_if_broken()
-            raise crash from None
-        raise
-    if not backend.remote:
-        return raw, 0
-    import cloudpickle
-
-    try:
-        status, *rest = cloudpickle.loads(raw)
-    except (Exception, SystemExit) as exc:  # a result must not end the caller
-        raise PicklingError(
-            f"could not unpickle the results of chunks {batch[0].index}..{batch[-1].index} sent "
-            f"back by a worker: {type(exc).__name__}: {exc}"
-        ) from exc
-    if status == "ok":
-        return rest[0], len(raw)
-    error, tb = rest
-    return [Outcome(batch[0].index, False, error=error, remote_tb=tb)], len(raw)
-
-
-def _stops_map(future, timeout: float | None) -> bool:
-    """Whether a finished in-process batch holds a failed or overdue chunk."""
-    if future.exception() is not None:
-        return True
-    return any(not o.ok or (timeout is not None and o.seconds > timeout) for o in future.result())
-
-
-def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = None,
-            progress: Any = None, desc: str = "", cancel: threading.Event | None = None,
-            n_total: int | None = None, stats: RunStats | None = None,
-            bar: Any = None) -> None:
-    """Run ``job`` on ``specs`` with ``backend``, calling ``collect(index, value)`` per chunk.
-
-    ``bar``: a progress bar the caller owns (one bar over several calls, as map_array makes);
-    without it, execute shows and closes its own, per ``progress``.
-    """
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if not specs:
-        return
-    n_total = n_total or len(specs)
-    map_id = next(_map_ids)
-    groups = batches(specs, backend.workers)
-    own_bar = bar is None
-    if own_bar:  # first: a bad mode fails before any work
-        bar = progress_bar(len(specs), desc, progress)
-    sent: dict = {}  # future -> (monotonic time submitted, bytes pickled out, time done or None)
-    try:
-        if backend.remote:
-            job_bytes = _dumps_job(job)
-            futures = {}
-            for group in groups:
-                specs_bytes = _dumps(group, f"chunks {group[0].index}..{group[-1].index}")
-                submitted = time.monotonic()
-                future = backend.submit_batch(job_bytes, specs_bytes, map_id, group[0].index)
-                futures[future] = group
-                sent[future] = (submitted, len(job_bytes) + len(specs_bytes), None)
-        else:
-            futures = {}
-            for group in groups:
-                submitted = time.monotonic()
-                future = backend.submit_batch(job, group, map_id)
-                futures[future] = group
-                # The serial backend runs the batch inside submit: its result is in hand now,
-                # and a failed or overdue chunk ends the map before later chunks run.
-                sent[future] = (submitted, 0, time.monotonic() if future.done() else None)
-                if future.done() and _stops_map(future, timeout):
+        for group in batches(specs, backend.workers):
+            sent = time.monotonic()
+            future = backend.submit_batch(job, group, map_id)
+            submitted.specs[future], submitted.sent[future] = group, sent
+            if future.done():
+                delivery = backend.outcomes(future, map_id, group)
+                submitted.ready[future] = (delivery, time.monotonic())
+                if _stops_map(delivery, run.timeout):
                     break
     except BaseException as exc:
-        for future in sent:  # batches already submitted must not run on after the error
-            future.cancel()
+        submitted.cancel()  # batches already submitted must not run on after the error
         if isinstance(exc, (KeyboardInterrupt, CancelledError)):
             backend.abort()  # Ctrl-C: stop the chunks already running as well
-        if own_bar:
-            bar.close()
         raise
-    pending = set(futures)
+    return submitted
+
+
+def _deliver(delivery: Delivery, collect, backend: Backend, run: Run) -> None:
+    """Replay a batch's feedback, raise its first error, collect its values, count it."""
+    for outcome in delivery.outcomes:
+        if outcome.feedback:
+            replay.replay(outcome.feedback, outcome.index, outcome.pid)
+        if not outcome.ok:
+            raise_chunk_error(outcome, run.n_total, backend.name)
+        if _overdue(outcome, run.timeout):
+            raise ChunkTimeoutError(
+                f"chunk {outcome.index} took {outcome.seconds:.2f} s, more than "
+                f"timeout={run.timeout} s (the {backend.name} backend cannot interrupt a "
+                "running chunk, so this is reported when it returns)",
+                chunk=outcome.index, timeout=run.timeout)
+        collect(outcome.index, outcome.value)
+        if run.stats is not None:
+            run.stats.chunk_seconds.append(outcome.seconds)
+    run.bar.update(len(delivery.outcomes))
+
+
+def _overdue_running(backend: Backend, map_id: int, timeout: float) -> tuple | None:
+    """(worker id, chunk) of a chunk of the map running longer than ``timeout``, or None."""
+    for worker_id, chunk, seconds in backend.running(map_id):
+        if seconds > timeout:
+            return worker_id, chunk
+    return None
+
+
+def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
+    """Run ``job`` on ``specs`` with ``backend``, calling ``collect(index, value)`` per chunk."""
+    if not specs:
+        return
+    run.n_total = run.n_total or len(specs)
+    map_id = next(_map_ids)
+    submitted = _submit_all(backend, job, specs, map_id, run)
+    pending = set(submitted.specs)
     # Bounded even without timeout= or cancel: a pool closed mid-map cancels our futures, and a
     # future cancelled that way never wakes a wait() already blocked on it.
-    poll = POLL_INTERVAL if (timeout is not None or cancel is not None) else IDLE_POLL
+    poll = POLL_INTERVAL if (run.timeout is not None or run.cancel is not None) else IDLE_POLL
     stopped_worker = False
     try:
         while pending:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: futures[f][0].index):  # lowest chunk first
-                outcomes, bytes_back = _unpack(future, backend, map_id, futures[future])
-                if stats is not None:
-                    submitted, bytes_out, done_at = sent[future]
-                    stats.timings.extend(batch_timings(outcomes, submitted,
-                                                       done_at or time.monotonic(), bytes_out,
-                                                       bytes_back))
-                for outcome in outcomes:
-                    if outcome.feedback:
-                        feedback.replay(outcome.feedback, outcome.index, outcome.pid)
-                    if not outcome.ok:
-                        raise_chunk_error(outcome, n_total, backend.name)
-                    if timeout is not None and outcome.seconds > timeout:
-                        raise ChunkTimeoutError(
-                            f"chunk {outcome.index} took {outcome.seconds:.2f} s, more than "
-                            f"timeout={timeout} s (the {backend.name} backend cannot interrupt "
-                            "a running chunk, so this is reported when it returns)",
-                            chunk=outcome.index, timeout=timeout)
-                    collect(outcome.index, outcome.value)
-                    if stats is not None:
-                        stats.chunk_seconds.append(outcome.seconds)
-                bar.update(len(outcomes))
-            if timeout is not None:
-                for worker_id, chunk, seconds in backend.running(map_id):
-                    if seconds > timeout:
-                        stopped_worker = backend.stop_worker(worker_id)
-                        fate = ("its worker was stopped" if stopped_worker else
-                                "it keeps running in the background (a thread cannot be stopped)")
-                        raise ChunkTimeoutError(
-                            f"chunk {chunk} ran longer than timeout={timeout} s; {fate}",
-                            chunk=chunk, timeout=timeout)
-            if cancel is not None and cancel.is_set():
+            for future in sorted(done, key=lambda f: submitted.specs[f][0].index):
+                group = submitted.specs[future]
+                delivery, received = submitted.ready.pop(future, (None, None))
+                if delivery is None:
+                    delivery, received = backend.outcomes(future, map_id, group), time.monotonic()
+                if run.stats is not None:
+                    run.stats.timings.extend(batch_timings(
+                        delivery.outcomes, submitted.sent[future], received,
+                        delivery.bytes_out, delivery.bytes_back))
+                _deliver(delivery, collect, backend, run)
+            overdue = _overdue_running(backend, map_id, run.timeout) if run.timeout else None
+            if overdue is not None:
+                stopped_worker = backend.stop_worker(overdue[0])
+                fate = ("its worker was stopped" if stopped_worker else
+                        "it keeps running in the background (a thread cannot be stopped)")
+                raise ChunkTimeoutError(f"chunk {overdue[1]} ran longer than timeout="
+                                        f"{run.timeout} s; {fate}", chunk=overdue[1],
+                                        timeout=run.timeout)
+            if run.cancel is not None and run.cancel.is_set():
                 raise CancelledError("the map was cancelled")
             if any(future.cancelled() for future in pending):
                 raise CancelledError("the map's remaining chunks were cancelled: its pool was "
@@ -236,6 +203,3 @@ def execute(backend, job: Job, specs: list, collect, *, timeout: float | None = 
         if stopped_worker or isinstance(exc, (KeyboardInterrupt, CancelledError)):
             backend.abort()
         raise
-    finally:
-        if own_bar:
-            bar.close()

@@ -1,4 +1,5 @@
-"""Parquet sources: chunks that are row groups, read inside the workers.
+"""parquet: lazy Parquet sources whose chunks are row groups, read inside the workers. Layer:
+share (imports split and specs; pyarrow and pandas inside the functions).
 
 ``par.from_parquet(path)`` reads only the files' footers in the caller (row counts, sizes,
 schema) and returns a lazy source. A map plans its chunks from that metadata, and each chunk
@@ -31,7 +32,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import Spec
+from .cpus import available_cpus
+from .specs import Spec
+from .split import Chunking, balanced_cuts, capped_cuts
 
 
 @dataclass(frozen=True)
@@ -171,26 +174,19 @@ class ParquetSource:
         :func:`~parallel_analysis.split.choose_n_chunks` aims for. A row group is never split,
         so a chunk may exceed ``size`` or ``nbytes`` when one row group does.
         """
-        from .split import _check_positive, n_chunks_for
-
-        given = [k for k, v in (("n", n), ("size", size), ("nbytes", nbytes)) if v is not None]
-        if len(given) > 1:
-            raise ValueError(f"give at most one of n, size and nbytes, not {' and '.join(given)}")
+        chunking = Chunking(n, size, nbytes)
         counts = self._row_counts()
         groups = [(rg, c) for rg, c in zip(self.row_groups, counts) if c > 0]
         if not groups:
             return []
         if size is not None or nbytes is not None:
-            limit = _check_positive("size" if size is not None else "nbytes", size or nbytes)
-            weights = [c if size is not None else rg.nbytes for rg, c in groups]
-            bounds = _greedy_bounds(weights, limit)
+            bounds = capped_cuts([c if size is not None else rg.nbytes for rg, c in groups],
+                                 int(size or nbytes))
         else:
             total = sum(c for _, c in groups)
             row_nbytes = max(1, sum(rg.nbytes for rg, _ in groups) // max(1, total))
-            from .cpus import available_cpus
-
-            k = n_chunks_for(total, row_nbytes, n=n, parallelism=available_cpus())
-            bounds = _balanced_bounds([c for _, c in groups], min(k, len(groups)))
+            k = chunking.count(total, row_nbytes, parallelism=available_cpus())
+            bounds = balanced_cuts([c for _, c in groups], k)
         specs, row = [], 0
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
             rows = sum(c for _, c in groups[a:b])
@@ -217,38 +213,6 @@ class ParquetSource:
                     for rg in self.row_groups
                 ]
         return self._counts
-
-
-def _balanced_bounds(rows: list[int], k: int) -> list[int]:
-    """Cut a sequence of row groups into ``k`` contiguous runs of about equal rows."""
-    total = sum(rows)
-    cumulative, acc = [0], 0
-    for r in rows:
-        acc += r
-        cumulative.append(acc)
-    bounds = [0]
-    for i in range(1, k):
-        target = total * i / k
-        j = min(range(bounds[-1] + 1, len(rows)), key=lambda b: abs(cumulative[b] - target),
-                default=None)
-        if j is not None and j > bounds[-1] and len(rows) - j >= k - i:
-            bounds.append(j)
-        elif bounds[-1] + 1 < len(rows):
-            bounds.append(bounds[-1] + 1)
-    bounds.append(len(rows))
-    return sorted(set(bounds))
-
-
-def _greedy_bounds(weights: list[int], limit: int) -> list[int]:
-    """Runs of row groups whose weights add up to at most ``limit`` (at least one group each)."""
-    bounds, acc = [0], 0
-    for i, w in enumerate(weights):
-        if acc and acc + w > limit:
-            bounds.append(i)
-            acc = 0
-        acc += w
-    bounds.append(len(weights))
-    return bounds
 
 
 def _expand(path: str | os.PathLike | list) -> list[str] | str:

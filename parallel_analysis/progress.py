@@ -1,4 +1,4 @@
-"""progress: one tqdm bar per map that advances as chunks finish.
+"""progress: one tqdm bar per map that advances as chunks finish. Layer: low (imports worker).
 
 Where the bar goes is decided once per map, from where the caller runs:
 
@@ -24,6 +24,8 @@ import os
 import sys
 from typing import Any
 
+from .worker import in_worker
+
 #: Seconds a map must run before ``progress="auto"`` shows its bar: long enough that maps in a
 #: loop stay quiet, short enough that a user waiting on a slow cell sees movement.
 AUTO_DELAY = 2.0
@@ -34,7 +36,7 @@ MODES = (True, False, None, "auto", "always")
 FALLBACK_COLUMNS, FALLBACK_ROWS = 80, 24
 
 
-class _NoBar:
+class NoBar:
     """Stands in for a bar when none is shown, so the map driver never checks."""
 
     def update(self, n: int = 1) -> None:
@@ -51,7 +53,7 @@ def _in_notebook() -> bool:
         return False
     try:
         ip = shell.get_ipython()
-    except Exception:  # noqa: BLE001 - any IPython oddity means "not a notebook"
+    except Exception:  # any IPython oddity means "not a notebook"
         return False
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
@@ -77,8 +79,6 @@ def where(mode: Any) -> str | None:
     check_mode(mode)
     if not mode:
         return None
-    from .worker import in_worker
-
     if in_worker():
         return None
     if _in_notebook():
@@ -92,7 +92,7 @@ def progress_bar(total: int, desc: str, mode: Any) -> Any:
     """A bar for ``total`` chunks named ``desc``, or a no-op object when none should show."""
     target = where(mode)
     if target is None or total <= 0:
-        return _NoBar()
+        return NoBar()
     delay = AUTO_DELAY if mode == "auto" else 0
     options = dict(total=total, desc=desc or "map", unit="chunk", delay=delay, leave=True)
     if target == "notebook":

@@ -1,4 +1,5 @@
-"""Raw shared-memory segments: one owner creates and unlinks, everyone else only attaches.
+"""segment: raw shared-memory segments; one owner creates and unlinks, everyone else only
+attaches. Layer: low (imports the leaves errors and arena).
 
 A segment is a POSIX shared-memory object named ``par_<pid>_`` + 32 random hex digits, mode 0600,
 holding raw array or Arrow bytes (never pickles). Its picklable description, :class:`SegmentRef`,
@@ -6,8 +7,8 @@ is a few dozen bytes whatever the segment's size.
 
 Life cycle::
 
-    owner process                          worker processes
-    ─────────────                          ────────────────
+    owner process (this module)            worker processes (:mod:`.attached`)
+    ───────────────────────────            ───────────────────────────────────
     create(): check free space,            attach(ref): shm_open + mmap, no tracker,
       posix_fallocate (no SIGBUS later),     cached per process until the name is gone
       mmap(MAP_POPULATE), register with    (the watchdog thread drops mappings whose
@@ -34,7 +35,8 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-from .errors import SharedMemoryError, SharedMemoryFallbackWarning
+from .arena import Arena
+from .errors import SharedMemoryError, SharedMemoryFallbackWarning, format_bytes
 
 PREFIX = "par_"
 SHM_DIR = "/dev/shm"
@@ -53,10 +55,6 @@ class SegmentRef:
     size: int
     owner: int
     path: str | None = None  # a file-backed fallback; None means POSIX shared memory
-
-    @property
-    def location(self) -> str:
-        return self.path or os.path.join(SHM_DIR, self.name)
 
 
 class Segment:
@@ -114,79 +112,13 @@ class Segment:
         return self._unlinked
 
 
-class Arena:
-    """Recently released transient segments, kept mapped so the next map pays no page faults.
-
-    Writing into fresh shared pages costs about a second per 1.6 GB in page faults, a copy into
-    warm pages a tenth of that; so a map over a fresh array reuses the pages of the previous
-    map of a similar size. Bounded in bytes, emptied after ``IDLE_SECONDS`` unused and at exit.
-    """
-
-    #: Most bytes kept for reuse: a quarter of this machine's memory, at most 8 GiB.
-    MAX_BYTES = min(8 * 2**30, (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 4
-                    if hasattr(os, "sysconf") else 2**30)
-    #: Seconds an unused segment is kept before its memory goes back to the system.
-    IDLE_SECONDS = 10.0
-    #: Most segments kept (each holds a file descriptor): maps over arrays of ever-different
-    #: sizes would otherwise keep one per map, up to MAX_BYTES.
-    MAX_SEGMENTS = 8
-
-    def __init__(self) -> None:
-        self._free: list[Segment] = []
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-
-    def take(self, size: int) -> Segment | None:
-        """A kept segment of at least ``size`` bytes (and at most twice that), or None."""
-        with self._lock:
-            fits = [s for s in self._free if size <= s.buf.size() <= 2 * size]
-            if not fits:
-                return None
-            seg = min(fits, key=lambda s: s.buf.size())
-            self._free.remove(seg)
-        fresh = Segment(SegmentRef(_new_name(), size, os.getpid(), path=seg.ref.path), seg.buf,
-                        seg.fd)
-        return fresh
-
-    def give(self, seg: Segment) -> None:
-        with self._lock:
-            if os.getpid() != seg.ref.owner or seg.buf.size() > self.MAX_BYTES:
-                drop = [seg]
-            else:
-                self._free.append(seg)
-                drop = []
-                while (len(self._free) > self.MAX_SEGMENTS
-                       or sum(s.buf.size() for s in self._free) > self.MAX_BYTES):
-                    drop.append(self._free.pop(0))
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(self.IDLE_SECONDS, self.clear)
-            self._timer.daemon = True
-            self._timer.start()
-        for old in drop:
-            old.close_fd()
-
-    def clear(self) -> None:
-        """Give every kept segment's memory back (its pages go when the last view does)."""
-        with self._lock:
-            dropped, self._free = self._free, []
-        for seg in dropped:
-            seg.close_fd()
-
-    @property
-    def nbytes(self) -> int:
-        with self._lock:
-            return sum(s.buf.size() for s in self._free)
-
-
+#: Transient segments released recently, kept mapped for reuse (see :mod:`.arena`).
 arena = Arena()
+
 
 
 #: Segments this process owns, by name: unlinked at exit if still alive.
 _owned: dict[str, Segment] = {}
-#: Segments this process attached (it does not own them), by name.
-_attached: dict[str, mmap.mmap] = {}
-_attach_lock = threading.Lock()
 
 
 def _track(name: str) -> None:
@@ -280,8 +212,10 @@ def create(size: int, transient: bool = False) -> Segment:
         raise ValueError(f"a shared segment needs a positive size, got {size}")
     transient = transient and ANONYMOUS_OK
     if transient:
-        seg = arena.take(size)
-        if seg is not None:
+        kept = arena.take(size)
+        if kept is not None:  # the pages of a released map copy, under a new name
+            seg = Segment(SegmentRef(_new_name(), size, os.getpid(), path=kept.ref.path),
+                          kept.buf, kept.fd)
             _owned[seg.name] = seg
             return seg
     shm_free = free_bytes(SHM_DIR) if _posixshmem is not None else None
@@ -307,7 +241,8 @@ def create(size: int, transient: bool = False) -> Segment:
                 raise
         else:
             warnings.warn(
-                f"{SHM_DIR} has {_fmt(shm_free)} free, less than the {_fmt(size)} needed: "
+                f"{SHM_DIR} has {format_bytes(shm_free)} free, less than the "
+                f"{format_bytes(size)} needed: "
                 f"the data goes to a file-backed mapping in {folder} instead (slower). Give "
                 f"the container a larger /dev/shm (docker run --shm-size=...) to avoid this.",
                 SharedMemoryFallbackWarning,
@@ -317,88 +252,21 @@ def create(size: int, transient: bool = False) -> Segment:
             return seg
     raise SharedMemoryError(
         errno.ENOSPC,
-        f"not enough shared memory: {_fmt(size)} needed, {_fmt(shm_free)} free in {SHM_DIR} "
-        f"and {_fmt(file_free)} free in {folder}. Free some space, enlarge /dev/shm, or pass "
-        f"smaller data (e.g. a par.from_parquet source).",
+        f"not enough shared memory: {format_bytes(size)} needed, {format_bytes(shm_free)} free "
+        f"in {SHM_DIR} and {format_bytes(file_free)} free in {folder}. Free some space, enlarge "
+        "/dev/shm, or pass smaller data (e.g. a par.from_parquet source).",
     )
 
 
-def _fmt(n: int | None) -> str:
-    if n is None:
-        return "an unknown amount"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
+def owned_segments() -> list[Segment]:
+    """The linked segments this process owns."""
+    return [s for s in list(_owned.values()) if not s.unlinked and s.ref.owner == os.getpid()]
 
 
 def owned(name: str) -> Segment | None:
     """The segment of that name if this process owns it (and it is still linked)."""
     seg = _owned.get(name)
     return seg if seg is not None and os.getpid() == seg.ref.owner else None
-
-
-def attach(ref: SegmentRef, *, writable: bool = False, cache: bool = True) -> mmap.mmap:
-    """Map a segment another process created, without registering it with any tracker.
-
-    Owners get their own mapping back. Read-only unless ``writable``; cached per process (and
-    dropped by :func:`release_unlinked` once the owner unlinks) unless ``cache=False``.
-    """
-    seg = owned(ref.name)
-    if seg is not None:
-        return seg.buf
-    key = ref.name + (":w" if writable else ":r")
-    if cache:
-        with _attach_lock:
-            buf = _attached.get(key)
-        if buf is not None:
-            return buf
-    try:
-        if ref.path is None:
-            flags = os.O_RDWR if writable else os.O_RDONLY
-            fd = _posixshmem.shm_open("/" + ref.name, flags, mode=0o600)
-        else:
-            fd = os.open(ref.path, os.O_RDWR if writable else os.O_RDONLY)
-    except FileNotFoundError:
-        raise SharedMemoryError(
-            errno.ENOENT,
-            f"shared segment {ref.name} no longer exists: its owner (pid {ref.owner}) closed it "
-            "or exited. Share the data again and pass the new handle.",
-        ) from None
-    except PermissionError:
-        raise SharedMemoryError(
-            errno.EACCES,
-            f"shared segment {ref.name} belongs to another user (segments are created with mode "
-            "0600); share the data from this user's process instead.",
-        ) from None
-    try:
-        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
-        buf = mmap.mmap(fd, ref.size, flags=mmap.MAP_SHARED, prot=prot)
-    finally:
-        os.close(fd)
-    if cache:
-        with _attach_lock:
-            buf = _attached.setdefault(key, buf)
-    return buf
-
-
-def release_unlinked() -> int:
-    """Drop cached mappings whose segment name is gone (its owner closed it); how many."""
-    with _attach_lock:
-        keys = list(_attached)
-    dropped = 0
-    for key in keys:
-        name = key.rsplit(":", 1)[0]
-        if not os.path.exists(os.path.join(SHM_DIR, name)) and not _file_exists(name):
-            with _attach_lock:
-                _attached.pop(key, None)
-            dropped += 1
-    return dropped
-
-
-def _file_exists(name: str) -> bool:
-    return os.path.exists(os.path.join(tempfile.gettempdir(), name))
 
 
 @atexit.register

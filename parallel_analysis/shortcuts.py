@@ -1,4 +1,5 @@
-"""One-call reductions: ``par.sum(x)`` is ``par.map_reduce(None, x, Sum())``, and so on.
+"""shortcuts: one-call reductions, ``par.sum(x)`` is ``par.map_reduce(None, x, Sum())``. Layer:
+API (imports pool and reducers).
 
 Each takes the data, the reducer's own options, and the common map options (``n``, ``size``,
 ``nbytes``, ``backend``, ``workers``, ``progress``, ``timeout``).
@@ -14,7 +15,7 @@ from . import reducers as r
 from .pool import map_reduce
 
 
-def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # noqa: A001 - numpy's name
+def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name
     """Sum of all elements (or per column with ``axis=0``), like ``np.sum`` / ``DataFrame.sum``."""
     return map_reduce(None, data, r.Sum(axis), **options)
 
@@ -34,17 +35,17 @@ def std(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) ->
     return map_reduce(None, data, r.Std(ddof, axis), **options)
 
 
-def min(data: Any, axis: Any = None, **options: Any) -> Any:  # noqa: A001
+def min(data: Any, axis: Any = None, **options: Any) -> Any:
     """Minimum, like ``np.min`` (NaN propagates) / ``DataFrame.min`` (NaN skipped)."""
     return map_reduce(None, data, r.Min(axis), **options)
 
 
-def max(data: Any, axis: Any = None, **options: Any) -> Any:  # noqa: A001
+def max(data: Any, axis: Any = None, **options: Any) -> Any:
     """Maximum, like ``np.max`` / ``DataFrame.max``."""
     return map_reduce(None, data, r.Max(axis), **options)
 
 
-def histogram(data: Any, bins: Any = 10, range: tuple | None = None,  # noqa: A002
+def histogram(data: Any, bins: Any = 10, range: tuple | None = None,
               **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(counts, edges)`` as ``np.histogram``; without ``range``, a first pass finds it."""
     if range is None and np.ndim(bins) == 0:

@@ -1,9 +1,16 @@
-"""split: cut data into balanced chunks along its rows, as views.
+"""split: cut data into balanced chunks along its rows, as views. Layer: core (imports the leaf
+cpus; pandas only inside the functions that cut by groups).
 
-Splitting computes ``slice`` objects first (:func:`even_slices`), then applies them with
-``arr[s]`` or ``df.iloc[s]``, so chunks are views and never copies. How many chunks to make when
-the caller does not say is a separate pure function, :func:`choose_n_chunks`, that no backend
-sees.
+Every cut in the package is computed here, as item boundaries first and ``slice`` objects second,
+then applied with ``arr[s]`` or ``df.iloc[s]``, so chunks are views and never copies:
+
+- :func:`balanced_cuts`: contiguous runs of items of about equal total size (rows of an array,
+  whole groups of a key, Parquet row groups);
+- :func:`capped_cuts`: contiguous runs of at most a given size (Parquet row groups by size);
+- :func:`group_slices`: whole groups of a key per chunk, balanced by rows.
+
+How many chunks to make when the caller does not say is a separate pure function,
+:func:`choose_n_chunks`, that no backend sees.
 
 >>> import numpy as np
 >>> [len(c) for c in split(np.arange(10), 4)]
@@ -13,9 +20,12 @@ sees.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .cpus import available_cpus
 
 #: Aim for chunks of about this many bytes when the caller gives no size: large enough that the
 #: ~100 µs a chunk costs to dispatch is noise, small enough that several chunks per worker let a
@@ -42,24 +52,6 @@ def choose_n_chunks(n_rows: int, row_nbytes: int, parallelism: int) -> int:
     return int(min(n_rows, max(by_bytes, MIN_CHUNKS_PER_CPU * max(1, parallelism))))
 
 
-def even_slices(n_rows: int, n_chunks: int) -> list[slice]:
-    """``n_chunks`` contiguous slices covering ``range(n_rows)``; lengths differ by at most one.
-
-    The first ``n_rows % n_chunks`` slices get one extra row (as scikit-learn's
-    ``gen_even_slices``). More chunks than rows gives one row each.
-    """
-    n_chunks = min(n_chunks, n_rows)
-    if n_chunks <= 0:
-        return []
-    base, extra = divmod(n_rows, n_chunks)
-    slices, start = [], 0
-    for i in range(n_chunks):
-        stop = start + base + (1 if i < extra else 0)
-        slices.append(slice(start, stop))
-        start = stop
-    return slices
-
-
 def _check_positive(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
@@ -68,35 +60,115 @@ def _check_positive(name: str, value: Any) -> int:
     return int(value)
 
 
-def n_chunks_for(
-    n_rows: int,
-    row_nbytes: int,
-    *,
-    n: int | None = None,
-    size: int | None = None,
-    nbytes: int | None = None,
-    parallelism: int = 1,
-) -> int:
-    """Resolve the caller's ``n`` / ``size`` / ``nbytes`` (at most one) into a chunk count."""
-    given = [k for k, v in (("n", n), ("size", size), ("nbytes", nbytes)) if v is not None]
-    if len(given) > 1:
-        raise ValueError(f"give at most one of n, size and nbytes, not {' and '.join(given)}")
-    if n is not None:
-        return min(_check_positive("n", n), n_rows)
-    if size is not None:
-        return math.ceil(n_rows / _check_positive("size", size)) if n_rows else 0
-    if nbytes is not None:
-        rows = max(1, _check_positive("nbytes", nbytes) // max(1, row_nbytes))
-        return math.ceil(n_rows / rows) if n_rows else 0
-    return choose_n_chunks(n_rows, row_nbytes, parallelism)
+@dataclass(frozen=True)
+class Groups:
+    """Chunks hold whole groups of the key ``by``, in order of first appearance (or of the keys,
+    ``sort=True``); ``contiguous`` keeps chunks in group order even when a group is big."""
+
+    by: Any
+    sort: bool = False
+    dropna: bool = False
+    contiguous: bool = False
 
 
-def row_slices(data: Any, n=None, *, size=None, nbytes=None, parallelism: int = 1) -> list[slice]:
-    """The row slices :func:`split` would apply to ``data`` (an array, frame, series or table)."""
-    n_rows, row_nbytes = rows_and_row_nbytes(data)
-    count = n_chunks_for(n_rows, row_nbytes, n=n, size=size, nbytes=nbytes, parallelism=parallelism)
-    return even_slices(n_rows, count)
+@dataclass(frozen=True)
+class Chunking:
+    """How to cut: ``n`` chunks, or at most ``size`` rows or ``nbytes`` bytes each (at most one
+    of the three; none: :func:`choose_n_chunks`), and ``by``: a key (or :class:`Groups`) whose
+    groups stay whole."""
 
+    n: int | None = None
+    size: int | None = None
+    nbytes: int | None = None
+    by: Any = None
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("n", "size", "nbytes") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of n, size and nbytes, not {' and '.join(given)}")
+        for name in given:
+            _check_positive(name, getattr(self, name))
+
+    @property
+    def groups(self) -> Groups | None:
+        if self.by is None or isinstance(self.by, Groups):
+            return self.by
+        return Groups(self.by)
+
+    def count(self, n_rows: int, row_nbytes: int, parallelism: int = 1) -> int:
+        """The number of chunks for ``n_rows`` rows of ``row_nbytes`` bytes each."""
+        if self.n is not None:
+            return min(int(self.n), n_rows)
+        if self.size is not None:
+            return math.ceil(n_rows / int(self.size)) if n_rows else 0
+        if self.nbytes is not None:
+            rows = max(1, int(self.nbytes) // max(1, row_nbytes))
+            return math.ceil(n_rows / rows) if n_rows else 0
+        return choose_n_chunks(n_rows, row_nbytes, parallelism)
+
+
+# -- cutting items into runs ----------------------------------------------------------------------
+
+def balanced_cuts(sizes: Any, count: int) -> list[int]:
+    """Boundaries ``0 = c0 < c1 < ... < ck = len(items)`` cutting items into ``k = min(count,
+    len(items))`` contiguous runs of about equal total size.
+
+    ``sizes`` holds each item's size (rows per group, per row group), or is an int: that many
+    items of one row each. Each run aims at the rows still to place divided by the runs still to
+    make (rounded up) and ends at the item boundary nearest that aim, so a run that had to take
+    a big item does not push the others off balance. Items of one row each get
+    ``np.array_split``'s layout: the first ``n % k`` runs have one row more.
+
+    >>> balanced_cuts(10, 4), balanced_cuts([1, 8, 1, 1, 1], 2)
+    ([0, 3, 6, 8, 10], [0, 2, 5])
+    """
+    unit = isinstance(sizes, (int, np.integer))
+    n_items = int(sizes) if unit else len(sizes)
+    count = min(int(count), n_items)
+    if count <= 0:
+        return [0]
+    ends = None if unit else np.cumsum(np.asarray(sizes, dtype=np.int64))
+    total = n_items if unit else int(ends[-1])
+    cuts, placed = [0], 0
+    for left in range(count, 1, -1):
+        aim = placed + -(-(total - placed) // left)
+        if unit:
+            end = aim
+        else:
+            j = int(np.searchsorted(ends, aim))  # first item ending at or after the aim
+            end = j + 1 if j == cuts[-1] or ends[j] - aim <= aim - ends[j - 1] else j
+        end = max(cuts[-1] + 1, min(end, n_items - (left - 1)))  # no run left empty
+        cuts.append(end)
+        placed = end if unit else int(ends[end - 1])
+    cuts.append(n_items)
+    return cuts
+
+
+def capped_cuts(sizes: list[int], limit: int) -> list[int]:
+    """Boundaries of runs of items whose sizes add up to at most ``limit`` (one item at least)."""
+    bounds, acc = [0], 0
+    for i, w in enumerate(sizes):
+        if acc and acc + w > limit:
+            bounds.append(i)
+            acc = 0
+        acc += w
+    bounds.append(len(sizes))
+    return bounds
+
+
+def cuts_to_slices(cuts: list[int], ends: Any = None) -> list[slice]:
+    """Row slices between consecutive cuts (``ends``: cumulative rows per item; None: one row
+    per item)."""
+    rows = cuts if ends is None else [0] + [int(ends[c - 1]) for c in cuts[1:]]
+    return [slice(a, b) for a, b in zip(rows[:-1], rows[1:])]
+
+
+def even_slices(n_rows: int, n_chunks: int) -> list[slice]:
+    """``n_chunks`` contiguous slices covering ``range(n_rows)``; lengths differ by at most one."""
+    return cuts_to_slices(balanced_cuts(n_rows, n_chunks)) if n_rows > 0 else []
+
+
+# -- rows of arrays, frames and tables ------------------------------------------------------------
 
 def rows_and_row_nbytes(data: Any) -> tuple[int, int]:
     """Number of rows and bytes per row of an array, DataFrame, Series or pyarrow Table."""
@@ -115,14 +187,18 @@ def rows_and_row_nbytes(data: Any) -> tuple[int, int]:
         rows = len(data)
         if not rows:
             return 0, 1
-        values_nbytes = int(data.memory_usage(index=False, deep=False).sum()) if hasattr(
-            data, "columns"
-        ) else int(data.memory_usage(index=False, deep=False))
-        return rows, max(1, values_nbytes // rows)
+        usage = data.memory_usage(index=False, deep=False)
+        return rows, max(1, int(usage.sum() if hasattr(data, "columns") else usage) // rows)
     raise TypeError(
         f"cannot split {type(data).__name__}: expected a numpy array, pandas DataFrame or Series, "
         "or a pyarrow Table"
     )
+
+
+def row_slices(data: Any, chunking: Chunking, parallelism: int = 1) -> list[slice]:
+    """The row slices :func:`split` would apply to ``data`` (an array, frame, series or table)."""
+    n_rows, row_nbytes = rows_and_row_nbytes(data)
+    return even_slices(n_rows, chunking.count(n_rows, row_nbytes, parallelism))
 
 
 def take_rows(data: Any, s: slice) -> Any:
@@ -132,6 +208,84 @@ def take_rows(data: Any, s: slice) -> Any:
     if hasattr(data, "iloc"):
         return data.iloc[s]
     return data.slice(s.start, s.stop - s.start)
+
+
+# -- whole groups of a key ------------------------------------------------------------------------
+
+def _spread_big_groups(sizes: np.ndarray, count: int) -> np.ndarray | None:
+    """Chunk of each group when some groups are big (> half a fair chunk), else None.
+
+    Big groups go first, largest first, each to the least loaded chunk; the small groups then
+    fill the chunks up to a common level, in their own order, so each chunk gets a contiguous
+    run of them. A group with 40% of the rows in the middle of the data thus shares its chunk
+    with no more than its fair share of others, even with two chunks.
+    """
+    total = int(sizes.sum())
+    big = np.flatnonzero(sizes > total / (2 * count))
+    if big.size == 0:
+        return None
+    chunk_of = np.full(len(sizes), -1)
+    loads = np.zeros(count)
+    for g in big[np.argsort(-sizes[big], kind="stable")]:
+        k = int(np.argmin(loads))
+        chunk_of[g] = k
+        loads[k] += sizes[g]
+    small = np.flatnonzero(chunk_of < 0)
+    rest = float(sizes[small].sum())
+    low = np.sort(loads)
+    for j in range(1, count + 1):  # the water level that the small groups fill up to
+        level = (rest + low[:j].sum()) / j
+        if j == count or level <= low[j]:
+            break
+    ends = np.cumsum(np.maximum(0.0, level - loads))
+    middle = np.cumsum(sizes[small]) - sizes[small] / 2
+    chunk_of[small] = np.minimum(np.searchsorted(ends, middle, side="right"), count - 1)
+    return chunk_of
+
+
+def _group_codes(data: Any, groups: Groups) -> np.ndarray:
+    """Each row's group number (-1: an NA key that ``dropna`` drops)."""
+    keys = list(groups.by) if isinstance(groups.by, (list, tuple)) else [groups.by]
+    codes = data.groupby(keys, sort=groups.sort, dropna=groups.dropna,
+                         observed=True).ngroup().to_numpy()
+    if codes.dtype.kind == "f":  # NA keys dropped (dropna=True) are numbered NaN
+        codes = np.where(np.isnan(codes), -1, codes).astype(np.int64)
+    return codes
+
+
+def group_slices(data: Any, groups: Groups, chunking: Chunking,
+                 parallelism: int | None = None) -> tuple[Any, list, Any]:
+    """(data with each chunk's rows together, row slices, row order or None) for ``groups``.
+
+    Chunks are balanced by rows: a group bigger than half a fair chunk gets a chunk to itself
+    (see :func:`_spread_big_groups`) unless ``groups.contiguous``. When the rows already come
+    chunk by chunk the data is returned as it is and the chunks are views; otherwise it is
+    reordered once (the third item is that order).
+    """
+    if not hasattr(data, "groupby") or not hasattr(data, "iloc"):
+        raise TypeError(f"by= needs a pandas DataFrame or Series, got {type(data).__name__}")
+    n_rows, row_nbytes = rows_and_row_nbytes(data)
+    count = chunking.count(n_rows, row_nbytes, parallelism or available_cpus())
+    if n_rows == 0:
+        return data, [], None
+    codes = _group_codes(data, groups)
+    sizes = np.bincount(codes[codes >= 0])
+    if not sizes.size:
+        return data.iloc[:0], [], np.arange(0)
+    count = min(count, len(sizes))
+    chunk_of = None if groups.contiguous or count < 2 else _spread_big_groups(sizes, count)
+    if chunk_of is None:
+        cuts = balanced_cuts(sizes, count)
+        chunk_of = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts))
+    rank = np.where(codes >= 0, chunk_of[np.maximum(codes, 0)] * len(sizes) + codes, -1)
+    order = None
+    if rank[0] < 0 or np.any(rank[1:] < rank[:-1]):
+        order = np.argsort(rank, kind="stable")
+        order = order[rank[order] >= 0]
+        data = data.iloc[order]
+    bounds = np.r_[0, np.cumsum(np.bincount(chunk_of, weights=sizes))].astype(np.int64)
+    slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return data, slices, order
 
 
 def split(
@@ -146,15 +300,14 @@ def split(
 
     ``n`` chunks, or chunks of at most ``size`` rows or ``nbytes`` bytes (at most one of the
     three); with none, :func:`choose_n_chunks` decides. ``by`` (DataFrames only) keeps every group
-    of that key whole in one chunk, balancing chunks by rows. Empty input gives ``[]``.
+    of that key whole in one chunk, balancing chunks by rows; groups keep their order of first
+    appearance and rows whose key is NA form a group too. Empty input gives ``[]``.
     """
-    if by is not None:
-        from .frames import split_by_groups
-
-        return split_by_groups(data, by, n=n, size=size, nbytes=nbytes)
-    if isinstance(data, (list, tuple)):
+    chunking = Chunking(n, size, nbytes, by)
+    if chunking.groups is not None:
+        data, slices, _ = group_slices(data, chunking.groups, chunking)
+    elif isinstance(data, (list, tuple)):
         return list(data)
-    from .cpus import available_cpus
-
-    slices = row_slices(data, n, size=size, nbytes=nbytes, parallelism=available_cpus())
+    else:
+        slices = row_slices(data, chunking, parallelism=available_cpus())
     return [take_rows(data, s) for s in slices]

@@ -77,7 +77,7 @@ def test_cancelling_the_task_stops_a_process_map_and_the_pool_recovers():
     x = np.arange(200_000, dtype=np.float64)  # big enough to travel in shared memory
     with par.Pool(2, "process") as pool:
         pool.map_chunks(len, x, n=2)  # workers up
-        before = set(pool._backend("process").worker_pids())
+        before = set(pool.worker_pids())
 
         async def main():
             task = asyncio.create_task(

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+import cloudpickle
 import dask
 import distributed
 import numpy as np
@@ -20,9 +21,11 @@ import psutil
 import pytest
 
 import parallel_analysis as par
-from parallel_analysis.backends.dask import DaskBackend, Scattered
+from parallel_analysis.backends.dask import DaskBackend
+from parallel_analysis.backends.dask_specs import Scattered
 from parallel_analysis.errors import WorkerCrashedError
 from parallel_analysis.plan import make_plan
+from parallel_analysis.split import Chunking
 
 N_WORKERS = 2
 
@@ -136,12 +139,12 @@ def test_map_chunks_keeps_order_and_closures_travel(dpool):
 
 
 def test_map_array_assembles_rows_without_shared_memory(dpool, monkeypatch):
-    import parallel_analysis.pool as pool_module
+    from parallel_analysis import segment
 
     def no_shared_memory(*args, **kwargs):
         raise AssertionError("map_array on dask must not allocate shared memory")
 
-    monkeypatch.setattr(pool_module, "shared_array", no_shared_memory)
+    monkeypatch.setattr(segment, "create", no_shared_memory)
     x = np.random.default_rng(3).random((10_000, 2))
     got = dpool.map_array(lambda c: c * 2 + 1, x, n=6)
     np.testing.assert_array_equal(got, x * 2 + 1)
@@ -211,7 +214,7 @@ def test_data_is_scattered_once_per_call_and_tasks_carry_keys_only(dpool, backen
     monkeypatch.setattr(backend._client, "scatter",
                         lambda data, **kw: scatters.append(len(data)) or real_scatter(data, **kw))
     monkeypatch.setattr(backend, "submit_batch",
-                        lambda job, specs, *a: payloads.append(len(specs)) or
+                        lambda job, specs, *a: payloads.append(len(cloudpickle.dumps(specs))) or
                         real_submit(job, specs, *a))
     x = np.random.default_rng(6).random(1_000_000)  # 8 MB
     assert dpool.map_reduce(None, x, par.reducers.Sum(), n=16) == pytest.approx(x.sum())
@@ -222,7 +225,7 @@ def test_data_is_scattered_once_per_call_and_tasks_carry_keys_only(dpool, backen
 def test_shared_memory_is_not_used(backend):
     x = np.zeros(1_000_000)
     before = set(os.listdir("/dev/shm"))
-    plan = make_plan(x, backend, n=4)
+    plan = make_plan(x, backend, Chunking(n=4))
     try:
         assert all(isinstance(spec, Scattered) for spec in plan.specs)
         assert set(os.listdir("/dev/shm")) == before
@@ -281,9 +284,9 @@ def test_a_worker_lost_mid_map_is_retried_by_dask(dpool, client, tmp_path):
 
 
 def test_a_chunk_that_keeps_killing_workers_is_reported(dpool, client, monkeypatch):
-    import parallel_analysis.backends.dask as dask_backend
+    import parallel_analysis.backends.dask_batches as dask_batches
 
-    monkeypatch.setattr(dask_backend, "RESUBMITS", 1)  # two deaths, not four: restarts are slow
+    monkeypatch.setattr(dask_batches, "RESUBMITS", 1)  # two deaths, not four: restarts are slow
 
     def always_dies(chunk):
         if chunk[0] == 0:
@@ -316,7 +319,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_chunks_are_rebuilt_at_the_callers_alignment():
-    from parallel_analysis.backends.dask import ALIGNMENT, _address, _aligned_like
+    from parallel_analysis.backends.dask_specs import ALIGNMENT, _address, _aligned_like
 
     raw = np.arange(1_000, dtype=np.float64)
     for start in range(8):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import parallel_analysis as par
-from parallel_analysis import feedback
+from parallel_analysis import feedback, replay
 
 LOGGER = "par_test.feedback"
 log = logging.getLogger(LOGGER)
@@ -114,7 +114,7 @@ def test_worker_warnings_reach_caller_filters(pools):
 
 
 def test_default_action_shows_a_worker_warning_once_as_a_serial_run_would(pools, monkeypatch):
-    monkeypatch.setattr(feedback, "_seen", {"filters": None, "keys": set()})  # a fresh session
+    monkeypatch.setattr(replay, "_seen", {"filters": None, "keys": set()})  # a fresh session
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("default")
         pools["process"].map_chunks(_warns, np.arange(400), n=4)
@@ -202,7 +202,7 @@ def test_replay_tags_records_and_respects_levels(caplog):
         logging.getLogger(LOGGER).warning("shown")
         logging.getLogger(LOGGER).info("dropped")
     caplog.set_level(logging.WARNING, logger=LOGGER)  # the caller's level at replay decides
-    feedback.replay(captured.items, 7, 4242)
+    replay.replay(captured.items, 7, 4242)
     shown = [r for r in caplog.records if r.name == LOGGER and hasattr(r, "chunk")]
     assert [r.getMessage() for r in shown] == ["shown [chunk 7, worker 4242]"]
     assert shown[0].chunk == 7 and shown[0].worker_pid == 4242
@@ -213,9 +213,9 @@ def test_caller_level_is_the_lowest_configured_level():
     old = logger.level
     try:
         logger.setLevel(5)
-        assert feedback.caller_level() <= 5
+        assert replay.caller_level() <= 5
         logging.disable(logging.INFO)  # nothing at INFO or below is emitted anywhere
-        assert feedback.caller_level() == logging.INFO + 1
+        assert replay.caller_level() == logging.INFO + 1
     finally:
         logging.disable(logging.NOTSET)
         logger.setLevel(old)
@@ -237,7 +237,7 @@ def _root_level(chunk):
 def test_workers_log_at_the_callers_lowest_level(pools, caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     levels = pools["process"].map_chunks(_root_level, np.arange(4), n=2)
-    assert levels == [feedback.caller_level()] * 2
+    assert levels == [replay.caller_level()] * 2
 
 
 def _nested(chunk):

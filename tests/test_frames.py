@@ -19,7 +19,8 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 
 import parallel_analysis as par
 from parallel_analysis.errors import PickleFallbackWarning
-from parallel_analysis.frames import frame_rows_specs, group_slices, split_by_groups
+from parallel_analysis.share.frames import frame_rows_specs
+from parallel_analysis.split import Chunking, Groups, group_slices
 
 N = 60
 
@@ -187,7 +188,7 @@ def test_split_by_skewed_key_is_balanced_by_rows():
     heavy = int((keys == 500).sum())
     for sort in (False, True):  # the heavy group first (appearance order) or in the middle
         for count in (2, 3, 4, 8):
-            data, slices, _ = group_slices(df, "k", count, sort=sort)
+            data, slices, _ = group_slices(df, Groups("k", sort=sort), Chunking(count))
             sizes = [s.stop - s.start for s in slices]
             assert sum(sizes) == n and len(sizes) == count
             assert max(sizes) <= max(heavy, n / count) + n // 100, (sort, count, sizes)
@@ -198,11 +199,11 @@ def test_split_by_skewed_key_is_balanced_by_rows():
 
 def test_split_by_na_keys_and_edge_cases():
     df = pd.DataFrame({"k": pd.array([1, None, 2, None, 1], dtype="Int64"), "x": range(5)})
-    chunks = split_by_groups(df, "k", n=3)
+    chunks = par.split(df, 3, by="k")
     assert sorted(len(c) for c in chunks) == [1, 2, 2]  # the NA rows form a group
-    assert split_by_groups(df.iloc[:0], "k", n=3) == []
-    assert len(split_by_groups(df, "k", n=10)) == 3  # never more chunks than groups
-    data, slices, order = group_slices(df, "k", n=3, dropna=True)
+    assert par.split(df.iloc[:0], 3, by="k") == []
+    assert len(par.split(df, 10, by="k")) == 3  # never more chunks than groups
+    data, slices, order = group_slices(df, Groups("k", dropna=True), Chunking(3))
     assert sum(s.stop - s.start for s in slices) == 3 and order is not None
     with pytest.raises(TypeError, match="DataFrame"):
         par.split(np.arange(4), 2, by="k")

@@ -19,8 +19,8 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 import parallel_analysis as par
 from parallel_analysis import reducers as R
 from parallel_analysis.errors import PickleFallbackWarning
-from parallel_analysis.groupby import Describe, GroupBy, ValueCounts
 from parallel_analysis.reduce import tree_reduce
+from parallel_analysis.reducers import Describe, GroupBy, ValueCounts
 
 RTOL = 1e-9
 AGGS = ["sum", "count", "size", "mean", "var", "std", "min", "max", "first", "last", "nunique"]

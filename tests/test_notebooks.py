@@ -167,12 +167,12 @@ def cube_sum(chunk):
     return float((chunk ** 3).sum())
 
 first = par.map_reduce(cube_sum, x, par.reducers.Sum(), backend="process", n=4)
-pids_first = sorted(par.default_pool()._backend("process").worker_pids())
+pids_first = sorted(par.default_pool().worker_pids())
 assert np.isclose(first, (x ** 3).sum())
 """,
     """
 second = par.map_chunks(lambda c: float(c.mean()), x, backend="process", n=4)
-pids_second = sorted(par.default_pool()._backend("process").worker_pids())
+pids_second = sorted(par.default_pool().worker_pids())
 assert pids_second == pids_first, (pids_first, pids_second)
 assert os.getpid() not in pids_first
 print("same pool", pids_first)

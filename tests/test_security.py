@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import parallel_analysis as par
-from parallel_analysis import segment
+from parallel_analysis import attached, segment
 from parallel_analysis.errors import SharedMemoryError, SharedMemoryFallbackWarning
 
 NAME = re.compile(rf"^par_{os.getpid()}_[0-9a-f]{{32}}$")
@@ -123,19 +123,19 @@ def test_stale_handle_is_a_clear_error(pools):
 def test_forged_names_do_not_escape_dev_shm():
     for name in ("../../etc/hostname", "par_1_" + "0" * 32):
         with pytest.raises(OSError):
-            segment.attach(segment.SegmentRef(name, 8, 1))
+            attached.attach(segment.SegmentRef(name, 8, 1))
 
 
 FOREIGN = """
 import os, sys
 import parallel_analysis as par
-from parallel_analysis import segment
+from parallel_analysis import attached, segment
 from parallel_analysis.errors import SharedMemoryError
 ref = segment.SegmentRef(sys.argv[1], 800, int(sys.argv[2]))
 os.setgid(65534)
 os.setuid(65534)
 try:
-    segment.attach(ref)
+    attached.attach(ref)
     print("attached")
 except SharedMemoryError as exc:
     print("error", exc.errno, exc)

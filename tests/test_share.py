@@ -78,7 +78,7 @@ def test_close_releases_worker_mappings(pools):
     assert pool.map_reduce(None, h, par.reducers.Sum()) == 1_000_000
     name = h.segment_name
     h.close()
-    for pid in pool._backend("process").worker_pids():
+    for pid in pool.worker_pids():
         with open(f"/proc/{pid}/maps") as f:
             assert name not in f.read()
 

@@ -117,7 +117,7 @@ def test_maps_over_arrays_of_varying_sizes(pools):
 
 
 def _worker_rss(pool) -> int:
-    pids = pool._backend("process").worker_pids()
+    pids = pool.worker_pids()
     return sum(psutil.Process(pid).memory_info().rss for pid in pids)
 
 

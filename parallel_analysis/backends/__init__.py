@@ -1,9 +1,5 @@
-"""Backends: where chunks run. One small interface, one module per implementation.
-
-A backend runs batches of chunk specs (:func:`~parallel_analysis.worker.run_chunks`) and hands
-back ``concurrent.futures.Future`` objects; the map driver in :mod:`parallel_analysis.map` does
-the rest the same way for all of them. The serial backend is a real implementation of the same
-interface (as dask's ``local.py`` synchronous executor), not a special case.
+"""backends: where chunks run. One small interface, one module per implementation, and this
+registry: the only place that knows backends by name. Layer: backends.
 
 =========  ==================================  ============================================
 backend    runs chunks                         data reaches the chunk by
@@ -13,91 +9,69 @@ thread     on a ThreadPoolExecutor             a view of the caller's data
 process    on a ProcessPoolExecutor            shared memory (Arrow buffers for frames)
 dask       on a dask.distributed cluster       scatter, once per call
 =========  ==================================  ============================================
+
+``"auto"`` is not a backend but a choice between thread and process per map
+(:mod:`parallel_analysis.auto`). The interface is :class:`~.base.Backend`; a new backend is a
+module here with a subclass of it, and a line in :data:`FACTORIES`.
 """
 
 from __future__ import annotations
 
-import contextlib
-from concurrent.futures import Future
+from collections.abc import Callable
 from typing import Any
 
-BACKENDS = ("serial", "thread", "process", "auto", "dask")
+from ..cpus import available_cpus
+from .base import Backend, Delivery, Output, Placement
+from .dask import DaskBackend
+from .process import ProcessBackend
+from .serial import SerialBackend
+from .thread import ThreadBackend
+
+#: The choice between thread and process made per map by a probe.
+AUTO = "auto"
 
 
-class Backend:
-    """The interface every backend implements."""
-
-    name = "?"
-    #: Whether chunks cross a process boundary (and so need shared memory or pickling).
-    remote = False
-
-    def __init__(self, workers: int):
-        self.workers = workers
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        """Run ``fn(*args, **kwargs)`` on the backend."""
-        raise NotImplementedError
-
-    def submit_batch(self, job: Any, specs: list, map_id: int) -> Future:
-        """Run a batch of chunks; the future's result is a list of ``Outcome``."""
-        raise NotImplementedError
-
-    def place(self, data: Any) -> Any:
-        """Put ``data`` where the workers can read it; returns (placed, cleanup callable)."""
-        return data, None
-
-    def chunk_specs(self, placed: Any, slices: list) -> list | None:
-        """Specs for the chunks of ``placed`` data, or None for the standard ones (plan.py)."""
-        return None
-
-    def running(self, map_id: int) -> list[tuple[int, int, float]]:
-        """(worker id, chunk, seconds) of the chunks of ``map_id`` running now."""
-        return []
-
-    def stop_worker(self, worker_id: int) -> bool:
-        """Stop the worker running a timed-out chunk; False when that cannot be done."""
-        return False
-
-    def crash_error(self, exc: BaseException, map_id: int) -> BaseException | None:
-        """Translate a broken-pool error into a WorkerCrashedError, or None if not a crash."""
-        return None
-
-    def abort(self) -> None:
-        """Stop all work now (Ctrl-C, timeout, crash); the next call starts afresh."""
-
-    def limits(self) -> Any:
-        """A context in which a map runs (the thread backend caps BLAS threads there)."""
-        return contextlib.nullcontext()
-
-    def restart_if_broken(self) -> None:
-        """After a crash: drop the broken workers so the next call gets fresh ones."""
-
-    def shutdown(self, wait: bool = True) -> None:
-        """Release the workers."""
-
-    def worker_pids(self) -> list[int]:
-        return []
-
-    def describe(self) -> str:
-        return f"{self.name} backend, {self.workers} worker(s)"
+def _process(workers: int | None, options: dict) -> Backend:
+    return ProcessBackend(workers or available_cpus(), start_method=options.get("start_method"))
 
 
-def make_backend(name: str, workers: int, **options: Any) -> Backend:
-    """Build the backend called ``name`` with ``workers`` workers."""
-    if name == "serial":
-        from .serial import SerialBackend
+def _dask(workers: int | None, options: dict) -> Backend:
+    return DaskBackend(workers, **{k: v for k, v in options.items() if k != "start_method"})
 
-        return SerialBackend(workers)
-    if name == "thread":
-        from .thread import ThreadBackend
 
-        return ThreadBackend(workers)
-    if name == "process":
-        from .process import ProcessBackend
+#: name → factory(workers or None, pool options) → Backend.
+FACTORIES: dict[str, Callable[[int | None, dict], Backend]] = {
+    "serial": lambda workers, options: SerialBackend(1),
+    "thread": lambda workers, options: ThreadBackend(workers or available_cpus()),
+    "process": _process,
+    "dask": _dask,
+}
 
-        return ProcessBackend(workers, start_method=options.get("start_method"))
-    if name == "dask":
-        from .dask import DaskBackend
+#: Every name a pool accepts, in the order error messages list them.
+NAMES = ("serial", "thread", "process", AUTO, "dask")
 
-        return DaskBackend(workers, **options)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(map(repr, BACKENDS))}")
+
+def check_name(name: Any) -> str:
+    """``name`` if a pool accepts it; a clear error otherwise."""
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(map(repr, NAMES))}")
+    return name
+
+
+def make_backend(name: str, workers: int | None = None, **options: Any) -> Backend:
+    """Build the backend called ``name``; ``workers=None``: every usable CPU (dask: the
+    cluster's own size, or a LocalCluster sized to the CPUs)."""
+    if name not in FACTORIES:
+        raise ValueError(f"{check_name(name)!r} is a choice between backends, not a backend")
+    return FACTORIES[name](workers, options)
+
+
+def planned_workers(name: str, workers: int | None) -> int:
+    """The workers a pool of ``name`` has before its backend is built (0: the cluster decides)."""
+    if workers is not None:
+        return workers
+    return {"serial": 1, "dask": 0}.get(name, available_cpus())
+
+
+__all__ = ["AUTO", "Backend", "Delivery", "FACTORIES", "NAMES", "Output", "Placement",
+           "check_name", "make_backend", "planned_workers"]

@@ -1,12 +1,13 @@
-"""The dask backend: chunks run on a dask.distributed cluster, one machine or many.
+"""backends.dask: chunks run on a dask.distributed cluster, one machine or many. Layer:
+backends (imports share, split and its sibling modules; distributed when built).
 
 ::
 
     caller (the client)                                 dask workers (any machine)
     ───────────────────                                 ──────────────────────────
-    place() + chunk_specs(): scatter the chunks, ───────▶ one piece of data per chunk, held
-        once per call; specs carry only their keys        by the workers until the map ends
-    submit_batch(): client.submit(_run_batch,  ─────────▶ the chunks' data arrive as arguments
+    place(): scatter the chunks, once per call; ────────▶ one piece of data per chunk, held
+        specs carry only their keys                       by the workers until the map ends
+    submit_batch(): client.submit(run_batch,   ─────────▶ the chunks' data arrive as arguments
         job, specs, *the chunks' futures)                 → run_batch_pickled → run_chunks
     concurrent.futures.Future ◀── bytes of outcomes ──── (as on the process backend)
     map driver: feedback, errors, fixed-tree reduction in the caller, as for every backend
@@ -18,33 +19,28 @@ Lists of chunks and lazy sources (``par.from_parquet``) need no scatter: their s
 or carry their own chunk. Partials come back to the caller and meet in the same fixed tree as on
 the local backends, so results are bit-for-bit the same for the same chunking.
 
-A worker that dies mid-map: dask reruns its tasks elsewhere, but it cannot recreate the chunks
-it was given by scatter, so the batches that lost theirs are scattered again from the caller
-and resubmitted (RESUBMITS times). A chunk that keeps killing workers raises a
-WorkerCrashedError naming it; the cluster's nannies restart the workers, so the pool keeps
-working. Exceptions raised by ``func`` keep their type, as on every backend, because they
-travel inside the outcomes rather than as task failures.
-
-Dask is imported only when this backend is built; without it, an ImportError says what to
-install.
+Batches that lose their chunks with a dying worker are scattered again and resubmitted
+(:mod:`.dask_batches`); exceptions raised by ``func`` keep their type, as on every backend,
+because they travel inside the outcomes. Dask is imported only when this backend is built.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 import uuid
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import WorkerCrashedError
-from ..plan import Spec
-from . import Backend
+from ..cpus import available_cpus
+from ..share import Shared
+from ..split import take_rows
+from .base import Backend, Delivery, Output, Placement
+from .dask_batches import Batch, crash_error
+from .dask_specs import Scattered, alignment, call, process_id, run_batch
+from .pickling import dumps_job, dumps_specs, loads_outcomes
 
 #: Seconds to wait for a cluster to have at least one worker before giving up: long enough for
 #: a LocalCluster to spawn its processes on a loaded machine, short enough to report a scheduler
@@ -55,14 +51,6 @@ WAIT_FOR_WORKERS = 60.0
 #: instead of riding inside the task: dask sends task arguments through the scheduler and warns
 #: about large graphs, whereas scattered data goes straight to a worker.
 SCATTER_PAYLOAD_BYTES = 1 * 2**20
-
-#: Times a batch is resubmitted after its worker died while running it (dask itself retries a
-#: task whose worker dies, but cannot recreate the scattered data it was given).
-RESUBMITS = 3
-
-#: Times a batch is resubmitted after a dead worker took its input or its result with it while
-#: it was not running: not its fault, so a budget of its own.
-REQUEUES = 10
 
 #: Tries, and seconds between them, to resubmit a batch while workers come and go.
 RELAUNCH_TRIES = 5
@@ -85,163 +73,6 @@ def _import_distributed():
     return distributed
 
 
-# -- specs: what a worker needs to find its chunk ---------------------------------------------
-
-@dataclass
-class Scattered(Spec):
-    """A chunk scattered to the cluster: the spec carries its key, the task carries its data."""
-
-    key: str = ""
-    align: int = -1  # an array chunk's address modulo ALIGNMENT in the caller
-
-    def load(self) -> Any:
-        values = getattr(_received, "values", {})
-        if self.key not in values:
-            raise RuntimeError(
-                f"chunk {self.index}: its scattered data ({self.key}) did not reach this task; "
-                "this is a bug in parallel_analysis's dask backend"
-            )
-        value = values[self.key]
-        if isinstance(value, np.ndarray):
-            value = _aligned_like(value, self.align)
-            if value.flags.writeable:
-                value = value.view()
-                value.flags.writeable = False  # inputs are read-only, as on the other backends
-        elif _has_unaligned_columns(value):
-            value = value.copy(deep=True)
-        return value
-
-
-#: numpy's SIMD reductions peel a few elements until the data is aligned, so a float sum can
-#: differ in the last bit between two copies of the same numbers at different addresses. Chunks
-#: are rebuilt at the caller's address modulo this, so results match the local backends bit for
-#: bit (64: the widest vector, AVX-512).
-ALIGNMENT = 64
-
-
-def _has_unaligned_columns(value: Any) -> bool:
-    """A DataFrame or Series with a numpy column whose data is not aligned to its item size.
-
-    Dask's wire format may leave a column at any byte offset; numpy then takes its unaligned
-    loops, whose float sums differ in the last bits from the aligned ones the local backends
-    use. A deep copy realigns every column.
-    """
-    if not type(value).__module__.startswith("pandas"):
-        return False
-    columns = [value] if value.ndim == 1 else [value.iloc[:, j] for j in range(value.shape[1])]
-    return any(isinstance(c.dtype, np.dtype) and not c.to_numpy(copy=False).flags.aligned
-               for c in columns)
-
-
-def _address(array: np.ndarray) -> int:
-    return array.__array_interface__["data"][0]
-
-
-def _aligned_like(value: np.ndarray, align: int) -> np.ndarray:
-    """``value`` itself, or a copy placed at ``align`` modulo ALIGNMENT when it is not there."""
-    if align < 0 or not value.flags.c_contiguous or value.nbytes == 0 or \
-            _address(value) % ALIGNMENT == align:
-        return value
-    raw = np.empty(value.nbytes + ALIGNMENT, np.uint8)
-    start = (align - _address(raw)) % ALIGNMENT
-    out = raw[start: start + value.nbytes].view(value.dtype).reshape(value.shape)
-    np.copyto(out, value)
-    return out
-
-
-@dataclass
-class _ToScatter:
-    """Data placed for a map: scattered chunk by chunk once the map knows its slices."""
-
-    value: Any
-    keys: list
-
-
-@dataclass
-class _Batch:
-    """A batch of chunks as submitted, kept until it ends so that it can be resubmitted."""
-
-    job: bytes
-    specs: bytes
-    map_id: int
-    first_index: int
-    keys: list
-    attempts: int = 0  # times its worker died while it ran
-    requeues: int = 0  # times it was lost before it started, or its result before we had it
-    marker: str | None = None  # set on the scheduler when a resubmitted run starts
-    current: Any = None  # the dask future running it now
-
-    @property
-    def lost(self) -> int:
-        return self.attempts + self.requeues
-
-    def cancel(self) -> None:
-        if self.current is not None:
-            self.current.cancel()
-
-
-# -- worker side: private and module-level so that it pickles ----------------------------------
-
-_received = threading.local()  # .values: key → data of the scattered chunks of this task
-
-
-def _run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller: str,
-               marker: str | None, keys: list, *values: Any) -> bytes:
-    """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
-    from .. import worker
-
-    if marker is not None:
-        _mark_started(marker)
-    if _process_id() != caller:
-        # A worker process of its own: nested maps run serially, and (with one thread per
-        # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
-        worker._process_state["in_worker"] = _single_threaded()
-    _received.values = dict(zip(keys, values))
-    try:
-        return worker.run_batch_pickled(job, specs, map_id, first_index)
-    finally:
-        _received.values = {}
-
-
-def _mark_started(marker: str) -> None:
-    """Tell the scheduler this resubmitted batch started (a synchronous call, ~3 ms), so that a
-    batch that dies with its worker can be told apart from one that only waited there."""
-    try:
-        from distributed import get_worker
-        from distributed.utils import sync
-
-        worker = get_worker()
-        sync(worker.loop, worker.scheduler.set_metadata, keys=[marker], value=True)
-    except Exception:  # noqa: BLE001 - the mark only sharpens an error message
-        pass
-
-
-def _process_id() -> str:
-    """This process, told apart from processes on other machines."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _single_threaded() -> bool:
-    try:
-        from distributed import get_worker
-
-        return get_worker().state.nthreads == 1
-    except (ImportError, ValueError, AttributeError):
-        return False
-
-
-def _alignment(chunk: Any) -> int:
-    if isinstance(chunk, np.ndarray) and chunk.flags.c_contiguous and not chunk.dtype.hasobject:
-        return _address(chunk) % ALIGNMENT
-    return -1
-
-
-def _call(fn, args: tuple, kwargs: dict):
-    return fn(*args, **kwargs)
-
-
-# -- the backend ------------------------------------------------------------------------------
-
 class DaskBackend(Backend):
     """Runs chunks on a dask.distributed cluster.
 
@@ -253,7 +84,6 @@ class DaskBackend(Backend):
     """
 
     name = "dask"
-    remote = True
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  client: Any = None, threads_per_worker: int = 1, **cluster_options: Any):
@@ -266,8 +96,6 @@ class DaskBackend(Backend):
         elif address is not None:
             self._client = distributed.Client(address, set_as_default=False)
         else:
-            from ..cpus import available_cpus
-
             n_workers = workers if workers else max(1, available_cpus() // threads_per_worker)
             cluster_options.setdefault("dashboard_address", ":0")  # any free port
             cluster_options.setdefault("processes", True)
@@ -295,32 +123,34 @@ class DaskBackend(Backend):
         workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
+    @property
+    def parallelism(self) -> int:
+        """The cluster's worker threads: chunking plans for the cluster, not this machine."""
+        return self.workers
+
     # -- placing data ------------------------------------------------------------------------
-    def place(self, data: Any) -> tuple[Any, Any]:
-        from ..share import Shared
-
-        value = data.value if isinstance(data, Shared) else data
-        placed = _ToScatter(value, [])
-        return placed, lambda: self._release(placed.keys)
-
-    def chunk_specs(self, placed: Any, slices: list) -> list | None:
+    def place(self, data: Any, slices: list[slice]) -> Placement:
         """Scatter each chunk once (one call for them all); specs keep only the keys."""
-        from ..split import take_rows
-
-        if not isinstance(placed, _ToScatter):
-            return None
+        value = data.value if isinstance(data, Shared) else data
         if not slices:
-            return []
-        chunks = [take_rows(placed.value, s) for s in slices]
+            return Placement([])
+        chunks = [take_rows(value, s) for s in slices]
         futures = self._client.scatter(chunks, hash=False)
+        keys = []
         with self._lock:
             for future, chunk in zip(futures, chunks):
                 # The chunk (a view of the caller's data) is kept to scatter it again if the
                 # worker holding it dies: dask cannot recompute data it was given.
                 self._live[future.key] = (future, chunk)
-                placed.keys.append(future.key)
-        return [Scattered(i, s.start, s.stop, future.key, _alignment(chunk))
-                for i, (s, future, chunk) in enumerate(zip(slices, futures, chunks))]
+                keys.append(future.key)
+        specs = [Scattered(i, s.start, s.stop, future.key, alignment(chunk))
+                 for i, (s, future, chunk) in enumerate(zip(slices, futures, chunks))]
+        return Placement(specs, [lambda: self._release(keys)])
+
+    def output(self, shape: tuple, dtype: Any) -> Output:
+        """Dask workers may run on other machines, which cannot write into our memory: each
+        chunk's rows come back with its outcome and the caller writes them."""
+        return Output(np.empty(shape, dtype), None)
 
     def _release(self, keys: list) -> None:
         with self._lock:
@@ -363,31 +193,31 @@ class DaskBackend(Backend):
     # -- running -----------------------------------------------------------------------------
     def submit(self, fn, /, *args, **kwargs) -> Future:
         result: Future = Future()
-        dask_future = self._client.submit(_call, fn, args, kwargs, pure=False)
+        dask_future = self._client.submit(call, fn, args, kwargs, pure=False)
         result.add_done_callback(lambda r: r.cancelled() and dask_future.cancel())
         dask_future.add_done_callback(lambda f: self._deliver(f, result, None))
         return result
 
-    def submit_batch(self, job_bytes: bytes, specs_bytes: bytes, map_id: int,
-                     first_index: int = 0) -> Future:
-        # Specs reach us pickled; the keys of scattered chunks are unique random strings stored
-        # verbatim in the pickle, so a byte search finds the batch's chunks without unpickling
-        # (and copying) specs that may carry data of their own.
-        with self._lock:
-            keys = [k for k in self._live if k.encode() in specs_bytes]
-        batch = _Batch(job_bytes, specs_bytes, map_id, first_index, keys)
+    def submit_batch(self, job, specs, map_id) -> Future:
+        keys = [spec.key for spec in specs if isinstance(spec, Scattered)]
+        batch = Batch(dumps_job(job), dumps_specs(specs), map_id, specs[0].index, keys)
         result: Future = Future()
+        result.bytes_out = len(batch.job) + len(batch.specs)
         result.add_done_callback(lambda r: r.cancelled() and batch.cancel())
         self._launch(batch, result)
         return result
 
-    def _launch(self, batch: _Batch, result: Future) -> None:
+    def outcomes(self, future, map_id, specs) -> Delivery:
+        raw = future.result()
+        return Delivery(loads_outcomes(raw, specs), getattr(future, "bytes_out", 0), len(raw))
+
+    def _launch(self, batch: Batch, result: Future) -> None:
         """Submit ``batch`` as one dask task; its outcome goes to ``result``."""
         if batch.lost:
             batch.marker = f"parallel_analysis-started-{uuid.uuid4().hex}"
         future = self._client.submit(
-            _run_batch, self._job_payload(batch.job), self._payload(batch.specs), batch.map_id,
-            batch.first_index, _process_id(), batch.marker, batch.keys,
+            run_batch, self._job_payload(batch.job), self._payload(batch.specs), batch.map_id,
+            batch.first_index, process_id(), batch.marker, batch.keys,
             *self._chunk_futures(batch.keys),
             key=f"parallel_analysis-map{batch.map_id}-chunk{batch.first_index}-"
                 f"{uuid.uuid4().hex}",
@@ -398,7 +228,7 @@ class DaskBackend(Backend):
             self._inflight.add(future)
         future.add_done_callback(lambda f: self._deliver(f, result, batch))
 
-    def _deliver(self, future: Any, result: Future, batch: _Batch | None) -> None:
+    def _deliver(self, future: Any, result: Future, batch: Batch | None) -> None:
         """Runs in a dask callback thread when a task ends: pass its outcome on, or retry it.
 
         A task cancelled by dask (not by us) lost its input: the worker holding a scattered
@@ -418,23 +248,17 @@ class DaskBackend(Backend):
             value = future.result()
             future.release()  # the cluster forgets the result (and the chunks it depended on)
         except distributed.KilledWorker as exc:
-            self._fail(result, self._crashed(exc, batch) if batch is not None else exc)
+            self._fail(result, crash_error(exc, batch) if batch is not None else exc)
         except CancelledError as exc:
             if batch is None or result.done() or self._closing:
                 self._fail(result, exc)
                 return
-            # Only a batch that was running when its worker died is suspect. One that waited
-            # there, or had finished and lost its result, says nothing against itself: it has a
-            # budget of its own (the first loss counts as a run: it was not marked).
-            if not finished and (batch.marker is None or self._started(batch.marker)):
-                batch.attempts += 1
-            else:
-                batch.requeues += 1
-            if batch.attempts <= RESUBMITS and batch.requeues <= REQUEUES:
+            ran = not finished and (batch.marker is None or self._started(batch.marker))
+            if batch.lose(ran):
                 self._relaunch(batch, result)
                 return
-            self._fail(result, self._crashed(exc, batch))
-        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            self._fail(result, crash_error(exc, batch))
+        except BaseException as exc:  # delivered through the future
             self._fail(result, exc)
         else:
             if result.set_running_or_notify_cancel():
@@ -443,10 +267,10 @@ class DaskBackend(Backend):
     def _started(self, marker: str) -> bool:
         try:
             return bool(self._client.get_metadata([marker], default=False))
-        except Exception:  # noqa: BLE001 - no answer: count it as run, the safe side
+        except Exception:  # no answer: count it as run, the safe side
             return True
 
-    def _relaunch(self, batch: _Batch, result: Future) -> None:
+    def _relaunch(self, batch: Batch, result: Future) -> None:
         """Resubmit after a loss; the scatter may meet a worker that is dying too, so retry."""
         for attempt in range(RELAUNCH_TRIES):
             try:
@@ -457,7 +281,7 @@ class DaskBackend(Backend):
                     self._fail(result, exc)
                     return
                 time.sleep(RELAUNCH_PAUSE)
-            except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            except BaseException as exc:  # delivered through the future
                 self._fail(result, exc)
                 return
 
@@ -466,33 +290,13 @@ class DaskBackend(Backend):
         if result.set_running_or_notify_cancel():
             result.set_exception(exc)
 
-    def _crashed(self, exc: BaseException, batch: _Batch) -> WorkerCrashedError:
-        chunk = batch.first_index
-        n = len(batch.keys)  # scattered chunks: one key each; other chunks: not known here
-        where = (f"chunk {chunk}" if n == 1 else f"chunks {chunk}..{chunk + n - 1}" if n else
-                 f"the batch of chunks from {chunk}")
-        if hasattr(exc, "allowed_failures"):  # KilledWorker: dask's own verdict
-            what = (f"dask workers kept dying while running {where}: the scheduler retried it "
-                    f"{exc.allowed_failures} time(s)")
-        elif batch.attempts > RESUBMITS:
-            what = f"the dask worker running {where} died {batch.attempts} times"
-        else:
-            what = (f"{where} was lost {batch.requeues} times with dask workers that died while "
-                    "running other chunks")
-        return WorkerCrashedError(
-            f"{what}; giving up ({type(exc).__name__}: {exc}). Look for memory limits or native "
-            "crashes in the worker logs (Pool._backends['dask'].client.get_worker_logs()); the "
-            "cluster itself keeps working.",
-            chunk=chunk,
-        )
-
     def abort(self) -> None:
         with self._lock:
             inflight = list(self._inflight)
         if inflight:
             try:
                 self._client.cancel(inflight)
-            except Exception:  # noqa: BLE001 - a cluster already gone has nothing to cancel
+            except Exception:  # a cluster already gone has nothing to cancel
                 pass
 
     # -- life cycle --------------------------------------------------------------------------

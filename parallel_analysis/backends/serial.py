@@ -1,4 +1,4 @@
-"""The serial backend: chunks run in the calling thread, one after another.
+"""backends.serial: chunks run in the calling thread, one after another. Layer: backends.
 
 A real ``concurrent.futures.Executor`` whose ``submit`` runs the call at once and returns a done
 future, so the map driver treats it exactly like the pools. ``timeout=`` is checked after each
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from concurrent.futures import Executor, Future
 
-import numpy as np
-
-from ..worker import Board, run_chunks
-from . import Backend
+from ..board import Board
+from ..worker import run_chunks
+from .base import Backend
 
 
 class SerialExecutor(Executor):
@@ -23,7 +22,7 @@ class SerialExecutor(Executor):
         future.set_running_or_notify_cancel()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+        except BaseException as exc:  # delivered through the future
             future.set_exception(exc)
         return future
 
@@ -31,10 +30,10 @@ class SerialExecutor(Executor):
 class SerialBackend(Backend):
     name = "serial"
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int | None = 1):
         super().__init__(1)
         self._executor = SerialExecutor()
-        self._board = Board(np.zeros(Board.FIELDS, np.int64))
+        self._board = Board.local(1)
         self._slot = self._board.claim()
 
     def submit(self, fn, /, *args, **kwargs) -> Future:

@@ -1,8 +1,9 @@
-"""The thread backend: chunks run on a ThreadPoolExecutor, reading the caller's data directly.
+"""backends.thread: chunks run on a ThreadPoolExecutor, reading the caller's data directly.
+Layer: backends.
 
-Right for work that releases the GIL (most numpy, pandas 3 groupby): no data moves at all. A
-thread cannot be stopped, so a chunk that outlives ``timeout=`` raises ChunkTimeoutError in the
-caller while the thread finishes in the background.
+Right for work that releases the GIL (most numpy, pandas' groupby kernels): no data moves at
+all. A thread cannot be stopped, so a chunk that outlives ``timeout=`` raises ChunkTimeoutError
+in the caller while the thread finishes in the background.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import numpy as np
-
+from ..board import Board
 from ..cpus import threads_per_worker
-from ..worker import Board, run_chunks
-from . import Backend
+from ..worker import run_chunks
+from .base import Backend
 
 
 class ThreadBackend(Backend):
@@ -23,7 +23,7 @@ class ThreadBackend(Backend):
     def __init__(self, workers: int):
         super().__init__(workers)
         self._executor: ThreadPoolExecutor | None = None
-        self._board = Board(np.zeros(Board.FIELDS * (workers + 1), np.int64))
+        self._board = Board.local(workers + 1)
         self._slots = threading.local()
         self._lock = threading.Lock()
 
@@ -62,7 +62,7 @@ class ThreadBackend(Backend):
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
-        self._board = Board(np.zeros(Board.FIELDS * (self.workers + 1), np.int64))
+        self._board = Board.local(self.workers + 1)
         self._slots = threading.local()
 
     def shutdown(self, wait: bool = True) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import parallel_analysis as par
+
 from . import work
 from .workloads import Case, Data, Workload, chunk_slices
 
@@ -51,8 +53,6 @@ class GroupByWorkload(Workload):
         return data.value.groupby("key").agg(AGG)
 
     def run_ours(self, pool, data, case: Case):
-        import parallel_analysis as par
-
         return par.groupby_agg(data.value, "key", AGG, backend=case.runner,
                                workers=case.workers)
 

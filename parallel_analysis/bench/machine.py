@@ -11,6 +11,10 @@ import platform
 import sys
 from typing import Any
 
+from ..backends.spawning import default_start_method
+from ..cpus import available_cpus
+from ..segment import SHM_DIR, free_bytes
+
 
 def _cpu_model() -> str:
     try:
@@ -28,7 +32,7 @@ def _version(module: str) -> str:
         from importlib.metadata import version
 
         return version(module)
-    except Exception:  # noqa: BLE001 - not installed
+    except Exception:  # not installed
         return "not installed"
 
 
@@ -39,7 +43,7 @@ def _blas() -> list[dict[str, Any]]:
         return [{k: v for k, v in lib.items() if k in ("internal_api", "version", "num_threads",
                                                          "threading_layer", "architecture")}
                 for lib in threadpool_info()]
-    except Exception:  # noqa: BLE001 - threadpoolctl is optional here
+    except Exception:  # threadpoolctl is optional here
         return []
 
 
@@ -47,9 +51,6 @@ def machine_info() -> dict[str, Any]:
     """CPUs usable, model, memory, Python and library versions, BLAS and start method."""
     import psutil
 
-    from ..backends.process import default_start_method
-    from ..cpus import available_cpus
-    from ..segment import SHM_DIR, free_bytes
 
     return {
         "node": platform.node(),

@@ -14,6 +14,13 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
+import parallel_analysis as par
+
+from ..cpus import available_cpus
+from .peers import close_all, make_peer
+
 #: Seconds between memory samples during a warm-up call.
 SAMPLE_INTERVAL = 0.01
 
@@ -31,7 +38,7 @@ def _pss(pid: int) -> int:
         import psutil
 
         return psutil.Process(pid).memory_info().rss
-    except Exception:  # noqa: BLE001 - a process that just exited uses nothing
+    except Exception:  # a process that just exited uses nothing
         return 0
 
 
@@ -86,10 +93,6 @@ class Runners:
         self._peers: dict[tuple, Any] = {}
 
     def pool(self, backend: str, workers: int):
-        import numpy as np
-
-        import parallel_analysis as par
-
         key = (backend, workers)
         pool = self._pools.get(key)
         if pool is None:
@@ -99,8 +102,6 @@ class Runners:
         return pool
 
     def peer(self, name: str, workers: int):
-        from .peers import make_peer
-
         key = (name, workers)
         peer = self._peers.get(key)
         if peer is None:
@@ -108,8 +109,6 @@ class Runners:
         return peer
 
     def close_peers(self) -> None:
-        from .peers import close_all
-
         close_all(self._peers)
 
     def close(self) -> None:
@@ -117,8 +116,6 @@ class Runners:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
-        import parallel_analysis as par
-
         par.shutdown_default_pools()
 
 
@@ -155,6 +152,4 @@ def stopwatch(func, *args) -> tuple[Any, float]:
 
 
 def cpu_count() -> int:
-    from ..cpus import available_cpus
-
     return available_cpus() or os.cpu_count() or 1

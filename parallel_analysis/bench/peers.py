@@ -163,6 +163,6 @@ def close_all(peers: dict[Any, Peer]) -> None:
     for peer in list(peers.values()):
         try:
             peer.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     peers.clear()

@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 import os
 
-from .render import speedup
-from .results import Record
+from .results import Record, speedup
 from .workloads import GOAL_WORKERS, OURS
 
 #: One colour per runner, the same in every plot.

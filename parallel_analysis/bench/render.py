@@ -12,7 +12,9 @@ import math
 import os
 
 from . import goals as _goals
-from .results import Record
+from .plots import draw_all
+from .results import Record, speedup
+from .runner import workloads
 
 _NAMES = {"plain": "plain (one call)"}
 
@@ -31,17 +33,6 @@ def _fmt_s(t: float) -> str:
     if t is None or math.isnan(t):
         return "–"
     return f"{t * 1e3:.1f} ms" if t < 1 else f"{t:.3f} s"
-
-
-def speedup(rec: Record, recs: list[Record]) -> float:
-    """Baseline median over this case's median (same workload, size and variant, same run)."""
-    base_runner = rec.extra.get("baseline", "serial")
-    variant = "fresh" if rec.workload == "transfer" and base_runner == "plain" else rec.variant
-    base = [r for r in recs if r.workload == rec.workload and r.size == rec.size and r.ok
-            and r.runner == base_runner and r.variant == variant]
-    if not base or not rec.ok or not rec.median:
-        return math.nan
-    return base[0].median / rec.median
 
 
 def _efficiency(rec: Record, speed: float, cpus: int) -> float:
@@ -158,8 +149,6 @@ def machine_section(doc: dict) -> str:
 
 def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
     """The report of one run."""
-    from .runner import workloads
-
     known = workloads()
     cpus = doc.get("machine_info", {}).get("cpus_usable") or 1
     mode = doc.get("parallel_analysis", {}).get("mode", "full")
@@ -228,8 +217,6 @@ def write(doc: dict, recs: list[Record], out: str, plots: bool = True) -> list[s
     written = []
     names: list[str] = []
     if plots:
-        from .plots import draw_all
-
         names = draw_all(recs, out, cpus=doc.get("machine_info", {}).get("cpus_usable") or 1)
         written += [os.path.join(out, n) for n in names]
     path = os.path.join(out, "report.md")

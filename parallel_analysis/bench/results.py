@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .measure import stats
+from .workloads import OURS
 
 
 @dataclass
@@ -37,8 +41,6 @@ class Record:
     @property
     def kind(self) -> str:
         """"ours", "peer" or "plain" (see :class:`~.workloads.Case`)."""
-        from .workloads import OURS
-
         return "ours" if self.runner in OURS else "plain" if self.runner == "plain" else "peer"
 
     @property
@@ -48,8 +50,6 @@ class Record:
 
 def entry(case, times: list[float], extra: dict[str, Any]) -> dict[str, Any]:
     """The pytest-benchmark JSON entry of one case."""
-    from .measure import stats
-
     return {
         "group": case.workload,
         "name": f"test_{case.workload}[{case.id}]",
@@ -71,7 +71,7 @@ def document(entries: list[dict], machine: dict, commit: dict, settings: dict) -
         from importlib.metadata import version
 
         bench_version = version("pytest-benchmark")
-    except Exception:  # noqa: BLE001
+    except Exception:
         bench_version = "unknown"
     return {"machine_info": machine, "commit_info": commit, "benchmarks": entries,
             "datetime": datetime.datetime.now(datetime.UTC).isoformat(),
@@ -107,3 +107,14 @@ def load(path: str) -> tuple[dict, list[Record]]:
     with open(path) as f:
         doc = json.load(f)
     return doc, records(doc)
+
+
+def speedup(rec: Record, recs: list[Record]) -> float:
+    """Baseline median over this case's median (same workload, size and variant, same run)."""
+    base_runner = rec.extra.get("baseline", "serial")
+    variant = "fresh" if rec.workload == "transfer" and base_runner == "plain" else rec.variant
+    base = [r for r in recs if r.workload == rec.workload and r.size == rec.size and r.ok
+            and r.runner == base_runner and r.variant == variant]
+    if not base or not rec.ok or not rec.median:
+        return math.nan
+    return base[0].median / rec.median

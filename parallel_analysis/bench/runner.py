@@ -21,17 +21,19 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import parallel_analysis as par
+
 from . import results
+from .coldstart import ColdStart
+from .frames import GroupByWorkload
+from .machine import commit_info, machine_info
 from .measure import MemorySampler, Runners, cpu_count, stopwatch, tree_memory
-from .workloads import Case, Workload
+from .peers import available_peers
+from .workloads import Case, NpBound, Overhead, PyBound, Transfer, Workload
 
 
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
-    from .coldstart import ColdStart
-    from .frames import GroupByWorkload
-    from .workloads import NpBound, Overhead, PyBound, Transfer
-
     return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
                                 ColdStart())}
 
@@ -43,8 +45,6 @@ def worker_counts() -> list[int]:
 
 def all_cases(mode: str, names: list[str] | None = None, peers: list[str] | None = None,
               ) -> list[Case]:
-    from .peers import available_peers
-
     peers = available_peers() if peers is None else peers
     chosen = workloads()
     if names:
@@ -87,8 +87,6 @@ def _run_once(workload: Workload, case: Case, runners: Runners, data) -> tuple[A
 def run_group(workload: Workload, cases: list[Case], runners: Runners, progress: Progress,
               prefix: str) -> list[dict]:
     """Warm up and time the cases of one workload at one data size; their JSON entries."""
-    import parallel_analysis as par
-
     gc.collect()
     idle = tree_memory()
     load_before = _load()
@@ -123,7 +121,7 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
                     workload.check(value, expected)
                 if hasattr(value, "total_seconds") and case.rounds <= 1:
                     extra["total_seconds"] = [value.total_seconds]
-            except Exception as exc:  # noqa: BLE001 - one failing case must not end the run
+            except Exception as exc:  # one failing case must not end the run
                 extra["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
             value = None
         live = [c for c in order if not extras[c].get("error")]
@@ -141,7 +139,7 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
                     if hasattr(value, "total_seconds"):
                         extras[case].setdefault("total_seconds", []).append(value.total_seconds)
                     value = None
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     extras[case]["error"] = f"{type(exc).__name__}: {exc}"[:300]
     runners.close_peers()
     load = {"load_before": load_before, "load_after": _load()}
@@ -161,8 +159,6 @@ def _load() -> float | None:
 def run(mode: str = "full", names: list[str] | None = None, progress: bool = True,
         peers: list[str] | None = None) -> dict:
     """Run the benchmark and return the pytest-benchmark-format document."""
-    from .machine import commit_info, machine_info
-
     cases = all_cases(mode, names, peers)
     groups: dict[tuple, list[Case]] = defaultdict(list)
     for case in cases:

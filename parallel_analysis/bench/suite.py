@@ -11,7 +11,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import parallel_analysis as par
+
 from .measure import MemorySampler, Runners
+from .peers import available_peers
+from .runner import worker_counts, workloads
 from .workloads import GOAL_WORKERS, Case, Data, Workload
 
 ENV = "PAR_BENCH_MODE"
@@ -29,9 +33,6 @@ def mode(benchmark_disabled: bool | None = None) -> str:
 
 def cases(name: str, chosen_mode: str) -> list[Case]:
     """The parametrisation of one suite (smoke mode trims coldstart's subprocesses)."""
-    from .peers import available_peers
-    from .runner import worker_counts, workloads
-
     grid = workloads()[name].cases(chosen_mode, worker_counts(), available_peers())
     if chosen_mode == "smoke" and name == "coldstart":
         grid = [c for c in grid if c.runner in ("plain", "serial", "process", "joblib")
@@ -62,8 +63,6 @@ class DataStore:
 def run_case(benchmark: Any, workload: Workload, case: Case, runners: Runners,
              store: DataStore) -> None:
     """Check ``case`` against serial, then time it with pytest-benchmark's fixture."""
-    import parallel_analysis as par
-
     data, expected = store.get(workload, case, runners)
     disabled = bool(getattr(benchmark, "disabled", False))
     with MemorySampler() as mem:

@@ -13,11 +13,14 @@ answer is a failure, not a figure.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..cpus import available_cpus
+from ..share import share
+from ..split import choose_n_chunks, even_slices
 from . import work
 
 OURS = ("serial", "thread", "process", "auto")
@@ -75,9 +78,6 @@ class Data(contextlib.ExitStack):
 
 def chunk_slices(n_rows: int) -> list[slice]:
     """The chunking our pools would choose here; peers get the very same chunks."""
-    from ..cpus import available_cpus
-    from ..split import choose_n_chunks, even_slices
-
     return even_slices(n_rows, choose_n_chunks(n_rows, 8, available_cpus()))
 
 
@@ -239,8 +239,6 @@ class Transfer(NpBound):
             return data.value
         handle = data.extra.get("shared")
         if handle is None:
-            from .. import share
-
             handle = data.extra["shared"] = data.enter_context(share(data.value))
         return handle
 
@@ -273,7 +271,3 @@ class Overhead(Workload):
         # user mapping over chunks writes it; joblib and mpire batch on their own.
         return peer.map(work.tiny, [x[i: i + 1] for i in range(len(x))], chunksize=1
                         if peer.name in ("multiprocessing", "ProcessPoolExecutor") else None)
-
-
-def replace_size(case: Case, size: int) -> Case:
-    return replace(case, size=size)

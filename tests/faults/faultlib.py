@@ -136,9 +136,9 @@ def my_segments(pid: int | None = None) -> set[str]:
 
 def known_worker_pids() -> set[int]:
     """Worker pids of every live process backend in this process."""
-    from parallel_analysis.share import worker_pid_sources
+    from parallel_analysis.backends.process import live_worker_pids
 
-    return {pid for source in list(worker_pid_sources) for pid in source()}
+    return live_worker_pids()
 
 
 def stray_workers() -> list[int]:

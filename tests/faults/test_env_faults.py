@@ -35,7 +35,7 @@ def test_gc_of_handle_while_map_runs(fpool):
         try:
             result["value"] = fpool.map_reduce(faultlib.slow_sum, data, SUM(), n=8,
                                                args=(0.15,))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             result["error"] = exc
 
     thread = threading.Thread(target=run, args=(view,))
@@ -357,7 +357,7 @@ def test_close_pool_while_a_map_runs(kind, tmp_path):
         try:
             result["value"] = pool.map_chunks(faultlib.mark_and_sleep, x, n=40,
                                               args=(str(tmp_path), 0.2))
-        except BaseException as exc:  # noqa: BLE001 - checked below
+        except BaseException as exc:  # checked below
             result["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)  # daemon: a hung map must not hang pytest

@@ -18,7 +18,7 @@ assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 pool = par.Pool(2, "process", start_method={method!r})
 x = np.arange(2**18, dtype=np.float64)  # 2 MiB: a transient segment for the map
 assert pool.map_reduce(None, x, par.reducers.Sum(), n=4) == x.sum()
-workers = pool._backend("process").worker_pids()
+workers = pool.worker_pids()
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
 started = time.monotonic()
 try:
@@ -59,7 +59,7 @@ faultlib.register_by_value()
 pool = par.Pool(2, "process", start_method={method!r})
 x = np.arange(40)
 assert pool.map_reduce(None, x, par.reducers.Sum(), n=4) == x.sum()
-workers = pool._backend("process").worker_pids()
+workers = pool.worker_pids()
 # two 9 s chunks go out, then the caller spends 3 s pickling the third: Ctrl-C comes then
 data = [np.arange(10), np.arange(10), faultlib.SlowToPickle(3.0), 3]
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()

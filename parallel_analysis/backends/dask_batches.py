@@ -1,0 +1,80 @@
+"""backends.dask_batches: a batch's life on a dask cluster, and when to give up on it. Layer:
+backends (imports errors).
+
+A worker that dies mid-map: dask reruns its tasks elsewhere, but it cannot recreate the chunks
+it was given by scatter, so the batches that lost theirs are scattered again from the caller
+and resubmitted. A chunk that keeps killing workers raises a WorkerCrashedError naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import WorkerCrashedError
+
+#: Times a batch is resubmitted after its worker died while running it (dask itself retries a
+#: task whose worker dies, but cannot recreate the scattered data it was given).
+RESUBMITS = 3
+
+#: Times a batch is resubmitted after a dead worker took its input or its result with it while
+#: it was not running: not its fault, so a budget of its own.
+REQUEUES = 10
+
+
+@dataclass
+class Batch:
+    """A batch of chunks as submitted, kept until it ends so that it can be resubmitted."""
+
+    job: bytes
+    specs: bytes
+    map_id: int
+    first_index: int
+    keys: list
+    attempts: int = 0  # times its worker died while it ran
+    requeues: int = 0  # times it was lost before it started, or its result before we had it
+    marker: str | None = None  # set on the scheduler when a resubmitted run starts
+    current: Any = None  # the dask future running it now
+
+    @property
+    def lost(self) -> int:
+        return self.attempts + self.requeues
+
+    def lose(self, ran: bool) -> bool:
+        """Count one loss of the batch with a dying worker; whether to resubmit it.
+
+        Only a batch that was running when its worker died is suspect. One that waited there,
+        or had finished and lost its result, says nothing against itself: it has a budget of
+        its own (the first loss counts as a run: it was not marked).
+        """
+        if ran:
+            self.attempts += 1
+        else:
+            self.requeues += 1
+        return self.attempts <= RESUBMITS and self.requeues <= REQUEUES
+
+    def cancel(self) -> None:
+        if self.current is not None:
+            self.current.cancel()
+
+
+def crash_error(exc: BaseException, batch: Batch) -> WorkerCrashedError:
+    """The error of a batch the cluster could not run: which chunks, and why we gave up."""
+    chunk = batch.first_index
+    n = len(batch.keys)  # scattered chunks: one key each; other chunks: not known here
+    where = (f"chunk {chunk}" if n == 1 else f"chunks {chunk}..{chunk + n - 1}" if n else
+             f"the batch of chunks from {chunk}")
+    if hasattr(exc, "allowed_failures"):  # KilledWorker: dask's own verdict
+        what = (f"dask workers kept dying while running {where}: the scheduler retried it "
+                f"{exc.allowed_failures} time(s)")
+    elif batch.attempts > RESUBMITS:
+        what = f"the dask worker running {where} died {batch.attempts} times"
+    else:
+        what = (f"{where} was lost {batch.requeues} times with dask workers that died while "
+                "running other chunks")
+    return WorkerCrashedError(
+        f"{what}; giving up ({type(exc).__name__}: {exc}). Look for memory limits or native "
+        "crashes in the worker logs (the pool's dask client: client.get_worker_logs()); the "
+        "cluster itself keeps working.",
+        chunk=chunk,
+    )

@@ -1,0 +1,142 @@
+"""backends.dask_specs: what runs on a dask worker, and the spec of a scattered chunk. Layer:
+backends (imports specs, worker and backends.remote; distributed inside the functions).
+
+A chunk scattered to the cluster travels as a task argument; its :class:`Scattered` spec carries
+only the key, and :func:`run_batch` makes each task's chunks visible to their specs before
+running the batch exactly as a process worker would (:mod:`.remote`). Array chunks are placed at
+the caller's address modulo :data:`ALIGNMENT`, so float sums match the local backends bit for
+bit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..specs import Spec
+from ..worker import process_state
+from .remote import run_batch_pickled
+
+
+@dataclass
+class Scattered(Spec):
+    """A chunk scattered to the cluster: the spec carries its key, the task carries its data."""
+
+    key: str = ""
+    align: int = -1  # an array chunk's address modulo ALIGNMENT in the caller
+
+    def load(self) -> Any:
+        values = getattr(_received, "values", {})
+        if self.key not in values:
+            raise RuntimeError(
+                f"chunk {self.index}: its scattered data ({self.key}) did not reach this task; "
+                "this is a bug in parallel_analysis's dask backend"
+            )
+        value = values[self.key]
+        if isinstance(value, np.ndarray):
+            value = _aligned_like(value, self.align)
+            if value.flags.writeable:
+                value = value.view()
+                value.flags.writeable = False  # inputs are read-only, as on the other backends
+        elif _has_unaligned_columns(value):
+            value = value.copy(deep=True)
+        return value
+
+
+#: numpy's SIMD reductions peel a few elements until the data is aligned, so a float sum can
+#: differ in the last bit between two copies of the same numbers at different addresses. Chunks
+#: are rebuilt at the caller's address modulo this, so results match the local backends bit for
+#: bit (64: the widest vector, AVX-512).
+ALIGNMENT = 64
+
+
+def _has_unaligned_columns(value: Any) -> bool:
+    """A DataFrame or Series with a numpy column whose data is not aligned to its item size.
+
+    Dask's wire format may leave a column at any byte offset; numpy then takes its unaligned
+    loops, whose float sums differ in the last bits from the aligned ones the local backends
+    use. A deep copy realigns every column.
+    """
+    if not type(value).__module__.startswith("pandas"):
+        return False
+    columns = [value] if value.ndim == 1 else [value.iloc[:, j] for j in range(value.shape[1])]
+    return any(isinstance(c.dtype, np.dtype) and not c.to_numpy(copy=False).flags.aligned
+               for c in columns)
+
+
+def _address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _aligned_like(value: np.ndarray, align: int) -> np.ndarray:
+    """``value`` itself, or a copy placed at ``align`` modulo ALIGNMENT when it is not there."""
+    if align < 0 or not value.flags.c_contiguous or value.nbytes == 0 or \
+            _address(value) % ALIGNMENT == align:
+        return value
+    raw = np.empty(value.nbytes + ALIGNMENT, np.uint8)
+    start = (align - _address(raw)) % ALIGNMENT
+    out = raw[start: start + value.nbytes].view(value.dtype).reshape(value.shape)
+    np.copyto(out, value)
+    return out
+
+
+_received = threading.local()  # .values: key → data of the scattered chunks of this task
+
+
+def run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller: str,
+              marker: str | None, keys: list, *values: Any) -> bytes:
+    """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
+    if marker is not None:
+        _mark_started(marker)
+    if process_id() != caller:
+        # A worker process of its own: nested maps run serially, and (with one thread per
+        # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
+        process_state["in_worker"] = _single_threaded()
+    _received.values = dict(zip(keys, values))
+    try:
+        return run_batch_pickled(job, specs, map_id, first_index)
+    finally:
+        _received.values = {}
+
+
+def _mark_started(marker: str) -> None:
+    """Tell the scheduler this resubmitted batch started (a synchronous call, ~3 ms), so that a
+    batch that dies with its worker can be told apart from one that only waited there."""
+    try:
+        from distributed import get_worker
+        from distributed.utils import sync
+
+        worker = get_worker()
+        sync(worker.loop, worker.scheduler.set_metadata, keys=[marker], value=True)
+    except Exception:  # the mark only sharpens an error message
+        pass
+
+
+def process_id() -> str:
+    """This process, told apart from processes on other machines."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _single_threaded() -> bool:
+    try:
+        from distributed import get_worker
+
+        return get_worker().state.nthreads == 1
+    except (ImportError, ValueError, AttributeError):
+        return False
+
+
+def alignment(chunk: Any) -> int:
+    """A C-contiguous array chunk's address modulo ALIGNMENT (-1: not an array)."""
+    if isinstance(chunk, np.ndarray) and chunk.flags.c_contiguous and not chunk.dtype.hasobject:
+        return _address(chunk) % ALIGNMENT
+    return -1
+
+
+def call(fn, args: tuple, kwargs: dict):
+    return fn(*args, **kwargs)

@@ -1,0 +1,73 @@
+"""backends.pickling: the caller's side of sending batches to worker processes. Layer: backends
+(imports errors and worker; cloudpickle inside the functions).
+
+The process and dask backends send each batch as two cloudpickle payloads, the job and the
+batch's specs, and get the outcomes back as bytes (:mod:`.remote` is the worker's side). A job is
+pickled once per map, whatever its number of batches. Anything that cannot travel is named in
+the error: the function, the reducer, ``args`` or ``kwargs``, the chunks, or a result.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from ..errors import pickling_error
+from ..worker import Job, Outcome
+
+_jobs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Job → its pickle
+_jobs_lock = threading.Lock()
+
+
+def _dumps(obj: Any, what: str) -> bytes:
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(obj)
+    except (Exception, SystemExit) as exc:  # a __reduce__ calling sys.exit must not end the caller
+        raise pickling_error(what, None, exc) from exc
+
+
+def dumps_job(job: Job) -> bytes:
+    """The job's pickle, made once per job; a part that does not pickle is named."""
+    with _jobs_lock:
+        cached = _jobs.get(job)
+    if cached is not None:
+        return cached
+    import cloudpickle
+
+    try:
+        data = cloudpickle.dumps(job)
+    except (Exception, SystemExit):
+        for what, obj in (("the function", job.func), ("the reducer", job.reducer),
+                          ("args", job.args), ("kwargs", job.kwargs)):
+            try:
+                cloudpickle.dumps(obj)
+            except (Exception, SystemExit) as exc:
+                raise pickling_error(what, obj, exc) from exc
+        data = _dumps(job, "the job")
+    with _jobs_lock:
+        _jobs[job] = data
+    return data
+
+
+def dumps_specs(specs: list) -> bytes:
+    """A batch's specs as one payload."""
+    return _dumps(specs, f"chunks {specs[0].index}..{specs[-1].index}")
+
+
+def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
+    """The outcomes a worker sent back for ``specs`` (one failed outcome when the batch could
+    not even be unpickled there)."""
+    import cloudpickle
+
+    try:
+        status, *rest = cloudpickle.loads(raw)
+    except (Exception, SystemExit) as exc:  # a result must not end the caller
+        raise pickling_error(f"the results of chunks {specs[0].index}..{specs[-1].index}",
+                             None, exc, verb="unpickle") from exc
+    if status == "ok":
+        return rest[0]
+    error, tb = rest
+    return [Outcome(specs[0].index, False, error=error, remote_tb=tb)]

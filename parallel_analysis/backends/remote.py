@@ -1,0 +1,175 @@
+"""backends.remote: what runs inside a worker process, for the process and dask backends.
+Layer: backends (imports worker, board, attached and errors).
+
+A batch arrives as two cloudpickle payloads, the job (cached: every batch of a map carries the
+same bytes) and the batch's specs, so lambdas, closures and notebook functions travel.
+:func:`run_batch_pickled` runs it with :func:`~parallel_analysis.worker.run_chunks` and pickles
+the outcomes back; an outcome that cannot be pickled becomes a clear error instead of a broken
+pool. Process workers start with :func:`init_process_worker`, which ignores SIGINT (the caller
+owns Ctrl-C), caps BLAS threads, claims a slot on the board and starts a watchdog thread that
+exits the worker when the caller dies and drops mappings of unlinked segments.
+
+Everything here is module-level so it pickles by reference under forkserver and spawn.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import threading
+import time
+import traceback
+from typing import Any
+
+from .. import attached
+from ..board import Board
+from ..errors import pickling_error
+from ..worker import exit_error, process_state, run_chunks
+
+#: Seconds between watchdog checks (dead caller, unlinked segments): the delay before a worker
+#: exits after its caller is killed, and before it releases a closed segment.
+WATCHDOG_INTERVAL = 0.1
+
+_job_cache: dict[str, Any] = {"bytes": None, "job": None}
+
+
+def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
+                      first_index: int = 0) -> bytes:
+    """Process-worker entry point: unpickle the job (cached) and the specs, run, pickle back."""
+    import cloudpickle
+
+    board = process_state.get("board")
+    slot = process_state.get("slot", -1)
+    try:
+        if board is not None:  # marked before unpickling, so a crash there names the chunk
+            board.start(slot, map_id, first_index)
+        specs = cloudpickle.loads(specs_bytes)
+        if _job_cache["bytes"] != job_bytes:
+            _job_cache["job"] = cloudpickle.loads(job_bytes)
+            _job_cache["bytes"] = job_bytes
+        job = _job_cache["job"]
+    except BaseException as exc:  # reported to the caller with its traceback
+        if board is not None:
+            board.stop(slot)
+        error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+        if isinstance(exc, SystemExit):
+            error = exit_error(first_index, exc)
+        return cloudpickle.dumps(("failed", _safe_error(error), traceback.format_exc()))
+    outcomes = run_chunks(job, specs, board, slot, map_id)
+    if board is not None:  # a crash while pickling the results still names the chunk
+        board.start(slot, map_id, first_index)
+    try:
+        return cloudpickle.dumps(("ok", outcomes))
+    except BaseException:  # find the outcome that cannot travel
+        for outcome in outcomes:
+            try:
+                cloudpickle.dumps(outcome)
+            except BaseException as exc:
+                if not outcome.ok:  # the chunk's own exception: a copy of it that pickles
+                    outcome.error = _picklable_copy(outcome.error)
+                    continue
+                what = f"the result of chunk {outcome.index}"
+                bad = outcome.value if outcome.ok else outcome.error
+                outcome.ok, outcome.value = False, None
+                outcome.error = pickling_error(what, bad, exc)
+                outcome.remote_tb = ""
+        return cloudpickle.dumps(("ok", outcomes))
+    finally:
+        if board is not None:
+            board.stop(slot)
+
+
+def _picklable_copy(exc: BaseException) -> BaseException:
+    """``exc``'s type with the arguments that do not pickle replaced by their repr."""
+    import cloudpickle
+
+    def pickles(obj: Any) -> bool:
+        try:
+            cloudpickle.dumps(obj)
+            return True
+        except Exception:
+            return False
+
+    try:
+        copy = type(exc)(*[a if pickles(a) else repr(a) for a in exc.args])
+        for note in getattr(exc, "__notes__", ()):
+            copy.add_note(note)
+        copy.add_note("(arguments of this exception that could not be pickled were replaced "
+                      "by their repr to send it from the worker)")
+        cloudpickle.loads(cloudpickle.dumps(copy))
+        return copy
+    except Exception:  # a constructor that wants other arguments
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _safe_error(exc: BaseException) -> BaseException:
+    import cloudpickle
+
+    try:
+        cloudpickle.loads(cloudpickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def init_process_worker(board_buffer: Any, board_lock: Any, caller_pid: int,
+                        blas_threads: int) -> None:
+    """Initializer of each process worker (runs once per process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process_state["in_worker"] = True
+    _limit_blas(blas_threads)
+    board = Board(board_buffer, board_lock)
+    process_state["board"] = board
+    process_state["slot"] = board.claim()
+    threading.Thread(target=_watchdog, args=(caller_pid,), daemon=True,
+                     name="parallel_analysis-watchdog").start()
+
+
+def _limit_blas(threads: int) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+    except Exception:  # BLAS limits are an optimisation, never a failure
+        pass
+
+
+def _watchdog(caller_pid: int) -> None:
+    """Exit when the caller dies; drop mappings of segments their owner unlinked."""
+    pidfd = None
+    try:
+        pidfd = os.pidfd_open(caller_pid)
+    except (AttributeError, OSError):
+        pass
+    while True:
+        if pidfd is not None:
+            ready, _, _ = select.select([pidfd], [], [], WATCHDOG_INTERVAL)
+            dead = bool(ready)
+        else:
+            time.sleep(WATCHDOG_INTERVAL)
+            dead = not pid_alive(caller_pid)
+        if dead:
+            os._exit(0)
+        attached.release_unlinked()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with that pid exists (without reaping or signalling it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def call_pickled(payload: bytes) -> Any:
+    """``Pool.submit``'s task: a cloudpickled (function, args, kwargs), called."""
+    import cloudpickle
+
+    fn, args, kwargs = cloudpickle.loads(payload)
+    return fn(*args, **kwargs)

@@ -1,0 +1,162 @@
+"""pipeline: one map, from the caller's data to its result. Layer: pipeline (imports plan, map,
+auto, reduce, reducers, backends, split, progress, insights and worker).
+
+::
+
+    MapCall ─▶ backend (auto: decided by a probe on threads) ─▶ plan.cut ─▶ plan.place
+            ─▶ map.execute ─▶ "map": values in chunk order
+                              "reduce": partials into the fixed tree ─▶ finalize
+                              "array": rows written into the backend's output buffer
+
+The rules for data with no rows live here too: a reduction of empty input gives numpy's (or
+pandas') own answer for it, ``map_chunks`` an empty list, ``map_array`` an empty array.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import auto
+from .backends import AUTO, Backend
+from .insights import RunStats, finish_run, timed_run
+from .map import Run, execute
+from .plan import Plan, cut, place
+from .progress import progress_bar
+from .reduce import TreeReduction
+from .reducers import Fold
+from .share import Shared
+from .split import Chunking
+from .worker import Job, write_rows
+
+
+@dataclass
+class MapCall:
+    """One map as a pool received it: the job, the data and how to run it."""
+
+    job: Job
+    data: Any
+    chunking: Chunking = field(default_factory=Chunking)
+    progress: Any = None
+    desc: str = "map"
+    timeout: float | None = None
+    cancel: threading.Event | None = None  # set: the map stops (its asyncio task was cancelled)
+    out_dtype: Any = None  # map_array: the output's dtype and row shape (None: from chunk 0)
+    out_shape: tuple | None = None
+
+
+def run(call: MapCall, backend_for: Callable[[str], Backend], name: str
+        ) -> tuple[Any, RunStats, str]:
+    """The result of ``call`` on the backend ``name`` (built by ``backend_for``), its stats, and
+    the backend it ran on (``auto``'s choice)."""
+    backend = backend_for("thread" if name == AUTO else name)
+    chunks = cut(call.data, call.chunking, backend.parallelism)
+    plan, reason = place(chunks, backend), ""
+    if name == AUTO:
+        try:
+            chosen, reason = auto.decide(call.job, plan.specs, backend)
+        except BaseException:
+            plan.close()
+            raise
+        if chosen != backend.name:  # the data moves only now that another backend is chosen
+            plan.close()
+            backend = backend_for(chosen)
+            plan = place(chunks, backend)
+    stats = timed_run(f"auto → {backend.name}" if name == AUTO else backend.describe(),
+                      backend.workers)
+    stats.reason = reason
+    bar = progress_bar(len(plan.specs), call.desc, call.progress)
+    try:
+        settings = Run(call.timeout, call.cancel, bar, stats, len(plan.specs))
+        with backend.limits():
+            result = _RESULTS[call.job.mode](backend, call, plan, settings)
+        return result, stats, backend.name
+    finally:
+        bar.close()
+        plan.close()
+        finish_run(stats, len(plan.specs))
+
+
+def _values(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> list:
+    results: dict[int, Any] = {}
+    execute(backend, call.job, plan.specs, results.__setitem__, settings)
+    return [results[i] for i in range(len(plan.specs))]
+
+
+def _reduction(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> Any:
+    reducer = call.job.reducer
+    if not plan.specs:
+        return _reduce_empty(call)
+    tree = TreeReduction(len(plan.specs), reducer.combine)
+    execute(backend, call.job, plan.specs, tree.add, settings)
+    return reducer.finalize(tree.result)
+
+
+def _reduce_empty(call: MapCall) -> Any:
+    """Reduce data with no rows: numpy's (or pandas') own answer for an empty input."""
+    reducer, job = call.job.reducer, call.job
+    if isinstance(reducer, Fold):
+        raise TypeError("reduce() of empty data with no initial value")
+    data = call.data.value if isinstance(call.data, Shared) else call.data
+    if isinstance(data, (list, tuple)) or hasattr(data, "chunk_specs"):
+        if hasattr(reducer, "identity"):
+            return reducer.finalize(reducer.identity())
+        raise ValueError("cannot reduce no chunks: the data is empty")
+    value = data if job.func is None else job.func(data, *job.args, **(job.kwargs or {}))
+    return reducer.finalize(reducer.partial(value))
+
+
+def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.ndarray:
+    """map_array: learn the output's dtype and row shape, allocate it, let workers fill it."""
+    job, specs = call.job, plan.specs
+    dtype, row_shape = call.out_dtype, call.out_shape
+    if not specs:
+        return np.empty((0,) + tuple(row_shape or ()), dtype or np.float64)
+    first = None
+    if dtype is None or row_shape is None:  # the first chunk alone says
+        values: dict[int, Any] = {}
+        execute(backend, _map_job(job), specs[:1], values.__setitem__, settings)
+        first = np.asarray(values[specs[0].index])
+        rows = specs[0].out_stop - specs[0].out_start
+        if first.ndim == 0 or first.shape[0] != rows:
+            raise ValueError(
+                f"map_array: func returned shape {first.shape} for chunk 0 of {rows} rows; "
+                "map_array needs one output row per input row (use map_chunks otherwise)"
+            )
+        dtype = first.dtype if dtype is None else dtype
+        row_shape = first.shape[1:] if row_shape is None else row_shape
+    output = backend.output((plan.n_rows,) + tuple(row_shape), dtype)
+    try:
+        if first is not None:
+            np.copyto(output.array[specs[0].out_start: specs[0].out_stop], first,
+                      casting="same_kind")
+            specs = specs[1:]
+        if output.target is None:  # the rows come back with the outcomes: the caller writes
+            written = Job(None, "array", out=output.array)
+            by_index = {spec.index: spec for spec in specs}
+            execute(backend, _map_job(job), specs,
+                    lambda i, v: write_rows(written, by_index[i], v), settings)
+        else:
+            execute(backend, Job(job.func, "array", None, job.args, job.kwargs,
+                                 out=output.target, log_level=job.log_level),
+                    specs, _ignore, settings)
+        return output.array
+    finally:
+        if output.release is not None:
+            output.release()
+
+
+def _map_job(job: Job) -> Job:
+    """The same function as ``job``, its values sent back."""
+    return Job(job.func, "map", None, job.args, job.kwargs, log_level=job.log_level)
+
+
+def _ignore(index: int, value: Any) -> None:
+    pass
+
+
+_RESULTS = {"map": _values, "reduce": _reduction, "array": _array}

@@ -1,0 +1,251 @@
+"""reducers.groupby: ``df.groupby(by).agg(agg)`` as a mergeable reducer. Layer: core (imports
+reducers.base; pandas at import, so ``reducers/__init__`` loads it on first use).
+
+Each chunk is reduced to one small row per group it holds (its *partial*), never to its raw rows:
+
+=================  ==========================  =============================================
+agg                per-group state             merge
+=================  ==========================  =============================================
+sum, count, size   the chunk's sum/count/size  sum
+min, max           the chunk's min/max         min/max (NaN skipped, as pandas)
+first, last        the chunk's first/last      first/last in chunk order
+mean               count n, mean m (two        weighted mean
+                   floats: hi + lo)
+var, std           n, m, M2 (sum of squared    Chan et al.'s parallel update:
+                   deviations, two-pass)       M2 = ΣM2ᵢ + Σnᵢ(mᵢ - m)²
+nunique            distinct (key, value) pairs  union (exact, so it grows with the pairs)
+anything else      the chunk's rows (key, col)  pandas on the rows, at the end
+=================  ==========================  =============================================
+
+Partials are stacked as chunks finish and merged (one pandas groupby over the stack) only when
+the stack grows past :data:`COMPACT_ROWS`, and once at the end. The last step runs pandas' own
+``groupby(by, sort, dropna, observed).agg`` over the merged partials, so the index, its dtype,
+the sort order, ``dropna`` and ``observed`` (the cartesian product of categories, with pandas'
+fill values) and the result dtypes are pandas' by construction rather than re-implemented.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .base import Moments, Reducer, merge_moments
+from .groupby_kernels import column_moments, direct_codes, group_codes
+from .groupby_plan import MOMENTS, PREFIX, SIMPLE, comp, keys_of, moment_dtype, plan_outputs
+
+#: Partials are stacked as they arrive and merged into one row per group only when the stack
+#: holds more rows than this (and at the end): merging costs a pandas groupby, so doing it for
+#: every pair of chunks would cost more than the chunks themselves, while this bound keeps the
+#: state a few megabytes.
+COMPACT_ROWS = 2**18
+
+class GroupState(NamedTuple):
+    """Stacked partials: rows of (keys, components); pairs / rows per column for the rest."""
+
+    tables: list  # DataFrames of keys + one column per component, in chunk order
+    pairs: dict  # column -> list of distinct (keys, value) frames, for nunique
+    rows: dict  # column -> list of raw (keys, value) frames, for aggregations that do not merge
+    moment_dtypes: dict  # column -> dtype of its mean/var/std result
+    columns: list  # the input's columns, for agg given as a string or list
+
+
+def _rows_in(frames: list) -> int:
+    return sum(len(f) for f in frames)
+
+
+class GroupBy(Reducer):
+    """``df.groupby(by, sort=, dropna=, observed=).agg(agg)`` as a mergeable reducer.
+
+    ``by`` is a column label (or index level name) or a list of them; ``agg`` a string, a list
+    of strings or a dict ``column -> string or list``, as pandas accepts them. The state per
+    chunk is one row per group (see the module docstring), so memory follows the number of
+    groups, not of rows; ``nunique`` is exact and keeps the distinct pairs, and aggregations
+    other than those listed keep the rows of their column.
+    """
+
+    def __init__(self, by: Any, agg: Any, *, sort: bool = True, dropna: bool = True,
+                 observed: bool = True):
+        self.by = by
+        self.agg = agg
+        self.sort = sort
+        self.dropna = dropna
+        self.observed = observed
+        self._keys = keys_of(by)
+
+    # -- in the worker ----------------------------------------------------------------------
+    def partial(self, chunk: pd.DataFrame) -> GroupState:
+        if not isinstance(chunk, pd.DataFrame):
+            raise TypeError(f"GroupBy needs DataFrame chunks, got {type(chunk).__name__}")
+        keys, plan = self._keys, plan_outputs(self.agg, self._keys, chunk.columns)
+        dtypes = {}
+        for column in plan.moments:
+            dtype = moment_dtype(chunk[column].dtype)
+            if dtype is not None:
+                dtypes[column] = dtype
+        direct = direct_codes(chunk, self._keys, plan, self.sort)
+        if direct is None:
+            g = chunk.groupby(keys, sort=False, dropna=self.dropna, observed=True)
+            size = g.size()
+            index, groups, present = size.index, len(size), None
+            codes, keep = group_codes(g) if dtypes else (None, None)
+        else:
+            g, keep = None, None
+            codes, index, size = direct
+            present = size > 0
+            groups = len(size)
+        parts = {comp("size"): size}
+        pairs, rows = {}, {}
+        for out in plan.outputs:
+            column, func = out.column, out.func
+            if func == "size" and plan.series:
+                continue
+            if func in SIMPLE and g is None:  # size or count of a numpy column
+                values = chunk[column].to_numpy()
+                parts[comp(func, column)] = size if func == "size" or values.dtype.kind != "f" \
+                    else np.bincount(codes[~np.isnan(values)], minlength=groups)
+            elif func in SIMPLE:
+                parts[comp(func, column)] = getattr(g[column], func)()
+            elif func in MOMENTS and column in dtypes:
+                if comp("n", column) in parts:
+                    continue
+                n, mean, m2 = column_moments(codes, keep, groups, chunk[column],
+                                       plan.moments[column] == "var",
+                                       size if g is None else None)
+                parts[comp("n", column)] = n.astype(np.int64)
+                parts[comp("mean", column)], parts[comp("lo", column)] = mean
+                if m2 is not None:
+                    parts[comp("m2", column)] = m2
+            elif func == "nunique":
+                pairs[column] = self._rows(chunk, column).drop_duplicates()
+            else:
+                rows[column] = self._rows(chunk, column)
+        if present is not None:
+            parts = {k: np.asarray(v)[present].astype(np.int64) if k == comp("size") or
+                     k.startswith(PREFIX + "count") else np.asarray(v)[present]
+                     for k, v in parts.items()}
+        table = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v)
+                              for k, v in parts.items()}, index=index, copy=False)
+        pairs = {c: [p] for c, p in pairs.items()}
+        rows = {c: [r] for c, r in rows.items()}
+        return GroupState([table.reset_index()], pairs, rows, dtypes, list(chunk.columns))
+
+    def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
+        cols = [k for k in self._keys if k in chunk.columns]
+        rows = chunk.reset_index()[self._keys + [column]] if len(cols) < len(self._keys) else \
+            chunk[self._keys + [column]]
+        return rows.dropna(subset=self._keys) if self.dropna else rows
+
+    # -- in the caller ----------------------------------------------------------------------
+    def combine(self, a: GroupState, b: GroupState) -> GroupState:
+        tables = a.tables + b.tables
+        if _rows_in(tables) > COMPACT_ROWS:
+            tables = [self._compact(tables)]
+        pairs = {}
+        for c in a.pairs:
+            pairs[c] = a.pairs[c] + b.pairs[c]
+            if _rows_in(pairs[c]) > COMPACT_ROWS:
+                pairs[c] = [pd.concat(pairs[c], ignore_index=True).drop_duplicates()]
+        rows = {c: a.rows[c] + b.rows[c] for c in a.rows}
+        return GroupState(tables, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns)
+
+    def _group(self, frame: pd.DataFrame, final: bool = False):
+        if final:
+            return frame.groupby(self._keys, sort=self.sort, dropna=self.dropna,
+                                 observed=self.observed)
+        return frame.groupby(self._keys, sort=False, dropna=False, observed=True)
+
+    def _compact(self, tables: list) -> pd.DataFrame:
+        """Stacked partials merged into one row per group (first-appearance order).
+
+        Sums, counts, extremes, first and last merge with pandas' own aggregations; means and
+        M2 with :func:`~.base.merge_moments` (Chan et al.) over all partials of each group.
+        """
+        table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+        if len(tables) == 1:
+            return table
+        grouped = self._group(table)
+        merge, moments = {}, []
+        for name in table.columns:
+            if not isinstance(name, str) or not name.startswith(PREFIX):
+                continue
+            _, kind, column = name.split(PREFIX, 2)
+            if kind == "mean":
+                moments.append(column)
+            elif kind not in ("lo", "m2"):
+                merge[name] = SIMPLE.get(kind, "sum")
+        out = grouped.agg(merge)
+        if moments:
+            codes = grouped.ngroup().to_numpy()
+            for column in moments:
+                out = out.assign(**self._merged_moments(table, codes, len(out), column))
+        return out.reset_index()
+
+    @staticmethod
+    def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int,
+                        column: str) -> dict:
+        """The merged mean (hi, lo) and M2 columns of one input column, one value per group."""
+        name = f"{PREFIX}{{}}{PREFIX}{column}".format
+        has_m2 = name("m2") in table.columns
+        parts = Moments(table[name("n")].to_numpy(np.float64),
+                        table[name("mean")].to_numpy(np.float64),
+                        table[name("m2")].to_numpy(np.float64) if has_m2 else 0.0,
+                        table[name("lo")].to_numpy(np.float64))
+        merged = merge_moments(parts, codes, groups)
+        out = {name("mean"): merged.mean, name("lo"): merged.lo}
+        if has_m2:
+            out[name("m2")] = merged.m2
+        return out
+
+    def finalize(self, state: GroupState) -> Any:
+        plan = plan_outputs(self.agg, self._keys, state.columns)
+        table = self._compact(state.tables)
+        main, labels, extra = {}, [], {}
+        for i, out in enumerate(plan.outputs):
+            name = f"{PREFIX}out{i}"
+            labels.append(name)
+            column, func = out.column, out.func
+            if func == "size" and plan.series:
+                main[name] = (comp("size"), "sum")
+            elif func in SIMPLE:
+                main[name] = (comp(func, column), SIMPLE[func])
+            elif func in MOMENTS and column in state.moment_dtypes:
+                table = table.assign(**{name: self._moment(table, column, func,
+                                                           state.moment_dtypes[column])})
+                main[name] = (name, "first")
+            elif func == "nunique":
+                pairs = pd.concat(state.pairs[column], ignore_index=True)
+                extra[name] = self._group(pairs, True)[column].nunique()
+            else:
+                rows = pd.concat(state.rows[column], ignore_index=True)
+                extra[name] = self._group(rows, True)[column].agg(func)
+        if not main:
+            main[f"{PREFIX}size"] = (comp("size"), "sum")
+        result = self._group(table, True).agg(**main)
+        for name, series in extra.items():
+            if not series.index.equals(result.index):
+                series = series.reindex(result.index)
+            result[name] = series.to_numpy() if series.dtype == object else series.array
+        result = result[labels]
+        if plan.series:
+            return result.iloc[:, 0].rename(None)
+        result.columns = (pd.Index([o.label for o in plan.outputs]) if plan.flat else
+                          pd.MultiIndex.from_tuples([o.label for o in plan.outputs]))
+        return result
+
+    def _moment(self, table: pd.DataFrame, column: Any, func: str, dtype: Any) -> Any:
+        n = table[comp("n", column)].to_numpy(np.float64)
+        if func == "mean":
+            values = table[comp("mean", column)].to_numpy(np.float64) + \
+                table[comp("lo", column)].to_numpy(np.float64)
+        else:
+            m2 = table[comp("m2", column)].to_numpy(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values = np.where(n > 1, m2 / (n - 1), np.nan)
+            if func == "std":
+                values = np.sqrt(values)
+        return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else \
+            values.astype(dtype)
+
+

@@ -1,0 +1,83 @@
+"""reducers.groupby_plan: which columns ``df.groupby(keys).agg(agg)`` has, in pandas' order,
+and how the partial columns are named. Layer: core (pandas at import).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Aggregations merged from small per-group partials; the key is the merge function.
+SIMPLE = {"sum": "sum", "count": "sum", "size": "sum", "min": "min", "max": "max",
+           "first": "first", "last": "last", "prod": "prod"}
+MOMENTS = ("mean", "var", "std")
+PREFIX = "\x00"  # partial columns are named so that they cannot collide with a user's key
+
+
+def keys_of(by: Any) -> list:
+    return list(by) if isinstance(by, (list, tuple)) else [by]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One column of the result: its label, the input column, the aggregation."""
+
+    label: Any
+    column: Any
+    func: Any
+
+
+@dataclass
+class AggPlan:
+    outputs: list
+    flat: bool  # column labels are the input columns (else (column, func) tuples)
+    series: bool  # agg="size" returns a Series
+    moments: dict = field(default_factory=dict)  # column -> "mean" or "var"
+
+
+def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
+    """Which output columns ``df.groupby(keys).agg(agg)`` has, in pandas' order."""
+    values = [c for c in columns if c not in keys]
+    if isinstance(agg, str) or callable(agg):
+        name = agg if isinstance(agg, str) else None
+        plan = AggPlan([Output(c, c, agg) for c in values], True, name == "size")
+    elif isinstance(agg, (list, tuple)):
+        plan = AggPlan([Output((c, fname(f)), c, f) for c in values for f in agg], False, False)
+    elif isinstance(agg, dict):
+        flat = not any(isinstance(f, (list, tuple)) for f in agg.values())
+        outs = []
+        for c, funcs in agg.items():
+            if c not in columns:
+                raise KeyError(f"Column(s) [{c!r}] do not exist")
+            for f in ([funcs] if flat or not isinstance(funcs, (list, tuple)) else funcs):
+                outs.append(Output(c if flat else (c, fname(f)), c, f))
+        plan = AggPlan(outs, flat, False)
+    else:
+        raise TypeError(f"agg must be a string, a list of strings or a dict, got {agg!r}")
+    for out in plan.outputs:
+        if out.func in MOMENTS:
+            plan.moments[out.column] = "var" if out.func != "mean" or \
+                plan.moments.get(out.column) == "var" else "mean"
+    return plan
+
+
+def fname(func: Any) -> str:
+    return func if isinstance(func, str) else getattr(func, "__name__", repr(func))
+
+
+def comp(kind: str, column: Any = None) -> str:
+    return f"{PREFIX}{kind}{PREFIX}{column!r}"
+
+
+def moment_dtype(dtype: Any) -> Any:
+    """The dtype of pandas' groupby mean/var/std of a column, or None if not numeric here."""
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "f":
+            return dtype
+        return np.dtype(np.float64) if dtype.kind in "iub" else None
+    if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype):
+        return pd.Float64Dtype()
+    return None
