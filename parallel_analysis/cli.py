@@ -1,4 +1,5 @@
 """The ``parallel-analysis`` command: ``bench``, ``report`` and ``info``.
+Layer: faces (cli; imports the package and its own modules).
 
 ::
 

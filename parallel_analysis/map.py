@@ -125,9 +125,12 @@ def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run) 
                 if _stops_map(delivery, run.timeout):
                     break
     except BaseException as exc:
-        submitted.cancel()  # batches already submitted must not run on after the error
+        # Batches already submitted must not run on after the error; Ctrl-C stops the chunks
+        # already running as well.
         if isinstance(exc, (KeyboardInterrupt, CancelledError)):
-            backend.abort()  # Ctrl-C: stop the chunks already running as well
+            backend.abort(submitted.specs)
+        else:
+            submitted.cancel()
         raise
     return submitted
 
@@ -198,8 +201,9 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
                 raise CancelledError("the map's remaining chunks were cancelled: its pool was "
                                      "closed or shut down while it ran")
     except BaseException as exc:
-        for future in pending:
-            future.cancel()
         if stopped_worker or isinstance(exc, (KeyboardInterrupt, CancelledError)):
-            backend.abort()
+            backend.abort(pending)
+        else:
+            for future in pending:
+                future.cancel()
         raise

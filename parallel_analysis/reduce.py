@@ -1,4 +1,5 @@
 """reduce: combine partial results as they arrive, in a fixed pairwise tree by chunk index.
+Layer: leaves.
 
 Level 0 holds the chunks; node ``j`` of level ``k+1`` combines nodes ``2j`` and ``2j+1`` of
 level ``k`` (a node without a right neighbour moves up unchanged). A node is combined as soon as

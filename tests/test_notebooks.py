@@ -37,10 +37,26 @@ def execute(book: nbformat.NotebookNode, env: dict | None = None
     book.cells.append(new_code_cell("import os; print('KERNEL_PID', os.getpid())"))
     client = NotebookClient(book, kernel_name="python3", timeout=CELL_TIMEOUT,
                             resources={"metadata": {"path": str(ROOT)}})
-    client.execute(env={**os.environ, **(env or {})})
+    try:
+        client.execute(env={**os.environ, **(env or {})})
+    finally:
+        _close_thread_event_loop()
     pid = int(re.search(r"KERNEL_PID (\d+)", text_of(book.cells[-1])).group(1))
     book.cells.pop()
     return book, pid
+
+
+def _close_thread_event_loop() -> None:
+    """nbclient leaves this thread an event loop (and its sockets) open: close them."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        return
+    if not loop.is_closed():
+        loop.close()
+    asyncio.set_event_loop(None)
 
 
 def text_of(cell: nbformat.NotebookNode, stream: str | None = None) -> str:

@@ -12,7 +12,7 @@ output is a plain array the chunks write into.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,8 +106,11 @@ class Backend:
         """Stop the worker running a timed-out chunk; False when that cannot be done."""
         return False
 
-    def abort(self) -> None:
-        """Stop all work now (Ctrl-C, timeout, crash); the next call starts afresh."""
+    def abort(self, futures: Iterable[Future] = ()) -> None:
+        """Stop all work now, ``futures`` included (Ctrl-C, timeout, cancel); the next call
+        starts afresh."""
+        for future in futures:
+            future.cancel()
 
     def limits(self) -> Any:
         """A context in which a map runs (the thread backend caps BLAS threads there)."""

@@ -39,7 +39,7 @@ from ..share import Shared
 from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, crash_error
-from .dask_specs import Scattered, alignment, call, process_id, run_batch
+from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch
 from .pickling import dumps_job, dumps_specs, loads_outcomes
 
 #: Seconds to wait for a cluster to have at least one worker before giving up: long enough for
@@ -216,8 +216,8 @@ class DaskBackend(Backend):
         if batch.lost:
             batch.marker = f"parallel_analysis-started-{uuid.uuid4().hex}"
         future = self._client.submit(
-            run_batch, self._job_payload(batch.job), self._payload(batch.specs), batch.map_id,
-            batch.first_index, process_id(), batch.marker, batch.keys,
+            run_batch, self._job_payload(batch.job), self._payload(batch.specs),
+            Task(batch.map_id, batch.first_index, process_id(), batch.marker, batch.keys),
             *self._chunk_futures(batch.keys),
             key=f"parallel_analysis-map{batch.map_id}-chunk{batch.first_index}-"
                 f"{uuid.uuid4().hex}",
@@ -290,7 +290,8 @@ class DaskBackend(Backend):
         if result.set_running_or_notify_cancel():
             result.set_exception(exc)
 
-    def abort(self) -> None:
+    def abort(self, futures=()) -> None:
+        super().abort(futures)
         with self._lock:
             inflight = list(self._inflight)
         if inflight:

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -88,18 +88,28 @@ def _aligned_like(value: np.ndarray, align: int) -> np.ndarray:
 _received = threading.local()  # .values: key → data of the scattered chunks of this task
 
 
-def run_batch(job: bytes, specs: bytes, map_id: int, first_index: int, caller: str,
-              marker: str | None, keys: list, *values: Any) -> bytes:
+class Task(NamedTuple):
+    """What a dask task needs besides the payloads: which map and batch, who sent it, the
+    scheduler key to mark when a resubmitted run starts, and the keys of its chunks."""
+
+    map_id: int
+    first_index: int
+    caller: str
+    marker: str | None
+    keys: list
+
+
+def run_batch(job: bytes, specs: bytes, task: Task, *values: Any) -> bytes:
     """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
-    if marker is not None:
-        _mark_started(marker)
-    if process_id() != caller:
+    if task.marker is not None:
+        _mark_started(task.marker)
+    if process_id() != task.caller:
         # A worker process of its own: nested maps run serially, and (with one thread per
         # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
         process_state["in_worker"] = _single_threaded()
-    _received.values = dict(zip(keys, values))
+    _received.values = dict(zip(task.keys, values))
     try:
-        return run_batch_pickled(job, specs, map_id, first_index)
+        return run_batch_pickled(job, specs, task.map_id, task.first_index)
     finally:
         _received.values = {}
 

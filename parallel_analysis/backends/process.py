@@ -164,7 +164,9 @@ class ProcessBackend(Backend):
         except ProcessLookupError:
             return False
 
-    def abort(self) -> None:
+    def abort(self, futures=()) -> None:
+        # The futures are left to the executor, which fails them when its workers are killed:
+        # cancelling them here would make its thread raise InvalidStateError (CPython 3.11).
         with self._lock:
             self._discard(kill=True)
 

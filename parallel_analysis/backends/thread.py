@@ -57,7 +57,8 @@ class ThreadBackend(Backend):
     def running(self, map_id):
         return self._board.running(map_id)
 
-    def abort(self) -> None:
+    def abort(self, futures=()) -> None:
+        super().abort(futures)
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:

@@ -1,4 +1,5 @@
 """Benchmarks of serial, thread and process execution (and peers), and the reports of them.
+Layer: faces (bench; imports the package and its own modules).
 
 The pieces, in the order a run uses them:
 

@@ -1,4 +1,5 @@
 """The ``coldstart`` workload: a fresh interpreter to the first result of a small map.
+Layer: faces (bench.coldstart; imports the package and its own modules).
 
 Each round starts ``python script.py`` in a new process; the script imports the library, maps a
 sum over a small array with 2 workers and prints the wall-clock time at which the answer is in

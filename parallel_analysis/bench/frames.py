@@ -1,4 +1,5 @@
 """The ``groupby`` workload: mean and var of a float column by an int key, against pandas.
+Layer: faces (bench.frames; imports the package and its own modules).
 
 20M rows (full mode), a key with 10,000 values, a float column and a string column that rides
 along (it costs memory and transfer, as real frames' text columns do). The baseline is pandas'

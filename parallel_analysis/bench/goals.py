@@ -1,4 +1,5 @@
 """The issue's goals, evaluated as ratios of medians measured in the same run.
+Layer: faces (bench.goals; imports the package and its own modules).
 
 Each goal returns a :class:`Goal` row: what it asks, what was measured, met or not, and how far
 off. Nothing here is hard-coded: a goal whose cases did not run (a workload left out, a peer not

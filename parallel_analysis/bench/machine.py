@@ -1,4 +1,5 @@
 """What the figures were measured on: the machine section of a report.
+Layer: faces (bench.machine; imports the package and its own modules).
 
 Kept in pytest-benchmark's ``machine_info`` shape (``node``, ``processor``, ``python_version``,
 ``cpu`` ...) plus our own keys, so that results read by either tool say where they came from.

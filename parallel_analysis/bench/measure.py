@@ -1,4 +1,5 @@
 """Timing and memory: warm pools, a memory sampler over the whole process tree, statistics.
+Layer: faces (bench.measure; imports the package and its own modules).
 
 Memory is the proportional set size (PSS) summed over this process and all its descendants
 (workers, forkservers, peers' pools): shared-memory pages are split among the processes that map

@@ -1,4 +1,5 @@
 """The peers we compare against, each behind one small interface: ``map(func, chunks)``.
+Layer: faces (bench.peers; imports the package and its own modules).
 
 Every peer gets the same chunks (numpy/pandas views, which it pickles or memory-maps as it
 does by default) and the same module-level function, on a pool that is already warm, so the

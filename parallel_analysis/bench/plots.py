@@ -1,4 +1,5 @@
 """PNG plots of a run (matplotlib, Agg backend: no display needed).
+Layer: faces (bench.plots; imports the package and its own modules).
 
 =================  ==========================================================================
 file               what it shows

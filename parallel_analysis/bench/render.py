@@ -1,4 +1,5 @@
 """Markdown reports: one run (goals, a table per workload, the machine), or two runs compared.
+Layer: faces (bench.render; imports the package and its own modules).
 
 Speedups divide the median of the workload's baseline (``serial`` backend, or the plain
 numpy/pandas call where the issue says so) by the case's median, both from the same run.

@@ -1,4 +1,5 @@
 """Results on disk: pytest-benchmark's JSON format, our figures in each entry's ``extra_info``.
+Layer: faces (bench.results; imports the package and its own modules).
 
 A file written by ``parallel-analysis bench`` and one written by
 ``pytest benchmarks/ --benchmark-json=...`` read the same way: :func:`load` turns either into

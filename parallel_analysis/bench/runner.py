@@ -1,4 +1,5 @@
 """Run the workloads: build each data set once, warm every case, then time rounds interleaved.
+Layer: faces (bench.runner; imports the package and its own modules).
 
 ::
 

@@ -1,4 +1,5 @@
 """Glue between the workloads and pytest-benchmark, used by ``benchmarks/test_*.py``.
+Layer: faces (bench.suite; imports the package and its own modules).
 
 The suites run in one of three modes (``PAR_BENCH_MODE``): ``smoke`` (tiny data, one round;
 the default when pytest runs with ``--benchmark-disable``, as ``make test`` does), ``quick``

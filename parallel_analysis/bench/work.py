@@ -1,4 +1,5 @@
 """The per-chunk work of each benchmark workload: small module-level functions.
+Layer: faces (bench.work; imports the package and its own modules).
 
 They live in their own module, importable by every worker (ours and the peers'), so that every
 runner pickles them by reference and runs the very same code. Nothing here imports pandas at

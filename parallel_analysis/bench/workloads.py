@@ -1,4 +1,5 @@
 """The benchmark workloads: what data each one builds, how every runner computes it, and the check.
+Layer: faces (bench.workloads; imports the package and its own modules).
 
 A :class:`Case` is one cell of the grid: a workload, a runner (one of our backends, a peer
 library, or the plain single-call numpy/pandas/Python baseline), a worker count and, where it

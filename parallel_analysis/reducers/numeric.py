@@ -48,8 +48,10 @@ class Sum(Reducer):
         return np.sum(chunk, axis=self.axis)
 
     def combine(self, a, b):
-        with np.errstate(over="ignore"):  # integers wrap silently, as np.sum's do
-            return a + b
+        if np.asarray(a).dtype.kind in "iub":
+            with np.errstate(over="ignore"):  # integers wrap silently, as np.sum's do
+                return a + b
+        return a + b  # floats that overflow warn, as np.sum's do
 
 
 class Count(Reducer):

@@ -116,6 +116,7 @@ def test_caller_sigkilled_mid_map(start_method, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+        proc.communicate(timeout=10)  # reaps it and closes its pipes
     killed = time.monotonic()
     assert info["segments"] and info["kids"]
     assert faultlib.wait_until(lambda: faultlib.gone(info["kids"]), 3.0), (
