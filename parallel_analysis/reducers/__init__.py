@@ -5,7 +5,9 @@ caller. Layer: core (the package's modules import only each other).
 module                 reducers
 =====================  ============================================================
 :mod:`.base`           ``Reducer``, ``Fold`` (a binary callable), ``merge_moments``
-:mod:`.numeric`        ``Sum, Count, Mean, Var, Std, Min, Max, Concat``
+:mod:`.numeric`        ``Sum, Count, Mean, Concat``
+:mod:`.moments`        ``Var, Std``
+:mod:`.extremes`       ``Min, Max``
 :mod:`.distribution`   ``Histogram, Quantile``
 :mod:`.groupby`        ``GroupBy`` (pandas)
 :mod:`.frames`         ``ValueCounts, Describe`` (pandas)
@@ -22,7 +24,9 @@ from typing import Any
 
 from .base import Fold, Reducer, as_reducer
 from .distribution import Histogram, Quantile
-from .numeric import Concat, Count, Max, Mean, Min, Std, Sum, Var
+from .extremes import Max, Min
+from .moments import Std, Var
+from .numeric import Concat, Count, Mean, Sum
 
 __all__ = [  # noqa: F822 - GroupBy, ValueCounts and Describe are served by __getattr__
     "Concat", "Count", "Describe", "Fold", "GroupBy", "Histogram", "Max", "Mean", "Min",

@@ -1,0 +1,126 @@
+"""reducers.moments: variance and standard deviation, merged with Chan et al.'s update. Layer:
+core (imports reducers.base, reducers.kinds and reducers.numeric).
+
+Each partial holds the count, mean and M2 (sum of squared deviations) of its chunk, two-pass and
+in float64; :func:`~.base.merge_moments` merges them, so the result stays accurate on data with
+a large offset. ``finalize`` then divides as the input's library does:
+
+- numpy (arrays): ``M2 / max(N - ddof, 0)`` with numpy's "Degrees of freedom <= 0" warning, so
+  ``ddof >= N`` gives ``inf`` (or ``nan`` when M2 is 0) as ``np.var``; the result has numpy's
+  dtype (float16/float32 stay, complex gives its real dtype; M2 is rounded to it before the
+  division, as numpy's sum of squares is, so a float16 variance overflows where numpy's does);
+  datetime64 and timedelta64 raise TypeError, empty or not, as numpy does.
+- pandas (Series, DataFrames): ``ddof=1`` by default and the rules of :mod:`.kinds`: ``nan``
+  for ``N - ddof <= 0`` or any ±inf in numpy-backed columns, numpy's ``inf`` and ``<NA>`` for
+  nullable ones, ``Timedelta`` deviations of datetimes. No warnings (pandas emits none).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .base import Moments, Reducer, check_axis, combine_moments, is_pandas
+from .kinds import kind_of, valid_floats, var_result
+from .numeric import frame_result, mean_dtype
+
+
+class VarState(NamedTuple):
+    moments: Moments  # float64 count, mean and M2 (per column with axis=0 or for a frame)
+    dtype: Any  # numpy result dtype; None for pandas
+    imag: Moments | None = None  # complex input: moments of the imaginary parts
+    kinds: Any = None  # pandas: the Kind of a Series, or a tuple of them (one per column)
+    rows: int = 0  # pandas: rows seen, NA included (pandas types an empty Series' NaN apart)
+    template: Any = None  # pandas frame: its first row (none if empty), for the result dtype
+
+
+class Var(Reducer):
+    """Variance with ``ddof`` (default: 0 for arrays as numpy, 1 for pandas), Chan's update."""
+
+    _sqrt = False
+
+    def __init__(self, ddof: int | None = None, axis: Any = None):
+        if ddof is not None and (isinstance(ddof, bool) or not isinstance(ddof, int | np.integer)):
+            raise TypeError(f"ddof must be an integer, got {ddof!r}")
+        self.ddof = ddof
+        self.axis = check_axis(axis)
+
+    def partial(self, chunk) -> VarState:
+        op = "std" if self._sqrt else "var"
+        if is_pandas(chunk):
+            return _pandas_moments(chunk, op)
+        chunk = np.asarray(chunk)
+        if chunk.dtype.kind in "mM":
+            raise TypeError(f"cannot compute the {op} of {chunk.dtype} values (numpy refuses "
+                            "it too); convert to numbers first, e.g. x.astype('i8')")
+        dtype = mean_dtype(chunk.dtype)
+        if chunk.dtype.kind == "c":  # |z - m|² adds the variances of the real and imaginary parts
+            return VarState(_moments(chunk.real, self.axis), dtype,
+                            imag=_moments(chunk.imag, self.axis))
+        return VarState(_moments(chunk, self.axis), dtype)
+
+    def combine(self, a: VarState, b: VarState) -> VarState:
+        imag = None if a.imag is None else combine_moments(a.imag, b.imag)
+        template = a.template if a.template is None or len(a.template) else b.template
+        return VarState(combine_moments(a.moments, b.moments), a.dtype, imag, a.kinds,
+                        a.rows + b.rows, template)
+
+    def finalize(self, state: VarState):
+        if state.dtype is None:
+            return self._pandas(state)
+        ddof = self.ddof or 0
+        n, m2 = state.moments.n, state.moments.m2
+        if state.imag is not None:
+            m2 = m2 + state.imag.m2
+        dof = np.maximum(n - ddof, 0)
+        if np.any(dof == 0):
+            warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
+        real = np.dtype(state.dtype).type(0).real.dtype
+        with np.errstate(invalid="ignore", divide="ignore"):  # numpy's M2 / 0: inf (nan if 0)
+            out = (np.asarray(m2).astype(real) / dof).astype(real)
+            out = np.sqrt(out) if self._sqrt else out
+        return out[()]
+
+    def _pandas(self, state: VarState) -> Any:
+        ddof = 1 if self.ddof is None else self.ddof
+        n, m2 = state.moments.n, state.moments.m2
+        if state.template is None:
+            return var_result(state.kinds, float(m2), int(n), ddof, state.rows, self._sqrt)
+        values = [var_result(k, float(s), int(c), ddof, state.rows, self._sqrt)
+                  for k, s, c in zip(state.kinds, m2, n)]
+        return frame_result(values, state.template, "std" if self._sqrt else "var", ddof=ddof)
+
+
+def _moments(values: np.ndarray, axis: Any) -> Moments:
+    """Count, mean and M2 of real values (all, or per column with ``axis=0``), two-pass."""
+    count = values.size if axis is None else values.shape[0]
+    shape = () if axis is None else values.shape[1:]
+    if count == 0:
+        zero = np.zeros(shape)
+        return Moments(zero, zero, zero)
+    mean = np.mean(values, axis=axis, dtype=np.float64)
+    dev = values - mean
+    return Moments(np.full(shape, float(count)), mean, np.sum(dev * dev, axis=axis))
+
+
+def _pandas_moments(chunk: Any, op: str) -> VarState:
+    """Moments of the valid values of a Series, or per column of a frame; ±inf gives a NaN M2
+    (pandas' two-pass variance), computed without warnings."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if chunk.ndim == 1:
+            kind = kind_of(chunk.dtype)
+            return VarState(_moments(valid_floats(chunk, kind, op), None), None, None, kind,
+                            len(chunk))
+        kinds = tuple(kind_of(t) for t in chunk.dtypes)
+        parts = [_moments(valid_floats(chunk.iloc[:, i], k, op), None)
+                 for i, k in enumerate(kinds)]
+    stacked = Moments(*(np.array([p[i] for p in parts], dtype=np.float64) for i in range(4)))
+    return VarState(stacked, None, None, kinds, len(chunk), chunk.iloc[:1])
+
+
+class Std(Var):
+    """Standard deviation: the square root of :class:`Var` (same ``ddof`` conventions)."""
+
+    _sqrt = True
