@@ -7,12 +7,14 @@ Each takes the data, the reducer's own options, and the common map options (``n`
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from . import reducers as r
 from .pool import map_reduce
+from .reducers import histogram as h
 
 
 def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name
@@ -47,17 +49,47 @@ def max(data: Any, axis: Any = None, **options: Any) -> Any:
 
 def histogram(data: Any, bins: Any = 10, range: tuple | None = None,
               **options: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(counts, edges)`` as ``np.histogram``; without ``range``, a first pass finds it."""
-    if range is None and np.ndim(bins) == 0:
-        low = map_reduce(None, data, r.Min(), **options)
-        high = map_reduce(None, data, r.Max(), **options)
-        low, high = float(low), float(high)
-        if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError(f"autodetected range of [{low}, {high}] is not finite")
-        if low == high:
-            low, high = low - 0.5, high + 0.5
-        range = (low, high)
+    """``(counts, edges)`` as ``np.histogram``; without ``range``, a first pass finds it.
+
+    ``bins`` may name one of numpy's estimators ("auto", "fd", "sturges", ...): the bin count
+    then comes from statistics of the whole data, merged in a few passes (see
+    :mod:`~.reducers.histogram`).
+    """
+    if isinstance(bins, str):
+        bins, range = _estimated_bins(data, bins, range, options)
+    elif range is None and np.ndim(bins) == 0:
+        range = h.outer_edges(map_reduce(None, data, h.Extent(), **options), None)
     return map_reduce(None, data, r.Histogram(bins, range), **options)
+
+
+def _estimated_bins(data: Any, name: str, range: tuple | None, options: dict) -> tuple:
+    """numpy's bin count for estimator ``name`` and the outer edges, from merged statistics
+    of the values within ``range`` (all of them without one)."""
+    if name not in h.ESTIMATORS:
+        raise ValueError(f"{name!r} is not a valid estimator for `bins`; use one of "
+                         f"{', '.join(h.ESTIMATORS)}, a number of bins or the edges")
+    extent = map_reduce(None, data, h.Extent(), **options)
+    edges = h.outer_edges(extent, range)
+    trim = None if range is None else edges
+    if trim is not None:
+        extent = map_reduce(None, data, h.Extent(trim), **options)
+    sample = h.Sample(extent.count, extent.low, extent.high)
+    if not sample.size:
+        return 1, edges
+    values = functools.partial(h.in_range, range=trim)
+    if name in ("scott", "doane"):
+        sample = sample._replace(std=map_reduce(values, data, r.Std(ddof=0), **options))
+    if name == "doane" and sample.size > 2 and sample.std > 0:
+        mean = map_reduce(values, data, r.Mean(), **options)
+        cubes = functools.partial(h.cubed_deviations, range=trim, mean=mean, sigma=sample.std)
+        sample = sample._replace(skew=map_reduce(cubes, data, r.Mean(), **options))
+    if name in ("fd", "auto"):
+        q75, q25 = map_reduce(values, data, r.Quantile([0.75, 0.25], exact=True), **options)
+        sample = sample._replace(iqr=np.subtract(q75, q25))
+    if name == "stone":
+        counts = map_reduce(None, data, h.StoneCounts(h.stone_bins(sample), edges), **options)
+        sample = sample._replace(stone=counts)
+    return h.bin_count(name, sample, edges), edges
 
 
 def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096,

@@ -8,7 +8,8 @@ module                 reducers
 :mod:`.numeric`        ``Sum, Count, Mean, Concat``
 :mod:`.moments`        ``Var, Std``
 :mod:`.extremes`       ``Min, Max``
-:mod:`.distribution`   ``Histogram, Quantile``
+:mod:`.histogram`      ``Histogram`` (and numpy's bin-count estimators)
+:mod:`.quantile`       ``Quantile``
 :mod:`.groupby`        ``GroupBy`` (pandas)
 :mod:`.frames`         ``ValueCounts, Describe`` (pandas)
 =====================  ============================================================
@@ -23,10 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Fold, Reducer, as_reducer
-from .distribution import Histogram, Quantile
 from .extremes import Max, Min
+from .histogram import Histogram
 from .moments import Std, Var
 from .numeric import Concat, Count, Mean, Sum
+from .quantile import Quantile
 
 __all__ = [  # noqa: F822 - GroupBy, ValueCounts and Describe are served by __getattr__
     "Concat", "Count", "Describe", "Fold", "GroupBy", "Histogram", "Max", "Mean", "Min",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Moments, Reducer, combine_moments
-from .distribution import Quantile
+from .quantile import Quantile
 
 
 class ValueCounts(Reducer):

@@ -1,0 +1,164 @@
+"""reducers.quantile: quantiles, approximate by default and exact on request, with numpy's and
+pandas' result types. Layer: core (imports reducers.base; pandas on first use).
+
+The last step is always numpy's or pandas' own: exact mode hands every value to
+``np.quantile`` / ``Series.quantile``; the sketch selects, for each requested ``q``, the two
+order statistics numpy would interpolate between (ranks ``floor(q(N - 1))`` and the next one)
+and lets numpy (or pandas) interpolate between them, so its arithmetic (``a + (b - a)t`` or
+``b - (b - a)(1 - t)``, NaN next to an infinity, timedelta truncation, integer overflow) and
+its result dtype are theirs bit for bit whenever the two selected values are exact, which they
+are whenever every chunk holds at most ``sketch_size`` values.
+
+numpy and pandas are not consistent here, and this module follows each:
+
+- numpy's result dtype depends on the type of ``q`` (NEP 50): a Python float keeps float16 and
+  float32 data in their dtype, a list or an ``np.float64`` gives float64; integer data gives
+  float64, datetimes their own dtype; complex data raises TypeError.
+- ``Series.quantile`` (pandas input): a Series indexed by ``q`` for a list, a pandas scalar
+  otherwise; NA skipped, NaN (or ``<NA>``) when nothing is left. Its dtype depends on whether
+  the data held a missing value (float32 data gives float32 with one, float64 without) and, for
+  nullable integers, on whether the answer is integral (``np.int64(3)``, else a float64; a
+  list gives a Float64 Series): the state keeps one missing value when a chunk had one, so
+  pandas sees what it would have seen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .base import Reducer, is_pandas
+
+
+class QuantileState(NamedTuple):
+    points: Any  # values kept: an ndarray (numpy) or a Series in the input's dtype (pandas)
+    weights: np.ndarray  # how many values each point stands for
+    count: int
+    has_nan: bool  # numpy: a NaN or NaT was seen, so the answer is NaN (NaT)
+    na: Any = None  # pandas: one missing value of the input's dtype, if a chunk had one
+
+
+class Quantile(Reducer):
+    """Quantile(s) ``q`` in [0, 1]; approximate by default, exact with ``exact=True``.
+
+    Approximate mode keeps, per chunk, at most ``sketch_size`` (K) evenly ranked values of the
+    sorted chunk, each weighted by the number of values it stands for. Merging is concatenation.
+    **Bound:** for N values in total, the returned value's rank differs from the requested rank
+    ``q * (N - 1)`` by at most ``N / K + 1``, however the data is chunked. A chunk with at most K
+    values is kept whole, so small data gives numpy's (pandas') exact answer. State is K points
+    per chunk. ``exact=True`` keeps all values and returns ``np.quantile``'s answer (linear
+    method), or ``Series.quantile``'s for a Series (see the module docstring for both's types).
+    NaN: arrays give NaN (as numpy), pandas skips it.
+    """
+
+    def __init__(self, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096):
+        q_arr = np.asarray(q, dtype=float)
+        if np.any((q_arr < 0) | (q_arr > 1)) or np.any(np.isnan(q_arr)):
+            raise ValueError(f"quantiles must be in the range [0, 1], got {q!r}")
+        if int(sketch_size) < 2:
+            raise ValueError(f"sketch_size must be at least 2, got {sketch_size}")
+        self.q = q
+        self.exact = bool(exact)
+        self.sketch_size = int(sketch_size)
+
+    def partial(self, chunk) -> QuantileState:
+        if is_pandas(chunk) and chunk.ndim == 1:
+            return self._series(chunk)
+        values = chunk.dropna().to_numpy().ravel() if is_pandas(chunk) else \
+            np.asarray(chunk).ravel()
+        if values.dtype.kind == "c":
+            raise TypeError("a must be an array of real numbers (numpy has no quantile of "
+                            "complex values); take the quantiles of x.real and x.imag")
+        kind = values.dtype.kind
+        has_nan = bool((kind == "f" and np.isnan(values).any()) or
+                       (kind in "mM" and np.isnat(values).any()))
+        if self.exact or values.size <= self.sketch_size:
+            return QuantileState(values.copy(), np.ones(values.size), values.size, has_nan)
+        ranks, weight = self._ranks(values.size)
+        return QuantileState(np.sort(values)[ranks], np.full(ranks.size, weight), values.size,
+                             has_nan)
+
+    def _series(self, chunk: Any) -> QuantileState:
+        valid = chunk.dropna().reset_index(drop=True)
+        na = chunk[chunk.isna()].iloc[:1].reset_index(drop=True) if len(valid) < len(chunk) \
+            else None
+        n = len(valid)
+        if not self.exact and n > self.sketch_size:
+            ranks, weight = self._ranks(n)
+            ordered = valid.sort_values(kind="stable", ignore_index=True)
+            return QuantileState(ordered.iloc[ranks].reset_index(drop=True),
+                                 np.full(ranks.size, weight), n, False, na)
+        return QuantileState(valid, np.ones(n), n, False, na)
+
+    def _ranks(self, n: int) -> tuple[np.ndarray, float]:
+        k = self.sketch_size
+        return ((np.arange(k) + 0.5) * (n / k)).astype(np.int64), n / k
+
+    def combine(self, a: QuantileState, b: QuantileState) -> QuantileState:
+        if is_pandas(a.points):
+            import pandas as pd
+
+            kept = [p for p in (a.points, b.points) if len(p)] or [a.points]
+            points = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+        else:
+            points = np.concatenate([a.points, b.points])
+        return QuantileState(points, np.concatenate([a.weights, b.weights]), a.count + b.count,
+                             a.has_nan or b.has_nan, a.na if a.na is not None else b.na)
+
+    def finalize(self, state: QuantileState):
+        if is_pandas(state.points):
+            return self._pandas(state)
+        if state.count == 0:
+            raise ValueError("cannot compute a quantile of empty data")
+        if self.exact:
+            return np.quantile(state.points, self.q, overwrite_input=True)
+        if state.has_nan:  # numpy's NaN (NaT) of numpy's result dtype
+            return np.quantile(np.array([np.nan if state.points.dtype.kind == "f" else "NaT"],
+                                        state.points.dtype), self.q)
+        points = state.points
+        low, high, gamma = self._neighbours(state, np.argsort(points, kind="stable"))
+        if np.asarray(self.q).dtype.kind in "iub":  # q of 0 and 1: numpy takes, no interpolation
+            return points[low][()] if np.ndim(self.q) == 0 else points[low]
+        if np.ndim(self.q) == 0:  # numpy's NEP 50 rule: a Python float q is weak
+            g = float(gamma[0]) if type(self.q) in (int, float) else np.float64(gamma[0])
+            return np.quantile(points[[low[0], high[0]]], g)
+        # q as an array: numpy's arithmetic on arrays (integers wrap silently, unlike scalars)
+        out = [np.quantile(points[[i, j]], [g])[0] for i, j, g in zip(low, high, gamma)]
+        return np.array(out).reshape(np.shape(self.q))
+
+    def _neighbours(self, state: QuantileState, order: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions in ``state.points`` (sorted by ``order``) of the order statistics numpy
+        interpolates between for each q (ranks floor(q(N - 1)) and the next; the last one twice
+        at the top), and the interpolation weight."""
+        cum = np.cumsum(state.weights[order])
+        virtual = np.atleast_1d((state.count - 1) * np.asanyarray(self.q, dtype=np.float64))
+        previous = np.floor(virtual)
+        top = virtual >= state.count - 1
+        gamma = np.where(top, 0.0, virtual - previous)
+        upper = np.where(top, previous, previous + 1)
+
+        def at(rank):
+            return order[np.clip(np.searchsorted(cum, rank, side="right"), 0, order.size - 1)]
+
+        return at(previous), at(upper), gamma
+
+    def _pandas(self, state: QuantileState) -> Any:
+        import pandas as pd
+
+        points = state.points
+        if self.exact or np.all(state.weights == 1):  # every value: pandas' own answer
+            kept = [p for p in (points, state.na) if p is not None and len(p)] or [points]
+            return (pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]) \
+                .quantile(self.q)
+        low, high, gamma = self._neighbours(state, points.argsort(kind="stable").to_numpy())
+        parts = []
+        for i, j, g in zip(low, high, gamma):
+            pair = points.iloc[[i, j]] if state.na is None else \
+                pd.concat([points.iloc[[i, j]], state.na], ignore_index=True)
+            parts.append(pair.quantile(float(g) if np.ndim(self.q) == 0 else [float(g)]))
+        if np.ndim(self.q) == 0:
+            return parts[0]
+        return pd.Series(pd.concat(parts).array, index=pd.Index(self.q, dtype=np.float64),
+                         name=points.name)
