@@ -103,5 +103,6 @@ def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool =
 
     ``backend`` defaults to ``"thread"``, for the reasons :func:`groupby_agg` gives.
     """
-    options.setdefault("backend", "thread")
+    if options.get("pool") is None:  # a pool given has its backend
+        options.setdefault("backend", "thread")
     return map_reduce(None, data, Describe(percentiles, exact), **options)

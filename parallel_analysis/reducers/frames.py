@@ -1,21 +1,33 @@
 """reducers.frames: ``value_counts`` and ``describe`` as mergeable reducers. Layer: core
-(imports reducers.base and reducers.distribution; pandas at import, so ``reducers/__init__``
-loads it on first use).
+(imports reducers.base and the reducers of one column; pandas at import, so
+``reducers/__init__`` loads it on first use).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from pandas.core.dtypes.dtypes import BaseMaskedDtype
+from pandas.io.formats.format import format_percentiles
 
-from .base import Moments, Reducer, combine_moments
+from .base import Reducer
+from .extremes import Max, Min
+from .moments import Std
+from .numeric import Count, Mean
 from .quantile import Quantile
 
 
 class ValueCounts(Reducer):
-    """``Series.value_counts()`` (or ``DataFrame.value_counts()``) merged across chunks."""
+    """``Series.value_counts()`` (or ``DataFrame.value_counts()``) merged across chunks.
+
+    Partials merge on their index values as they are (``Index.append`` and ``factorize``: an
+    object index stays object, ``1`` stays ``1``), in order of first appearance; the final sort
+    by count is stable, with pandas' order for ties, which is not the same for every dtype: a
+    missing value comes last among equal counts for nullable and categorical dtypes (pandas
+    puts it after the others before sorting) and at its first appearance for the rest.
+    """
 
     def __init__(self, dropna: bool = True, normalize: bool = False):
         self.dropna = dropna
@@ -27,36 +39,63 @@ class ValueCounts(Reducer):
         return chunk.value_counts(sort=False, dropna=self.dropna)
 
     def combine(self, a, b):
-        both = pd.concat([a, b])
-        levels = list(range(both.index.nlevels))
-        return both.groupby(level=levels, sort=False, dropna=False, observed=True).sum()
+        index = _append(a.index, b.index)
+        codes, _ = index.factorize(use_na_sentinel=False)  # codes in first-appearance order
+        _, first = np.unique(codes, return_index=True)
+        counts = np.bincount(codes, np.concatenate([a.to_numpy(np.int64), b.to_numpy(np.int64)]),
+                             minlength=first.size).astype(np.int64)
+        return pd.Series(pd.array(counts, dtype=a.dtype), index=index.take(first), name=a.name)
 
     def finalize(self, state):
+        dtype = state.index.dtype
+        if state.index.nlevels == 1 and (
+                isinstance(dtype, (pd.CategoricalDtype, BaseMaskedDtype))):
+            missing = state.index.isna()
+            state = pd.concat([state[~missing], state[missing]])
         out = state.sort_values(ascending=False, kind="stable")
         if self.normalize:
             return (out / out.sum()).rename("proportion")
         return out.rename("count")
 
 
+def _append(a: pd.Index, b: pd.Index) -> pd.Index:
+    """``a.append(b)``, except that object stays object (pandas 3 infers ``str`` from object
+    strings and ``float64`` from 1 and 3.5)."""
+    if a.dtype == object and b.dtype == object and a.nlevels == 1:
+        values = np.concatenate([a.to_numpy(), b.to_numpy()])
+        return pd.Index(values, dtype=object, name=a.name)
+    return a.append(b)
+
+
+#: pandas' describe functions by the kind of column, with the reductions each reports.
+LAYOUT = {"numeric": ("count", "mean", "std", "min", "quantiles", "max"),
+          "timestamp": ("count", "mean", "min", "quantiles", "max"),
+          "categorical": ("count", "counts")}
+
+
+class ColumnState(NamedTuple):
+    how: str  # a key of LAYOUT
+    name: Any
+    dtype: Any
+    parts: tuple  # one state per reduction of LAYOUT[how]
+
+
 class DescribeState(NamedTuple):
-    columns: list  # labels of the numeric columns
-    dtypes: list  # their dtypes (a nullable one gives a Float64 result column)
-    moments: Moments  # count, mean, M2 per column
-    low: np.ndarray
-    high: np.ndarray
-    quantiles: list  # one Quantile state per column
-
-
-def _floats(series: pd.Series) -> np.ndarray:
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    columns: list  # a ColumnState per described column
+    series: bool  # the input is a Series (described as a Series)
 
 
 class Describe(Reducer):
-    """``DataFrame.describe()`` of the numeric columns: count, mean, std, min, percentiles, max.
+    """``DataFrame.describe()`` / ``Series.describe()``, built as pandas builds it.
 
-    count, mean, std (Chan's update), min and max match pandas; percentiles come from
-    :class:`~.distribution.Quantile` and are approximate within its stated rank bound unless
-    ``exact=True`` (which keeps every value).
+    pandas describes each column from its count, mean, std, min, quantiles and max (datetimes
+    without std; non-numeric columns by count, unique, top and freq), choosing the columns and
+    the kind of each by dtype; this reducer keeps one state of each of those reducers per
+    column (:class:`~.numeric.Mean`, :class:`~.moments.Std`, :class:`~.quantile.Quantile`,
+    :class:`ValueCounts` ...), so every value has pandas' type, and assembles the result with
+    pandas' rules (row union in column order, Float64 for nullable columns, object for
+    timedeltas). Percentiles are exact with ``exact=True``, or approximate within
+    :class:`~.quantile.Quantile`'s rank bound (exact for chunks of at most ``sketch_size``).
     """
 
     def __init__(self, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
@@ -64,52 +103,76 @@ class Describe(Reducer):
         self.percentiles = tuple(percentiles)
         self.exact = exact
         self.sketch_size = sketch_size
-
-    def _quantile(self) -> Quantile:
-        return Quantile(list(self.percentiles), exact=self.exact, sketch_size=self.sketch_size)
+        self._reducers = {"count": Count(), "mean": Mean(), "std": Std(), "min": Min(),
+                          "max": Max(), "counts": ValueCounts(),
+                          "quantiles": Quantile(np.unique(np.asarray(percentiles, dtype=float)),
+                                                exact=exact, sketch_size=sketch_size)}
 
     def partial(self, chunk) -> DescribeState:
-        frame = chunk.to_frame() if isinstance(chunk, pd.Series) else chunk
-        numeric = frame.select_dtypes(include="number")
-        cols = [numeric.iloc[:, i] for i in range(numeric.shape[1])]
-        values = [_floats(c) for c in cols]
-        values = [v[~np.isnan(v)] for v in values]
-        count = np.array([v.size for v in values], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            mean = np.array([v.mean() if v.size else np.nan for v in values])
-            m2 = np.array([((v - v.mean()) ** 2).sum() if v.size else 0.0 for v in values])
-        low = np.array([v.min() if v.size else np.nan for v in values])
-        high = np.array([v.max() if v.size else np.nan for v in values])
-        quant = [self._quantile().partial(pd.Series(v)) for v in values]
-        return DescribeState(list(numeric.columns), [c.dtype for c in cols],
-                             Moments(count, mean, m2), low, high, quant)
+        if isinstance(chunk, pd.Series):
+            return DescribeState([self._column(chunk, _how(chunk.dtype))], True)
+        if chunk.shape[1] == 0:
+            raise ValueError("Cannot describe a DataFrame without columns")
+        data = chunk.select_dtypes(include=[np.number, "datetime"])  # pandas' choice
+        if not data.shape[1]:
+            data = chunk
+        return DescribeState([self._column(data.iloc[:, i], _how(t))
+                              for i, t in enumerate(data.dtypes)], False)
+
+    def _column(self, series: pd.Series, how: str) -> ColumnState:
+        parts = tuple(self._reducers[r].partial(series) for r in LAYOUT[how])
+        return ColumnState(how, series.name, series.dtype, parts)
 
     def combine(self, a: DescribeState, b: DescribeState) -> DescribeState:
-        q = self._quantile()
-        return a._replace(moments=combine_moments(a.moments, b.moments),
-                          low=np.fmin(a.low, b.low), high=np.fmax(a.high, b.high),
-                          quantiles=[q.combine(s, t) for s, t in zip(a.quantiles, b.quantiles)])
+        return a._replace(columns=[
+            x._replace(parts=tuple(self._reducers[r].combine(p, q) for r, p, q in
+                                   zip(LAYOUT[x.how], x.parts, y.parts)))
+            for x, y in zip(a.columns, b.columns)])
 
-    def finalize(self, state: DescribeState) -> pd.DataFrame:
-        q = self._quantile()
-        n, m2 = state.moments.n, state.moments.m2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            std = np.sqrt(np.where(n > 1, m2 / (n - 1), np.nan))
-        rows = {"count": n, "mean": state.moments.mean + state.moments.lo, "std": std,
-                "min": state.low}
-        pct = [q.finalize(st) if st.count else np.full(len(self.percentiles), np.nan)
-               for st in state.quantiles]
-        for i, p in enumerate(self.percentiles):
-            rows[_pct_label(p)] = np.array([np.atleast_1d(v)[i] for v in pct], dtype=np.float64)
-        rows["max"] = state.high
-        out = pd.DataFrame(rows, index=pd.Index(state.columns)).T
-        for col, dtype in zip(state.columns, state.dtypes):
-            if not isinstance(dtype, np.dtype):
-                out[col] = pd.array(out[col].to_numpy(np.float64), dtype="Float64")
+    def finalize(self, state: DescribeState) -> Any:
+        ldesc = [self._describe(column) for column in state.columns]
+        if state.series:
+            return ldesc[0]
+        names: list = []
+        for index in sorted((d.index for d in ldesc), key=len):  # pandas' reorder_columns
+            names += [name for name in index if name not in names]
+        out = pd.concat(ldesc, axis=1, ignore_index=True, sort=False).reindex(names)
+        out.columns = pd.Index([c.name for c in state.columns])
         return out
 
+    def _describe(self, column: ColumnState) -> pd.Series:
+        """pandas' describe_numeric_1d / describe_timestamp_1d / describe_categorical_1d."""
+        values = dict(zip(LAYOUT[column.how], (self._reducers[r].finalize(p) for r, p in
+                                               zip(LAYOUT[column.how], column.parts))))
+        if column.how == "categorical":
+            counts = values["counts"]
+            unique = len(counts[counts != 0])
+            top, freq = (counts.index[0], counts.iloc[0]) if unique else (np.nan, np.nan)
+            return pd.Series([values["count"], unique, top, freq], name=column.name,
+                             index=["count", "unique", "top", "freq"],
+                             dtype=None if unique else "object")
+        labels = format_percentiles(np.unique(np.asarray(self.percentiles, dtype=float)))
+        index = [r for r in LAYOUT[column.how] if r != "quantiles"]
+        at = index.index("min") + 1
+        index[at:at] = labels
+        d = [values[r] for r in LAYOUT[column.how] if r != "quantiles"]
+        d[at:at] = values["quantiles"].tolist()
+        dtype = None
+        if column.how == "numeric" and isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+            dtype = pd.Float64Dtype()
+        elif column.how == "numeric" and column.dtype.kind in "iufb":
+            dtype = np.dtype("float")
+        return pd.Series(d, index=index, name=column.name, dtype=dtype)
 
-def _pct_label(p: float) -> str:
-    from pandas.io.formats.format import format_percentiles
 
-    return format_percentiles([p])[0]
+def _how(dtype: Any) -> str:
+    """Which of pandas' describe functions takes a column of ``dtype``."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if is_bool_dtype(dtype):
+        return "categorical"
+    if is_numeric_dtype(dtype) or getattr(dtype, "kind", "") == "m":
+        return "numeric"
+    if getattr(dtype, "kind", "") == "M" or isinstance(dtype, pd.DatetimeTZDtype):
+        return "timestamp"
+    return "categorical"
