@@ -133,14 +133,20 @@ def merge_moments(parts: Moments, group: np.ndarray | None = None, groups: int =
 
         def spread(x):
             return x[group]
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):  # empty groups and infinities, handled below
         d = np.where(has, (hi - spread(ref_hi)) + (lo - spread(ref_lo)), 0.0)
         count = total(n)
         shift = total(n * d) / count
         dev = np.where(has, d - spread(shift), 0.0)
         merged_m2 = total(np.where(has, m2, 0.0) + n * dev * dev)
-    mean, mean_lo = two_sum(ref_hi, ref_lo + shift)
+        mean, mean_lo = two_sum(ref_hi, ref_lo + shift)
+        # A partial with an infinite (or NaN) mean has no deviations to merge: the mean is the
+        # plain weighted one (inf, -inf, or NaN for both), M2 NaN, as numpy and pandas give.
+        infinite = total(np.where(has, ~np.isfinite(hi), False).astype(np.float64)) > 0
+        plain = total(np.where(has, n * hi, 0.0)) / count
     empty = count == 0
+    mean, mean_lo = np.where(infinite, plain, mean), np.where(infinite, 0.0, mean_lo)
+    merged_m2 = np.where(infinite, np.nan, merged_m2)
     return Moments(count, np.where(empty, np.nan, mean), np.where(empty, 0.0, merged_m2),
                    np.where(empty, 0.0, mean_lo))
 

@@ -55,6 +55,16 @@ def _rows_in(frames: list) -> int:
     return sum(len(f) for f in frames)
 
 
+def _column(values: Any, index: pd.Index) -> Any:
+    """A partial's column for the table: its array (an object one as an object Series, which
+    pandas 3 would otherwise read as ``str``)."""
+    if not isinstance(values, pd.Series):
+        return values
+    if values.dtype == object:
+        return pd.Series(values.to_numpy(), index=index, dtype=object, copy=False)
+    return values.array
+
+
 class GroupBy(Reducer):
     """``df.groupby(by, sort=, dropna=, observed=).agg(agg)`` as a mergeable reducer.
 
@@ -73,6 +83,10 @@ class GroupBy(Reducer):
         self.dropna = dropna
         self.observed = observed
         self._keys = keys_of(by)
+        # With observed=False and several keys, pandas' product of categories takes the other
+        # keys' values from every row, including rows it drops for an NA key (and their order
+        # of appearance, for sort=False): partials keep those rows then, the last groupby drops.
+        self._drop_na_keys = dropna and (observed or len(self._keys) == 1)
 
     # -- in the worker ----------------------------------------------------------------------
     def partial(self, chunk: pd.DataFrame) -> GroupState:
@@ -86,7 +100,7 @@ class GroupBy(Reducer):
                 dtypes[column] = dtype
         direct = direct_codes(chunk, self._keys, plan, self.sort)
         if direct is None:
-            g = chunk.groupby(keys, sort=False, dropna=self.dropna, observed=True)
+            g = chunk.groupby(keys, sort=False, dropna=self._drop_na_keys, observed=True)
             size = g.size()
             index, groups, present = size.index, len(size), None
             codes, keep = group_codes(g) if dtypes else (None, None)
@@ -105,6 +119,8 @@ class GroupBy(Reducer):
                 values = chunk[column].to_numpy()
                 parts[comp(func, column)] = size if func == "size" or values.dtype.kind != "f" \
                     else np.bincount(codes[~np.isnan(values)], minlength=groups)
+            elif func == "sum" and chunk[column].dtype == object:  # None, not 0, for no value:
+                parts[comp(func, column)] = g[column].sum(min_count=1)  # 0 + "ab" would raise
             elif func in SIMPLE:
                 parts[comp(func, column)] = getattr(g[column], func)()
             elif func in MOMENTS and column in dtypes:
@@ -125,8 +141,8 @@ class GroupBy(Reducer):
             parts = {k: np.asarray(v)[present].astype(np.int64) if k == comp("size") or
                      k.startswith(PREFIX + "count") else np.asarray(v)[present]
                      for k, v in parts.items()}
-        table = pd.DataFrame({k: (v.array if isinstance(v, pd.Series) else v)
-                              for k, v in parts.items()}, index=index, copy=False)
+        table = pd.DataFrame({k: _column(v, index) for k, v in parts.items()}, index=index,
+                             copy=False)
         pairs = {c: [p] for c, p in pairs.items()}
         rows = {c: [r] for c, r in rows.items()}
         return GroupState([table.reset_index()], pairs, rows, dtypes, list(chunk.columns))
@@ -135,7 +151,7 @@ class GroupBy(Reducer):
         cols = [k for k in self._keys if k in chunk.columns]
         rows = chunk.reset_index()[self._keys + [column]] if len(cols) < len(self._keys) else \
             chunk[self._keys + [column]]
-        return rows.dropna(subset=self._keys) if self.dropna else rows
+        return rows.dropna(subset=self._keys) if self._drop_na_keys else rows
 
     # -- in the caller ----------------------------------------------------------------------
     def combine(self, a: GroupState, b: GroupState) -> GroupState:
@@ -245,6 +261,7 @@ class GroupBy(Reducer):
                 values = np.where(n > 1, m2 / (n - 1), np.nan)
             if func == "std":
                 values = np.sqrt(values)
+                dtype = np.dtype(np.float64) if dtype == np.float16 else dtype  # as pandas
         return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else \
             values.astype(dtype)
 

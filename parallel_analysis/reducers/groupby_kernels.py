@@ -68,8 +68,10 @@ def column_moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, valu
             correction = np.bincount(c, weights=dev, minlength=groups) / n
         np.multiply(dev, dev, out=dev)
         m2 = np.bincount(c, weights=dev, minlength=groups) - n * correction**2
-    has = n > 0
-    return n, two_sum(mean, np.where(has, correction, 0.0)), np.where(has, m2, 0.0)
+        # an infinite mean stays as it is (its M2 is NaN), as pandas' mean and var give
+        exact = (n > 0) & np.isfinite(mean)
+        hi, lo = two_sum(mean, np.where(exact, correction, 0.0))
+    return n, (np.where(exact, hi, mean), np.where(exact, lo, 0.0)), np.where(n > 0, m2, 0.0)
 
 
 #: Values further from zero than this many times their range lose digits in plain sums, so

@@ -73,11 +73,12 @@ def comp(kind: str, column: Any = None) -> str:
 
 
 def moment_dtype(dtype: Any) -> Any:
-    """The dtype of pandas' groupby mean/var/std of a column, or None if not numeric here."""
+    """The dtype of pandas' groupby mean/var/std of a column, or None if not numeric here
+    (float16 gives float16, except its std: float64, pandas' own inconsistency)."""
     if isinstance(dtype, np.dtype):
         if dtype.kind == "f":
             return dtype
         return np.dtype(np.float64) if dtype.kind in "iub" else None
     if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype):
-        return pd.Float64Dtype()
+        return pd.Float32Dtype() if dtype == pd.Float32Dtype() else pd.Float64Dtype()
     return None
