@@ -11,6 +11,7 @@ workers wrap it in :mod:`parallel_analysis.backends.remote` (bytes in, bytes out
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import traceback
@@ -138,9 +139,9 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
         outcome = Outcome(spec.index, True, value)
     except SystemExit as exc:
         outcome = Outcome(spec.index, False, error=exit_error(spec.index, exc),
-                          remote_tb=traceback.format_exc())
+                          remote_tb=traceback_text(exc))
     except Exception as exc:
-        outcome = Outcome(spec.index, False, error=exc, remote_tb=traceback.format_exc())
+        outcome = Outcome(spec.index, False, error=exc, remote_tb=traceback_text(exc))
     finally:
         if board is not None:
             board.stop(slot)
@@ -152,3 +153,21 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
     return outcome
 
 
+def traceback_text(exc: BaseException) -> str:
+    """``exc``'s traceback as ``traceback.format_exc()`` writes it; on CPython 3.11 without the
+    ``^^^`` column markers, whose computation calls ``ast.parse``: before 3.12 its recursion
+    counter is interpreter-global (gh-106905), so a chunk failing in a thread while another
+    thread parses (IPython, pytest) can kill the interpreter with "SystemError: AST constructor
+    recursion depth mismatch". The exception itself keeps its full traceback."""
+    report = traceback.TracebackException.from_exception(exc)
+    if sys.version_info < (3, 12):
+        todo, seen = [report], set()
+        while todo:
+            part = todo.pop()
+            if part is None or id(part) in seen:
+                continue
+            seen.add(id(part))
+            for frame in part.stack:
+                frame.colno = frame.end_colno = None
+            todo += [part.__cause__, part.__context__, *(getattr(part, "exceptions", None) or ())]
+    return "".join(report.format())

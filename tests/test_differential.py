@@ -41,7 +41,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import time
 import warnings
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -110,8 +113,6 @@ def draw_chunkings(data, backend: str, k: int = 1, serial_k: int = 3) -> tuple:
 # -- pools: one 2-worker pool per backend, made once for the module ------------------------------
 
 _POOLS: dict[str, Any] = {}
-_POOL_BACKEND: dict[int, str] = {}
-_DEFAULT_POOLS_USED: set[str] = set()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -120,9 +121,6 @@ def _close_pools():
     for pool in _POOLS.values():
         pool.close()
     _POOLS.clear()
-    for name in _DEFAULT_POOLS_USED:  # only describe falls back to these (see _describe)
-        par.default_pool(name, 2).close()
-    _DEFAULT_POOLS_USED.clear()
 
 
 @pytest.fixture(params=BACKENDS, scope="module")
@@ -134,7 +132,6 @@ def backend(request) -> str:
 def pool(backend):
     if backend not in _POOLS:
         _POOLS[backend] = par.Pool(2, backend)
-        _POOL_BACKEND[id(_POOLS[backend])] = backend
     return _POOLS[backend]
 
 
@@ -217,33 +214,9 @@ def fail_if(problems: list[str]) -> None:
         pytest.fail(message, pytrace=False)
 
 
-def _quiesce(pool) -> None:
-    """Wait until both workers of a thread pool are idle.
-
-    When a chunk raises, the other chunks of that map may still be running in the pool's
-    threads, and each failing one formats its traceback (``traceback.format_exc``), which on
-    CPython 3.11 calls ``ast.parse``. CPython < 3.12 keeps the AST constructor's recursion
-    counter in interpreter-global state (gh-106905), so that parse racing with pytest's own
-    ``ast.parse`` of a failing test's source ends the session with ``SystemError: AST
-    constructor recursion depth mismatch``. Nothing runs concurrently once this returns."""
-    import threading
-
-    barrier = threading.Barrier(3)
-    try:
-        futures = [pool.submit(barrier.wait, 10) for _ in range(2)]
-        barrier.wait(10)
-        for future in futures:
-            future.result(10)
-    except (threading.BrokenBarrierError, RuntimeError, TimeoutError):
-        pass
-
-
 def par_run(pool, fn) -> Outcome:
-    """:func:`run` for a call of par on ``pool``; a thread pool is left idle if it raised."""
-    out = run(fn)
-    if out.error is not None and _POOL_BACKEND.get(id(pool)) == "thread":
-        _quiesce(pool)
-    return out
+    """:func:`run` for a call of par on ``pool``."""
+    return run(fn)
 
 
 def on_backends(items, fast) -> list:
@@ -1098,20 +1071,7 @@ def describe_input(kind: str, values: list) -> Any:
 
 
 def _describe(pool, backend, data, **kw):
-    """par.describe on this module's pool; ``pool=`` is refused today (see
-    test_describe_accepts_pool), so fall back to the backend's default pool of 2 workers."""
-    try:
-        return par.describe(data, pool=pool, **kw)
-    except TypeError as exc:
-        if "pool=" not in str(exc):
-            raise
-    _DEFAULT_POOLS_USED.add(backend)
-    try:
-        return par.describe(data, backend=backend, workers=2, **kw)
-    except Exception:
-        if backend == "thread":
-            _quiesce(par.default_pool(backend, 2))
-        raise
+    return par.describe(data, pool=pool, **kw)
 
 
 def check_describe(pool, backend, data, chunkings, label, rtol=1e-9) -> list[str]:
@@ -1402,3 +1362,68 @@ def test_groupby_value_dtypes(pool, backend, kind):
             problems += check_groupby(pool, df, ["k"], {"f": agg}, True, True, True, chunkings,
                                       f"groupby(int key, {kind} values)")
     fail_if(problems)
+
+
+# -- stability of the thread backend on CPython 3.11 ---------------------------------------------
+
+
+class _GilReleasingGarbage:
+    """A reference cycle whose finalizer releases the GIL: garbage collected inside
+    ``ast.parse``, it lets another thread run in the middle of the parse."""
+
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        time.sleep(0)
+
+
+def _index_error(chunk):
+    return [1][2] + chunk.sum()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="gh-106905 is fixed in CPython 3.12")
+def test_failing_thread_chunks_do_not_break_the_callers_ast_parse():
+    """A chunk failing in a worker thread formats its traceback there. On CPython 3.11 the
+    ``^^^`` markers of a traceback cost an ``ast.parse``, whose recursion counter is global to
+    the interpreter (gh-106905): one racing with a parse in another thread (IPython parsing a
+    cell, pytest rewriting a module) raised "SystemError: AST constructor recursion depth
+    mismatch" there, which ended a pytest session. Worker tracebacks are written without
+    those markers on 3.11; this parses while failing maps run, with the garbage collector
+    switching threads mid-parse (before the fix it failed on the first parse)."""
+    import ast
+    import gc
+    import threading
+
+    source = Path(ast.__file__).read_text()
+    stop = threading.Event()
+
+    unexpected = []
+
+    def failing_maps(pool):
+        while not stop.is_set():
+            try:
+                pool.map_chunks(_index_error, np.arange(100.0), n=20)
+            except IndexError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - reported below
+                unexpected.append(exc)
+            unexpected.append("the map did not raise")
+            return
+
+    threshold = gc.get_threshold()
+    with par.Pool(2, "thread") as pool:
+        mapper = threading.Thread(target=failing_maps, args=(pool,))
+        mapper.start()
+        gc.set_threshold(50, 1, 1)
+        try:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                for _ in range(200):
+                    _GilReleasingGarbage()
+                ast.parse(source)
+        finally:
+            gc.set_threshold(*threshold)
+            stop.set()
+            mapper.join()
+    assert not unexpected
