@@ -29,10 +29,10 @@ extremes, 2-d with axis None/0, ddof >= N), then a few hypothesis examples drawi
 chunkings. Default profile: 3 examples (2 for groupby), ``derandomize=True`` (seeded,
 reproducible), no shrinking, failures reported without traceback; every dtype on the serial
 backend and a representative subset of dtypes and edge cases on thread and process, so that
-the file runs in about half a minute on 2 CPUs (some 25 s of CPU). ``PAR_FUZZ_EXAMPLES=<n>`` selects the long
-profile: n random examples per test, every chunking 1..8 for every case, every dtype on every
-backend, shrinking and hypothesis' reproduction blobs. ``PAR_DIFF_SHOWN=<k>`` lists up to k
-mismatches per failing test (default 12).
+the file runs in about half a minute on 2 CPUs (some 25 s of CPU). ``PAR_FUZZ_EXAMPLES=<n>``
+selects the long profile: n random examples per test, every chunking 1..8 for every case, every
+dtype on every backend, shrinking and hypothesis' reproduction blobs. ``PAR_DIFF_SHOWN=<k>``
+lists up to k mismatches per failing test (default 12).
 
 Nothing here is marked xfail. The module started as an audit of issue 11 (286 failing tests,
 in 36 classes); the reducers' docstrings say where numpy or pandas are inconsistent and which

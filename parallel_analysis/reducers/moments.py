@@ -32,7 +32,8 @@ class VarState(NamedTuple):
     dtype: Any  # numpy result dtype; None for pandas
     imag: Moments | None = None  # complex input: moments of the imaginary parts
     kinds: Any = None  # pandas: the Kind of a Series, or a tuple of them (one per column)
-    rows: int = 0  # pandas: rows seen, NA included (pandas types an empty Series' NaN apart)
+    rows: int = 0  # values per result, NA included (numpy: its warning; pandas: the type of
+    # an empty Series' NaN)
     template: Any = None  # pandas frame: its first row (none if empty), for the result dtype
 
 
@@ -56,10 +57,11 @@ class Var(Reducer):
             raise TypeError(f"cannot compute the {op} of {chunk.dtype} values (numpy refuses "
                             "it too); convert to numbers first, e.g. x.astype('i8')")
         dtype = mean_dtype(chunk.dtype)
+        rows = chunk.size if self.axis is None else chunk.shape[0]
         if chunk.dtype.kind == "c":  # |z - m|² adds the variances of the real and imaginary parts
             return VarState(_moments(chunk.real, self.axis), dtype,
-                            imag=_moments(chunk.imag, self.axis))
-        return VarState(_moments(chunk, self.axis), dtype)
+                            imag=_moments(chunk.imag, self.axis), rows=rows)
+        return VarState(_moments(chunk, self.axis), dtype, rows=rows)
 
     def combine(self, a: VarState, b: VarState) -> VarState:
         imag = None if a.imag is None else combine_moments(a.imag, b.imag)
@@ -75,7 +77,7 @@ class Var(Reducer):
         if state.imag is not None:
             m2 = m2 + state.imag.m2
         dof = np.maximum(n - ddof, 0)
-        if np.any(dof == 0):
+        if state.rows - ddof <= 0:  # numpy's test, also when there are no columns
             warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
         real = np.dtype(state.dtype).type(0).real.dtype
         with np.errstate(invalid="ignore", divide="ignore"):  # numpy's M2 / 0: inf (nan if 0)

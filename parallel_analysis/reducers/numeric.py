@@ -161,14 +161,23 @@ def _pandas_mean(state: MeanState) -> Any:
 
 
 def frame_result(values: list, template: Any, op: str, **kw: Any) -> Any:
-    """Per-column results as pandas' ``DataFrame.<op>()`` Series: its labels and the dtype pandas
-    gives them (asked of ``template``, the frame's first row or none, since pandas' dtype
-    depends on whether the frame has rows: float32 columns give float32, or float64 if empty).
+    """Per-column results as pandas' ``DataFrame.<op>()`` Series, built as pandas builds it.
+
+    pandas reduces each column to an array of its result dtype, joins them (their common
+    dtype), then casts the result to object if the frame has an object column (whose numbers
+    it reduced as float64). The dtype is asked of ``template``, the frame's first row or none,
+    since it depends on whether the frame has rows (float32 columns give float32, or float64 if
+    the frame is empty), with object columns as float64.
     """
     import pandas as pd
 
-    dtype = getattr(template, op)(**kw).dtype
-    return pd.Series(values, index=template.columns, dtype=dtype)
+    objects = [i for i, t in enumerate(template.dtypes) if t == np.dtype(object)]
+    if objects:
+        template = template.copy()
+        for i in objects:
+            template.isetitem(i, template.iloc[:, i].astype(np.float64))
+    out = pd.Series(values, index=template.columns, dtype=getattr(template, op)(**kw).dtype)
+    return out.astype(object) if objects else out
 
 
 class Concat(Reducer):
