@@ -39,6 +39,11 @@ class QuantileState(NamedTuple):
     na: Any = None  # pandas: one missing value of the input's dtype, if a chunk had one
 
 
+class FrameQuantiles(NamedTuple):
+    columns: list  # a QuantileState per column of a DataFrame
+    template: Any  # the frame with no rows: its labels and dtypes
+
+
 class Quantile(Reducer):
     """Quantile(s) ``q`` in [0, 1]; approximate by default, exact with ``exact=True``.
 
@@ -62,11 +67,13 @@ class Quantile(Reducer):
         self.exact = bool(exact)
         self.sketch_size = int(sketch_size)
 
-    def partial(self, chunk) -> QuantileState:
-        if is_pandas(chunk) and chunk.ndim == 1:
-            return self._series(chunk)
-        values = chunk.dropna().to_numpy().ravel() if is_pandas(chunk) else \
-            np.asarray(chunk).ravel()
+    def partial(self, chunk) -> QuantileState | FrameQuantiles:
+        if is_pandas(chunk):
+            if chunk.ndim == 1:
+                return self._series(chunk)
+            return FrameQuantiles([self._series(chunk.iloc[:, i]) for i in range(chunk.shape[1])],
+                                  chunk.iloc[:0])
+        values = np.asarray(chunk).ravel()
         if values.dtype.kind == "c":
             raise TypeError("a must be an array of real numbers (numpy has no quantile of "
                             "complex values); take the quantiles of x.real and x.imag")
@@ -96,6 +103,8 @@ class Quantile(Reducer):
         return ((np.arange(k) + 0.5) * (n / k)).astype(np.int64), n / k
 
     def combine(self, a: QuantileState, b: QuantileState) -> QuantileState:
+        if isinstance(a, FrameQuantiles):
+            return a._replace(columns=[self.combine(x, y) for x, y in zip(a.columns, b.columns)])
         if is_pandas(a.points):
             import pandas as pd
 
@@ -107,6 +116,8 @@ class Quantile(Reducer):
                              a.has_nan or b.has_nan, a.na if a.na is not None else b.na)
 
     def finalize(self, state: QuantileState):
+        if isinstance(state, FrameQuantiles):
+            return self._frame(state)
         if is_pandas(state.points):
             return self._pandas(state)
         if state.count == 0:
@@ -162,3 +173,18 @@ class Quantile(Reducer):
             return parts[0]
         return pd.Series(pd.concat(parts).array, index=pd.Index(self.q, dtype=np.float64),
                          name=points.name)
+
+    def _frame(self, state: FrameQuantiles) -> Any:
+        """``DataFrame.quantile``: each column's ``Series.quantile`` of the list of q, joined as
+        pandas joins them (a frame indexed by q; its row for a scalar q)."""
+        import pandas as pd
+
+        if not state.template.shape[1]:
+            return state.template.quantile(self.q)
+        qs = list(np.atleast_1d(np.asarray(self.q, dtype=np.float64)))
+        listed = Quantile(qs, self.exact, self.sketch_size)
+        out = pd.DataFrame({i: listed._pandas(column).array
+                            for i, column in enumerate(state.columns)},
+                           index=pd.Index(qs, dtype=np.float64))
+        out.columns = state.template.columns
+        return out.iloc[0] if np.ndim(self.q) == 0 else out
