@@ -666,7 +666,9 @@ def pandas_scalar_diff(got: Any, want: Any, rtol: float = 1e-9, atol: float = 0.
     if want is pd.NaT or got is pd.NaT:
         return [] if got is want else [f"par {got!r} != pandas {want!r}"]
     if isinstance(want, np.generic):
-        if type(got) is not type(want):
+        # the same dtype, not always the same type: np.ulonglong and np.uint64 are both uint64
+        # (pandas builds UInt64 arrays of 2**63 as the former, Arrow transport as the latter)
+        if not isinstance(got, np.generic) or got.dtype != want.dtype:
             return [f"type {type(got).__name__} != pandas' {type(want).__name__} "
                     f"(par {got!r}, pandas {want!r})"]
     elif isinstance(want, float):  # Python float (pandas' nan): np.float64 is a float too
@@ -781,7 +783,9 @@ def make_series(kind: str, values: list, name: Any = None) -> pd.Series:
         s = pd.Series(pd.to_datetime([pd.NaT if m else pd.Timestamp("2020-01-01")
                                       + pd.Timedelta(hours=int(v)) for v, m in zip(values, na)]),
                       name=name, dtype="datetime64[us]")
-        return s.dt.tz_localize("Europe/Paris") if kind == "datetime_tz" else s
+        # UTC instants shown in Paris time (wall times would hit the DST gap)
+        return s.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris") if kind == "datetime_tz" \
+            else s
     if kind == "timedelta":
         return pd.Series(pd.to_timedelta([pd.NaT if m else pd.Timedelta(minutes=int(v))
                                           for v, m in zip(values, na)]), name=name)

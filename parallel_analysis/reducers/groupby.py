@@ -62,6 +62,15 @@ def _aggregate(grouped: Any, outputs: dict) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+def _typed_keys(table: pd.DataFrame, keys: list, source: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its key columns in the dtypes they have in ``source`` (a key that is NA
+    on every row comes out of pandas' groupby as float64, and pandas' result levels follow)."""
+    for key in keys:
+        if key in source.columns and table[key].dtype != source[key].dtype:
+            table[key] = table[key].astype(source[key].dtype)
+    return table
+
+
 def _column(values: Any, index: pd.Index) -> Any:
     """A partial's column for the table: its array (an object one as an object Series, which
     pandas 3 would otherwise read as ``str``)."""
@@ -90,10 +99,6 @@ class GroupBy(Reducer):
         self.dropna = dropna
         self.observed = observed
         self._keys = keys_of(by)
-        # With observed=False and several keys, pandas' product of categories takes the other
-        # keys' values from every row, including rows it drops for an NA key (and their order
-        # of appearance, for sort=False): partials keep those rows then, the last groupby drops.
-        self._drop_na_keys = dropna and (observed or len(self._keys) == 1)
 
     # -- in the worker ----------------------------------------------------------------------
     def partial(self, chunk: pd.DataFrame) -> GroupState:
@@ -107,7 +112,10 @@ class GroupBy(Reducer):
                 dtypes[column] = dtype
         direct = direct_codes(chunk, self._keys, plan, self.sort)
         if direct is None:
-            g = chunk.groupby(keys, sort=False, dropna=self._drop_na_keys, observed=True)
+            # Rows with an NA key stay, as groups of their own, for the last groupby to drop:
+            # pandas takes key values from every row, also those it drops (the product of
+            # categories with observed=False, sort=False's order, the levels of the index).
+            g = chunk.groupby(keys, sort=False, dropna=False, observed=True)
             size = g.size()
             index, groups, present = size.index, len(size), None
             codes, keep = group_codes(g) if dtypes else (None, None)
@@ -152,13 +160,14 @@ class GroupBy(Reducer):
                              copy=False)
         pairs = {c: [p] for c, p in pairs.items()}
         rows = {c: [r] for c, r in rows.items()}
-        return GroupState([table.reset_index()], pairs, rows, dtypes, list(chunk.columns))
+        return GroupState([_typed_keys(table.reset_index(), keys, chunk)], pairs, rows, dtypes,
+                          list(chunk.columns))
 
     def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
-        cols = [k for k in self._keys if k in chunk.columns]
-        rows = chunk.reset_index()[self._keys + [column]] if len(cols) < len(self._keys) else \
-            chunk[self._keys + [column]]
-        return rows.dropna(subset=self._keys) if self._drop_na_keys else rows
+        """The keys and ``column`` of every row (NA keys too, see :meth:`partial`)."""
+        if all(k in chunk.columns for k in self._keys):
+            return chunk[self._keys + [column]]
+        return chunk.reset_index()[self._keys + [column]]
 
     # -- in the caller ----------------------------------------------------------------------
     def combine(self, a: GroupState, b: GroupState) -> GroupState:
@@ -203,7 +212,7 @@ class GroupBy(Reducer):
             codes = grouped.ngroup().to_numpy()
             for column in moments:
                 out = out.assign(**self._merged_moments(table, codes, len(out), column))
-        return out.reset_index()
+        return _typed_keys(out.reset_index(), self._keys, table)
 
     @staticmethod
     def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int,
