@@ -925,14 +925,63 @@ def test_dataframe_reduction(pool, backend, op):
     @FUZZ
     @given(data=st.data())
     def fuzz(data):
-        size = data.draw(st.integers(0, 10))
-        frame = pd.DataFrame({
-            c: make_series(k, data.draw(st.lists(
-                st.one_of(series_element(k), st.none()) if nullable(k) else series_element(k),
-                min_size=size, max_size=size)))
-            for c, k in (("i", "int64"), ("f", "float64"), ("I", "Int64"), ("B", "boolean"))})
+        frame = data.draw(pandas_frames(), label="frame")
         fail_if(check_pandas_reduction(pool, op, frame, None, draw_chunkings(data, backend),
-                                       f"df.{op}({short(frame.to_dict('list'), 300)})"))
+                                       f"df.{op}({short(frame.to_dict('list'), 300)})",
+                                       rtol=1e-6))
+
+    fuzz()
+
+
+#: Column kinds of the fuzzed frames: pandas joins their results by rules of its own (common
+#: dtype, then object if any column is object, NaN as <NA> next to a nullable column...).
+FRAME_KINDS = ("int64", "float64", "float32", "Int64", "boolean", "object_mixed", "datetime",
+               "timedelta")
+
+
+@st.composite
+def pandas_frames(draw, kinds: tuple = FRAME_KINDS) -> pd.DataFrame:
+    size = draw(st.integers(0, 10), label="rows")
+    chosen = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=4, unique=True),
+                  label="columns")
+    return pd.DataFrame({
+        f"{k}_{j}": make_series(k, draw(st.lists(
+            st.one_of(series_element(k), st.none()) if nullable(k) else series_element(k),
+            min_size=size, max_size=size)))
+        for j, k in enumerate(chosen)})
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "sketch"])
+def test_dataframe_quantile(pool, backend, exact):
+    """Quantile of a DataFrame as DataFrame.quantile: per column (not of all the values), a
+    Series named q for a scalar q, a frame indexed by q for a list, pandas' joined dtypes."""
+    df = mixed_frame().drop(columns=["s", "b", "B"])  # pandas refuses bool and str columns
+    problems = []
+    for frame in (df, df.iloc[:0], df[["t", "f"]]):
+        for q in (0.5, [0.25, 0.75]):
+            want = run(lambda f=frame, q=q: f.quantile(q))
+            for n in edge_chunkings(backend):
+                got = par_run(pool, lambda f=frame, q=q, n=n: par.quantile(
+                    f, q, exact=exact, pool=pool, n=n))
+                problems += compare_outcomes(f"quantile({list(frame.columns)} x{len(frame)}, "
+                                             f"q={q}) n={n}", got, want,
+                                             lambda g, w: result_diff(g, w, 1e-9), "no extra")
+    fail_if(problems)
+
+    @FUZZ
+    @given(data=st.data())
+    def fuzz(data):
+        frame = data.draw(pandas_frames(("int64", "float64", "Int64", "Float64", "datetime",
+                                         "timedelta", "object_mixed")), label="frame")
+        q = data.draw(st.sampled_from([0.5, 0.3, [0.0, 0.5, 1.0]]), label="q")
+        want = run(lambda: frame.quantile(q))
+        problems = []
+        for n in draw_chunkings(data, backend):
+            got = par_run(pool, lambda n=n: par.quantile(frame, q, exact=exact, pool=pool, n=n))
+            problems += compare_outcomes(f"quantile({short(frame.to_dict('list'), 300)}, q={q})"
+                                         f" n={n}", got, want,
+                                         lambda g, w: result_diff(g, w, 1e-9), "no extra")
+        fail_if(problems)
 
     fuzz()
 
