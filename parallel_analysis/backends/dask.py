@@ -110,7 +110,7 @@ class DaskBackend(Backend):
         super().__init__(self.total_threads())
         self._lock = threading.Lock()
         self._live: dict[str, tuple] = {}  # key → (future, chunk) scattered for a running map
-        self._inflight: set = set()
+        self._inflight: dict[int, set] = {}  # map id → its dask futures running or queued
         self._job: tuple[bytes | None, Any] = (None, None)  # the last big job, scattered once
 
     @property
@@ -225,7 +225,7 @@ class DaskBackend(Backend):
         )
         batch.current = future
         with self._lock:
-            self._inflight.add(future)
+            self._inflight.setdefault(batch.map_id, set()).add(future)
         future.add_done_callback(lambda f: self._deliver(f, result, batch))
 
     def _deliver(self, future: Any, result: Future, batch: Batch | None) -> None:
@@ -236,8 +236,12 @@ class DaskBackend(Backend):
         from the caller and the batch resubmitted, up to RESUBMITS times.
         """
         distributed = _import_distributed()
-        with self._lock:
-            self._inflight.discard(future)
+        if batch is not None:
+            with self._lock:
+                mine = self._inflight.get(batch.map_id, set())
+                mine.discard(future)
+                if not mine:
+                    self._inflight.pop(batch.map_id, None)
         if batch is not None:
             batch.current = None  # no cycle batch ↔ future: the result is freed once fetched
         if result.cancelled():
@@ -290,10 +294,12 @@ class DaskBackend(Backend):
         if result.set_running_or_notify_cancel():
             result.set_exception(exc)
 
-    def abort(self, futures=()) -> None:
-        super().abort(futures)
+    def abort(self, futures=(), map_id=None) -> None:
+        """Cancel the map's tasks on the cluster (None: every map's); other maps go on."""
+        super().abort(futures, map_id)
         with self._lock:
-            inflight = list(self._inflight)
+            inflight = [f for mid, fs in self._inflight.items() if map_id in (None, mid)
+                        for f in fs]
         if inflight:
             try:
                 self._client.cancel(inflight)
