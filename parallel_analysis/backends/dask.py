@@ -135,7 +135,7 @@ class DaskBackend(Backend):
         if not slices:
             return Placement([])
         chunks = [take_rows(value, s) for s in slices]
-        futures = self._client.scatter(chunks, hash=False)
+        futures = self._scatter(chunks)
         keys = []
         with self._lock:
             for future, chunk in zip(futures, chunks):
@@ -165,17 +165,28 @@ class DaskBackend(Backend):
         futures = []
         for key, (future, chunk) in zip(keys, entries):
             if future.status != "finished":
-                [future] = self._client.scatter([chunk], hash=False)
+                [future] = self._scatter([chunk])
                 with self._lock:
                     self._live[key] = (future, chunk)
             futures.append(future)
         return futures
 
+    def _scatter(self, values: Any) -> Any:
+        """``client.scatter``, tried again when it meets a worker that is going away."""
+        for attempt in range(RELAUNCH_TRIES):
+            try:
+                return self._client.scatter(values, hash=False)
+            except OSError:  # CommClosedError and friends
+                if attempt + 1 == RELAUNCH_TRIES:
+                    raise
+                time.sleep(RELAUNCH_PAUSE)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _payload(self, payload: bytes) -> Any:
         """Large bytes travel scattered (straight to a worker), small ones inside the task."""
         if len(payload) <= SCATTER_PAYLOAD_BYTES:
             return payload
-        return self._client.scatter(payload, hash=False)
+        return self._scatter(payload)
 
     def _job_payload(self, job_bytes: bytes) -> Any:
         """The job of a map, scattered once for all its batches when it is big."""
@@ -186,7 +197,7 @@ class DaskBackend(Backend):
             if cached_bytes is not job_bytes or future.status != "finished":
                 if future is not None:
                     future.release()
-                future = self._client.scatter(job_bytes, hash=False)
+                future = self._scatter(job_bytes)
                 self._job = (job_bytes, future)
             return future
 
@@ -233,7 +244,8 @@ class DaskBackend(Backend):
 
         A task cancelled by dask (not by us) lost its input: the worker holding a scattered
         chunk died, and dask cannot recompute data it was given. The chunk is scattered again
-        from the caller and the batch resubmitted, up to RESUBMITS times.
+        from the caller and the batch resubmitted (:meth:`Batch.retry` says how often; a batch
+        that only waited on workers another map's chunk killed is not to blame).
         """
         distributed = _import_distributed()
         if batch is not None:
@@ -251,17 +263,13 @@ class DaskBackend(Backend):
         try:
             value = future.result()
             future.release()  # the cluster forgets the result (and the chunks it depended on)
-        except distributed.KilledWorker as exc:
-            self._fail(result, crash_error(exc, batch) if batch is not None else exc)
-        except CancelledError as exc:
+        except (distributed.KilledWorker, CancelledError) as exc:
             if batch is None or result.done() or self._closing:
                 self._fail(result, exc)
-                return
-            ran = not finished and (batch.marker is None or self._started(batch.marker))
-            if batch.lose(ran):
+            elif batch.retry(exc, finished, self._started):
                 self._relaunch(batch, result)
-                return
-            self._fail(result, crash_error(exc, batch))
+            else:
+                self._fail(result, crash_error(exc, batch))
         except BaseException as exc:  # delivered through the future
             self._fail(result, exc)
         else:

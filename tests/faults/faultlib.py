@@ -266,3 +266,43 @@ def mark_and_sleep(chunk, folder, seconds):
     open(os.path.join(folder, str(int(chunk[0]))), "w").close()
     time.sleep(seconds)
     return int(chunk.sum())
+
+
+# -- concurrent maps ------------------------------------------------------------------------------
+
+def fault_at(chunk, value, fault, delay=0.02):
+    """The chunk holding ``value`` hits ``fault`` ("hang": sleeps 60 s; "stall": 2 s, then
+    returns); the others sleep ``delay`` (so that maps overlap) and return their sum."""
+    if fault is not None and chunk[0] <= value <= chunk[-1]:
+        if fault == "hang":
+            time.sleep(60)
+        if fault == "stall":
+            time.sleep(2)
+        else:
+            trigger(fault)
+    time.sleep(delay)
+    return int(chunk.sum())
+
+
+def run_in_threads(calls: dict, timeout: float = 60.0) -> dict:
+    """Run each ``name: callable`` in its own thread at once; ``name: value or exception``."""
+    import threading
+
+    results: dict = {}
+    barrier = threading.Barrier(len(calls))
+
+    def run(name, call):
+        barrier.wait()
+        try:
+            results[name] = call()
+        except BaseException as exc:  # the test looks at it
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    hung = [name for name, thread in zip(calls, threads) if thread.is_alive()]
+    assert not hung, f"maps never returned: {hung}"
+    return results
