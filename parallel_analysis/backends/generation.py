@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 import weakref
 from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -31,6 +32,9 @@ from .remote import init_process_worker, pid_alive
 
 #: Seconds to wait for a broken executor's own thread to reap its workers.
 REAP_WAIT = 5.0
+
+#: Seconds to wait for workers killed with SIGKILL to be dead (a few milliseconds, usually).
+KILL_WAIT = 2.0
 
 
 class Generation:
@@ -87,10 +91,14 @@ class Generation:
             return False
 
     def stop_map(self, map_id: int) -> None:
-        """Skip the map's queued batches, and stop the workers running its chunks."""
+        """Skip the map's queued batches, and stop the workers running its chunks (returns
+        once they are dead, so that nothing of the map runs on)."""
         self.board.cancel(map_id)  # first: a worker starting one of its batches now skips it
-        for pid, _, _ in self.board.running(map_id):
-            self.stop(pid)
+        killed = [pid for pid, _, _ in self.board.running(map_id) if self.stop(pid)]
+        deadline = time.monotonic() + KILL_WAIT
+        while killed and time.monotonic() < deadline:
+            killed = [pid for pid in killed if _running(pid)]
+            time.sleep(0.005)
 
     def kill_all(self) -> None:
         for pid in list(self.processes):
@@ -137,3 +145,12 @@ class Generation:
         """Live workers, found without polling them (only the executor's thread reaps)."""
         return [pid for pid, proc in list(self.processes.items())
                 if getattr(proc._popen, "returncode", 0) is None and pid_alive(pid)]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie does not), read without reaping it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return pid_alive(pid) if not os.path.isdir("/proc") else False

@@ -183,9 +183,60 @@ def gone(pids) -> bool:
     return True
 
 
+SEM_PREFIX = "sem.mp-"  # multiprocessing's named semaphores (queues and locks of pools)
+
+
+def semaphores() -> set[str]:
+    """Every multiprocessing semaphore in /dev/shm, whoever made it."""
+    try:
+        return {n for n in os.listdir("/dev/shm") if n.startswith(SEM_PREFIX)}
+    except FileNotFoundError:
+        return set()
+
+
+def _mapped(pids) -> set[int]:
+    """Inodes of /dev/shm files these processes map. Every user of a semaphore maps its file;
+    its creator maps it under the temporary name glibc made it with, so inodes, not names."""
+    inodes = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                for line in f:
+                    if "/dev/shm/" in line:
+                        inodes.add(int(line.split()[4]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return inodes
+
+
+def leaked_semaphores(before: set[str]) -> set[str]:
+    """Semaphores that appeared since ``before`` and that no live process maps: left in
+    /dev/shm for good (their owner closed them without unlinking, or died untracked)."""
+    new = {}
+    for name in semaphores() - before:
+        try:
+            new[name] = os.stat(os.path.join("/dev/shm", name)).st_ino
+        except FileNotFoundError:
+            continue
+    if new:
+        me = psutil.Process()
+        mine = _mapped([me.pid] + [c.pid for c in me.children(recursive=True)])
+        new = {n: i for n, i in new.items() if i not in mine}
+    if new:  # another live program's (this machine is shared)
+        theirs = _mapped(int(p) for p in os.listdir("/proc") if p.isdigit())
+        new = {n: i for n, i in new.items() if i not in theirs}
+    return set(new)
+
+
+#: Semaphores in /dev/shm when the test session started (other programs' or earlier leaks).
+SESSION_SEMAPHORES = semaphores()
+
+
 def assert_no_leaks(timeout: float = 5.0) -> None:
     assert wait_until(lambda: not my_segments(), timeout), f"segments left: {my_segments()}"
     assert wait_until(lambda: not stray_workers(), timeout), f"stray workers: {stray_workers()}"
+    assert wait_until(lambda: not leaked_semaphores(SESSION_SEMAPHORES), timeout), (
+        f"semaphores left: {leaked_semaphores(SESSION_SEMAPHORES)}")
 
 
 # -- child interpreters ---------------------------------------------------------------------------
