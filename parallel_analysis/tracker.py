@@ -20,6 +20,7 @@ registered before would be left in /dev/shm if this process were killed next.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 from multiprocessing import resource_tracker
@@ -94,7 +95,22 @@ def _ensure_running(tracker, original) -> None:
 
 def _warn_pending() -> None:
     while _state["warnings"]:
-        warnings.warn(_state["warnings"].pop(0), ResourceTrackerWarning, stacklevel=4)
+        warnings.warn(_state["warnings"].pop(0), ResourceTrackerWarning,
+                      stacklevel=_user_level())
+
+
+#: Where the warning is not attributed: the standard library (the tracker, multiprocessing,
+#: concurrent.futures, threading), and this package.
+_MACHINERY = (os.path.dirname(threading.__file__) + os.sep,
+              os.path.dirname(os.path.abspath(__file__)) + os.sep)
+
+
+def _user_level() -> int:
+    """The ``stacklevel`` of the first caller outside the machinery (the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_MACHINERY):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _send(tracker, original, cmd: str, name: str, rtype: str) -> None:

@@ -228,6 +228,19 @@ def leaked_semaphores(before: set[str]) -> set[str]:
     return set(new)
 
 
+def semaphores_of(pid: int) -> set[str]:
+    """The semaphores in /dev/shm that process ``pid`` maps (made or opened)."""
+    inodes = _mapped([pid])
+    out = set()
+    for name in semaphores():
+        try:
+            if os.stat(os.path.join("/dev/shm", name)).st_ino in inodes:
+                out.add(name)
+        except FileNotFoundError:
+            continue
+    return out
+
+
 #: Semaphores in /dev/shm when the test session started (other programs' or earlier leaks).
 SESSION_SEMAPHORES = semaphores()
 
@@ -357,3 +370,20 @@ def run_in_threads(calls: dict, timeout: float = 60.0) -> dict:
     hung = [name for name, thread in zip(calls, threads) if thread.is_alive()]
     assert not hung, f"maps never returned: {hung}"
     return results
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+def eat_memory(chunk, mib, then_kill=False):
+    """Chunk 1 touches ``mib`` MiB in 16 MiB steps (a cgroup limit OOM-kills it on the way);
+    with ``then_kill`` it then waits for its watchdog to note its RSS and SIGKILLs itself, as
+    the kernel's OOM killer would."""
+    if int(chunk[0]) != 1:
+        return int(chunk[0])
+    import numpy as np
+
+    blocks = [np.ones(2**21) for _ in range(mib // 16)]
+    if then_kill:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return len(blocks)
