@@ -141,6 +141,15 @@ class Generation:
                 self.stop(pid)
                 proc.join(1.0)
 
+    @property
+    def finished(self) -> bool:
+        """Broken or shut down, its thread done and every worker reaped: nothing left to do."""
+        thread = getattr(self.executor, "_executor_manager_thread", None)
+        return (bool(self.broken or getattr(self.executor, "_shutdown_thread", False))
+                and (thread is None or not thread.is_alive())
+                and all(getattr(p._popen, "returncode", 0) is not None
+                        for p in list(self.processes.values())))
+
     def live_pids(self) -> list[int]:
         """Live workers, found without polling them (only the executor's thread reaps)."""
         return [pid for pid, proc in list(self.processes.items())

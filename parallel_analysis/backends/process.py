@@ -44,7 +44,7 @@ from .spawning import context
 #: Seconds to wait for workers to exit on shutdown before they are killed.
 SHUTDOWN_GRACE = 5.0
 
-#: Executors kept after they were replaced (their workers may still be winding down).
+#: Executors kept at most after they were replaced, while their workers wind down.
 GENERATIONS_KEPT = 4
 
 #: Submits tried on a fresh executor when the one at hand broke under the submit.
@@ -100,7 +100,10 @@ class ProcessBackend(Backend):
                 gen.executor.shutdown(wait=False)  # broken: its own thread stops the workers
             gen = self._current = Generation(self._ctx, self.workers,
                                              threads_per_worker(self.workers))
-            self._generations = self._generations[1 - GENERATIONS_KEPT:] + [gen]
+            # Old executors are kept while their workers wind down (for abort and leak checks),
+            # then dropped with their pipes.
+            kept = [g for g in self._generations if not g.finished]
+            self._generations = kept[1 - GENERATIONS_KEPT:] + [gen]
         return gen
 
     def _submit(self, fn, *args) -> Future:

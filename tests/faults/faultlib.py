@@ -259,13 +259,15 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_child(code: str, env: dict | None = None, argv_prefix: tuple = ()) -> subprocess.Popen:
-    """Start ``python -c code`` with SIGINT at default and output piped as text."""
+def start_child(code: str, env: dict | None = None, argv_prefix: tuple = (),
+                cwd: str | None = None) -> subprocess.Popen:
+    """Start ``python -c code`` with SIGINT at default and output piped as text (in this
+    folder unless ``cwd``)."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.Popen(
         [*argv_prefix, sys.executable, "-c", textwrap.dedent(code)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
-        preexec_fn=_default_sigint, cwd=os.path.dirname(os.path.abspath(__file__)),
+        preexec_fn=_default_sigint, cwd=cwd or os.path.dirname(os.path.abspath(__file__)),
     )
 
 
