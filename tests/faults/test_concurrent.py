@@ -249,8 +249,9 @@ print(json.dumps(dict(outcome=outcome, wrong=wrong, maps=sum(map(len, results.va
 @pytest.mark.timeout(120)
 def test_scripts_with_concurrent_maps_and_faults_always_exit(start_method):
     """Crash, timeout and Ctrl-C in the main thread while three threads map: the main thread's
-    errors name its chunk, the threads' maps are right, and the script exits (twice)."""
-    for _ in range(2):
+    errors name its chunk, the threads' maps are right, and the script exits (twice under the
+    default start method)."""
+    for _ in range(2 if start_method == "forkserver" else 1):
         code, info, err = faultlib.run_child(SCRIPT.format(method=start_method), timeout=90)
         assert code == 0 and info, err[-3000:]
         assert info["outcome"] == [["WorkerCrashedError", 4], ["ChunkTimeoutError", 4],

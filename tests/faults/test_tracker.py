@@ -55,8 +55,8 @@ print(json.dumps(dict(
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("during_map", [False, True], ids=["between-maps", "during-a-map"])
-@pytest.mark.parametrize("ending", ["exit", "SIGKILL"])
+@pytest.mark.parametrize(("during_map", "ending"), [(False, "exit"), (True, "SIGKILL")],
+                         ids=["between-maps-then-exit", "during-a-map-then-SIGKILL"])
 def test_a_killed_resource_tracker_is_replaced_and_nothing_leaks(start_method, during_map,
                                                                  ending):
     code = CHILD.format(method=start_method, during_map=during_map,
