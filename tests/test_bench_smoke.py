@@ -23,7 +23,7 @@ def smoke_run(tmp_path_factory):
     pytest.importorskip("matplotlib")
     out = tmp_path_factory.mktemp("bench")
     code = cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--workloads", "pybound",
-                     "transfer", "--out", str(out)])
+                     "transfer", "autoprobe", "--out", str(out)])
     assert code == 0
     return out
 
@@ -38,6 +38,7 @@ def test_bench_writes_report_results_and_plots(smoke_run):
     for heading in ("## Goals", "## pybound", "## transfer", "## Machine"):
         assert heading in report
     assert "95% interval" in report and "chunking alone" in report
+    assert "## auto: the same answer under load" in report and "busy loop" in report
     assert "CPUs usable" in report and "start method" in report
 
 
