@@ -50,6 +50,7 @@ class Generation:
         self.memory = MemoryWatch()
         self.verdict: Any = None  # crashes.judge's, once broken
         self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None  # the executor's own (it forgets it)
         self._futures: weakref.WeakSet = weakref.WeakSet()
         self._slots: dict[int, int] = {}
         self._swept = False
@@ -65,6 +66,8 @@ class Generation:
         finally:
             if len(self.processes) != len(self._slots):
                 self._adopt()
+        # Kept here: shutting the executor down drops its own reference to its thread.
+        self.thread = self.thread or getattr(self.executor, "_executor_manager_thread", None)
         future.generation = self
         self._futures.add(future)
         if self.broken:  # it broke under this submit: the future may be forgotten (3.11)
@@ -106,7 +109,7 @@ class Generation:
 
     def wait_reaped(self) -> None:
         """Let the broken executor's thread reap its workers (polling alongside it races)."""
-        thread = getattr(self.executor, "_executor_manager_thread", None)
+        thread = self.thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(REAP_WAIT)
 
@@ -115,6 +118,8 @@ class Generation:
         workers it left running (both happen only when a Python 3.11 executor broke under a
         concurrent submit)."""
         self.wait_reaped()
+        if self.thread is not None and self.thread.is_alive():
+            return  # still failing the futures itself: ours would race its own
         with self.lock:
             if self._swept:
                 return
@@ -144,9 +149,8 @@ class Generation:
     @property
     def finished(self) -> bool:
         """Broken or shut down, its thread done and every worker reaped: nothing left to do."""
-        thread = getattr(self.executor, "_executor_manager_thread", None)
         return (bool(self.broken or getattr(self.executor, "_shutdown_thread", False))
-                and (thread is None or not thread.is_alive())
+                and (self.thread is None or not self.thread.is_alive())
                 and all(getattr(p._popen, "returncode", 0) is not None
                         for p in list(self.processes.values())))
 
