@@ -293,7 +293,14 @@ def usage() -> dict:
     segment.arena.clear()  # kept transient segments hold a file descriptor each for 10 s
     gc.collect()
     me = psutil.Process()
-    return dict(rss=me.memory_info().rss, fds=len(os.listdir("/proc/self/fd")))
+    kinds: Counter = Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the fd of listdir itself
+            continue
+        kinds[target.split("/")[1] if target.startswith("/") else target.split(":")[0]] += 1
+    return dict(rss=me.memory_info().rss, fds=sum(kinds.values()), fd_kinds=dict(kinds))
 
 
 def soak(seconds: float, seed: int, folder: str) -> dict:
@@ -353,8 +360,8 @@ def test_soak(tmp_path):
     for what, count in report["counts"].items():
         print(f"  {count:5d}  {what}")
     print(f"  RSS {before['rss'] / MiB:.1f} -> {after['rss'] / MiB:.1f} MiB, fds {before['fds']}"
-          f" -> {after['fds']}; stray workers {report['stray']}; segments "
-          f"{report['segments']}; semaphores {report['semaphores']}")
+          f" -> {after['fds']} ({before['fd_kinds']} -> {after['fd_kinds']}); stray workers "
+          f"{report['stray']}; segments {report['segments']}; semaphores {report['semaphores']}")
     assert not report["problems"], "\n".join(report["problems"])
     kinds = {what.split()[0] for what in report["counts"]}
     assert {"map", "reducer", "frame", "parquet", "async", "fault"} <= kinds, kinds

@@ -52,7 +52,7 @@ WAIT_FOR_WORKERS = 60.0
 #: about large graphs, whereas scattered data goes straight to a worker.
 SCATTER_PAYLOAD_BYTES = 1 * 2**20
 
-#: Tries, and seconds between them, to resubmit a batch while workers come and go.
+#: Tries, and seconds between them, to scatter data while workers come and go.
 RELAUNCH_TRIES = 5
 RELAUNCH_PAUSE = 0.5
 
@@ -283,19 +283,11 @@ class DaskBackend(Backend):
             return True
 
     def _relaunch(self, batch: Batch, result: Future) -> None:
-        """Resubmit after a loss; the scatter may meet a worker that is dying too, so retry."""
-        for attempt in range(RELAUNCH_TRIES):
-            try:
-                self._launch(batch, result)
-                return
-            except OSError as exc:  # CommClosedError and friends: a worker went away
-                if attempt + 1 == RELAUNCH_TRIES:
-                    self._fail(result, exc)
-                    return
-                time.sleep(RELAUNCH_PAUSE)
-            except BaseException as exc:  # delivered through the future
-                self._fail(result, exc)
-                return
+        """Resubmit after a loss (:meth:`_scatter` retries a worker that is dying too)."""
+        try:
+            self._launch(batch, result)
+        except BaseException as exc:  # delivered through the future
+            self._fail(result, exc)
 
     @staticmethod
     def _fail(result: Future, exc: BaseException) -> None:

@@ -100,10 +100,11 @@ class ProcessBackend(Backend):
                 gen.executor.shutdown(wait=False)  # broken: its own thread stops the workers
             gen = self._current = Generation(self._ctx, self.workers,
                                              threads_per_worker(self.workers))
-            # Old executors are kept while their workers wind down (for abort and leak checks),
-            # then dropped with their pipes.
-            kept = [g for g in self._generations if not g.finished]
-            self._generations = kept[1 - GENERATIONS_KEPT:] + [gen]
+            self._generations = self._generations[1 - GENERATIONS_KEPT:] + [gen]
+        # Old executors are kept while their workers wind down (for abort and leak checks),
+        # then dropped with their pipes.
+        if len(self._generations) > 1:
+            self._generations = [g for g in self._generations if g is gen or not g.finished]
         return gen
 
     def _submit(self, fn, *args) -> Future:
