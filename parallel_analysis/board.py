@@ -91,16 +91,17 @@ class Board:
         if slot >= 0:
             self.cells[self._base(slot)] = 0
 
+    # start and stop run twice per chunk: inlined arithmetic, no method calls.
     def start(self, slot: int, map_id: int, chunk: int) -> None:
         if slot >= 0:
-            base = self._base(slot)
-            self.cells[base + 3] = int(time.monotonic() * 1e6)
-            self.cells[base + 1] = map_id
-            self.cells[base + 2] = chunk + 1
+            base, cells = self.HEADER + slot * self.FIELDS, self.cells
+            cells[base + 3] = int(time.monotonic() * 1e6)
+            cells[base + 1] = map_id
+            cells[base + 2] = chunk + 1
 
     def stop(self, slot: int) -> None:
         if slot >= 0:
-            self.cells[self._base(slot) + 2] = 0
+            self.cells[self.HEADER + slot * self.FIELDS + 2] = 0
 
     def note_rss(self, slot: int, rss: int) -> None:
         if slot >= 0:
