@@ -218,14 +218,21 @@ def leaked_semaphores(before: set[str]) -> set[str]:
             new[name] = os.stat(os.path.join("/dev/shm", name)).st_ino
         except FileNotFoundError:
             continue
+    new = {n: i for n, i in new.items() if i not in _FOREIGN}
     if new:
         me = psutil.Process()
-        mine = _mapped([me.pid] + [c.pid for c in me.children(recursive=True)])
+        ours = [me.pid] + [c.pid for c in me.children(recursive=True)]
+        mine = _mapped(ours)
         new = {n: i for n, i in new.items() if i not in mine}
-    if new:  # another live program's (this machine is shared)
-        theirs = _mapped(int(p) for p in os.listdir("/proc") if p.isdigit())
+    if new:  # another live program's (this machine is shared): never ours, remembered
+        theirs = _mapped(int(p) for p in os.listdir("/proc") if p.isdigit() and
+                         int(p) not in ours)
+        _FOREIGN.update(i for i in new.values() if i in theirs)
         new = {n: i for n, i in new.items() if i not in theirs}
     return set(new)
+
+
+_FOREIGN: set[int] = set()  # inodes of semaphores other programs made (scanning costs ~40 ms)
 
 
 def semaphores_of(pid: int) -> set[str]:
