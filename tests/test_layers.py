@@ -24,7 +24,8 @@ LAYERS = [
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto"]),
     ("pool", ["pool"]),
-    ("api", ["frames", "pandas", "shortcuts", "info", "windows", "windows.*"]),
+    ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
+             "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
 ]
 
