@@ -38,9 +38,29 @@ def _elementwise_ok(arr: Any) -> bool:
     return not isinstance(arr.dtype, (pd.CategoricalDtype, pd.SparseDtype))
 
 
-def _map_raw(values: np.ndarray, f: Callable, mask: Any, fast: bool) -> np.ndarray:
-    """``f`` on each element of an object array, unboxed, masked elements kept: what
+def _boxed(arr: Any) -> Any:
+    """The elements as pandas passes them to func (``arr.astype(object)``): for numeric numpy
+    arrays the same Python scalars come out of ``tolist()``, which is 3x faster to map over."""
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "biufc":
+        return arr.tolist()
+    return arr.astype(object, copy=False)
+
+
+def _map_list(values: list, f: Callable) -> tuple[list, set]:
+    """``f`` on each element, 0-d array results unboxed (as ``lib.map_infer`` does), and the
+    set of the results' types."""
+    out = list(map(f, values))
+    kinds = set(map(type, out))
+    if np.ndarray in kinds:
+        out = [v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for v in out]
+        kinds = set(map(type, out))
+    return out, kinds
+
+
+def _map_raw(values: Any, f: Callable, mask: Any, fast: bool) -> Any:
+    """``f`` on each element, 0-d array results unboxed, masked elements kept: what
     ``lib.map_infer(convert=False)`` / ``map_infer_mask`` return (``fast``: those themselves)."""
+    values = np.asarray(values, dtype=object)
     if fast:
         from pandas._libs import lib
 
@@ -57,7 +77,7 @@ def _map_raw(values: np.ndarray, f: Callable, mask: Any, fast: bool) -> np.ndarr
     return out
 
 
-def _locate(values: np.ndarray, f: Callable, mask: Any) -> int | None:
+def _locate(values: Any, f: Callable, mask: Any) -> int | None:
     """Position of the first element on which ``f`` raises (run again after a failure: the
     C loop does not say where it stopped)."""
     for i, v in enumerate(values):
@@ -76,10 +96,13 @@ def map_column(arr: Any, index: pd.Index, f: Callable, na_action: str | None, fl
     Failure. ``flags`` = (typed, fast); ``where`` = (column label, failure order) for frames."""
     typed, fast = flags
     column, order = where
-    values = arr.astype(object, copy=False)
-    mask = pd.isna(values) if na_action is not None else None
+    values = _boxed(arr)
+    mask = pd.isna(np.asarray(values, dtype=object)) if na_action is not None else None
     try:
-        raw = _map_raw(values, f, mask, fast)
+        if mask is None and isinstance(values, list):
+            raw, kinds = _map_list(values, f)
+        else:
+            raw, kinds = _map_raw(values, f, mask, fast), None
     except Exception as exc:
         pos = _locate(values, f, mask)
         label = index[pos] if pos is not None else None
@@ -89,7 +112,7 @@ def map_column(arr: Any, index: pd.Index, f: Callable, na_action: str | None, fl
         note(exc, label, what)
         return Failure(exc, label, what, pos, order)
     skipped = mask if mask is not None and mask.any() else None
-    return pack(raw, typed), skipped
+    return pack(raw, typed, kinds), skipped
 
 
 def _w_series_map(chunk: pd.Series, f: Callable, na_action: str | None, flags: tuple) -> Any:

@@ -97,12 +97,13 @@ def _series_rows(values: list) -> SeriesRows | None:
     return SeriesRows(index, rows, [r.name for r in values], dict(attrs))
 
 
-def pack(values: Any, typed: bool = True) -> Any:
+def pack(values: Any, typed: bool = True, kinds: set | None = None) -> Any:
     """Results as :class:`Typed` or :class:`SeriesRows` when that is lossless, else a list
-    (always a list with ``typed=False``: the tests compare both ways)."""
+    (always a list with ``typed=False``: the tests compare both ways). ``kinds``: the set of
+    the values' types, when the caller has it."""
     if len(values) == 0 or not typed:
         return list(values)
-    kinds = set(map(type, values))
+    kinds = set(map(type, values)) if kinds is None else set(kinds)
     if len(kinds) == 1:
         kind = kinds.pop()
         dtype = _TYPED.get(kind)

@@ -77,6 +77,9 @@ class Options:
     n: int | None = None
     timeout: float | None = None
 
+    def __post_init__(self) -> None:
+        Chunking(n=self.n)  # a bad n is an error now, not at the first map
+
     def given(self) -> dict:
         """The options set, as keyword arguments of the ``par.*`` functions."""
         names = ("workers", "backend", "pool", "progress", "n", "timeout")
@@ -93,7 +96,8 @@ class Runner:
         self.n_chunks = 0
 
     def count(self, n_items: int, kind: str) -> int:
-        return self.options.n or chunk_count(n_items, kind)
+        """The chunks to cut: ``n`` when given, else :func:`chunk_count`'s."""
+        return self.options.n if self.options.n is not None else chunk_count(n_items, kind)
 
     def map(self, job: Callable, data: Any, desc: str, n: int | None = None) -> list:
         """``job`` on each chunk of ``data`` (cut in ``n`` rows when given), in chunk order."""
