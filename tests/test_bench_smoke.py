@@ -135,3 +135,17 @@ def test_auto_one_worker_is_serial():
     with par.Pool(1, "auto") as pool:
         assert pool.map_reduce(None, np.arange(100), par.reducers.Sum()) == 4950
         assert pool.last_reason.startswith("serial")
+
+
+def test_accessor_workloads_run_and_state_their_goals(tmp_path):
+    """rowapply, seriesmap and groupapply: every case checked against pandas, goals listed."""
+    assert cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--no-plots", "--workloads",
+                     "rowapply", "seriesmap", "groupapply", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert {e["group"] for e in doc["benchmarks"]} == {"rowapply", "seriesmap", "groupapply"}
+    assert not [e["extra_info"]["error"] for e in doc["benchmarks"]
+                if "error" in e["extra_info"]]
+    report = (tmp_path / "report.md").read_text()
+    for text in ("## rowapply", "≥ 1.85× pandas' df.apply(f, axis=1)", "s.map(g)",
+                 "≥ 1.7× pandas' groupby(k).apply(f)", "auto picks processes"):
+        assert text in report, text

@@ -70,7 +70,8 @@ def best_rounds(recs: list[Record]) -> list[Record]:
 def evaluate(recs: list[Record]) -> list[Goal]:
     """Every goal of the issue that the records allow us to evaluate."""
     by_workload = {"pybound": _pybound, "npbound": _npbound, "transfer": _transfer,
-                   "groupby": _groupby, "overhead": _overhead, "coldstart": _coldstart}
+                   "groupby": _groupby, "overhead": _overhead, "coldstart": _coldstart,
+                   "rowapply": _rowapply, "seriesmap": _seriesmap, "groupapply": _groupapply}
     present = {r.workload for r in recs}
     return [goal for name, goals_of in by_workload.items() if name in present
             for goal in goals_of(recs)]
@@ -208,3 +209,40 @@ def _coldstart(recs):
     joblib = find(recs, "coldstart", "joblib", W)
     note = f"joblib {joblib.median:.3f} s" if joblib else ""
     return [Goal("coldstart", target, f"{ours.median:.3f} s", ours.median <= 0.3, note)]
+
+
+def _versus_pandas(recs, name: str, call: str, target_speed: float) -> Goal:
+    """Processes ×W at least ``target_speed`` times pandas' own call."""
+    size = main_size(recs, name)
+    pandas, ours = find(recs, name, "plain", 1, size=size), find(recs, name, "process", W,
+                                                                  size=size)
+    target = f"df.par process ×{W} ≥ {target_speed}× pandas' {call} ({size:,} rows)"
+    if pandas is None or ours is None:
+        return _missing(name, target, "pandas or process")
+    speed = _ratio(pandas, ours)
+    return Goal(name, target, f"{speed:.2f}×", speed >= target_speed,
+                "" if speed >= target_speed else f"short by {target_speed - speed:.2f}×")
+
+
+def _auto_picks_processes(recs, name: str) -> Goal:
+    auto = find(recs, name, "auto", W, size=main_size(recs, name))
+    target = "auto picks processes for a pure-Python function"
+    if auto is None:
+        return _missing(name, target, f"auto ×{W}")
+    reason = auto.extra.get("auto_reason", "?")
+    return Goal(name, target, reason.split(":")[0], "process" in reason.split(":")[0],
+                reason.split(":", 1)[-1].strip()[:120])
+
+
+def _rowapply(recs):
+    return [_versus_pandas(recs, "rowapply", "df.apply(f, axis=1)", 1.85),
+            _auto_picks_processes(recs, "rowapply")]
+
+
+def _seriesmap(recs):
+    return [_versus_pandas(recs, "seriesmap", "s.map(g)", 1.85),
+            _auto_picks_processes(recs, "seriesmap")]
+
+
+def _groupapply(recs):
+    return [_versus_pandas(recs, "groupapply", "groupby(k).apply(f)", 1.7)]

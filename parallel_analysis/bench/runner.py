@@ -25,6 +25,7 @@ from typing import Any
 import parallel_analysis as par
 
 from . import results
+from .accessor import GroupApply, RowApply, SeriesMap
 from .coldstart import ColdStart
 from .frames import GroupByWorkload
 from .machine import commit_info, machine_info
@@ -36,7 +37,7 @@ from .workloads import Case, NpBound, Overhead, PyBound, Transfer, Workload
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
     return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
-                                ColdStart())}
+                                ColdStart(), RowApply(), SeriesMap(), GroupApply())}
 
 
 def worker_counts() -> list[int]:
