@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pandas_oracle import BYS, PROPERTY, check, chunkings, config, grouped, par, using
 
 from parallel_analysis.exact.running import group_chunks
+from parallel_analysis.split import Groups
 
 GROUP_FUNCS = {
     "len": lambda g: len(g),
@@ -130,9 +131,9 @@ def test_group_chunks_whole_groups_balanced_in_order():
     rng = np.random.default_rng(1)
     df = pd.DataFrame({"k": rng.integers(0, 50, 1000), "v": rng.random(1000)})
     df.loc[::7, "k"] = 7  # one big group
-    for sort in (True, False):
+    for sort, hooks in ((True, True), (False, True), (True, False), (False, False)):
         gb = df.groupby("k", sort=sort)
-        data, slices = group_chunks(df, "k", sort, True, 4)
+        data, slices = group_chunks(df, Groups("k", sort, True), gb, 4, hooks)
         chunks = [data.iloc[s] for s in slices]
         assert len(chunks) == 4
         seen = [k for c in chunks for k in dict.fromkeys(c["k"])]

@@ -32,5 +32,6 @@ module                  what it holds
 :mod:`.elementwise`     ``Series.map``, ``Series.apply``, ``DataFrame.map``
 :mod:`.rows`            ``DataFrame.apply`` (axis 0 and 1, raw, every ``result_type``)
 :mod:`.groups`          ``DataFrameGroupBy.apply`` and ``.transform``
+:mod:`.describe`        ``DataFrame.describe``, whole columns per worker
 ======================  ==================================================================
 """

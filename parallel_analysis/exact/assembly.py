@@ -40,7 +40,7 @@ PRIVATE_NAMES = {
     "pandas.core.methods.describe": ("DataFrameDescriber", "reorder_columns"),
     "DataFrameGroupBy": ("_wrap_applied_output", "_define_paths", "_choose_path",
                          "_set_result_index_ordered", "_obj_with_exclusions", "_grouper"),
-    "BaseGrouper": ("apply_groupwise", "get_iterator"),
+    "BaseGrouper": ("apply_groupwise", "get_iterator", "ids", "result_ilocs", "ngroups"),
 }
 
 

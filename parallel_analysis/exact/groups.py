@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..plan import Chunked
+from ..split import Groups
 from .assembly import Recorder, replayer
 from .failures import Failure, note
 from .results import pack, unpack
@@ -65,9 +66,10 @@ class GroupKeys:
         return len(keys) > 0
 
 
-def _chunked(df: pd.DataFrame, keys: GroupKeys, runner: Runner) -> Chunked:
-    data, slices = group_chunks(df, keys.by, keys.sort, keys.dropna,
-                                runner.count(len(df), "groups"))
+def _chunked(df: pd.DataFrame, keys: GroupKeys, gb: Any, runner: Runner) -> Chunked:
+    groups = Groups(keys.by, keys.sort, keys.dropna)
+    data, slices = group_chunks(df, groups, gb, runner.count(len(df), "groups"),
+                                runner.routes.use_hooks)
     return Chunked(data, slices)
 
 
@@ -101,7 +103,7 @@ def groupby_apply(df: pd.DataFrame, keys: GroupKeys, func: Any, runner: Runner,
     hooks = runner.routes.use_hooks
     worker = job(_w_apply, df, keys=keys, f=curried(func, args, kwargs), hooks=hooks,
                  typed=runner.routes.typed)
-    parts = runner.map(worker, _chunked(df, keys, runner), desc_of(func))
+    parts = runner.map(worker, _chunked(df, keys, gb, runner), desc_of(func))
     runner.raise_first(parts)
     values = list(itertools.chain.from_iterable(unpack(p) for p, _ in parts))
     if hooks:
@@ -198,7 +200,7 @@ def groupby_transform(df: pd.DataFrame, keys: GroupKeys, func: Any, runner: Runn
         return gb.transform(func, *args, **kwargs)
     f = curried(func, args, kwargs)
     fast, first, first_rows = _first_group(gb, f)
-    chunked = _chunked(df, keys, runner)
+    chunked = _chunked(df, keys, gb, runner)
     # the first group is done: its rows lead the first chunk (rows are in group order)
     head = chunked.slices[0]
     slices = ([slice(head.start + first_rows, head.stop)] if head.stop - head.start > first_rows

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..cpus import available_cpus
 from ..plan import Chunked
 from ..pool import Pool, pool_for
-from ..split import Chunking, Groups, even_slices, group_slices
+from ..split import Chunking, Groups, balanced_cuts, cuts_to_slices, even_slices, group_slices
 from .assembly import Routes, current_routes
 from .failures import Failure, raise_first, reraise
 
@@ -138,7 +139,7 @@ def value_chunks(values: Any, count: int) -> tuple[Chunked, list[slice]]:
     return Chunked(values, slices), slices
 
 
-def group_chunks(df: pd.DataFrame, by: Any, sort: bool, dropna: bool, count: int
+def group_chunks(df: pd.DataFrame, groups: Groups, grouped: Any, count: int, hooks: bool
                  ) -> tuple[Any, list[slice]]:
     """Whole groups per chunk, balanced by rows, in pandas' group order within and across
     chunks: (the rows in (group number, position) order, the chunks' slices of them).
@@ -148,10 +149,21 @@ def group_chunks(df: pd.DataFrame, by: Any, sort: bool, dropna: bool, count: int
     slices of the same sorted frame, so each group frame a worker builds has the same rows in
     the same order and the same index *type* (``RangeIndex.take`` gives a RangeIndex only for
     progressions: taking rows again per chunk could turn an ``Index`` into a ``RangeIndex``).
+    With ``hooks`` the order is pandas' own (``result_ilocs``, a counting sort of the codes
+    ``grouped`` (``df.groupby(groups.by, ...)``) has already computed); otherwise
+    :func:`~parallel_analysis.split.group_slices` finds it.
     """
-    data, slices, _ = group_slices(df, Groups(by, sort, dropna, contiguous=True),
-                                   Chunking(n=max(1, count)))
-    return data, slices
+    if not hooks:
+        data, slices, _ = group_slices(df, replace(groups, contiguous=True),
+                                       Chunking(n=max(1, count)))
+        return data, slices
+    grouper = grouped._grouper
+    ids, order = grouper.ids, grouper.result_ilocs
+    sizes = np.bincount(ids[ids >= 0], minlength=grouper.ngroups)
+    if not sizes.size:
+        return df.iloc[:0], []
+    data = df if np.array_equal(order, np.arange(len(df))) else df.take(order)
+    return data, cuts_to_slices(balanced_cuts(sizes, max(1, count)), np.cumsum(sizes))
 
 
 # -- the job a worker runs on each chunk -------------------------------------------------------
