@@ -1,6 +1,6 @@
 """exact: pandas' own results for ``apply``, ``map`` and ``groupby``, computed in chunks. Layer:
-API (its modules import pool, plan, split, map, worker and errors; pandas at import, so the
-package loads them on first use of ``df.par`` or ``par.apply(..., axis=)``).
+API (its modules import pool, plan, split, cpus, map, worker, errors and backends.remote; pandas
+at import, so the package loads them on first use of ``df.par`` or ``par.apply(..., axis=)``).
 
 The scheme: **record in the workers, wrap once in the caller.** A worker calls ``func`` on
 exactly what pandas would pass it (the same row, column, element or group objects, same dtype,
