@@ -18,11 +18,11 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena"]),
     ("low", ["segment", "attached", "worker", "progress"]),
-    ("core", ["split", "specs", "reducers", "reducers.*"]),
+    ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
-    ("pipeline", ["pipeline", "auto"]),
+    ("pipeline", ["pipeline", "auto", "overlap"]),
     ("pool", ["pool"]),
     ("api", ["frames", "pandas", "shortcuts", "info", "windows", "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
