@@ -135,3 +135,19 @@ def test_auto_one_worker_is_serial():
     with par.Pool(1, "auto") as pool:
         assert pool.map_reduce(None, np.arange(100), par.reducers.Sum()) == 4950
         assert pool.last_reason.startswith("serial")
+
+
+def test_rolling_workload_runs_its_three_variants(tmp_path):
+    """Each variant is checked against its own serial answer (not the first variant's)."""
+    code = cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--no-plots", "--workloads",
+                     "rolling", "--out", str(tmp_path)])
+    assert code == 0
+    entries = json.loads((tmp_path / "results.json").read_text())["benchmarks"]
+    assert {e["extra_info"]["variant"] for e in entries} == {"mean", "std", "apply"}
+    for entry in entries:
+        assert "error" not in entry["extra_info"], entry["extra_info"]["error"]
+    rows = goals.evaluate(results.records(json.loads((tmp_path / "results.json").read_text())))
+    assert {g.target for g in rows} >= {"mean: thread ×2 (par.rolling's default) ≥ 1.7× pandas",
+                                        "apply: process ×2 (par.rolling's default) ≥ 1.8× pandas"}
+    assert all(g.met is not None for g in rows)
+    assert "## rolling" in (tmp_path / "report.md").read_text()

@@ -70,7 +70,8 @@ def best_rounds(recs: list[Record]) -> list[Record]:
 def evaluate(recs: list[Record]) -> list[Goal]:
     """Every goal of the issue that the records allow us to evaluate."""
     by_workload = {"pybound": _pybound, "npbound": _npbound, "transfer": _transfer,
-                   "groupby": _groupby, "overhead": _overhead, "coldstart": _coldstart}
+                   "groupby": _groupby, "overhead": _overhead, "coldstart": _coldstart,
+                   "rolling": _rolling}
     present = {r.workload for r in recs}
     return [goal for name, goals_of in by_workload.items() if name in present
             for goal in goals_of(recs)]
@@ -208,3 +209,28 @@ def _coldstart(recs):
     joblib = find(recs, "coldstart", "joblib", W)
     note = f"joblib {joblib.median:.3f} s" if joblib else ""
     return [Goal("coldstart", target, f"{ours.median:.3f} s", ours.median <= 0.3, note)]
+
+
+def _rolling(recs):
+    """par.rolling on its default backend (threads for pandas' kernels, processes for apply)
+    against pandas' own rolling, and the peak memory of the mean."""
+    out = []
+    for variant, runner, target in (("mean", "thread", 1.7), ("apply", "process", 1.8)):
+        pandas = find(recs, "rolling", "plain", 1, variant)
+        ours = find(recs, "rolling", runner, W, variant)
+        label = f"{variant}: {runner} ×{W} (par.rolling's default) ≥ {target}× pandas"
+        if pandas is None or ours is None or pandas.size != ours.size:
+            out.append(_missing("rolling", label, f"pandas or {runner} ×{W} {variant}"))
+            continue
+        speed = _ratio(pandas, ours)
+        out.append(Goal("rolling", label, f"{speed:.2f}× ({ours.size:,} rows)", speed >= target,
+                        "" if speed >= target else f"short by {target - speed:.2f}×"))
+        extra = ours.extra
+        if variant == "mean" and extra.get("memory_peak") and extra.get("data_bytes"):
+            added = max(0, extra["memory_peak"] - extra["memory_before"])
+            ratio = (extra["data_bytes"] + added) / (2 * extra["data_bytes"])
+            out.append(Goal("rolling", f"mean: {runner} ×{W} peak memory ≤ 1.3× input + output",
+                            f"{ratio:.2f}×", ratio <= 1.3,
+                            "(the Series + what the call added at its peak, PSS summed over "
+                            "every process) ÷ (input + output, a float64 Series each)"))
+    return out

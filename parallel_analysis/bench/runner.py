@@ -30,13 +30,14 @@ from .frames import GroupByWorkload
 from .machine import commit_info, machine_info
 from .measure import MemorySampler, Runners, cpu_count, stopwatch, tree_memory
 from .peers import available_peers
+from .rolling import RollingWorkload
 from .workloads import Case, NpBound, Overhead, PyBound, Transfer, Workload
 
 
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
     return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
-                                ColdStart())}
+                                ColdStart(), RollingWorkload())}
 
 
 def worker_counts() -> list[int]:
@@ -96,7 +97,7 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
     order = sorted(cases, key=lambda c: c.runner != "serial")  # serial first: the reference
     extras: dict[Case, dict] = defaultdict(dict)
     times: dict[Case, list] = defaultdict(list)
-    expected = None
+    expected: dict[str, Any] = {}  # the serial answer per variant (variants differ: rolling)
     with data:
         for i, case in enumerate(order):
             progress.show(f"{prefix}: warm-up {i + 1}/{len(order)} {case.id}")
@@ -116,10 +117,10 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
                     if case.runner == "auto":
                         extra["auto_reason"] = par.last_run().backend + ": " + \
                             par.last_run().reason
-                if expected is None:
-                    expected = value
+                if case.variant not in expected:
+                    expected[case.variant] = value
                 else:
-                    workload.check(value, expected)
+                    workload.check(value, expected[case.variant])
                 if hasattr(value, "total_seconds") and case.rounds <= 1:
                     extra["total_seconds"] = [value.total_seconds]
             except Exception as exc:  # one failing case must not end the run
