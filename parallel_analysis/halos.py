@@ -152,7 +152,10 @@ def index_halo_slices(index: Any, slices: list[slice], before: Any, after: Any) 
     unit = pd.Timedelta(1, unit=index.unit).value
     reach = []
     for d in (before, after):
-        td = pd.Timedelta(0) if isinstance(d, numbers.Integral) and d == 0 else pd.Timedelta(d)
+        if isinstance(d, numbers.Integral) and d != 0:
+            raise TypeError(f"a time depth takes times on both sides (0 for none), got {d!r} "
+                            "rows beside a time")
+        td = pd.Timedelta(0) if isinstance(d, numbers.Integral) else pd.Timedelta(d)
         if td < pd.Timedelta(0):
             raise ValueError(f"depth must not be negative, got {d!r}")
         reach.append(-(-td.value // unit))  # in index units, rounded up: never a row short

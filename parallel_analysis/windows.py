@@ -189,6 +189,7 @@ def _map_options(options: dict, value: Any, method: str) -> dict:
         n_rows, row_nbytes = rows_and_row_nbytes(value)
         options["n"] = max(1, choose_n_chunks(n_rows, row_nbytes, available_cpus()),
                            math.ceil(n_rows / MAX_CHUNK_ROWS))
+    options.setdefault("desc", f"rolling {method}")
     if options.get("pool") is None and options.get("backend") is None:
         options["backend"] = "process" if method == "apply" else "thread"
     return options

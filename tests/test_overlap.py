@@ -368,3 +368,5 @@ def test_bad_time_depth():
         par.map_overlap(lambda c: c, s.sort_index(), "1D", boundary=0.0, backend="serial")
     with pytest.raises(ValueError, match="negative"):
         par.map_overlap(lambda c: c, s.sort_index(), "-1D", backend="serial")
+    with pytest.raises(TypeError, match="times on both sides"):
+        par.map_overlap(lambda c: c, s.sort_index(), ("1D", 2), backend="serial")
