@@ -257,8 +257,9 @@ class Halos:
                                    self.tail[:halo.pad_after]])
         import pandas as pd
 
-        return pd.concat([self.head.iloc[len(self.head) - halo.pad_before:], chunk,
-                          self.tail.iloc[:halo.pad_after]])
+        parts = [self.head.iloc[len(self.head) - halo.pad_before:], chunk,
+                 self.tail.iloc[:halo.pad_after]]
+        return pd.concat([p for p in parts if len(p)])
 
     def trim(self, i: int, value: Any) -> Any:
         """``func``'s output for chunk ``i`` without the halo rows; it must have one row per

@@ -40,6 +40,11 @@ from .split import choose_n_chunks, rows_and_row_nbytes
 #: temporaries near 70 MB, where one call on 20 million rows takes 640 MB of bounds alone.
 MAX_CHUNK_ROWS = 1 << 20
 
+#: ``apply`` costs some 10 µs per row (a Python call per window): chunks of an eighth of a
+#: CPU's share let the other workers take over the rest from one slowed by other work, and
+#: each adds only its halo.
+APPLY_CHUNKS_PER_CPU = 8
+
 
 def fixed_window_reach(window: int, center: bool = False, closed: str | None = None
                        ) -> tuple[int, int]:
@@ -160,7 +165,7 @@ class Rolling:
         task = functools.partial(_rolling_chunk, window=self._window, kw=self._kw,
                                  method=method, args=args, kwargs=kwargs)
         values = map_overlap(task, data, self._depth, dtype=np.float64, shape=head.shape[1:],
-                             **_map_options(self._options, value, method))
+                             **_map_options(self._options, value, method, self._depth))
         if array:
             return values
         import pandas as pd
@@ -177,18 +182,31 @@ def _rolling_chunk(chunk: Any, window: Any, kw: dict, method: str, args: tuple,
     return out.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _map_options(options: dict, value: Any, method: str) -> dict:
+def chunk_count(n_rows: int, row_nbytes: int, method: str, depth: tuple) -> int:
+    """How many chunks rolling cuts ``n_rows`` rows into when the caller does not say.
+
+    The usual count (:func:`~parallel_analysis.split.choose_n_chunks`), chunks of at most
+    :data:`MAX_CHUNK_ROWS` rows (memory), :data:`APPLY_CHUNKS_PER_CPU` per CPU for ``apply``,
+    but no chunk shorter than its halo of rows (the halo is computed twice).
+    """
+    cpus = available_cpus()
+    n = max(1, choose_n_chunks(n_rows, row_nbytes, cpus), math.ceil(n_rows / MAX_CHUNK_ROWS))
+    if method == "apply":
+        n = max(n, APPLY_CHUNKS_PER_CPU * cpus)
+    if all(isinstance(d, int) for d in depth):
+        n = min(n, max(1, n_rows // max(1, sum(depth))))
+    return min(n, max(1, n_rows))
+
+
+def _map_options(options: dict, value: Any, method: str, depth: tuple) -> dict:
     """The map's options: the caller's, with rolling's defaults for the chunking and backend.
 
-    Chunks of at most :data:`MAX_CHUNK_ROWS` rows (memory), and at least the usual count per
-    CPU. pandas' window kernels release the GIL, so threads run them in parallel on views of
-    the caller's data (no copy); ``apply`` calls Python per window, so it goes to processes.
+    pandas' window kernels release the GIL, so threads run them in parallel on views of the
+    caller's data (no copy); ``apply`` calls Python per window, so it goes to processes.
     """
     options = dict(options)
     if all(options.get(k) is None for k in ("n", "size", "nbytes")):
-        n_rows, row_nbytes = rows_and_row_nbytes(value)
-        options["n"] = max(1, choose_n_chunks(n_rows, row_nbytes, available_cpus()),
-                           math.ceil(n_rows / MAX_CHUNK_ROWS))
+        options["n"] = chunk_count(*rows_and_row_nbytes(value), method, depth)
     options.setdefault("desc", f"rolling {method}")
     if options.get("pool") is None and options.get("backend") is None:
         options["backend"] = "process" if method == "apply" else "thread"

@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parallel_analysis as par
+from parallel_analysis.cpus import available_cpus
 from parallel_analysis.halos import index_halo_slices
-from parallel_analysis.windows import fixed_window_reach
+from parallel_analysis.windows import MAX_CHUNK_ROWS, chunk_count, fixed_window_reach
 
 SCALE = int(os.environ.get("PAR_HYPOTHESIS_SCALE", "1"))
 
@@ -247,6 +248,17 @@ def test_inputs_kinds(pools):
     y = rng.standard_normal(300)  # raw=False on an array: windows labelled by position
     got = par.rolling(y, 5, n=4, backend="thread").apply(lambda w: w.index[-1], raw=False)
     assert_exact(got, pd.Series(y).rolling(5).apply(lambda w: w.index[-1], raw=False).to_numpy())
+
+
+def test_default_chunking():
+    """Memory caps the rows per chunk, apply gets more chunks, and no chunk is shorter than
+    its halo (computed twice otherwise)."""
+    assert chunk_count(20_000_000, 8, "mean", (999, 0)) == -(-20_000_000 // MAX_CHUNK_ROWS)
+    assert chunk_count(200_000, 8, "apply", (99, 0)) == 8 * available_cpus()
+    assert chunk_count(1000, 8, "max", (599, 0)) == 1
+    assert chunk_count(1000, 8, "max", ("10s", 0)) == min(1000, 4 * available_cpus())
+    x = np.random.default_rng(3).standard_normal(1000)
+    assert_exact(par.rolling(x, 600).max(), pd.Series(x).rolling(600).max().to_numpy())
 
 
 def test_edges():
