@@ -23,9 +23,9 @@ depending on its scan's history; a chunk's may land on the other.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import math
-import numbers
 from typing import Any
 
 import numpy as np
@@ -108,11 +108,12 @@ class Rolling:
             raise TypeError("custom BaseIndexer windows are not supported: give a number of "
                             "rows or a time window such as '5min'")
         self._kw = dict(min_periods=min_periods, center=bool(center), closed=closed)
-        if isinstance(window, numbers.Integral) and not isinstance(window, bool):
-            depth = fixed_window_reach(int(window), bool(center), closed)
-        else:
-            depth = _time_reach(value, window, bool(center))
+        timed = isinstance(window, (str, datetime.timedelta, np.timedelta64,
+                                    pd.offsets.BaseOffset))
+        depth = _time_reach(value, window, bool(center)) if timed else None
         _as_pandas(value).rolling(window, **self._kw)  # pandas' own checks and messages
+        if depth is None:  # pandas took it: a number of rows
+            depth = fixed_window_reach(int(window), bool(center), closed)
         self._data, self._value, self._window, self._depth = data, value, window, depth
         self._options = dict(options)
 

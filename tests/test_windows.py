@@ -287,6 +287,8 @@ def test_bad_input():
         par.rolling(pd.Series([1.0, 2.0]), 3, min_periods=5)
     with pytest.raises(ValueError, match="window must be an integer 0 or greater"):
         par.rolling(pd.Series([1.0, 2.0]), -1)
+    with pytest.raises(ValueError, match="window must be an integer 0 or greater"):
+        par.rolling(np.arange(3.0), 2.5)
     with pytest.raises(ValueError, match="1-d or 2-d"):
         par.rolling(np.zeros((3, 2, 2)), 2)
     with pytest.raises(TypeError, match="BaseIndexer"):
