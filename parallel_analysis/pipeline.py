@@ -58,7 +58,7 @@ def run(call: MapCall, backend_for: Callable[[str], Backend], name: str
     plan, reason = place(chunks, backend), ""
     if name == AUTO:
         try:
-            chosen, reason = auto.decide(call.job, plan.specs, backend)
+            chosen, reason = auto.decide(call.job, plan.specs, backend.workers)
         except BaseException:
             plan.close()
             raise

@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 
 #: Bottom to top. A module may import modules of its own layer or of layers below it.
 LAYERS = [
-    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena"]),
+    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
+                "gil"]),
     ("low", ["segment", "attached", "worker", "progress"]),
     ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),

@@ -14,8 +14,8 @@ variant    call                                                rows (smoke / qui
 ``apply`` runs on fewer rows: pandas calls the function once per window (about 20 µs each),
 so 20 million rows would take it minutes. ``par.rolling`` runs each method on its default
 backend unless the case says otherwise: threads for pandas' own kernels (they release the
-GIL), processes for ``apply``. Peers get the very same extended chunks, pickled, and run pandas
-on each (:func:`rolling_piece`).
+GIL), processes for ``apply``. Peers run ``mean`` on the very same extended chunks, pickled,
+with pandas on each (:func:`rolling_piece`).
 """
 
 from __future__ import annotations
@@ -67,18 +67,19 @@ class RollingWorkload(Workload):
     rounds = {"smoke": 1, "quick": 3, "full": 5}
     peer_rounds = {"full": 2}
 
+    variants = ("mean", "std")
+    peer_variant = "mean"
+
     def cases(self, mode: str, workers: list[int], peers: list[str]) -> list[Case]:
-        """The usual grid once per variant (apply: fewer rows, at most 3 rounds). The test
-        suite's smoke run takes the whole grid for ``mean`` only: the other variants run the
-        same code paths, so there they skip the peers and the larger pools."""
+        """The usual grid for mean and std, and again for apply on fewer rows (no peers). The
+        test suite's smoke run keeps the larger pools for mean only: the other variants run
+        the same code paths."""
         grid = super().cases(mode, workers, peers)
-        out = [replace(c, variant=v) for v in ("mean", "std") for c in grid]
-        out += [replace(c, variant="apply", size=self.apply_sizes[mode], rounds=min(c.rounds, 3))
-                for c in grid]
+        grid += [replace(c, variant="apply", size=self.apply_sizes[mode]) for c in grid
+                 if c.variant == "mean" and c.kind != "peer"]
         if mode == "smoke":
-            out = [c for c in out if c.variant == "mean"
-                   or (c.kind != "peer" and c.workers <= GOAL_WORKERS)]
-        return out
+            grid = [c for c in grid if c.variant == "mean" or c.workers <= GOAL_WORKERS]
+        return grid
 
     def make_data(self, size: int) -> Data:
         import pandas as pd

@@ -42,8 +42,7 @@ def cases(name: str, chosen_mode: str) -> list[Case]:
 
 
 class DataStore:
-    """Each workload's data, built once per (workload, size), with its serial answer per
-    variant."""
+    """Each workload's data, built once per (workload, size), and its serial answer per variant."""
 
     def __init__(self):
         self._data: dict[tuple, Data] = {}
@@ -54,10 +53,11 @@ class DataStore:
         if key not in self._data:
             self._data[key] = workload.make_data(case.size)
         data = self._data[key]
-        if key + (case.variant,) not in self._expected:
+        answer = key + (case.variant,)
+        if answer not in self._expected:
             reference = Case(case.workload, "serial", 1, case.variant, case.size)
-            self._expected[key + (case.variant,)] = workload.run(reference, runners, data)
-        return data, self._expected[key + (case.variant,)]
+            self._expected[answer] = workload.run(reference, runners, data)
+        return data, self._expected[answer]
 
     def close(self) -> None:
         for data in self._data.values():
