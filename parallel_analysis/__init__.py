@@ -29,6 +29,8 @@ from .pool import (
     map_array_async,
     map_chunks,
     map_chunks_async,
+    map_overlap,
+    map_overlap_async,
     map_reduce,
     map_reduce_async,
     shutdown_default_pools,
@@ -36,6 +38,7 @@ from .pool import (
 from .share import Shared, share, shared_array
 from .shortcuts import histogram, max, mean, min, quantile, std, sum, var
 from .split import split
+from .windows import rolling
 
 __version__ = "0.1.0"
 
@@ -59,6 +62,8 @@ __all__ = [
     "map_array_async",
     "map_chunks",
     "map_chunks_async",
+    "map_overlap",
+    "map_overlap_async",
     "map_reduce",
     "map_reduce_async",
     "max",
@@ -66,6 +71,7 @@ __all__ = [
     "min",
     "quantile",
     "reducers",
+    "rolling",
     "share",
     "shared_array",
     "shutdown_default_pools",

@@ -1,5 +1,5 @@
 """pandas: the ``df.par`` and ``s.par`` accessors, registered with pandas' extension API. Layer:
-API (imports frames, pool, exact.*; pandas at import).
+API (imports frames, pool, windows, exact.*; pandas at import).
 
 ``import parallel_analysis.pandas`` registers them (so does the first use of any
 ``parallel_analysis`` DataFrame function); ``import parallel_analysis`` alone does not, since it
@@ -30,10 +30,7 @@ from .exact.groups import GroupKeys, groupby_apply, groupby_transform
 from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
 from .pool import Pool, map_chunks
-
-#: par.rolling (issue 13) is written in parallel with this module; until it is there,
-#: ``df.par.rolling`` says so. HOOK: set to ``windows.rolling`` once that module exists.
-_ROLLING: Callable | None = None
+from .windows import Rolling, rolling
 
 
 class _Accessor:
@@ -57,13 +54,11 @@ class _Accessor:
         """``[func(chunk) for chunk in chunks of rows]`` (:func:`parallel_analysis.map_chunks`)."""
         return map_chunks(func, self._obj, **{**self._options.given(), **options})
 
-    def rolling(self, window: Any, **kwargs: Any) -> Any:
-        """``par.rolling(obj, window, ...)``: pandas' rolling windows, in chunks."""
-        if _ROLLING is None:
-            raise NotImplementedError(
-                "df.par.rolling needs parallel_analysis.rolling, which this version does not "
-                "have yet; use obj.rolling(...) meanwhile")
-        return _ROLLING(self._obj, window, **{**self._options.given(), **kwargs})
+    def rolling(self, window: Any, **kwargs: Any) -> Rolling:
+        """:func:`parallel_analysis.rolling` on this object: ``df.par.rolling(1000).mean()``
+        equals ``df.rolling(1000).mean()`` (``min_periods``, ``center``, ``closed``, as
+        pandas)."""
+        return rolling(self._obj, window, **{**self._options.given(), **kwargs})
 
     def __repr__(self) -> str:
         given = ", ".join(f"{k}={v!r}" for k, v in self._options.given().items())

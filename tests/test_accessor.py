@@ -158,11 +158,13 @@ def test_map_chunks_and_rolling(pool):
     df = realistic(100)
     assert df.par(pool=pool, n=4).map_chunks(len) == [25] * 4
     assert df["x"].par(pool=pool).map_chunks(len, n=2) == [50, 50]
-    from parallel_analysis import pandas as accessor
-
-    if accessor._ROLLING is None:
-        with pytest.raises(NotImplementedError, match="rolling"):
-            df["x"].par.rolling(3)
+    numeric = df[["x", "i"]]
+    assert_series_equal(df["i"].par(pool=pool).rolling(7).max(), df["i"].rolling(7).max(),
+                        check_exact=True)
+    assert_frame_equal(numeric.par(pool=pool, n=3).rolling(5, min_periods=2).mean(),
+                       numeric.rolling(5, min_periods=2).mean(), rtol=1e-10)
+    assert_series_equal(df["x"].par(pool=pool).rolling("10s").count(),
+                        df["x"].rolling("10s").count(), check_exact=True)
 
 
 # -- how it runs -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from parallel_analysis import cli
-from parallel_analysis.bench import goals, render, results
+from parallel_analysis.bench import goals, render, results, stats
 from parallel_analysis.bench.workloads import Case
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +23,7 @@ def smoke_run(tmp_path_factory):
     pytest.importorskip("matplotlib")
     out = tmp_path_factory.mktemp("bench")
     code = cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--workloads", "pybound",
-                     "transfer", "--out", str(out)])
+                     "transfer", "autoprobe", "--out", str(out)])
     assert code == 0
     return out
 
@@ -37,6 +37,8 @@ def test_bench_writes_report_results_and_plots(smoke_run):
     report = (smoke_run / "report.md").read_text()
     for heading in ("## Goals", "## pybound", "## transfer", "## Machine"):
         assert heading in report
+    assert "95% interval" in report and "chunking alone" in report
+    assert "## auto: the same answer under load" in report and "busy loop" in report
     assert "CPUs usable" in report and "start method" in report
 
 
@@ -73,15 +75,33 @@ def test_goals_say_when_a_case_is_missing():
     assert rows and all(g.met is None for g in rows if "serial" in g.target)
 
 
-def test_speedup_and_efficiency_from_medians():
-    entries = [results.entry(Case("npbound", "serial", 1, size=5), [1.0, 1.0, 1.0],
+def test_speedup_and_efficiency_from_paired_rounds():
+    entries = [results.entry(Case("npbound", "serial", 1, size=5), [1.0, 1.0, 1.2],
                              {"baseline": "serial"}),
                results.entry(Case("npbound", "thread", 2, size=5), [0.5, 0.5, 0.6],
                              {"baseline": "serial"})]
     recs = results.records({"benchmarks": entries})
-    assert render.speedup(recs[1], recs) == pytest.approx(2.0)
+    assert results.speedup(recs[1], recs) == pytest.approx(2.0)  # round by round: 2, 2, 2
     table = render.workload_table(recs, "npbound", cpus=2)
-    assert "2.00×" in table and "100%" in table
+    assert "2.00× [2.00–2.00]" in table and "100%" in table
+
+
+def test_a_goal_is_met_only_when_its_whole_interval_clears_it():
+    steady = stats.paired_speedup([2.0] * 7, [1.0] * 7)
+    assert (steady.low, steady.median, steady.high) == (2.0, 2.0, 2.0)
+    assert stats.verdict(steady, 1.95) == "met" and stats.verdict(steady, 2.5) == "not met"
+    noisy = stats.paired_speedup([2.0, 2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.3, 0.9])
+    assert noisy.low < 1.95 <= noisy.median <= noisy.high
+    assert stats.verdict(noisy, 1.95) == "unclear"  # a noisy run is never "met"
+    assert stats.verdict(stats.paired_speedup([1.0], [0.5]), 1.5) == "unclear"  # one round
+    assert stats.is_noisy(stats.summary([1.0, 1.0, 1.3])) and not stats.is_noisy(
+        stats.summary([1.0, 1.05, 1.1]))
+
+
+def test_intervals_pair_rounds_so_a_shared_slowdown_cancels():
+    # Round 2 was slow for everyone (someone else's job): paired ratios stay 2.0.
+    interval = stats.paired_speedup([1.0, 3.0, 1.0, 1.0], [0.5, 1.5, 0.5, 0.5])
+    assert (interval.low, interval.high) == (2.0, 2.0)
 
 
 def test_info_prints_something(capsys):
@@ -137,6 +157,32 @@ def test_auto_one_worker_is_serial():
         assert pool.last_reason.startswith("serial")
 
 
+def test_rolling_workload_checks_each_variant_against_its_own_serial_answer():
+    from parallel_analysis.bench.measure import Runners
+    from parallel_analysis.bench.runner import Progress, run_group, workloads
+
+    workload = workloads()["rolling"]
+    cases = [c for c in workload.cases("smoke", [1, 2], []) if c.workers in (1, 2)
+             and c.runner in ("plain", "serial", "thread", "process")]
+    runners = Runners()
+    try:
+        entries = []
+        for size in sorted({c.size for c in cases}):
+            entries += run_group(workload, [c for c in cases if c.size == size], runners,
+                                 Progress(False), "rolling")
+    finally:
+        runners.close()
+    assert {e["extra_info"]["variant"] for e in entries} == {"mean", "std", "apply"}
+    for entry in entries:
+        assert "error" not in entry["extra_info"], entry["extra_info"]["error"]
+    rows = goals.evaluate(results.records({"benchmarks": entries}))
+    assert {g.target for g in rows} == {
+        "[mean] thread ×2 ≥ 1.7× pandas' rolling(1000).mean()",
+        "[apply] process ×2 ≥ 1.8× pandas' rolling(100).apply(np.std)",
+        "[mean] thread ×2: peak memory of all processes ≤ 1.3× input + output"}
+    assert all(g.status != "not measured" for g in rows)
+
+
 def test_accessor_workloads_run_and_state_their_goals(tmp_path):
     """rowapply, seriesmap and groupapply: every case checked against pandas, goals listed."""
     assert cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--no-plots", "--workloads",
@@ -147,5 +193,5 @@ def test_accessor_workloads_run_and_state_their_goals(tmp_path):
                 if "error" in e["extra_info"]]
     report = (tmp_path / "report.md").read_text()
     for text in ("## rowapply", "≥ 1.85× pandas' df.apply(f, axis=1)", "s.map(g)",
-                 "≥ 1.7× pandas' groupby(k).apply(f)", "auto picks processes"):
+                 "≥ 1.7× pandas' groupby(k).apply(f)", "auto within 5%"):
         assert text in report, text

@@ -16,13 +16,14 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 
 #: Bottom to top. A module may import modules of its own layer or of layers below it.
 LAYERS = [
-    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena"]),
+    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
+                "gil"]),
     ("low", ["segment", "attached", "worker", "progress"]),
-    ("core", ["split", "specs", "reducers", "reducers.*"]),
+    ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
-    ("pipeline", ["pipeline", "auto"]),
+    ("pipeline", ["pipeline", "auto", "overlap"]),
     ("pool", ["pool"]),
     ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
              "windows.*"]),

@@ -114,8 +114,11 @@ def runs(tmp_path_factory):
     books = {path.stem: nbformat.read(path, as_version=4) for path in NOTEBOOKS}
     books["stranger"] = stranger_notebook()
     with ThreadPoolExecutor(PARALLEL_KERNELS) as pool:
+        # Each kernel's temporary folder is its own: 03 writes its report there by default.
+        for name in books:
+            (out / name).mkdir()
         futures = {name: pool.submit(execute, book, {**ENV.get(name, {}),
-                                                      "PAR_BENCH_OUT": str(out / name)})
+                                                      "TMPDIR": str(out / name)})
                    for name, book in books.items()}
         yield futures
         for future in futures.values():
@@ -152,6 +155,9 @@ def _check_dataframes(book):
 
 
 def _check_benchmarks(book):
+    folder = re.search(r"report folder: (\S+)", text_of(cell_with(book, "parallel_analysis.cli")))
+    assert folder and not Path(folder.group(1)).resolve().is_relative_to(ROOT), (
+        "the notebook writes its report into the work tree")
     images = [out for c in book.cells for out in c.get("outputs", [])
               if "image/png" in out.get("data", {})]
     assert len(images) >= 2, "the benchmark plots are not shown inline"

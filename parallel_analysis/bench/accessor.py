@@ -91,8 +91,8 @@ class _PandasWorkload(Workload):
 class RowApply(_PandasWorkload):
     name = "rowapply"
     title = "df.apply(f, axis=1): a pure-Python row function on 3 columns"
-    sizes = {"smoke": 2_000, "quick": 400_000, "full": 400_000}  # quick: the goal's size
-    rounds = {"smoke": 1, "quick": 3, "full": 5}
+    sizes = {"smoke": 2_000, "quick": 100_000, "full": 400_000}
+    rounds = {"smoke": 1, "quick": 5, "full": 5}
 
     def make_data(self, size: int) -> Data:
         import pandas as pd
@@ -102,7 +102,7 @@ class RowApply(_PandasWorkload):
                               "c": rng.standard_normal(size)})
         return Data(frame, int(frame.memory_usage().sum()))
 
-    def run_plain(self, data):
+    def run_plain(self, data, case):
         return data.value.apply(row_score, axis=1)
 
     def run_ours(self, pool, data, case: Case):
@@ -126,7 +126,7 @@ class SeriesMap(_PandasWorkload):
         series = pd.Series(np.random.default_rng(8).random(size), name="x")
         return Data(series, int(series.memory_usage()))
 
-    def run_plain(self, data):
+    def run_plain(self, data, case):
         return data.value.map(bucket)
 
     def run_ours(self, pool, data, case: Case):
@@ -142,7 +142,7 @@ class GroupApply(_PandasWorkload):
     name = "groupapply"
     title = f"df.groupby(k).apply(f): a pure-Python function of each of {N_GROUPS:,} groups"
     sizes = {"smoke": 2_000, "quick": N_GROUPS * GROUP_ROWS, "full": N_GROUPS * GROUP_ROWS}
-    rounds = {"smoke": 1, "quick": 3, "full": 7}
+    rounds = {"smoke": 1, "quick": 7, "full": 7}
 
     def make_data(self, size: int) -> Data:
         import pandas as pd
@@ -152,7 +152,7 @@ class GroupApply(_PandasWorkload):
         frame = pd.DataFrame({"k": rng.integers(0, groups, size), "v": rng.random(size)})
         return Data(frame, int(frame.memory_usage().sum()))
 
-    def run_plain(self, data):
+    def run_plain(self, data, case):
         return data.value.groupby("k").apply(spread)
 
     def run_ours(self, pool, data, case: Case):

@@ -18,19 +18,27 @@ from .workloads import Case, Data, Workload, chunk_slices
 
 AGG = {"value": ["mean", "var"]}
 N_KEYS = 10_000
+#: The key of each variant: an int64 key, a string key, and two int keys (100 × 100 values).
+KEYS = {"int": "key", "str": "skey", "two": ["k1", "k2"]}
 _WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
 
 
 def make_frame(rows: int, seed: int = 6):
-    """The benchmark frame: ``key`` int64, ``value`` float64, ``label`` strings."""
+    """The benchmark frame: ``key`` int64, ``skey`` strings, ``k1``/``k2`` int64 (10,000 groups
+    each way), ``value`` float64, and a ``label`` string column that rides along."""
     import pandas as pd
     import pyarrow as pa
 
     rng = np.random.default_rng(seed)
     words = pa.array([f"{w}-{i}" for i in range(16) for w in _WORDS])
     labels = words.take(pa.array(rng.integers(0, len(words), rows)))
+    key = rng.integers(0, N_KEYS, rows, dtype=np.int64)
+    names = pa.array([f"key-{i:05d}" for i in range(N_KEYS)]).take(pa.array(key))
     return pd.DataFrame({
-        "key": rng.integers(0, N_KEYS, rows, dtype=np.int64),
+        "key": key,
+        "skey": pd.Series(names.to_pandas(types_mapper=pd.ArrowDtype)).astype(
+            pd.StringDtype("pyarrow")),
+        "k1": key // 100, "k2": key % 100,
         "value": rng.standard_normal(rows),
         "label": pd.Series(labels.to_pandas(types_mapper=pd.ArrowDtype)).astype(
             pd.StringDtype("pyarrow")),
@@ -39,23 +47,25 @@ def make_frame(rows: int, seed: int = 6):
 
 class GroupByWorkload(Workload):
     name = "groupby"
-    title = f"mean and var of a float column by an int key ({N_KEYS:,} keys), string column along"
+    title = (f"mean and var of a float column by {N_KEYS:,} groups of an int key, a string key "
+             "and two int keys; string columns ride along")
     baseline = "plain"
     plain_label = "pandas"
     sizes = {"smoke": 20_000, "quick": 1_000_000, "full": 20_000_000}
     rounds = {"smoke": 1, "quick": 3, "full": 5}
-    peer_rounds = {"full": 2}
+    peer_rounds = {"full": 3}
+    variants = tuple(KEYS)
+    peer_variant = "int"
 
     def make_data(self, size: int) -> Data:
         frame = make_frame(size)
         return Data(frame, int(frame.memory_usage(deep=True).sum()))
 
-    def run_plain(self, data):
-        return data.value.groupby("key").agg(AGG)
+    def run_plain(self, data, case: Case):
+        return data.value.groupby(KEYS[case.variant]).agg(AGG)
 
     def run_ours(self, pool, data, case: Case):
-        return par.groupby_agg(data.value, "key", AGG, backend=case.runner,
-                               workers=case.workers)
+        return par.groupby_agg(data.value, KEYS[case.variant], AGG, pool=pool)
 
     def run_peer(self, peer, data, case):
         df = data.value

@@ -10,7 +10,6 @@ It is sampled only during each case's untimed warm-up call, so sampling never sl
 from __future__ import annotations
 
 import os
-import statistics
 import threading
 import time
 from typing import Any
@@ -118,30 +117,6 @@ class Runners:
             pool.close()
         self._pools.clear()
         par.shutdown_default_pools()
-
-
-def stats(times: list[float]) -> dict[str, Any]:
-    """pytest-benchmark's ``stats`` block for a list of round times (seconds)."""
-    data = sorted(times)
-    n = len(data)
-    mean = statistics.fmean(data)
-    stddev = statistics.stdev(data) if n > 1 else 0.0
-    if n >= 4:
-        q1, _, q3 = statistics.quantiles(data, n=4, method="inclusive")
-    else:
-        q1, q3 = data[0], data[-1]
-    iqr = q3 - q1
-    lo, hi = q1 - 1.5 * iqr, q3 + 1.5 * iqr
-    return {
-        "min": data[0], "max": data[-1], "mean": mean, "stddev": stddev, "rounds": n,
-        "median": statistics.median(data), "iqr": iqr, "q1": q1, "q3": q3,
-        "iqr_outliers": sum(1 for t in data if t < lo or t > hi),
-        "stddev_outliers": sum(1 for t in data if abs(t - mean) > stddev) if n > 1 else 0,
-        "outliers": "", "ld15iqr": min((t for t in data if t >= lo), default=data[0]),
-        "hd15iqr": max((t for t in data if t <= hi), default=data[-1]),
-        "ops": 1.0 / mean if mean > 0 else 0.0, "total": sum(data), "iterations": 1,
-        "data": list(times),
-    }
 
 
 def stopwatch(func, *args) -> tuple[Any, float]:

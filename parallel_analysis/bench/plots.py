@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 
-from .results import Record, speedup
+from .results import Record, baseline, speedup_interval
 from .workloads import GOAL_WORKERS, OURS
 
 #: One colour per runner, the same in every plot.
@@ -56,14 +56,17 @@ def draw_speedup(recs: list[Record], path: str, cpus: int) -> bool:
         rows = [r for r in rows if r.variant in ("", "fresh")] + \
             [r for r in rows if r.variant == "shared" and r.runner == "process"]
         labels = [r.runner + (" (shared)" if r.variant == "shared" else "") for r in rows]
-        values = [speedup(r, recs) for r in rows]
-        ax.bar(range(len(rows)), [0 if math.isnan(v) else v for v in values],
-               color=[COLORS.get(r.runner, "#333") for r in rows])
+        intervals = [speedup_interval(r, baseline(r, recs)) for r in rows]
+        values = [i.median for i in intervals]
+        errors = [[0 if math.isnan(i.median) else i.median - i.low for i in intervals],
+                  [0 if math.isnan(i.median) else i.high - i.median for i in intervals]]
+        ax.bar(range(len(rows)), [0 if math.isnan(v) else v for v in values], yerr=errors,
+               capsize=3, ecolor="#222", color=[COLORS.get(r.runner, "#333") for r in rows])
         for i, v in enumerate(values):
             if not math.isnan(v):
                 ax.text(i, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
         ideal = min(GOAL_WORKERS, cpus)
-        top = max([v for v in values if not math.isnan(v)] + [ideal if name in (
+        top = max([i.high for i in intervals if not math.isnan(i.high)] + [ideal if name in (
             "pybound", "npbound") else 1])
         ax.set_ylim(0, top * 1.18)
         if name in ("pybound", "npbound"):
@@ -75,7 +78,8 @@ def draw_speedup(recs: list[Record], path: str, cpus: int) -> bool:
         base = rows[0].extra.get("baseline", "serial") if rows else "serial"
         ax.set_title(f"{name}: speedup vs {'plain call' if base == 'plain' else 'serial'}",
                      fontsize=10)
-    fig.suptitle(f"Speedup with {GOAL_WORKERS} workers (higher is better)")
+    fig.suptitle(f"Speedup with {GOAL_WORKERS} workers (higher is better; bars: 95% intervals "
+                 "over paired rounds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -83,6 +87,7 @@ def draw_speedup(recs: list[Record], path: str, cpus: int) -> bool:
 
 
 def draw_scaling(recs: list[Record], path: str, cpus: int) -> bool:
+    """Speedup of thread and process against the same backend with one worker."""
     panels = [w for w in ("pybound", "npbound", "groupby", "overhead")
               if len({r.workers for r in _main(recs, w) if r.runner in OURS}) > 1]
     if not panels:
@@ -90,21 +95,25 @@ def draw_scaling(recs: list[Record], path: str, cpus: int) -> bool:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8), squeeze=False)
     for ax, name in zip(axes[0], panels):
-        rows = _main(recs, name)
-        top = max(r.workers for r in rows)
-        xs = sorted({r.workers for r in rows if r.runner in OURS})
+        rows = [r for r in _main(recs, name) if r.variant in ("", "int")]
+        xs = sorted({r.workers for r in rows if r.runner in ("thread", "process")})
         ax.plot(xs, [min(x, cpus) for x in xs], "k--", lw=1, label=f"ideal ({cpus} CPUs)")
-        for runner in ("thread", "process", "auto"):
-            pts = sorted((r.workers, speedup(r, recs)) for r in rows if r.runner == runner)
+        for runner in ("thread", "process"):
+            one = next((r for r in rows if r.runner == runner and r.workers == 1), None)
+            pts = sorted((r.workers, speedup_interval(r, one)) for r in rows
+                         if r.runner == runner and one is not None)
             if pts:
-                ax.plot(*zip(*pts), "o-", color=COLORS[runner], label=runner)
+                ws, its = zip(*pts)
+                low = [i.median - i.low for i in its]
+                high = [i.high - i.median for i in its]
+                ax.errorbar(ws, [i.median for i in its], yerr=[low, high], capsize=3,
+                            marker="o", color=COLORS[runner], label=runner)
         ax.set_xticks(xs)
-        ax.set_xlim(0.8, top + 0.2)
         ax.set_xlabel("workers")
-        ax.set_ylabel("speedup")
+        ax.set_ylabel("speedup vs the same backend with 1 worker")
         ax.set_title(name, fontsize=10)
         ax.legend(fontsize=7)
-    fig.suptitle("Scaling with workers")
+    fig.suptitle("Scaling with workers (bars: 95% intervals over paired rounds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -14,8 +14,9 @@ import os
 
 from . import goals as _goals
 from .plots import draw_all
-from .results import Record, speedup
+from .results import Record, baseline, speedup_interval
 from .runner import workloads
+from .stats import is_noisy
 
 _NAMES = {"plain": "plain (one call)"}
 
@@ -40,45 +41,83 @@ def _efficiency(rec: Record, speed: float, cpus: int) -> float:
     return speed / max(1, min(rec.workers, cpus))
 
 
+def _note(r: Record) -> str:
+    """What a case's row says beyond its figures (per workload)."""
+    note = r.extra.get("auto_reason", "")
+    if r.workload == "transfer" and r.runner == "process" and r.variant == "fresh":
+        note = (f"first call {_fmt_s(r.extra.get('warmup_seconds', math.nan))} (new segment: "
+                "page faults); later calls reuse its pages")
+    if r.workload == "overhead" and r.size:
+        note = f"{r.median / r.size * 1e6:.1f} µs per chunk"
+    if r.workload == "coldstart" and r.extra.get("total_seconds"):
+        tot = sorted(r.extra["total_seconds"])[len(r.extra["total_seconds"]) // 2]
+        note = f"{_fmt_s(tot)} including the interpreter's exit"
+    if is_noisy(r.stats):
+        note = f"⚠ rounds spread {r.stats['spread']:.0%}" + (f"; {note}" if note else "")
+    return note
+
+
+_ORDER = ("plain", "serial", "thread", "process", "auto")
+
+
+def _sorted(rows: list[Record]) -> list[Record]:
+    return sorted(rows, key=lambda r: (-r.size, r.variant, r.kind == "peer",
+                                       _ORDER.index(r.runner) if r.runner in _ORDER else 0,
+                                       r.runner, r.workers))
+
+
 def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
+    """One row per case: median, spread, speedup over the baseline with its 95% interval."""
     rows = [r for r in recs if r.workload == workload]
     base = rows[0].extra.get("baseline", "serial") if rows else "serial"
     base_name = "plain call" if base == "plain" else "serial backend"
-    head = ("| size | runner | workers | variant | median | spread (IQR; min–max) | "
-            f"speedup vs {base_name} | efficiency | memory added at peak, all processes | "
-            "notes |\n"
+    head = ("| size | runner | workers | variant | median | min–max (rounds) | "
+            f"speedup vs {base_name} [95% interval] | efficiency | memory added at peak, all "
+            "processes | notes |\n"
             "|---:|---|---:|---|---:|---|---:|---:|---:|---|\n")
     lines = []
-    order = ("plain", "serial", "thread", "process", "auto")
-    for r in sorted(rows, key=lambda r: (-r.size, r.variant, r.kind == "peer",
-                                         order.index(r.runner) if r.runner in order else 0,
-                                         r.runner, r.workers)):
+    for r in _sorted(rows):
         if not r.ok:
             lines.append(f"| {r.size:,} | {_NAMES.get(r.runner, r.runner)} | {r.workers} | "
                          f"{r.variant} | failed | | | | | {r.extra.get('error', 'no data')} |")
             continue
         s = r.stats
-        sp = speedup(r, recs)
-        eff = _efficiency(r, sp, cpus)
+        sp = speedup_interval(r, baseline(r, recs))
+        eff = _efficiency(r, sp.median, cpus)
         mem = (r.extra["memory_peak"] - r.extra["memory_before"]
                if r.extra.get("memory_peak") is not None else None)
-        note = r.extra.get("auto_reason", "")
-        if r.workload == "transfer" and r.runner == "process" and r.variant == "fresh":
-            note = (f"first call {_fmt_s(r.extra.get('warmup_seconds', math.nan))} (new "
-                    "segment: page faults); later calls reuse its pages")
-        if r.workload == "overhead" and r.size:
-            note = f"{r.median / r.size * 1e6:.1f} µs per chunk"
-        if r.workload == "coldstart" and r.extra.get("total_seconds"):
-            tot = sorted(r.extra["total_seconds"])[len(r.extra["total_seconds"]) // 2]
-            note = f"{_fmt_s(tot)} including the interpreter's exit"
         lines.append(
             f"| {r.size:,} | {_NAMES.get(r.runner, r.runner)} | {r.workers} | {r.variant} | "
-            f"{_fmt_s(r.median)} | ±{_fmt_s(s.get('iqr', 0) / 2)}; {_fmt_s(s['min'])}–"
-            f"{_fmt_s(s['max'])} ({s['rounds']} rounds) | "
-            f"{'–' if math.isnan(sp) else f'{sp:.2f}×'} | "
+            f"{_fmt_s(r.median)} | {_fmt_s(s['min'])}–{_fmt_s(s['max'])} ({s['rounds']}) | "
+            f"{'–' if math.isnan(sp.median) else sp} | "
             f"{'–' if math.isnan(eff) or r.kind == 'plain' else f'{eff:.0%}'} | "
-            f"{_fmt_bytes(mem)} | {note} |")
+            f"{_fmt_bytes(mem)} | {_note(r)} |")
     return head + "\n".join(lines) + "\n"
+
+
+def scaling_table(recs: list[Record], workload: str) -> str:
+    """Chunking gains told apart from parallel gains: serial over chunks vs the one call, and
+    each backend with more workers vs the same backend with one."""
+    rows = [r for r in recs if r.workload == workload and r.ok and r.kind == "ours"]
+    lines = []
+    for variant in dict.fromkeys(r.variant for r in rows):
+        pick = {(r.runner, r.workers): r for r in rows if r.variant == variant}
+        plain = next((r for r in recs if r.workload == workload and r.ok and r.runner == "plain"
+                      and r.variant == variant), None)
+        serial = pick.get(("serial", 1))
+        if plain is not None and serial is not None:
+            lines.append(f"| {variant} | chunking alone: serial backend vs one call | "
+                         f"{speedup_interval(serial, plain)} |")
+        for backend in ("thread", "process"):
+            one = pick.get((backend, 1))
+            for (runner, workers), rec in sorted(pick.items()):
+                if runner == backend and workers > 1 and one is not None:
+                    lines.append(f"| {variant} | {backend}: {workers} workers vs 1 | "
+                                 f"{speedup_interval(rec, one)} |")
+    if not lines:
+        return ""
+    return ("| variant | comparison | speedup [95% interval] |\n|---|---|---:|\n"
+            + "\n".join(lines) + "\n")
 
 
 def load_note(recs: list[Record], workload: str, cpus: int) -> str:
@@ -98,29 +137,45 @@ def load_note(recs: list[Record], workload: str, cpus: int) -> str:
 
 
 def goals_table(recs: list[Record]) -> str:
-    """The goals on medians, with the same goals on each case's fastest round beside them."""
+    """Every goal with its measured median, 95% interval and verdict."""
     rows = _goals.evaluate(recs)
     if not rows:
         return "_No goal could be evaluated from these results._\n"
-    best = {(g.workload, g.target): g for g in _goals.evaluate(_goals.best_rounds(recs))}
-    out = ["| workload | goal | measured (medians) | status | fastest rounds | note |",
-           "|---|---|---|---|---|---|"]
+    out = ["| workload | goal | measured: median [95% interval] | status | note |",
+           "|---|---|---|---|---|"]
     for g in rows:
-        b = best.get((g.workload, g.target))
-        if g.met is None:
-            status = "not measured"
-        elif g.met:
-            status = "met"
-        elif b is not None and b.met:
-            status = "**not met** on medians; met on fastest rounds"
-        else:
-            status = "**not met**"
-        out.append(f"| {g.workload} | {g.target} | {g.measured} | {status} | "
-                   f"{b.measured if b else '–'} | {g.note} |")
-    note = ("\nMedians are what this run saw; \"fastest rounds\" evaluates the same goal on each "
-            "case's fastest round, what the code does when no other work takes a CPU (see the "
-            "load averages below).\n")
+        status = g.status if g.status == "met" else f"**{g.status}**"
+        out.append(f"| {g.workload} | {g.target} | {g.measured} | {status} | {g.note} |")
+    counts = {s: sum(g.status == s for g in rows) for s in ("met", "unclear", "not met")}
+    note = (f"\n{counts['met']} met, {counts['unclear']} unclear, {counts['not met']} not met. "
+            "A speedup is the median of per-round ratios (rounds of all cases were interleaved, "
+            "so round r of each saw the same background load), with a bootstrap 95% interval "
+            "over rounds. A goal is met only when the interval's lower end clears it, not met "
+            "when its upper end misses it, unclear otherwise.\n")
     return "\n".join(out) + "\n" + note
+
+
+def autoprobe_section(rows: list[dict]) -> str:
+    """backend="auto"'s decisions per workload, idle and beside a busy loop, with the goals:
+    the same answer in 20/20 probes idle and 19/20 beside the busy loop, at most 3% of the map
+    it decides for."""
+    if not rows:
+        return ""
+    lines = ["| condition | workload | right answer | agreed | choices | probe (median) | "
+             "share of the map | goal |", "|---|---|---|---:|---|---:|---:|---|"]
+    for r in rows:
+        need = r["probes"] if r["condition"] == "idle" else max(1, r["probes"] * 19 // 20)
+        agreed = r["agree"] >= need
+        cheap = r["share_of_map"] <= 0.03
+        status = "met" if agreed and cheap else "**not met**"
+        choices = ", ".join(f"{k} {v}" for k, v in sorted(r["choices"].items()))
+        lines.append(f"| {r['condition']} | {r['workload']} | {r['right']} | {r['agree']}/"
+                     f"{r['probes']} (≥ {need}) | {choices} | {_fmt_s(r['probe_seconds'])} | "
+                     f"{r['share_of_map']:.1%} (≤ 3%) | {status} |")
+    return ("## auto: the same answer under load\n\nEach probe decides afresh; the busy loop is "
+            "one process spinning on a CPU, started by the benchmark. The share of the map is "
+            "the probe's time over one warm map of the workload on the right backend.\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def machine_section(doc: dict) -> str:
@@ -173,7 +228,12 @@ def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
                          "this process and all its children, sampled every 10 ms during the "
                          "case's first (untimed) call, minus its level just before.\n")
         parts.append(workload_table(recs, name, cpus))
+        scaling = scaling_table(recs, name)
+        if scaling:
+            parts.append("Chunking gains and parallel gains, told apart (paired rounds):\n")
+            parts.append(scaling)
         parts.append(load_note(recs, name, cpus))
+    parts.append(autoprobe_section(doc.get("parallel_analysis", {}).get("autoprobe", [])))
     if plots:
         parts.append("## Plots\n")
         parts += [f"![{os.path.splitext(p)[0]}]({p})\n" for p in plots]

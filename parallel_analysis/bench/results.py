@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .measure import stats
+from .stats import Interval, paired_speedup, summary
 from .workloads import OURS
 
 
@@ -62,7 +62,7 @@ def entry(case, times: list[float], extra: dict[str, Any]) -> dict[str, Any]:
                        "size": case.size, **extra},
         "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": case.rounds,
                     "max_time": 0, "min_time": 0, "warmup": True},
-        "stats": stats(times) if times else {},
+        "stats": summary(times) if times else {},
     }
 
 
@@ -110,12 +110,23 @@ def load(path: str) -> tuple[dict, list[Record]]:
     return doc, records(doc)
 
 
-def speedup(rec: Record, recs: list[Record]) -> float:
-    """Baseline median over this case's median (same workload, size and variant, same run)."""
+def baseline(rec: Record, recs: list[Record]) -> Record | None:
+    """The case ``rec``'s speedup is measured against (same workload, size and variant)."""
     base_runner = rec.extra.get("baseline", "serial")
     variant = "fresh" if rec.workload == "transfer" and base_runner == "plain" else rec.variant
     base = [r for r in recs if r.workload == rec.workload and r.size == rec.size and r.ok
             and r.runner == base_runner and r.variant == variant]
-    if not base or not rec.ok or not rec.median:
-        return math.nan
-    return base[0].median / rec.median
+    return base[0] if base else None
+
+
+def speedup_interval(rec: Record, base: Record | None) -> Interval:
+    """How many times faster ``rec`` ran than ``base``: median of per-round ratios (rounds were
+    interleaved, so round r of both saw the same load) and its 95% interval."""
+    if base is None or not rec.ok or not base.ok:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    return paired_speedup(base.times, rec.times)
+
+
+def speedup(rec: Record, recs: list[Record]) -> float:
+    """The median paired speedup of ``rec`` over its baseline (NaN when there is none)."""
+    return speedup_interval(rec, baseline(rec, recs)).median

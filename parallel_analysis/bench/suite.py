@@ -42,23 +42,28 @@ def cases(name: str, chosen_mode: str) -> list[Case]:
 
 
 class DataStore:
-    """Each workload's data, built once per (workload, size), with its serial answer."""
+    """Each workload's data, built once per (workload, size), and its serial answer per variant."""
 
     def __init__(self):
-        self._data: dict[tuple, tuple[Data, Any]] = {}
+        self._data: dict[tuple, Data] = {}
+        self._expected: dict[tuple, Any] = {}
 
     def get(self, workload: Workload, case: Case, runners: Runners) -> tuple[Data, Any]:
         key = (workload.name, case.size)
         if key not in self._data:
-            data = workload.make_data(case.size)
+            self._data[key] = workload.make_data(case.size)
+        data = self._data[key]
+        answer = key + (case.variant,)
+        if answer not in self._expected:
             reference = Case(case.workload, "serial", 1, case.variant, case.size)
-            self._data[key] = (data, workload.run(reference, runners, data))
-        return self._data[key]
+            self._expected[answer] = workload.run(reference, runners, data)
+        return data, self._expected[answer]
 
     def close(self) -> None:
-        for data, _ in self._data.values():
+        for data in self._data.values():
             data.close()
         self._data.clear()
+        self._expected.clear()
 
 
 def run_case(benchmark: Any, workload: Workload, case: Case, runners: Runners,

@@ -96,30 +96,32 @@ class Workload:
     #: Rounds for the peers where they are slow (pickling hundreds of MB): fewer, for scale.
     peer_rounds: dict = {}
 
-    def cases(self, mode: str, workers: list[int], peers: list[str]) -> list[Case]:
-        """The grid of cases for ``mode``: our backends × workers, peers at GOAL_WORKERS.
+    #: Variants of the data every case runs on (e.g. the key of a groupby); peers run one.
+    variants: tuple = ("",)
+    peer_variant = ""
 
-        ``smoke`` (the test suite) runs the whole grid once. ``quick`` keeps GOAL_WORKERS only,
-        to fit in a minute. ``full`` sweeps workers for thread and process (fewer rounds off
-        GOAL_WORKERS: they draw the scaling plot) and runs the plain one-call baseline once
-        where it is only there for information.
+    def cases(self, mode: str, workers: list[int], peers: list[str]) -> list[Case]:
+        """The grid of cases for ``mode``: per variant, the one-call baseline, serial, thread and
+        process at every worker count, auto at GOAL_WORKERS; peers at GOAL_WORKERS.
+
+        Every case of a workload runs the same rounds (peers may run fewer where they are slow),
+        interleaved, so any two can be compared round by round: "chunking alone" (serial vs the
+        one call), "2 workers" (×2 vs ×1 of the same backend), against a peer. ``smoke`` (the
+        test suite) runs the grid once; ``quick`` keeps 1 and GOAL_WORKERS workers.
         """
         size, rounds = self.sizes[mode], self.rounds[mode]
         if mode == "quick":
-            workers = [GOAL_WORKERS]
-        plain_rounds = 1 if mode == "full" and self.baseline != "plain" else rounds
-        out = [Case(self.name, "plain", 1, size=size, rounds=plain_rounds),
-               Case(self.name, "serial", 1, size=size, rounds=rounds)]
-        for backend in OURS[1:]:
-            for w in workers:
-                if mode == "full" and w != GOAL_WORKERS:
-                    if backend == "auto":
-                        continue
-                    out.append(Case(self.name, backend, w, size=size, rounds=min(rounds, 2)))
-                else:
-                    out.append(Case(self.name, backend, w, size=size, rounds=rounds))
+            workers = sorted({1, GOAL_WORKERS})
+        out = []
+        for v in self.variants:
+            out += [Case(self.name, "plain", 1, v, size, rounds),
+                    Case(self.name, "serial", 1, v, size, rounds)]
+            for backend in ("thread", "process"):
+                out += [Case(self.name, backend, w, v, size, rounds) for w in workers]
+            out.append(Case(self.name, "auto", GOAL_WORKERS, v, size, rounds))
         prounds = self.peer_rounds.get(mode, rounds)
-        out += [Case(self.name, p, GOAL_WORKERS, size=size, rounds=prounds) for p in peers]
+        out += [Case(self.name, p, GOAL_WORKERS, self.peer_variant, size, prounds)
+                for p in peers]
         return out
 
     def make_data(self, size: int) -> Data:
@@ -128,14 +130,14 @@ class Workload:
     def run(self, case: Case, runners: Any, data: Data) -> Any:
         """Compute the answer with ``case``'s runner (``runners`` holds the warm pools)."""
         if case.kind == "plain":
-            return self.run_plain(data)
+            return self.run_plain(data, case)
         if case.kind == "ours":
             pool = runners.pool(case.runner, case.workers)
             return self.run_ours(pool, data, case)
         peer = runners.peer(case.runner, case.workers)
         return self.run_peer(peer, data, case)
 
-    def run_plain(self, data: Data) -> Any:
+    def run_plain(self, data: Data, case: Case) -> Any:
         raise NotImplementedError
 
     def run_ours(self, pool: Any, data: Data, case: Case) -> Any:
@@ -155,7 +157,7 @@ class _FoldWorkload(Workload):
 
     func = staticmethod(work.collatz_steps)
 
-    def run_plain(self, data):
+    def run_plain(self, data, case):
         return self.func(data.value)
 
     def run_ours(self, pool, data, case):
@@ -243,7 +245,7 @@ class Transfer(NpBound):
             handle = data.extra["shared"] = data.enter_context(share(data.value))
         return handle
 
-    def run_plain(self, data):
+    def run_plain(self, data, case):
         return float(data.value.sum())
 
     def run_ours(self, pool, data, case):
@@ -260,7 +262,7 @@ class Overhead(Workload):
         x = np.arange(size, dtype=np.int64)
         return Data(x, x.nbytes)
 
-    def run_plain(self, data):
+    def run_plain(self, data, case):
         return [work.tiny(data.value[i: i + 1]) for i in range(len(data.value))]
 
     def run_ours(self, pool, data, case):
