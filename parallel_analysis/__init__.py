@@ -10,7 +10,8 @@ path, one module per arrow: :mod:`.split` (chunks as views), :mod:`.share` (shar
 handles), :mod:`.plan`, :mod:`.map` and :mod:`.backends` (where chunks run), :mod:`.reduce` with
 :mod:`.reducers` (combining partials); :mod:`.pipeline` and :mod:`.pool` put them together (the
 README's "Architecture" section draws every layer). Importing the package loads numpy only;
-the modules that need pandas (:mod:`.frames`, :mod:`.parquet`) load on first use of their names.
+the modules that need pandas (:mod:`.frames`, :mod:`.parquet`) load on first use of their names;
+``import parallel_analysis.pandas`` (or the first DataFrame function) registers ``df.par``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def __getattr__(name: str) -> Any:
     if name not in _FRAMES:
         raise AttributeError(f"module 'parallel_analysis' has no attribute {name!r}")
     from . import frames
+    from . import pandas as _accessor  # noqa: F401  registers df.par and s.par
 
     value = globals()[name] = getattr(frames, name)
     return value

@@ -181,3 +181,17 @@ def test_rolling_workload_checks_each_variant_against_its_own_serial_answer():
         "[apply] process ×2 ≥ 1.8× pandas' rolling(100).apply(np.std)",
         "[mean] thread ×2: peak memory of all processes ≤ 1.3× input + output"}
     assert all(g.status != "not measured" for g in rows)
+
+
+def test_accessor_workloads_run_and_state_their_goals(tmp_path):
+    """rowapply, seriesmap and groupapply: every case checked against pandas, goals listed."""
+    assert cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--no-plots", "--workloads",
+                     "rowapply", "seriesmap", "groupapply", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert {e["group"] for e in doc["benchmarks"]} == {"rowapply", "seriesmap", "groupapply"}
+    assert not [e["extra_info"]["error"] for e in doc["benchmarks"]
+                if "error" in e["extra_info"]]
+    report = (tmp_path / "report.md").read_text()
+    for text in ("## rowapply", "≥ 1.85× pandas' df.apply(f, axis=1)", "s.map(g)",
+                 "≥ 1.7× pandas' groupby(k).apply(f)", "auto within 5%"):
+        assert text in report, text

@@ -25,7 +25,8 @@ LAYERS = [
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "overlap"]),
     ("pool", ["pool"]),
-    ("api", ["frames", "pandas", "shortcuts", "info", "windows", "windows.*"]),
+    ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
+             "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
 ]
 

@@ -122,6 +122,17 @@ GOALS = [
           Pick("process", W, "apply"), Pick("plain", 1, "apply"), 1.8),
     Memory("rolling", f"[mean] thread ×{W}: peak memory of all processes ≤ 1.3× input + "
            "output", Pick("thread", W, "mean"), 1.3, per_data=2.0, reference="input + output"),
+    # df.par against pandas' own call, pure-Python functions (processes)
+    Speed("rowapply", f"df.par process ×{W} ≥ 1.85× pandas' df.apply(f, axis=1)",
+          Pick("process", W), Pick("plain", 1), 1.85),
+    Speed("rowapply", "auto within 5% of the better of thread and process", Pick("auto", W),
+          Pick(BEST, W), 0.95),
+    Speed("seriesmap", f"s.par process ×{W} ≥ 1.85× pandas' s.map(g)", Pick("process", W),
+          Pick("plain", 1), 1.85),
+    Speed("seriesmap", "auto within 5% of the better of thread and process", Pick("auto", W),
+          Pick(BEST, W), 0.95),
+    Speed("groupapply", f"df.par process ×{W} ≥ 1.7× pandas' groupby(k).apply(f)",
+          Pick("process", W), Pick("plain", 1), 1.7),
 ]
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import parallel_analysis as par
 
 from . import autoprobe, results
+from .accessor import GroupApply, RowApply, SeriesMap
 from .coldstart import ColdStart
 from .frames import GroupByWorkload
 from .machine import commit_info, machine_info
@@ -41,7 +42,8 @@ PROBES = {"smoke": 2, "quick": 10, "full": 20}
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
     return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
-                                ColdStart(), RollingWorkload())}
+                                ColdStart(), RollingWorkload(), RowApply(), SeriesMap(),
+                                GroupApply())}
 
 
 def worker_counts() -> list[int]:
