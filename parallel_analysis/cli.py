@@ -25,7 +25,7 @@ from .bench.runner import run
 from .info import format_info
 
 WORKLOAD_NAMES = ("pybound", "npbound", "transfer", "groupby", "overhead", "coldstart",
-                  "autoprobe")
+                  "rolling", "autoprobe", "rowapply", "seriesmap", "groupapply")
 
 
 def _parser() -> argparse.ArgumentParser:

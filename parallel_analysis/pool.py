@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import insights, pipeline, replay
+from . import insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
 from .reducers import as_reducer
 from .split import Chunking
@@ -119,6 +119,19 @@ class Pool:
         call.out_shape = None if shape is None else tuple(shape)
         return self._run(call, backend)
 
+    def map_overlap(self, func, data, depth, *, boundary: Any = None, dtype: Any = None,
+                    shape: tuple | None = None, backend: str | None = None, **options: Any):
+        """``func`` on each chunk extended by ``depth`` rows of its neighbours (an int or
+        ``(before, after)``), the halo trimmed, the pieces joined like the input (an ndarray
+        written into one shared output, or a frame with the input's index). ``boundary``:
+        None (no halo beyond the edges), a scalar, "reflect", "nearest" or "periodic"."""
+        call = self._call(func, data, "array", None, options)
+        call.out_dtype = None if dtype is None else np.dtype(dtype)
+        call.out_shape = None if shape is None else tuple(shape)
+        name = self._resolve(backend)
+        parallelism = self._backend("thread" if name == AUTO else name).parallelism
+        return overlap.run(call, depth, boundary, lambda c: self._run(c, backend), parallelism)
+
     def submit(self, func, /, *args: Any, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on one worker; returns a ``concurrent.futures.Future``."""
         name = self._resolve(None)
@@ -136,6 +149,10 @@ class Pool:
     async def map_array_async(self, func, data, **options: Any) -> np.ndarray:
         """:meth:`map_array` without blocking the event loop; cancelling it stops the map."""
         return await _run_async(self.map_array, func, data, **options)
+
+    async def map_overlap_async(self, func, data, depth, **options: Any):
+        """:meth:`map_overlap` without blocking the event loop; cancelling it stops the map."""
+        return await _run_async(self.map_overlap, func, data, depth, **options)
 
     # -- the driver -----------------------------------------------------------------------
     def _call(self, func, data, mode: str, reducer, options: dict) -> pipeline.MapCall:
@@ -278,6 +295,12 @@ def map_array(func, data, *, backend: str | None = None, workers: int | None = N
     return pool_for(pool, backend, workers).map_array(func, data, **options)
 
 
+def map_overlap(func, data, depth, *, backend: str | None = None, workers: int | None = None,
+                pool: Pool | None = None, **options: Any):
+    """``func`` on chunks extended by ``depth`` rows of their neighbours, halos trimmed."""
+    return pool_for(pool, backend, workers).map_overlap(func, data, depth, **options)
+
+
 async def map_chunks_async(func, data, *, backend: str | None = None,
                            workers: int | None = None, pool: Pool | None = None,
                            **options: Any) -> list:
@@ -297,3 +320,10 @@ async def map_array_async(func, data, *, backend: str | None = None,
                           **options: Any) -> np.ndarray:
     """:func:`map_array` without blocking the event loop."""
     return await pool_for(pool, backend, workers).map_array_async(func, data, **options)
+
+
+async def map_overlap_async(func, data, depth, *, backend: str | None = None,
+                            workers: int | None = None, pool: Pool | None = None,
+                            **options: Any):
+    """:func:`map_overlap` without blocking the event loop."""
+    return await pool_for(pool, backend, workers).map_overlap_async(func, data, depth, **options)

@@ -46,6 +46,7 @@ class Job:
     kwargs: dict | None = None
     out: Any = None  # "array" mode: a Shared handle or an ndarray to write rows into
     log_level: int = 10  # lowest level the caller's loggers accept (feedback.caller_level)
+    halos: Any = None  # map_overlap: halos.Halos, what to add and trim around func per chunk
 
 
 @dataclass
@@ -65,9 +66,18 @@ class Outcome:
     load_seconds: float = 0.0  # of ``seconds``, the time spec.load() took (attach, decode)
 
 
-def apply_job(job: Job, chunk: Any) -> Any:
-    """``func(chunk)`` (or the chunk itself), then the reducer's partial in "reduce" mode."""
+def apply_job(job: Job, chunk: Any, index: int | None = None) -> Any:
+    """``func(chunk)`` (or the chunk itself), then the reducer's partial in "reduce" mode.
+
+    Chunk ``index`` of a map_overlap (``job.halos``) gets its boundary rows first, and its halo
+    rows trimmed from ``func``'s output (a probe with no index runs ``func`` alone).
+    """
+    halos = job.halos if index is not None else None
+    if halos is not None:
+        chunk = halos.extend(index, chunk)
     value = chunk if job.func is None else job.func(chunk, *job.args, **(job.kwargs or {}))
+    if halos is not None:
+        value = halos.trim(index, value)
     if job.mode == "reduce":
         return job.reducer.partial(value)
     return value
@@ -133,7 +143,7 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
     try:
         chunk = spec.load()
         loaded = time.perf_counter()
-        value = apply_job(job, chunk)
+        value = apply_job(job, chunk, spec.index)
         if job.mode == "array":
             write_rows(job, spec, value)
             value = None

@@ -19,13 +19,14 @@ LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
                 "gil"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
-    ("core", ["split", "specs", "reducers", "reducers.*"]),
+    ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
-    ("pipeline", ["pipeline", "auto"]),
+    ("pipeline", ["pipeline", "auto", "overlap"]),
     ("pool", ["pool"]),
-    ("api", ["frames", "pandas", "shortcuts", "info", "windows", "windows.*"]),
+    ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
+             "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
 ]
 

@@ -25,11 +25,13 @@ from typing import Any
 import parallel_analysis as par
 
 from . import autoprobe, results
+from .accessor import GroupApply, RowApply, SeriesMap
 from .coldstart import ColdStart
 from .frames import GroupByWorkload
 from .machine import commit_info, machine_info
 from .measure import MemorySampler, Runners, cpu_count, stopwatch, tree_memory
 from .peers import available_peers
+from .rolling import RollingWorkload
 from .workloads import Case, NpBound, Overhead, PyBound, Transfer, Workload
 
 #: Not a timed workload: backend="auto"'s decisions, idle and beside a busy loop.
@@ -40,7 +42,8 @@ PROBES = {"smoke": 2, "quick": 10, "full": 20}
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
     return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
-                                ColdStart())}
+                                ColdStart(), RollingWorkload(), RowApply(), SeriesMap(),
+                                GroupApply())}
 
 
 def worker_counts() -> list[int]:
