@@ -120,6 +120,8 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
         with feedback.capture(specs[0].index if specs else 0, enabled=in_process,
                               level=job.log_level) as captured:
             for spec in specs:
+                if board is not None and board.cancelled(map_id):
+                    break  # the map was cancelled (or failed): its other chunks are not wanted
                 outcome = _run_one(job, spec, board, slot, map_id)
                 items = captured.take()
                 if items:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
                 "gil"]),
-    ("low", ["segment", "attached", "worker", "progress"]),
+    ("low", ["segment", "attached", "worker", "progress", "tracker"]),
     ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),
     ("backends", ["backends", "backends.*"]),

@@ -69,5 +69,7 @@ def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
                              None, exc, verb="unpickle") from exc
     if status == "ok":
         return rest[0]
+    if status == "skipped":  # its map was cancelled before the batch started
+        return []
     error, tb = rest
     return [Outcome(specs[0].index, False, error=error, remote_tb=tb)]
