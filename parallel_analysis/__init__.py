@@ -21,9 +21,7 @@ from typing import Any
 from . import errors, reducers
 from .info import info  # eager (stdlib only): a lazy `info` is shadowed by its own submodule
 from .insights import last_run
-from .parquet import from_parquet
-from .pool import (
-    Pool,
+from .maps import (
     default_pool,
     map_array,
     map_array_async,
@@ -35,6 +33,8 @@ from .pool import (
     map_reduce_async,
     shutdown_default_pools,
 )
+from .parquet import from_parquet
+from .pool import Pool
 from .share import Shared, share, shared_array
 from .shortcuts import histogram, max, mean, min, quantile, std, sum, var
 from .split import split

@@ -26,8 +26,8 @@ import pandas as pd
 
 from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
+from .maps import map_chunks, map_reduce
 from .plan import Chunked
-from .pool import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
 from .split import Chunking, Groups, group_slices

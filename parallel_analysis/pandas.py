@@ -29,7 +29,8 @@ from .exact.elementwise import frame_map, series_apply, series_map
 from .exact.groups import GroupKeys, groupby_apply, groupby_transform
 from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
-from .pool import Pool, map_chunks
+from .maps import map_chunks
+from .pool import Pool
 from .windows import Rolling, rolling
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import reducers as r
-from .pool import map_reduce
+from .maps import map_reduce
 
 
 def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .cpus import available_cpus
-from .pool import map_overlap
+from .maps import map_overlap
 from .share import Shared
 from .split import choose_n_chunks, rows_and_row_nbytes
 

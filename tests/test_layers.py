@@ -24,7 +24,7 @@ LAYERS = [
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "overlap"]),
-    ("pool", ["pool"]),
+    ("pool", ["pool", "maps"]),
     ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
              "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),

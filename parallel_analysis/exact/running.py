@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ..cpus import available_cpus
+from ..maps import pool_for
 from ..plan import Chunked
-from ..pool import Pool, pool_for
+from ..pool import Pool
 from ..split import Chunking, Groups, balanced_cuts, cuts_to_slices, even_slices, group_slices
 from .assembly import Routes, current_routes
 from .failures import Failure, raise_first, reraise
