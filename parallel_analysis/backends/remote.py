@@ -27,6 +27,7 @@ from .. import attached
 from ..board import Board
 from ..errors import pickling_error
 from ..worker import exit_error, process_state, run_chunks
+from . import wire
 
 #: Seconds between watchdog checks (dead caller, unlinked segments, RSS): the delay before a
 #: worker exits after its caller is killed, and before it releases a closed segment.
@@ -53,8 +54,8 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
             board.start(slot, map_id, first_index)
             if board.cancelled(map_id):  # queued before its map was cancelled (or failed)
                 board.stop(slot)
-                return cloudpickle.dumps(("skipped",))
-        specs = cloudpickle.loads(specs_bytes)
+                return wire.dumps(("skipped",))
+        specs = wire.unpack_specs(wire.loads(specs_bytes))
         if _job_cache["bytes"] != job_bytes:
             _job_cache["job"] = cloudpickle.loads(job_bytes)
             _job_cache["bytes"] = job_bytes
@@ -65,12 +66,12 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
         error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
         if isinstance(exc, SystemExit):
             error = exit_error(first_index, exc)
-        return cloudpickle.dumps(("failed", _safe_error(error), traceback.format_exc()))
+        return wire.dumps(("failed", _safe_error(error), traceback.format_exc()))
     outcomes = run_chunks(job, specs, board, slot, map_id)
     if board is not None:  # a crash while pickling the results still names the chunk
         board.start(slot, map_id, first_index)
     try:
-        return cloudpickle.dumps(("ok", outcomes))
+        return wire.dumps(("ok", wire.pack_outcomes(outcomes)))
     except BaseException:  # find the outcome that cannot travel
         for outcome in outcomes:
             try:
@@ -84,7 +85,7 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
                 outcome.ok, outcome.value = False, None
                 outcome.error = pickling_error(what, bad, exc)
                 outcome.remote_tb = ""
-        return cloudpickle.dumps(("ok", outcomes))
+        return wire.dumps(("ok", wire.pack_outcomes(outcomes)))
     finally:
         if board is not None:
             board.stop(slot)
