@@ -4,17 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# CI also runs the core and fault tests on Python 3.13 (where SharedMemory has track=False).
-PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
-VENV313 := .venv313
-STAMP313 := $(VENV313)/.installed
-# REQUIRE_PY313=1 (as .ci/run sets it) turns a missing Python 3.13 into a failure, not a skip.
-REQUIRE_PY313 ?=
+# CI also runs the core and fault tests on the other supported Pythons, one venv each:
+# `make test-py3.12`, `make test-py3.13` (one pattern rule; PY_3.12=/path/to/python3.12 picks
+# the interpreter, else pyenv's or the one on PATH).
+OTHER_PYTHONS := 3.12 3.13
+python_for = $(or $(PY_$(1)),$(firstword $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)) $(shell command -v python$(1) 2>/dev/null)))
+# REQUIRE_PY=1 (as .ci/run sets it) turns a missing Python into a failure, not a skip.
+REQUIRE_PY ?=
 CORE_TESTS := $(wildcard tests/test_split.py tests/test_share.py tests/test_map.py \
 	tests/test_reduce.py tests/test_reducers.py tests/faults tests/test_bad_input.py \
 	tests/test_security.py tests/test_stress.py tests/test_python_versions.py)
 
-.PHONY: report test test-py313 lint clean
+.PHONY: report test test-pythons lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,20 +30,24 @@ test: $(STAMP)
 	$(BIN)/ruff check parallel_analysis tests benchmarks
 	$(BIN)/python -m pytest
 
-$(STAMP313): pyproject.toml
-	$(PY313) -m venv $(VENV313)
-	$(VENV313)/bin/pip install --quiet -e '.[core-test]'
-	touch $(STAMP313)
+.venv-py%/.installed: pyproject.toml
+	$(call python_for,$*) -m venv .venv-py$*
+	.venv-py$*/bin/pip install --quiet -e '.[core-test]'
+	touch $@
 
-test-py313:
-	@if [ -z "$(PY313)" ]; then \
-	  echo "Python 3.13 not found (pyenv install 3.13, or PY313=/path/to/python3.13)"; \
-	  test -z "$(REQUIRE_PY313)"; \
-	else $(MAKE) --no-print-directory $(STAMP313) && \
-	  $(VENV313)/bin/python -m pytest $(CORE_TESTS); fi
+test-py%:
+	@py="$(call python_for,$*)"; \
+	if [ -z "$$py" ]; then \
+	  echo "Python $* not found (pyenv install $*, or make test-py$* PY_$*=/path/to/python$*)"; \
+	  test -z "$(REQUIRE_PY)"; \
+	else $(MAKE) --no-print-directory .venv-py$*/.installed && \
+	  .venv-py$*/bin/python -m pytest $(CORE_TESTS); fi
+
+# Every other supported Python, one after the other.
+test-pythons: $(addprefix test-py,$(OTHER_PYTHONS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check parallel_analysis tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(VENV313) report .pytest_cache
+	rm -rf $(VENV) .venv-py* report .pytest_cache

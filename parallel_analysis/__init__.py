@@ -10,7 +10,8 @@ path, one module per arrow: :mod:`.split` (chunks as views), :mod:`.share` (shar
 handles), :mod:`.plan`, :mod:`.map` and :mod:`.backends` (where chunks run), :mod:`.reduce` with
 :mod:`.reducers` (combining partials); :mod:`.pipeline` and :mod:`.pool` put them together (the
 README's "Architecture" section draws every layer). Importing the package loads numpy only;
-the modules that need pandas (:mod:`.frames`, :mod:`.parquet`) load on first use of their names.
+the modules that need pandas (:mod:`.frames`, :mod:`.parquet`) load on first use of their names;
+``import parallel_analysis.pandas`` (or the first DataFrame function) registers ``df.par``.
 """
 
 from __future__ import annotations
@@ -20,21 +21,24 @@ from typing import Any
 from . import errors, reducers
 from .info import info  # eager (stdlib only): a lazy `info` is shadowed by its own submodule
 from .insights import last_run
-from .parquet import from_parquet
-from .pool import (
-    Pool,
+from .maps import (
     default_pool,
     map_array,
     map_array_async,
     map_chunks,
     map_chunks_async,
+    map_overlap,
+    map_overlap_async,
     map_reduce,
     map_reduce_async,
     shutdown_default_pools,
 )
+from .parquet import from_parquet
+from .pool import Pool
 from .share import Shared, share, shared_array
 from .shortcuts import histogram, max, mean, min, quantile, std, sum, var
 from .split import split
+from .windows import rolling
 
 __version__ = "0.1.0"
 
@@ -58,6 +62,8 @@ __all__ = [
     "map_array_async",
     "map_chunks",
     "map_chunks_async",
+    "map_overlap",
+    "map_overlap_async",
     "map_reduce",
     "map_reduce_async",
     "max",
@@ -65,6 +71,7 @@ __all__ = [
     "min",
     "quantile",
     "reducers",
+    "rolling",
     "share",
     "shared_array",
     "shutdown_default_pools",
@@ -79,6 +86,7 @@ def __getattr__(name: str) -> Any:
     if name not in _FRAMES:
         raise AttributeError(f"module 'parallel_analysis' has no attribute {name!r}")
     from . import frames
+    from . import pandas as _accessor  # noqa: F401  registers df.par and s.par
 
     value = globals()[name] = getattr(frames, name)
     return value

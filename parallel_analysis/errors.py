@@ -12,6 +12,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
 
     PickleFallbackWarning(UserWarning)        data that cannot be shared travels by pickle
     SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: a file mapping instead
+    ResourceTrackerWarning(RuntimeWarning)    multiprocessing's resource tracker had died
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class PickleFallbackWarning(UserWarning):
 
 class SharedMemoryFallbackWarning(ResourceWarning):
     """/dev/shm had no room, so the data went to a file-backed mapping in a temporary folder."""
+
+
+class ResourceTrackerWarning(RuntimeWarning):
+    """multiprocessing's resource tracker had died; a new one was started and told what this
+    process owns (so nothing is left in /dev/shm), and maps go on."""
 
 
 def safe_repr(obj: Any, limit: int = 80) -> str:

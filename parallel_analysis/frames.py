@@ -1,9 +1,19 @@
 """frames: the DataFrame API (``apply``, ``groupby_apply``, ``groupby_agg``, ``describe``). Layer:
-API (imports pool, plan, split and reducers; pandas at import, so the package loads it on first
-use).
+API (imports pool, plan, split, reducers and exact.rows; pandas at import, so the package loads
+it on first use).
 
 Each is a map on the default pool (or ``pool=``) with the reducer or the chunking its pandas
-counterpart needs; the results are pandas' own.
+counterpart needs; the results are pandas' own. The ``df.par`` accessor (:mod:`.pandas`) builds
+on them and on :mod:`.exact`.
+
+``apply`` has two meanings, told apart by ``axis``:
+
+====================================  ===========================================================
+``par.apply(df, func)``               ``func(chunk)`` on chunks of rows, results concatenated:
+                                      for vectorised code (``lambda c: c["a"] * 2``)
+``par.apply(df, func, axis=1)``       ``df.apply(func, axis=1)``: ``func`` on each row, pandas'
+                                      exact result; the same as ``df.par.apply(func, axis=1)``
+====================================  ===========================================================
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .exact.rows import ApplyCall, frame_apply
+from .exact.running import Options, Runner
+from .maps import map_chunks, map_reduce
 from .plan import Chunked
-from .pool import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
 from .split import Chunking, Groups, group_slices
@@ -29,14 +41,39 @@ def _concat(parts: list) -> Any:
     return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
-def apply(df: Any, func: Any, **options: Any) -> Any:
-    """``func`` on each chunk of rows, results concatenated in row order.
+def apply(df: Any, func: Any, *, axis: int | str | None = None, raw: bool = False,
+          result_type: str | None = None, **options: Any) -> Any:
+    """Without ``axis``: ``func`` on each chunk of rows, results concatenated in row order.
 
     For a ``func`` that works row by row (returns a frame or series for its rows) this equals
     ``func(df)``. Options are those of :func:`parallel_analysis.map_chunks`.
+
+    With ``axis`` (0 or "index", 1 or "columns"): ``df.apply(func, axis=axis, raw=raw,
+    result_type=result_type, args=args, **kwargs)``, exactly pandas' result, ``func`` called
+    on each row (axis=1) or column (axis=0); the same as ``df.par.apply``. Options: ``args``,
+    ``kwargs`` (for ``func``), ``workers``, ``backend``, ``pool``, ``progress``, ``n``,
+    ``timeout``.
     """
-    parts = map_chunks(func, df, **options)
-    return _concat(parts) if parts else func(df)
+    if axis is None:
+        if raw or result_type is not None:
+            raise TypeError("raw= and result_type= are options of the row-wise apply: pass "
+                            "axis=1 (rows) or axis=0 (columns) with them")
+        parts = map_chunks(func, df, **options)
+        return _concat(parts) if parts else func(df)
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"par.apply(..., axis=) needs a DataFrame, got {type(df).__name__}; "
+                        "for a Series use s.par.apply(func) or s.par.map(func)")
+    call = ApplyCall(func, axis, raw, result_type, tuple(options.pop("args", ())),
+                     dict(options.pop("kwargs", None) or {}))
+    return frame_apply(df, call, Runner(_options(options)))
+
+
+def _options(options: dict) -> Options:
+    unknown = set(options) - set(Options.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unexpected option(s) for a row-wise apply: {', '.join(sorted(unknown))}"
+                        f" (it takes {', '.join(Options.__dataclass_fields__)}, args, kwargs)")
+    return Options(**options)
 
 
 def _apply_groups(chunk: Any, by: Any, func: Any, kw: dict) -> Any:

@@ -8,6 +8,12 @@ how to combine, the backend says where work runs)::
                                                   │                      └▶ collect(index, value)
                         timeout: stop the worker ─┤ crash: WorkerCrashedError naming the chunk
                         Ctrl-C / cancel: abort  ──┘ user error: re-raised with its own type
+                                                    lost with another map's crash: the
+                                                    replacement future is waited for instead
+
+Several maps may share one backend at once (threads, asyncio tasks): each has its own map id,
+and everything that stops work (a timeout, Ctrl-C, a cancelled task, an error) stops only the
+map it belongs to (``backend.abort`` / ``backend.cancel`` with that id).
 
 Small chunks are sent in batches (:func:`batches`) so that 5,000 tiny chunks cost a few dozen
 messages, not 5,000.
@@ -101,36 +107,45 @@ def _stops_map(delivery: Delivery, timeout: float | None) -> bool:
 class _Submitted:
     """The batches of one map in flight: their specs, when they were sent, what came back."""
 
-    def __init__(self) -> None:
+    def __init__(self, map_id: int) -> None:
+        self.map_id = map_id
         self.specs: dict = {}  # future → its specs
         self.sent: dict = {}  # future → monotonic time submitted
         self.ready: dict = {}  # future → (Delivery, time) read at submission (a serial batch)
 
-    def cancel(self) -> None:
-        for future in self.specs:
-            future.cancel()
+    def read(self, backend: Backend, future) -> Delivery:
+        """The batch's delivery. When the backend resubmitted the batch (it lost its workers to
+        another map's crash), its ``replacement`` takes the old future's place here."""
+        delivery = backend.outcomes(future, self.map_id, self.specs[future])
+        if delivery.replacement is not None:
+            self.specs[delivery.replacement] = self.specs.pop(future)
+            self.sent[delivery.replacement] = time.monotonic()
+            del self.sent[future]
+        return delivery
 
 
 def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run) -> _Submitted:
     """Submit every batch; a batch that ran at once (serial) and failed stops the rest."""
-    submitted = _Submitted()
+    submitted = _Submitted(map_id)
     try:
         for group in batches(specs, backend.workers):
             sent = time.monotonic()
             future = backend.submit_batch(job, group, map_id)
             submitted.specs[future], submitted.sent[future] = group, sent
             if future.done():
-                delivery = backend.outcomes(future, map_id, group)
+                delivery = submitted.read(backend, future)
+                if delivery.replacement is not None:
+                    continue
                 submitted.ready[future] = (delivery, time.monotonic())
                 if _stops_map(delivery, run.timeout):
                     break
     except BaseException as exc:
         # Batches already submitted must not run on after the error; Ctrl-C stops the chunks
-        # already running as well.
+        # already running as well. Other maps on the backend are not touched.
         if isinstance(exc, (KeyboardInterrupt, CancelledError)):
-            backend.abort(submitted.specs)
+            backend.abort(list(submitted.specs), map_id)
         else:
-            submitted.cancel()
+            backend.cancel(list(submitted.specs), map_id)
         raise
     return submitted
 
@@ -162,6 +177,23 @@ def _overdue_running(backend: Backend, map_id: int, timeout: float) -> tuple | N
     return None
 
 
+def _collect_done(done, pending: set, submitted: _Submitted, backend: Backend, collect,
+                  run: Run) -> None:
+    """Deliver the finished batches in chunk order; a resubmitted one is waited for again."""
+    for future in sorted(done, key=lambda f: submitted.specs[f][0].index):
+        sent = submitted.sent[future]
+        delivery, received = submitted.ready.pop(future, (None, None))
+        if delivery is None:
+            delivery, received = submitted.read(backend, future), time.monotonic()
+        if delivery.replacement is not None:
+            pending.add(delivery.replacement)
+            continue
+        if run.stats is not None:
+            run.stats.timings.extend(batch_timings(
+                delivery.outcomes, sent, received, delivery.bytes_out, delivery.bytes_back))
+        _deliver(delivery, collect, backend, run)
+
+
 def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
     """Run ``job`` on ``specs`` with ``backend``, calling ``collect(index, value)`` per chunk."""
     if not specs:
@@ -177,16 +209,7 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
     try:
         while pending:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: submitted.specs[f][0].index):
-                group = submitted.specs[future]
-                delivery, received = submitted.ready.pop(future, (None, None))
-                if delivery is None:
-                    delivery, received = backend.outcomes(future, map_id, group), time.monotonic()
-                if run.stats is not None:
-                    run.stats.timings.extend(batch_timings(
-                        delivery.outcomes, submitted.sent[future], received,
-                        delivery.bytes_out, delivery.bytes_back))
-                _deliver(delivery, collect, backend, run)
+            _collect_done(done, pending, submitted, backend, collect, run)
             overdue = _overdue_running(backend, map_id, run.timeout) if run.timeout else None
             if overdue is not None:
                 stopped_worker = backend.stop_worker(overdue[0])
@@ -201,9 +224,9 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
                 raise CancelledError("the map's remaining chunks were cancelled: its pool was "
                                      "closed or shut down while it ran")
     except BaseException as exc:
+        # Only this map stops: the other maps sharing the backend go on.
         if stopped_worker or isinstance(exc, (KeyboardInterrupt, CancelledError)):
-            backend.abort(pending)
+            backend.abort(pending, map_id)
         else:
-            for future in pending:
-                future.cancel()
+            backend.cancel(pending, map_id)
         raise

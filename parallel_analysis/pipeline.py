@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ def run(call: MapCall, backend_for: Callable[[str], Backend], name: str
     plan, reason = place(chunks, backend), ""
     if name == AUTO:
         try:
-            chosen, reason = auto.decide(call.job, plan.specs, backend)
+            chosen, reason = auto.decide(call.job, plan.specs, backend.workers)
         except BaseException:
             plan.close()
             raise
@@ -141,9 +141,7 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
             execute(backend, _map_job(job), specs,
                     lambda i, v: write_rows(written, by_index[i], v), settings)
         else:
-            execute(backend, Job(job.func, "array", None, job.args, job.kwargs,
-                                 out=output.target, log_level=job.log_level),
-                    specs, _ignore, settings)
+            execute(backend, replace(job, out=output.target), specs, _ignore, settings)
         return output.array
     finally:
         if output.release is not None:
@@ -151,8 +149,8 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
 
 
 def _map_job(job: Job) -> Job:
-    """The same function as ``job``, its values sent back."""
-    return Job(job.func, "map", None, job.args, job.kwargs, log_level=job.log_level)
+    """The same function as ``job`` (and halos), its values sent back."""
+    return replace(job, mode="map", reducer=None, out=None)
 
 
 def _ignore(index: int, value: Any) -> None:

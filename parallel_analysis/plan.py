@@ -11,7 +11,8 @@ data                          cut
 ============================  ===========================================================
 ndarray, frame, Table         row slices (:func:`~parallel_analysis.split.row_slices`)
 ``by=`` a key                 whole groups per chunk, the rows reordered once if needed
-:class:`Chunked`              the slices given (e.g. whole groups, cut by the caller)
+:class:`Chunked`              the slices given (e.g. whole groups, cut by the caller;
+                              overlapping slices with each chunk's own ``rows``)
 ``Shared`` handle             row slices of its value; placed as the handle (no copy)
 list of chunks                one ``Local`` spec per chunk, on every backend
 lazy source                   its own specs (``par.from_parquet``: row groups)
@@ -31,10 +32,13 @@ from .split import Chunking, group_slices, row_slices
 
 @dataclass(frozen=True)
 class Chunked:
-    """Data already cut: the rows of ``data`` at ``slices`` are the chunks."""
+    """Data already cut: the rows of ``data`` at ``slices`` are the chunks. ``rows``: each
+    chunk's own rows of a map_array output when they differ from its slice (map_overlap: the
+    slice holds the halo too)."""
 
     data: Any
     slices: list
+    rows: list | None = None
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Cut:
     source: Any = None
     slices: list = field(default_factory=list)
     specs: list | None = None
+    rows: list | None = None  # output rows per chunk, when not its slice (Chunked.rows)
 
 
 @dataclass
@@ -70,6 +75,8 @@ def cut(data: Any, chunking: Chunking, parallelism: int) -> Cut:
         return Cut(specs[-1].out_stop if specs else 0, specs=specs)
     if isinstance(data, Chunked):
         source, slices = data.data, data.slices
+        if data.rows is not None:
+            return Cut(data.rows[-1].stop if data.rows else 0, source, slices, rows=data.rows)
     elif chunking.groups is not None:
         value = data.value if isinstance(data, Shared) else data
         source, slices, _ = group_slices(value, chunking.groups, chunking, parallelism)
@@ -86,6 +93,8 @@ def place(chunks: Cut, backend: Backend) -> Plan:
     if chunks.specs is not None:
         return Plan(chunks.specs, chunks.n_rows)
     placement = backend.place(chunks.source, chunks.slices)
+    for spec, rows in zip(placement.specs, chunks.rows or ()):
+        spec.out_start, spec.out_stop = rows.start, rows.stop
     return Plan(placement.specs, chunks.n_rows, placement)
 
 

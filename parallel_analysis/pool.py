@@ -11,9 +11,7 @@ nested map) every map runs serially: never a pool inside a pool, never a deadloc
 
 from __future__ import annotations
 
-import atexit
 import functools
-import os
 import threading
 import weakref
 from concurrent.futures import Future
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import insights, pipeline, replay
+from . import insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
 from .reducers import as_reducer
 from .split import Chunking
@@ -119,6 +117,21 @@ class Pool:
         call.out_shape = None if shape is None else tuple(shape)
         return self._run(call, backend)
 
+    def map_overlap(self, func, data, depth, *, boundary: Any = None,
+                    backend: str | None = None, **options: Any):
+        """``func`` on each chunk extended by ``depth`` rows of its neighbours (an int or
+        ``(before, after)``), the halo trimmed, the pieces joined like the input (an ndarray
+        written into one shared output, or a frame with the input's index). ``boundary``:
+        None (no halo beyond the edges), a scalar, "reflect", "nearest" or "periodic".
+        ``dtype=`` and ``shape=`` (of one output row) work as for :meth:`map_array`."""
+        dtype, shape = options.pop("dtype", None), options.pop("shape", None)
+        call = self._call(func, data, "array", None, options)
+        call.out_dtype = None if dtype is None else np.dtype(dtype)
+        call.out_shape = None if shape is None else tuple(shape)
+        name = self._resolve(backend)
+        parallelism = self._backend("thread" if name == AUTO else name).parallelism
+        return overlap.run(call, depth, boundary, lambda c: self._run(c, backend), parallelism)
+
     def submit(self, func, /, *args: Any, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on one worker; returns a ``concurrent.futures.Future``."""
         name = self._resolve(None)
@@ -136,6 +149,10 @@ class Pool:
     async def map_array_async(self, func, data, **options: Any) -> np.ndarray:
         """:meth:`map_array` without blocking the event loop; cancelling it stops the map."""
         return await _run_async(self.map_array, func, data, **options)
+
+    async def map_overlap_async(self, func, data, depth, **options: Any):
+        """:meth:`map_overlap` without blocking the event loop; cancelling it stops the map."""
+        return await _run_async(self.map_overlap, func, data, depth, **options)
 
     # -- the driver -----------------------------------------------------------------------
     def _call(self, func, data, mode: str, reducer, options: dict) -> pipeline.MapCall:
@@ -217,83 +234,3 @@ async def _run_async(method, *args, **options):
 def _with_stats(method, *args, **options):
     """``method(...)`` and the RunStats it recorded (in the executor thread that ran it)."""
     return method(*args, **options), insights.last_run()
-
-
-# -- the default pools ------------------------------------------------------------------------
-
-_default_pools: dict[tuple, Pool] = {}
-_default_owner = [os.getpid()]
-_default_lock = threading.Lock()
-
-
-def default_pool(backend: str | None = None, workers: int | None = None) -> Pool:
-    """The shared pool for (backend, workers): created on first use, reused, closed at exit."""
-    backend = check_name(backend or "process")
-    key = (backend, workers)
-    with _default_lock:
-        if _default_owner[0] != os.getpid():  # a forked child: the parent's pools are not ours
-            _default_pools.clear()
-            _default_owner[0] = os.getpid()
-        pool = _default_pools.get(key)
-        if pool is None or pool._closed:
-            pool = _default_pools[key] = Pool(workers, backend)
-        return pool
-
-
-@atexit.register
-def shutdown_default_pools() -> None:
-    """Close every default pool (at exit, or to free the workers now)."""
-    with _default_lock:
-        pools = list(_default_pools.values()) if _default_owner[0] == os.getpid() else []
-        _default_pools.clear()
-    for pool in pools:
-        pool.close()
-
-
-def pool_for(pool: Pool | None, backend: str | None, workers: int | None) -> Pool:
-    """``pool=`` when given (e.g. a pool on a dask cluster), so that functions built on the
-    module-level maps (``groupby_agg``, ``apply``...) run there; else the default pool."""
-    if pool is None:
-        return default_pool(backend, workers)
-    if backend is not None or workers is not None:
-        raise TypeError("give pool= or backend=/workers=, not both: a pool has its own")
-    return pool
-
-
-def map_chunks(func, data, *, backend: str | None = None, workers: int | None = None,
-               pool: Pool | None = None, **options: Any) -> list:
-    """``[func(chunk) for chunk in split(data)]`` on the default pool, in chunk order."""
-    return pool_for(pool, backend, workers).map_chunks(func, data, **options)
-
-
-def map_reduce(func, data, reducer, *, backend: str | None = None, workers: int | None = None,
-               pool: Pool | None = None, **options: Any):
-    """Reduce ``func(chunk)`` (or the chunks, with ``func=None``) with ``reducer``."""
-    return pool_for(pool, backend, workers).map_reduce(func, data, reducer, **options)
-
-
-def map_array(func, data, *, backend: str | None = None, workers: int | None = None,
-              pool: Pool | None = None, **options: Any) -> np.ndarray:
-    """An ndarray assembled from ``func(chunk)`` of each chunk, written into shared memory."""
-    return pool_for(pool, backend, workers).map_array(func, data, **options)
-
-
-async def map_chunks_async(func, data, *, backend: str | None = None,
-                           workers: int | None = None, pool: Pool | None = None,
-                           **options: Any) -> list:
-    """:func:`map_chunks` without blocking the event loop."""
-    return await pool_for(pool, backend, workers).map_chunks_async(func, data, **options)
-
-
-async def map_reduce_async(func, data, reducer, *, backend: str | None = None,
-                           workers: int | None = None, pool: Pool | None = None,
-                           **options: Any):
-    """:func:`map_reduce` without blocking the event loop."""
-    return await pool_for(pool, backend, workers).map_reduce_async(func, data, reducer, **options)
-
-
-async def map_array_async(func, data, *, backend: str | None = None,
-                          workers: int | None = None, pool: Pool | None = None,
-                          **options: Any) -> np.ndarray:
-    """:func:`map_array` without blocking the event loop."""
-    return await pool_for(pool, backend, workers).map_array_async(func, data, **options)

@@ -1,5 +1,5 @@
 """segment: raw shared-memory segments; one owner creates and unlinks, everyone else only
-attaches. Layer: low (imports the leaves errors and arena).
+attaches. Layer: low (imports the leaves errors and arena, and tracker).
 
 A segment is a POSIX shared-memory object named ``par_<pid>_`` + 32 random hex digits, mode 0600,
 holding raw array or Arrow bytes (never pickles). Its picklable description, :class:`SegmentRef`,
@@ -35,6 +35,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 
+from . import tracker  # noqa: F401  (keeps the resource tracker alive and informed)
 from .arena import Arena
 from .errors import SharedMemoryError, SharedMemoryFallbackWarning, format_bytes
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import reducers as r
-from .pool import map_reduce
+from .maps import map_reduce
 from .reducers import histogram as h
 
 

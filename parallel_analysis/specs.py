@@ -64,7 +64,8 @@ class InlineRows(Spec):
     stop: int = 0
 
     def load(self) -> np.ndarray:
-        return readonly(self.base[self.start: self.stop])
+        view = self.base[self.start: self.stop]
+        return readonly(view) if view.flags.writeable else view  # a read-only base: no copy
 
 
 def local_specs(chunks: list) -> list[Spec]:

@@ -47,9 +47,10 @@ class Job:
     kwargs: dict | None = None
     out: Any = None  # "array" mode: a Shared handle or an ndarray to write rows into
     log_level: int = 10  # lowest level the caller's loggers accept (feedback.caller_level)
+    halos: Any = None  # map_overlap: halos.Halos, what to add and trim around func per chunk
 
 
-@dataclass
+@dataclass(slots=True)  # thousands per map: slots make each one cheaper to build and read
 class Outcome:
     """One chunk's result: ``value`` when ``ok``; otherwise ``error`` and the remote traceback."""
 
@@ -59,16 +60,24 @@ class Outcome:
     error: BaseException | None = None
     remote_tb: str = ""
     seconds: float = 0.0
-    cpu_seconds: float = 0.0
     pid: int = 0
     feedback: list | None = None  # log records, warnings, prints (process workers only)
     started: float = 0.0  # time.monotonic() at the start (machine-wide: comparable in the caller)
     load_seconds: float = 0.0  # of ``seconds``, the time spec.load() took (attach, decode)
 
 
-def apply_job(job: Job, chunk: Any) -> Any:
-    """``func(chunk)`` (or the chunk itself), then the reducer's partial in "reduce" mode."""
+def apply_job(job: Job, chunk: Any, index: int | None = None) -> Any:
+    """``func(chunk)`` (or the chunk itself), then the reducer's partial in "reduce" mode.
+
+    Chunk ``index`` of a map_overlap (``job.halos``) gets its boundary rows first, and its halo
+    rows trimmed from ``func``'s output (a probe with no index runs ``func`` alone).
+    """
+    halos = job.halos if index is not None else None
+    if halos is not None:
+        chunk = halos.extend(index, chunk)
     value = chunk if job.func is None else job.func(chunk, *job.args, **(job.kwargs or {}))
+    if halos is not None:
+        value = halos.trim(index, value)
     if job.mode == "reduce":
         return job.reducer.partial(value)
     return value
@@ -111,6 +120,8 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
         with feedback.capture(specs[0].index if specs else 0, enabled=in_process,
                               level=job.log_level) as captured:
             for spec in specs:
+                if board is not None and board.cancelled(map_id):
+                    break  # the map was cancelled (or failed): its other chunks are not wanted
                 outcome = _run_one(job, spec, board, slot, map_id)
                 items = captured.take()
                 if items:
@@ -127,12 +138,12 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
     """One chunk: load it, apply the job, time it; an exception becomes a failed outcome."""
     if board is not None:
         board.start(slot, map_id, spec.index)
-    started, cpu_started = time.perf_counter(), time.thread_time()
-    wall_started, loaded = time.monotonic(), None
+    clock = time.monotonic  # machine-wide: the caller compares start times with its own
+    started, loaded = clock(), None
     try:
         chunk = spec.load()
-        loaded = time.perf_counter()
-        value = apply_job(job, chunk)
+        loaded = clock()
+        value = apply_job(job, chunk, spec.index)
         if job.mode == "array":
             write_rows(job, spec, value)
             value = None
@@ -145,9 +156,8 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
     finally:
         if board is not None:
             board.stop(slot)
-    outcome.seconds = time.perf_counter() - started
-    outcome.cpu_seconds = time.thread_time() - cpu_started
-    outcome.started = wall_started
+    outcome.seconds = clock() - started
+    outcome.started = started
     outcome.load_seconds = (loaded - started) if loaded is not None else outcome.seconds
     outcome.pid = os.getpid()
     return outcome

@@ -1,18 +1,23 @@
 """Shared fixtures: one parametrised pool per backend, and leak checks around every test.
 
-After each test no ``par_`` segment may remain in /dev/shm; at the end of the session no worker
-process may outlive its pool. Both are asserted here, so every test checks them for free.
+After each test no ``par_`` segment and no multiprocessing semaphore (``sem.mp-*``) may remain
+in /dev/shm; at the end of the session no worker process may outlive its pool. All are
+asserted here, so every test checks them for free.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import psutil
 import pytest
 
 import parallel_analysis as par
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "faults"))
+import faultlib  # noqa: E402  (the semaphore leak check, shared with the fault tests)
 
 LOCAL_BACKENDS = ["serial", "thread", "process"]
 
@@ -59,10 +64,13 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
 
 @pytest.fixture(autouse=True)
 def no_leaked_segments():
-    before = par_segments()
+    before, sems = par_segments(), faultlib.semaphores()
     yield
     assert wait_until(lambda: not (par_segments() - before), timeout=3.0), (
         f"segments left in /dev/shm: {sorted(par_segments() - before)}"
+    )
+    assert wait_until(lambda: not faultlib.leaked_semaphores(sems), timeout=3.0), (
+        f"semaphores left in /dev/shm: {sorted(faultlib.leaked_semaphores(sems))}"
     )
 
 
@@ -75,6 +83,9 @@ def no_orphan_workers():
     assert wait_until(lambda: not worker_processes(), timeout=10.0), (
         f"worker processes outlived their pools: {[p.pid for p in worker_processes()]}"
     )
+    assert wait_until(lambda: not faultlib.leaked_semaphores(faultlib.SESSION_SEMAPHORES),
+                      timeout=10.0), (
+        f"semaphores left: {sorted(faultlib.leaked_semaphores(faultlib.SESSION_SEMAPHORES))}")
 
 
 _pools: list = []

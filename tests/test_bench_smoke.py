@@ -23,7 +23,7 @@ def smoke_run(tmp_path_factory):
     pytest.importorskip("matplotlib")
     out = tmp_path_factory.mktemp("bench")
     code = cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--workloads", "pybound",
-                     "transfer", "--out", str(out)])
+                     "transfer", "autoprobe", "--out", str(out)])
     assert code == 0
     return out
 
@@ -38,6 +38,7 @@ def test_bench_writes_report_results_and_plots(smoke_run):
     for heading in ("## Goals", "## pybound", "## transfer", "## Machine"):
         assert heading in report
     assert "95% interval" in report and "chunking alone" in report
+    assert "## auto: the same answer under load" in report and "busy loop" in report
     assert "CPUs usable" in report and "start method" in report
 
 
@@ -154,3 +155,43 @@ def test_auto_one_worker_is_serial():
     with par.Pool(1, "auto") as pool:
         assert pool.map_reduce(None, np.arange(100), par.reducers.Sum()) == 4950
         assert pool.last_reason.startswith("serial")
+
+
+def test_rolling_workload_checks_each_variant_against_its_own_serial_answer():
+    from parallel_analysis.bench.measure import Runners
+    from parallel_analysis.bench.runner import Progress, run_group, workloads
+
+    workload = workloads()["rolling"]
+    cases = [c for c in workload.cases("smoke", [1, 2], []) if c.workers in (1, 2)
+             and c.runner in ("plain", "serial", "thread", "process")]
+    runners = Runners()
+    try:
+        entries = []
+        for size in sorted({c.size for c in cases}):
+            entries += run_group(workload, [c for c in cases if c.size == size], runners,
+                                 Progress(False), "rolling")
+    finally:
+        runners.close()
+    assert {e["extra_info"]["variant"] for e in entries} == {"mean", "std", "apply"}
+    for entry in entries:
+        assert "error" not in entry["extra_info"], entry["extra_info"]["error"]
+    rows = goals.evaluate(results.records({"benchmarks": entries}))
+    assert {g.target for g in rows} == {
+        "[mean] thread ×2 ≥ 1.7× pandas' rolling(1000).mean()",
+        "[apply] process ×2 ≥ 1.8× pandas' rolling(100).apply(np.std)",
+        "[mean] thread ×2: peak memory of all processes ≤ 1.3× input + output"}
+    assert all(g.status != "not measured" for g in rows)
+
+
+def test_accessor_workloads_run_and_state_their_goals(tmp_path):
+    """rowapply, seriesmap and groupapply: every case checked against pandas, goals listed."""
+    assert cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--no-plots", "--workloads",
+                     "rowapply", "seriesmap", "groupapply", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert {e["group"] for e in doc["benchmarks"]} == {"rowapply", "seriesmap", "groupapply"}
+    assert not [e["extra_info"]["error"] for e in doc["benchmarks"]
+                if "error" in e["extra_info"]]
+    report = (tmp_path / "report.md").read_text()
+    for text in ("## rowapply", "≥ 1.85× pandas' df.apply(f, axis=1)", "s.map(g)",
+                 "≥ 1.7× pandas' groupby(k).apply(f)", "auto within 5%"):
+        assert text in report, text

@@ -16,15 +16,17 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 
 #: Bottom to top. A module may import modules of its own layer or of layers below it.
 LAYERS = [
-    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena"]),
-    ("low", ["segment", "attached", "worker", "progress"]),
-    ("core", ["split", "specs", "reducers", "reducers.*"]),
+    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
+                "gil"]),
+    ("low", ["segment", "attached", "worker", "progress", "tracker"]),
+    ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
-    ("pipeline", ["pipeline", "auto"]),
-    ("pool", ["pool"]),
-    ("api", ["frames", "pandas", "shortcuts", "info", "windows", "windows.*"]),
+    ("pipeline", ["pipeline", "auto", "overlap"]),
+    ("pool", ["pool", "maps"]),
+    ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
+             "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
 ]
 

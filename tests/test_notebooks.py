@@ -83,7 +83,8 @@ def segments_of(pid: int) -> list[str]:
 
 def test_the_four_notebooks_exist():
     names = {p.stem for p in NOTEBOOKS}
-    assert names >= {"01_quickstart", "02_dataframes", "03_benchmarks", "04_choosing_a_backend"}
+    assert names >= {"01_quickstart", "02_dataframes", "03_benchmarks", "04_choosing_a_backend",
+                     "05_pandas_accessor"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -99,7 +100,8 @@ def test_notebook_is_stored_without_outputs(path):
 #: Environment per notebook for the suite's run: 03 runs the benchmark at its "smoke" size on
 #: three workloads without peers (seconds instead of the minute a reader's "quick" run takes).
 ENV = {"03_benchmarks": {"PAR_BENCH_MODE": "smoke", "PAR_BENCH_NO_PEERS": "1",
-                         "PAR_BENCH_WORKLOADS": "pybound npbound transfer"}}
+                         "PAR_BENCH_WORKLOADS": "pybound npbound transfer"},
+       "05_pandas_accessor": {"PAR_NOTEBOOK_ROWS": "20000"}}
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +172,22 @@ def _check_backends(book):
     assert "python loop:" in reasons and "numpy:" in reasons
 
 
+def _check_accessor(book):
+    timing = text_of(cell_with(book, "pandas_seconds = "))
+    assert "equal to pandas: True" in timing and "df.par.apply(order_value" in timing
+    assert "speedup" in timing
+    bar = cell_with(book, "progress=True")
+    assert any(WIDGET in out.get("data", {}) for out in bar.outputs), "no progress widget"
+    assert "True" in text_of(bar)
+    assert text_of(cell_with(book, "per_region = ")).count("True") == 2
+    error = text_of(cell_with(book, "def fragile"))
+    assert "ValueError price missing" in error and "'order-1234'" in error
+    assert "True True" in text_of(cell_with(book, "vectorised = "))
+
+
 CHECKS = {"01_quickstart": _check_quickstart, "02_dataframes": _check_dataframes,
-          "03_benchmarks": _check_benchmarks, "04_choosing_a_backend": _check_backends}
+          "03_benchmarks": _check_benchmarks, "04_choosing_a_backend": _check_backends,
+          "05_pandas_accessor": _check_accessor}
 
 
 STRANGER = [

@@ -50,11 +50,14 @@ class Output:
 
 @dataclass
 class Delivery:
-    """What one finished batch gave: its outcomes, and the bytes pickled each way."""
+    """What one finished batch gave: its outcomes, and the bytes pickled each way; or, when the
+    batch was lost through no fault of its own (another map's chunk killed the workers), the
+    ``replacement`` future of the same batch resubmitted, for the driver to wait on instead."""
 
     outcomes: list[Outcome]
     bytes_out: int = 0
     bytes_back: int = 0
+    replacement: Future | None = None
 
 
 class Backend:
@@ -95,7 +98,8 @@ class Backend:
 
     def outcomes(self, future: Future, map_id: int, specs: list) -> Delivery:
         """What a finished batch gave; a dead worker raises WorkerCrashedError naming its chunk
-        (after the backend made sure the next call gets working workers)."""
+        in the map that ran it (after the backend made sure the next call gets working
+        workers), and hands every other map a replacement for the batches it lost."""
         return Delivery(future.result())
 
     def running(self, map_id: int) -> list[tuple[int, int, float]]:
@@ -106,11 +110,17 @@ class Backend:
         """Stop the worker running a timed-out chunk; False when that cannot be done."""
         return False
 
-    def abort(self, futures: Iterable[Future] = ()) -> None:
-        """Stop all work now, ``futures`` included (Ctrl-C, timeout, cancel); the next call
-        starts afresh."""
+    def cancel(self, futures: Iterable[Future] = (), map_id: int | None = None) -> None:
+        """Start none of the map's chunks still waiting (one of its chunks failed); chunks
+        already running finish. Other maps on the backend are not touched."""
         for future in futures:
             future.cancel()
+
+    def abort(self, futures: Iterable[Future] = (), map_id: int | None = None) -> None:
+        """Stop the map ``map_id`` now (Ctrl-C, timeout, cancellation): its waiting chunks and,
+        where the backend can, the workers running its chunks; other maps go on (None: stop
+        everything)."""
+        self.cancel(futures, map_id)
 
     def limits(self) -> Any:
         """A context in which a map runs (the thread backend caps BLAS threads there)."""

@@ -1,38 +1,57 @@
-"""backends.crashes: why a process pool broke, told as a WorkerCrashedError naming the chunk.
-Layer: backends (imports errors and backends.spawning).
+"""backends.crashes: whose fault a broken process pool was, told as "chunk i, killed by SIGx".
+Layer: backends (imports errors, backends.spawning and backends.generation).
 
-``ProcessPoolExecutor`` breaks as a whole when one worker dies. The process backend keeps each
-executor it made as a :class:`Generation` (its board, its processes); :func:`explain` reads the
-boards for the chunks of the failed map that were running, waits for the executor's own thread
-to reap the workers, and names the worker that died on its own (the others were then stopped
-with SIGTERM by the executor) and the chunk it ran.
+``ProcessPoolExecutor`` breaks as a whole when one worker dies: every future it holds fails with
+``BrokenProcessPool``, whichever map it belongs to. :func:`judge` reads, once per broken
+:class:`~.generation.Generation`, who died on their own (not SIGTERM, which the executor sends to
+the others once it broke; not the workers the caller stopped on purpose) and which chunk of which
+map each was running. Then, per map:
+
+==========================================  ===================================================
+the map                                     gets
+==========================================  ===================================================
+ran the chunk whose worker died             :func:`crash_error`: WorkerCrashedError naming it
+lost batches with someone else's worker     its batches resubmitted to a fresh executor, up to
+(or one that died running no chunk)         ``REQUEUES`` times each, then :func:`lost_error`
+==========================================  ===================================================
 """
 
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import WorkerCrashedError
+from .generation import Generation
 from .spawning import describe_exit
 
 RESTARTED = "The pool has been restarted; the next call works."
 
+#: Times a batch is resubmitted after losing its executor to another map's crash (or to a
+#: worker that died running no chunk): not its fault, so it runs again, but a batch that keeps
+#: meeting dying workers ends with an error instead of looping.
+REQUEUES = 10
+
 
 @dataclass
-class Generation:
-    """One executor of a process backend: its board, its processes by pid, itself."""
+class Death:
+    """A worker that died on its own, and the chunk it was running (None: no chunk)."""
 
-    board: Any
-    processes: dict
-    executor: Any
+    pid: int
+    exitcode: int | None
+    map_id: int = 0
+    chunk: int | None = None
+    rss: int = 0
 
-    @property
-    def broken(self) -> bool:
-        return bool(getattr(self.executor, "_broken", False))
+
+@dataclass
+class Verdict:
+    """Who broke a generation: the dead worker of each guilty map, and deaths running nothing."""
+
+    culprits: dict[int, Death] = field(default_factory=dict)
+    idle: list[Death] = field(default_factory=list)
 
 
 def exitcode(proc: Any, timeout: float = 3.0) -> int | None:
@@ -52,45 +71,57 @@ def exitcode(proc: Any, timeout: float = 3.0) -> int | None:
     return proc.exitcode
 
 
-def kill(proc: Any) -> None:
-    try:
-        proc.kill()
-    except (OSError, AttributeError, ValueError):
-        pass
+def judge(gen: Generation) -> Verdict:
+    """Who broke ``gen`` (computed once, when the first of its maps asks)."""
+    with gen.lock:
+        if gen.verdict is None:
+            gen.verdict = _judge(gen)
+    gen.sweep()
+    return gen.verdict
 
 
-def _wait_for_reaping(generations: list[Generation]) -> None:
-    # Polling workers alongside the broken executor's thread races (see exitcode): let it finish.
-    for gen in generations:
-        thread = getattr(gen.executor, "_executor_manager_thread", None)
-        if gen.broken and thread is not None and thread is not threading.current_thread():
-            thread.join(2.0)
+def _judge(gen: Generation) -> Verdict:
+    gen.wait_reaped()
+    rows = {pid: (map_id, chunk, rss) for pid, map_id, chunk, _, rss in gen.board.rows()}
+    deaths, unknown = [], []
+    for pid, proc in list(gen.processes.items()):
+        if pid in gen.stopped:
+            continue
+        code = exitcode(proc)
+        map_id, chunk, rss = rows.get(pid, (0, None, 0))
+        death = Death(pid, code, map_id, chunk, rss)
+        if code is None:
+            unknown.append(death)
+        elif code != -signal.SIGTERM:  # SIGTERM: the executor stopping the others
+            deaths.append(death)
+    if not deaths:  # no exit code says who: a worker of unknown fate that ran a chunk
+        deaths = [d for d in unknown if d.chunk is not None]
+    verdict = Verdict()
+    for death in deaths:
+        if death.chunk is None:
+            verdict.idle.append(death)
+        else:
+            verdict.culprits.setdefault(death.map_id, death)
+    return verdict
 
 
-def explain(generations: list[Generation], current: dict, map_id: int) -> WorkerCrashedError:
-    """The error for map ``map_id`` whose executor broke (``current``: the newest processes)."""
-    procs, rows, broken = {}, [], []
-    for gen in generations:
-        found = gen.board.running(map_id)  # map ids are unique: only this map's chunks
-        if found or gen.broken:
-            procs.update(gen.processes)
-            rows += found
-            broken.append(gen.processes)
-    if not rows:  # no chunk of this map had started: the newest broken executor's workers
-        procs = dict(broken[-1] if broken else current)
-    _wait_for_reaping(generations)
-    codes = {pid: exitcode(procs[pid]) for pid, _, _ in rows if pid in procs}
-    culprits = [r for r in rows if codes.get(r[0]) not in (None, -signal.SIGTERM)]
-    pick = (culprits or rows or [None])[0]
-    if pick is None:
-        dead = [c for c in map(exitcode, procs.values()) if c not in (None, 0)]
-        code = dead[0] if dead else None
-        return WorkerCrashedError(
-            f"a worker process {describe_exit(code)} while running this map (before it started "
-            f"a chunk: while unpickling its task?). {RESTARTED}",
-            chunk=None, exitcode=code)
-    pid, chunk, _ = pick
-    code = codes.get(pid)
+def crash_error(death: Death, gen: Generation) -> WorkerCrashedError:
+    """The error of the map whose chunk killed its worker."""
+    hint = gen.memory.explain(death.pid, death.exitcode, death.rss)
     return WorkerCrashedError(
-        f"worker process {pid} {describe_exit(code)} while running chunk {chunk}. {RESTARTED}",
-        chunk=chunk, exitcode=code)
+        f"worker process {death.pid} {describe_exit(death.exitcode)} while running chunk "
+        f"{death.chunk}{hint}. {RESTARTED}",
+        chunk=death.chunk, exitcode=death.exitcode)
+
+
+def lost_error(first_index: int, times: int, verdict: Verdict, gen: Generation
+               ) -> WorkerCrashedError:
+    """The error of a batch lost too many times with workers that died running other work."""
+    last = (verdict.idle or list(verdict.culprits.values()) or [None])[0]
+    how = "" if last is None else (
+        f" (the last: worker process {last.pid} {describe_exit(last.exitcode)}"
+        f"{gen.memory.explain(last.pid, last.exitcode, last.rss)})")
+    return WorkerCrashedError(
+        f"chunk {first_index} was lost {times} times with worker processes that died while "
+        f"it waited or ran next to them{how}; giving up. {RESTARTED}",
+        chunk=first_index, exitcode=None if last is None else last.exitcode)

@@ -52,7 +52,7 @@ WAIT_FOR_WORKERS = 60.0
 #: about large graphs, whereas scattered data goes straight to a worker.
 SCATTER_PAYLOAD_BYTES = 1 * 2**20
 
-#: Tries, and seconds between them, to resubmit a batch while workers come and go.
+#: Tries, and seconds between them, to scatter data while workers come and go.
 RELAUNCH_TRIES = 5
 RELAUNCH_PAUSE = 0.5
 
@@ -110,7 +110,7 @@ class DaskBackend(Backend):
         super().__init__(self.total_threads())
         self._lock = threading.Lock()
         self._live: dict[str, tuple] = {}  # key → (future, chunk) scattered for a running map
-        self._inflight: set = set()
+        self._inflight: dict[int, set] = {}  # map id → its dask futures running or queued
         self._job: tuple[bytes | None, Any] = (None, None)  # the last big job, scattered once
 
     @property
@@ -135,7 +135,7 @@ class DaskBackend(Backend):
         if not slices:
             return Placement([])
         chunks = [take_rows(value, s) for s in slices]
-        futures = self._client.scatter(chunks, hash=False)
+        futures = self._scatter(chunks)
         keys = []
         with self._lock:
             for future, chunk in zip(futures, chunks):
@@ -165,17 +165,28 @@ class DaskBackend(Backend):
         futures = []
         for key, (future, chunk) in zip(keys, entries):
             if future.status != "finished":
-                [future] = self._client.scatter([chunk], hash=False)
+                [future] = self._scatter([chunk])
                 with self._lock:
                     self._live[key] = (future, chunk)
             futures.append(future)
         return futures
 
+    def _scatter(self, values: Any) -> Any:
+        """``client.scatter``, tried again when it meets a worker that is going away."""
+        for attempt in range(RELAUNCH_TRIES):
+            try:
+                return self._client.scatter(values, hash=False)
+            except OSError:  # CommClosedError and friends
+                if attempt + 1 == RELAUNCH_TRIES:
+                    raise
+                time.sleep(RELAUNCH_PAUSE)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _payload(self, payload: bytes) -> Any:
         """Large bytes travel scattered (straight to a worker), small ones inside the task."""
         if len(payload) <= SCATTER_PAYLOAD_BYTES:
             return payload
-        return self._client.scatter(payload, hash=False)
+        return self._scatter(payload)
 
     def _job_payload(self, job_bytes: bytes) -> Any:
         """The job of a map, scattered once for all its batches when it is big."""
@@ -186,7 +197,7 @@ class DaskBackend(Backend):
             if cached_bytes is not job_bytes or future.status != "finished":
                 if future is not None:
                     future.release()
-                future = self._client.scatter(job_bytes, hash=False)
+                future = self._scatter(job_bytes)
                 self._job = (job_bytes, future)
             return future
 
@@ -225,7 +236,7 @@ class DaskBackend(Backend):
         )
         batch.current = future
         with self._lock:
-            self._inflight.add(future)
+            self._inflight.setdefault(batch.map_id, set()).add(future)
         future.add_done_callback(lambda f: self._deliver(f, result, batch))
 
     def _deliver(self, future: Any, result: Future, batch: Batch | None) -> None:
@@ -233,11 +244,16 @@ class DaskBackend(Backend):
 
         A task cancelled by dask (not by us) lost its input: the worker holding a scattered
         chunk died, and dask cannot recompute data it was given. The chunk is scattered again
-        from the caller and the batch resubmitted, up to RESUBMITS times.
+        from the caller and the batch resubmitted (:meth:`Batch.retry` says how often; a batch
+        that only waited on workers another map's chunk killed is not to blame).
         """
         distributed = _import_distributed()
-        with self._lock:
-            self._inflight.discard(future)
+        if batch is not None:
+            with self._lock:
+                mine = self._inflight.get(batch.map_id, set())
+                mine.discard(future)
+                if not mine:
+                    self._inflight.pop(batch.map_id, None)
         if batch is not None:
             batch.current = None  # no cycle batch ↔ future: the result is freed once fetched
         if result.cancelled():
@@ -247,17 +263,13 @@ class DaskBackend(Backend):
         try:
             value = future.result()
             future.release()  # the cluster forgets the result (and the chunks it depended on)
-        except distributed.KilledWorker as exc:
-            self._fail(result, crash_error(exc, batch) if batch is not None else exc)
-        except CancelledError as exc:
+        except (distributed.KilledWorker, CancelledError) as exc:
             if batch is None or result.done() or self._closing:
                 self._fail(result, exc)
-                return
-            ran = not finished and (batch.marker is None or self._started(batch.marker))
-            if batch.lose(ran):
+            elif batch.retry(exc, finished, self._started):
                 self._relaunch(batch, result)
-                return
-            self._fail(result, crash_error(exc, batch))
+            else:
+                self._fail(result, crash_error(exc, batch))
         except BaseException as exc:  # delivered through the future
             self._fail(result, exc)
         else:
@@ -271,29 +283,23 @@ class DaskBackend(Backend):
             return True
 
     def _relaunch(self, batch: Batch, result: Future) -> None:
-        """Resubmit after a loss; the scatter may meet a worker that is dying too, so retry."""
-        for attempt in range(RELAUNCH_TRIES):
-            try:
-                self._launch(batch, result)
-                return
-            except OSError as exc:  # CommClosedError and friends: a worker went away
-                if attempt + 1 == RELAUNCH_TRIES:
-                    self._fail(result, exc)
-                    return
-                time.sleep(RELAUNCH_PAUSE)
-            except BaseException as exc:  # delivered through the future
-                self._fail(result, exc)
-                return
+        """Resubmit after a loss (:meth:`_scatter` retries a worker that is dying too)."""
+        try:
+            self._launch(batch, result)
+        except BaseException as exc:  # delivered through the future
+            self._fail(result, exc)
 
     @staticmethod
     def _fail(result: Future, exc: BaseException) -> None:
         if result.set_running_or_notify_cancel():
             result.set_exception(exc)
 
-    def abort(self, futures=()) -> None:
-        super().abort(futures)
+    def abort(self, futures=(), map_id=None) -> None:
+        """Cancel the map's tasks on the cluster (None: every map's); other maps go on."""
+        super().abort(futures, map_id)
         with self._lock:
-            inflight = list(self._inflight)
+            inflight = [f for mid, fs in self._inflight.items() if map_id in (None, mid)
+                        for f in fs]
         if inflight:
             try:
                 self._client.cancel(inflight)

@@ -3,7 +3,9 @@ backends (imports errors).
 
 A worker that dies mid-map: dask reruns its tasks elsewhere, but it cannot recreate the chunks
 it was given by scatter, so the batches that lost theirs are scattered again from the caller
-and resubmitted. A chunk that keeps killing workers raises a WorkerCrashedError naming it.
+and resubmitted. A chunk that keeps killing workers raises a WorkerCrashedError naming it; a
+batch of another map that only waited on those workers runs again, marked, instead of taking
+the blame.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Batch:
     keys: list
     attempts: int = 0  # times its worker died while it ran
     requeues: int = 0  # times it was lost before it started, or its result before we had it
-    marker: str | None = None  # set on the scheduler when a resubmitted run starts
+    marker: str | None = None  # True on the scheduler while a resubmitted run runs
     current: Any = None  # the dask future running it now
 
     @property
@@ -52,6 +54,21 @@ class Batch:
         else:
             self.requeues += 1
         return self.attempts <= RESUBMITS and self.requeues <= REQUEUES
+
+    def retry(self, exc: BaseException, finished: bool, started) -> bool:
+        """Whether to resubmit the batch after dask lost it (``started(marker)``: whether a
+        marked run was running when its worker died).
+
+        Cancelled by dask: it lost its input with a dying worker, see :meth:`lose`. KilledWorker:
+        dask already retried it on several dying workers, but a batch that merely waited there
+        while another map's chunk killed them gets the same verdict; so an unmarked batch runs
+        once more with a marker, and only a marked one that was running then is given up.
+        """
+        ran = not finished and (self.marker is None or started(self.marker))
+        if hasattr(exc, "allowed_failures") and ran and self.marker is not None:
+            self.attempts += 1
+            return False
+        return self.lose(ran)
 
     def cancel(self) -> None:
         if self.current is not None:

@@ -102,28 +102,32 @@ class Task(NamedTuple):
 def run_batch(job: bytes, specs: bytes, task: Task, *values: Any) -> bytes:
     """Dask task: make the batch's chunks visible to its specs, then run it as a process would."""
     if task.marker is not None:
-        _mark_started(task.marker)
+        _mark_running(task.marker, True)
     if process_id() != task.caller:
         # A worker process of its own: nested maps run serially, and (with one thread per
         # worker, so that swapping sys.stdout cannot race) prints and logs go back to the caller.
         process_state["in_worker"] = _single_threaded()
     _received.values = dict(zip(task.keys, values))
     try:
-        return run_batch_pickled(job, specs, task.map_id, task.first_index)
+        result = run_batch_pickled(job, specs, task.map_id, task.first_index)
     finally:
         _received.values = {}
+    if task.marker is not None:  # it ran to the end: losing its result is not its fault
+        _mark_running(task.marker, False)
+    return result
 
 
-def _mark_started(marker: str) -> None:
-    """Tell the scheduler this resubmitted batch started (a synchronous call, ~3 ms), so that a
-    batch that dies with its worker can be told apart from one that only waited there."""
+def _mark_running(marker: str, running: bool) -> None:
+    """Tell the scheduler whether this resubmitted batch is running (a synchronous call, ~3 ms),
+    so that a batch that dies with its worker can be told apart from one that only waited
+    there, or had finished and lost its result."""
     try:
         from distributed import get_worker
         from distributed.utils import sync
 
         worker = get_worker()
-        sync(worker.loop, worker.scheduler.set_metadata, keys=[marker], value=True)
-    except Exception:  # the mark only sharpens an error message
+        sync(worker.loop, worker.scheduler.set_metadata, keys=[marker], value=running)
+    except Exception:  # the mark only sharpens the blame
         pass
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import pickling_error
 from ..worker import Job, Outcome
+from . import wire
 
 _jobs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Job → its pickle
 _jobs_lock = threading.Lock()
@@ -53,21 +54,25 @@ def dumps_job(job: Job) -> bytes:
 
 
 def dumps_specs(specs: list) -> bytes:
-    """A batch's specs as one payload."""
-    return _dumps(specs, f"chunks {specs[0].index}..{specs[-1].index}")
+    """A batch's specs as one payload (packed as columns where they allow it)."""
+    what = f"chunks {specs[0].index}..{specs[-1].index}"
+    try:
+        return wire.dumps(wire.pack_specs(specs))
+    except (Exception, SystemExit) as exc:
+        raise pickling_error(what, None, exc) from exc
 
 
 def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
     """The outcomes a worker sent back for ``specs`` (one failed outcome when the batch could
     not even be unpickled there)."""
-    import cloudpickle
-
     try:
-        status, *rest = cloudpickle.loads(raw)
+        status, *rest = wire.loads(raw)
     except (Exception, SystemExit) as exc:  # a result must not end the caller
         raise pickling_error(f"the results of chunks {specs[0].index}..{specs[-1].index}",
                              None, exc, verb="unpickle") from exc
     if status == "ok":
-        return rest[0]
+        return wire.unpack_outcomes(rest[0])
+    if status == "skipped":  # its map was cancelled before the batch started
+        return []
     error, tb = rest
     return [Outcome(specs[0].index, False, error=error, remote_tb=tb)]

@@ -8,41 +8,47 @@ Layer: backends (imports board, cpus, errors, share and its sibling modules).
     place(): share the data once ──── segment ──▶ attach once per process (cached, read-only)
     submit_batch(): cloudpickle(job, specs) ────▶ remote.run_batch_pickled → run_chunks
     outcomes() ◀───────────────────── results ── cloudpickle(outcomes)
-    board (RawArray) ◀──── which chunk runs where, since when ── each worker
-    crash: crashes.explain reads the boards; timeout: SIGKILL the worker on the board;
-    Ctrl-C: kill all; next call: a fresh executor
+    board (RawArray) ◀── which chunk of which map runs where, since when, RSS ── each worker
+    timeout / cancel / Ctrl-C of a map: SIGKILL the workers running *its* chunks (board)
+    a worker died: crashes.judge names the guilty map's chunk; the other maps' lost batches
+    are resubmitted to a fresh executor (outcomes() hands the driver a replacement future)
 
 Built on ``concurrent.futures.ProcessPoolExecutor`` rather than a hand-written worker loop. Its
-all-or-nothing breakage on a worker death is turned into a precise WorkerCrashedError and a
-restart, so "the pool works afterwards". Starting workers safely is :mod:`.spawning`'s job,
-placing data :mod:`.placing`'s, pickling batches :mod:`.pickling`'s.
+all-or-nothing breakage on a worker death is turned into a precise WorkerCrashedError for the
+map whose chunk killed the worker, and a transparent retry for every other map sharing the pool,
+so several maps (threads, asyncio tasks) can share one pool and "the pool works afterwards".
+Each executor is a :class:`~.generation.Generation`; starting workers safely is
+:mod:`.spawning`'s job, placing data :mod:`.placing`'s, pickling batches :mod:`.pickling`'s.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import weakref
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
-from ..board import Board
 from ..cpus import threads_per_worker
 from ..errors import pickling_error
 from ..share.arrays import output_array
 from . import crashes
 from .base import Backend, Delivery, Output
+from .generation import Generation
 from .pickling import dumps_job, dumps_specs, loads_outcomes
 from .placing import place_shared
-from .remote import call_pickled, init_process_worker, pid_alive, run_batch_pickled
+from .remote import call_pickled, run_batch_pickled
 from .spawning import context
 
 #: Seconds to wait for workers to exit on shutdown before they are killed.
 SHUTDOWN_GRACE = 5.0
 
-#: Executors kept for explaining a crash: the one that ran a map may already be replaced.
+#: Executors kept at most after they were replaced, while their workers wind down.
 GENERATIONS_KEPT = 4
+
+#: Submits tried on a fresh executor when the one at hand broke under the submit.
+SUBMIT_TRIES = 3
 
 _live: weakref.WeakSet = weakref.WeakSet()  # every ProcessBackend of this process
 
@@ -52,6 +58,17 @@ def live_worker_pids() -> set[int]:
     return {pid for backend in list(_live) for pid in backend.worker_pids()}
 
 
+@dataclass
+class Batch:
+    """A batch as pickled once: kept with its future, so a lost batch is resubmitted as is."""
+
+    job: bytes
+    specs: bytes
+    map_id: int
+    first_index: int
+    requeues: int = 0  # times it was lost with another map's dying worker
+
+
 class ProcessBackend(Backend):
     name = "process"
 
@@ -59,53 +76,52 @@ class ProcessBackend(Backend):
         super().__init__(workers)
         self._ctx = context(start_method)
         self.start_method = self._ctx.get_start_method()
-        self._executor: ProcessPoolExecutor | None = None
-        self._board: Board | None = None
-        self._processes: dict = {}
-        self._generations: list[crashes.Generation] = []
+        self._current: Generation | None = None
+        self._generations: list[Generation] = []
         self._lock = threading.RLock()
+        self._closed = False
         self._creator = os.getpid()
         _live.add(self)
 
     # -- executor life cycle --------------------------------------------------------------
-    def _pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if os.getpid() != self._creator:
-                raise RuntimeError(
-                    "this process pool belongs to the parent of a fork; create a new par.Pool "
-                    "in the child (the module-level functions do this for you)"
-                )
-            if self._executor is None or getattr(self._executor, "_broken", False):
-                if self._executor is not None:
-                    self._discard()
-                buffer = self._ctx.RawArray("q", Board.FIELDS * (self.workers * 2 + 2))
-                lock = self._ctx.Lock()
-                self._board = Board(buffer, lock)
-                self._executor = ProcessPoolExecutor(
-                    self.workers,
-                    mp_context=self._ctx,
-                    initializer=init_process_worker,
-                    initargs=(buffer, lock, os.getpid(), threads_per_worker(self.workers)),
-                )
-                self._processes = self._executor._processes
-                self._generations = self._generations[1 - GENERATIONS_KEPT:] + [
-                    crashes.Generation(self._board, self._processes, self._executor)]
-            return self._executor
+    def _generation(self) -> Generation:
+        """The working executor; a fresh one when there is none or it broke."""
+        if os.getpid() != self._creator:
+            raise RuntimeError(
+                "this process pool belongs to the parent of a fork; create a new par.Pool "
+                "in the child (the module-level functions do this for you)"
+            )
+        if self._closed:
+            raise CancelledError("the map's remaining chunks were cancelled: its pool was "
+                                 "closed or shut down while it ran")
+        gen = self._current
+        if gen is None or gen.broken:
+            if gen is not None:
+                gen.executor.shutdown(wait=False)  # broken: its own thread stops the workers
+            gen = self._current = Generation(self._ctx, self.workers,
+                                             threads_per_worker(self.workers))
+            self._generations = self._generations[1 - GENERATIONS_KEPT:] + [gen]
+        # Old executors are kept while their workers wind down (for abort and leak checks),
+        # then dropped with their pipes.
+        if len(self._generations) > 1:
+            self._generations = [g for g in self._generations if g is gen or not g.finished]
+        return gen
 
-    def _discard(self, kill: bool = False) -> None:
-        executor, self._executor = self._executor, None
-        processes = list(self._processes.values())
-        if executor is None:
-            return
-        if kill:
-            for proc in processes:
-                crashes.kill(proc)
-        executor.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            proc.join(SHUTDOWN_GRACE)
-            if proc.is_alive():
-                crashes.kill(proc)
-                proc.join(1.0)
+    def _submit(self, fn, *args) -> Future:
+        """Submit to the working executor; one that broke under the submit is replaced."""
+        with self._lock:  # no executor is replaced (or shut down) under a submit
+            for attempt in range(SUBMIT_TRIES):
+                gen = self._generation()
+                try:
+                    return gen.submit(fn, *args)
+                except BrokenProcessPool:
+                    if attempt + 1 == SUBMIT_TRIES:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _gens(self) -> list[Generation]:
+        with self._lock:
+            return list(self._generations)
 
     # -- data -----------------------------------------------------------------------------
     def place(self, data, slices):
@@ -125,64 +141,73 @@ class ProcessBackend(Backend):
             payload = cloudpickle.dumps((fn, args, kwargs))
         except Exception as exc:
             raise pickling_error("the function or its arguments", fn, exc) from exc
-        return self._pool().submit(call_pickled, payload)
+        return self._submit(call_pickled, payload)
 
     def submit_batch(self, job, specs, map_id) -> Future:
-        job_bytes, specs_bytes = dumps_job(job), dumps_specs(specs)
-        args = (run_batch_pickled, job_bytes, specs_bytes, map_id, specs[0].index)
-        try:
-            future = self._pool().submit(*args)
-        except BrokenProcessPool:  # broke between _pool()'s check and submit: a fresh one
-            future = self._pool().submit(*args)
-        future.bytes_out = len(job_bytes) + len(specs_bytes)
+        return self._send(Batch(dumps_job(job), dumps_specs(specs), map_id, specs[0].index))
+
+    def _send(self, batch: Batch) -> Future:
+        future = self._submit(run_batch_pickled, batch.job, batch.specs, batch.map_id,
+                              batch.first_index)
+        future.batch = batch
+        future.bytes_out = len(batch.job) + len(batch.specs)
         return future
 
     def outcomes(self, future, map_id, specs) -> Delivery:
         try:
             raw = future.result()
         except BrokenProcessPool:
-            error = crashes.explain(list(self._generations), self._processes, map_id)
-            self._restart()
-            raise error from None
+            return self._after_break(future, map_id)
         return Delivery(loads_outcomes(raw, specs), getattr(future, "bytes_out", 0), len(raw))
 
-    def _restart(self) -> None:
-        # After a crash the current executor is the broken one, or a fresh one that took the
-        # failed map's later batches mid-submission: stop either, so the next call starts afresh.
-        with self._lock:
-            if self._executor is not None:
-                self._discard(kill=True)
+    def _after_break(self, future: Future, map_id: int) -> Delivery:
+        """A batch lost with its executor: the map's own crash, or resubmitted."""
+        gen, batch = future.generation, future.batch
+        verdict = crashes.judge(gen)
+        death = verdict.culprits.get(map_id)
+        if death is not None:
+            raise crashes.crash_error(death, gen) from None
+        batch.requeues += 1
+        if batch.requeues > crashes.REQUEUES:
+            raise crashes.lost_error(batch.first_index, batch.requeues, verdict, gen) from None
+        return Delivery([], replacement=self._send(batch))
 
     def running(self, map_id: int):
-        board = self._board
-        return board.running(map_id) if board is not None else []
+        gen = self._current
+        return gen.board.running(map_id) if gen is not None else []
 
     def stop_worker(self, worker_id: int) -> bool:
-        try:
-            os.kill(worker_id, signal.SIGKILL)
-            return True
-        except ProcessLookupError:
-            return False
+        return any(gen.stop(worker_id) for gen in self._gens() if worker_id in gen.processes)
 
-    def abort(self, futures=()) -> None:
-        # The futures are left to the executor, which fails them when its workers are killed:
-        # cancelling them here would make its thread raise InvalidStateError (CPython 3.11).
-        with self._lock:
-            self._discard(kill=True)
+    def cancel(self, futures=(), map_id=None) -> None:
+        # The futures are left to the executor (cancelling one as a Python 3.11 executor breaks
+        # kills its thread); the workers skip the map's batches instead.
+        for gen in self._gens():
+            if map_id is not None:
+                gen.board.cancel(map_id)
+
+    def abort(self, futures=(), map_id=None) -> None:
+        for gen in self._gens():
+            if map_id is None:
+                gen.kill_all()
+            else:
+                gen.stop_map(map_id)
 
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:
-            if os.getpid() == self._creator:
-                self._discard(kill=not wait)
-            else:
-                self._executor = None
+            if os.getpid() != self._creator:
+                self._current, self._generations = None, []
+                return
+            self._closed = True
+            gens, self._generations, self._current = self._generations, [], None
+        for gen in gens:
+            gen.shutdown(kill=not wait, grace=SHUTDOWN_GRACE)
 
     def worker_pids(self) -> list[int]:
         """Live workers, found without polling them (only the executor's thread reaps)."""
         if os.getpid() != self._creator:
             return []
-        return [pid for pid, proc in list(self._processes.items())
-                if getattr(proc._popen, "returncode", 0) is None and pid_alive(pid)]
+        return [pid for gen in self._gens() for pid in gen.live_pids()]
 
     def describe(self) -> str:
         return f"process backend ({self.start_method}), {self.workers} worker(s)"

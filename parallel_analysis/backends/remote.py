@@ -6,8 +6,9 @@ same bytes) and the batch's specs, so lambdas, closures and notebook functions t
 :func:`run_batch_pickled` runs it with :func:`~parallel_analysis.worker.run_chunks` and pickles
 the outcomes back; an outcome that cannot be pickled becomes a clear error instead of a broken
 pool. Process workers start with :func:`init_process_worker`, which ignores SIGINT (the caller
-owns Ctrl-C), caps BLAS threads, claims a slot on the board and starts a watchdog thread that
-exits the worker when the caller dies and drops mappings of unlinked segments.
+owns Ctrl-C), caps BLAS threads, finds the slot the caller gave it on the board and starts a
+watchdog thread that exits the worker when the caller dies, drops mappings of unlinked segments
+and notes the worker's RSS on the board. A batch of a map cancelled meanwhile is skipped.
 
 Everything here is module-level so it pickles by reference under forkserver and spawn.
 """
@@ -26,10 +27,17 @@ from .. import attached
 from ..board import Board
 from ..errors import pickling_error
 from ..worker import exit_error, process_state, run_chunks
+from . import wire
 
-#: Seconds between watchdog checks (dead caller, unlinked segments): the delay before a worker
-#: exits after its caller is killed, and before it releases a closed segment.
+#: Seconds between watchdog checks (dead caller, unlinked segments, RSS): the delay before a
+#: worker exits after its caller is killed, and before it releases a closed segment.
 WATCHDOG_INTERVAL = 0.1
+
+#: Seconds a new worker waits for the caller to give it a slot on the board (the caller does
+#: so right after the submit that started it; a worker without a slot runs untracked).
+SLOT_WAIT = 10.0
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _job_cache: dict[str, Any] = {"bytes": None, "job": None}
 
@@ -44,7 +52,10 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
     try:
         if board is not None:  # marked before unpickling, so a crash there names the chunk
             board.start(slot, map_id, first_index)
-        specs = cloudpickle.loads(specs_bytes)
+            if board.cancelled(map_id):  # queued before its map was cancelled (or failed)
+                board.stop(slot)
+                return wire.dumps(("skipped",))
+        specs = wire.unpack_specs(wire.loads(specs_bytes))
         if _job_cache["bytes"] != job_bytes:
             _job_cache["job"] = cloudpickle.loads(job_bytes)
             _job_cache["bytes"] = job_bytes
@@ -55,12 +66,12 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
         error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
         if isinstance(exc, SystemExit):
             error = exit_error(first_index, exc)
-        return cloudpickle.dumps(("failed", _safe_error(error), traceback.format_exc()))
+        return wire.dumps(("failed", _safe_error(error), traceback.format_exc()))
     outcomes = run_chunks(job, specs, board, slot, map_id)
     if board is not None:  # a crash while pickling the results still names the chunk
         board.start(slot, map_id, first_index)
     try:
-        return cloudpickle.dumps(("ok", outcomes))
+        return wire.dumps(("ok", wire.pack_outcomes(outcomes)))
     except BaseException:  # find the outcome that cannot travel
         for outcome in outcomes:
             try:
@@ -74,7 +85,7 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
                 outcome.ok, outcome.value = False, None
                 outcome.error = pickling_error(what, bad, exc)
                 outcome.remote_tb = ""
-        return cloudpickle.dumps(("ok", outcomes))
+        return wire.dumps(("ok", wire.pack_outcomes(outcomes)))
     finally:
         if board is not None:
             board.stop(slot)
@@ -113,16 +124,16 @@ def _safe_error(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def init_process_worker(board_buffer: Any, board_lock: Any, caller_pid: int,
-                        blas_threads: int) -> None:
+def init_process_worker(board_buffer: Any, caller_pid: int, blas_threads: int) -> None:
     """Initializer of each process worker (runs once per process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     process_state["in_worker"] = True
     _limit_blas(blas_threads)
-    board = Board(board_buffer, board_lock)
+    board = Board(board_buffer)
     process_state["board"] = board
-    process_state["slot"] = board.claim()
-    threading.Thread(target=_watchdog, args=(caller_pid,), daemon=True,
+    # The caller writes our pid into a slot right after the submit that started us.
+    slot = process_state["slot"] = board.find(os.getpid(), wait=SLOT_WAIT)
+    threading.Thread(target=_watchdog, args=(caller_pid, board, slot), daemon=True,
                      name="parallel_analysis-watchdog").start()
 
 
@@ -137,8 +148,18 @@ def _limit_blas(threads: int) -> None:
         pass
 
 
-def _watchdog(caller_pid: int) -> None:
-    """Exit when the caller dies; drop mappings of segments their owner unlinked."""
+def _rss() -> int:
+    """This process's resident set size in bytes (0 when /proc cannot tell)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _watchdog(caller_pid: int, board: Board, slot: int) -> None:
+    """Exit when the caller dies; drop mappings of segments their owner unlinked; note the RSS
+    on the board (what a crash report says when the kernel kills us for memory)."""
     pidfd = None
     try:
         pidfd = os.pidfd_open(caller_pid)
@@ -154,6 +175,7 @@ def _watchdog(caller_pid: int) -> None:
         if dead:
             os._exit(0)
         attached.release_unlinked()
+        board.note_rss(slot, _rss())
 
 
 def pid_alive(pid: int) -> bool:

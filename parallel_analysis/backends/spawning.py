@@ -7,6 +7,7 @@ the package).
   ``if __name__ == "__main__":`` starts pools recursively. Functions travel by value with
   cloudpickle, so workers never need it.
 - A child of ``os.fork()`` forgets the parent's forkserver and workers.
+- A worker's exit code is read right even when two threads poll it at once.
 - :func:`describe_exit` says how a worker died, from its exit code.
 """
 
@@ -19,6 +20,11 @@ import sys
 import threading
 from multiprocessing import context as mp_context
 from multiprocessing import spawn
+
+try:
+    from multiprocessing import popen_forkserver
+except ImportError:  # pragma: no cover - no forkserver (Windows)
+    popen_forkserver = None
 
 #: Modules the forkserver imports once, so each worker starts with numpy already loaded.
 FORKSERVER_PRELOAD = ["numpy", "cloudpickle", "threadpoolctl", "parallel_analysis.worker",
@@ -62,8 +68,36 @@ class _StartWithoutMain:
             _launching.active = False
 
 
+class _ForkServerPopen(popen_forkserver.Popen if popen_forkserver else object):
+    """multiprocessing's forkserver Popen, with a poll() that two threads may call at once.
+
+    A dying worker is polled by the executor's own thread (joining it) and by any
+    ``Process.start()`` in this process (multiprocessing then polls all its children, e.g. when
+    another pool starts workers). Both see the exit pipe readable: one reads the exit status,
+    the other reads EOF and records exit code 255 over it, and a worker the executor stopped
+    with SIGTERM looks like a crash. With the lock the second reads the first's code; the
+    blocking wait stays outside it.
+    """
+
+    def __init__(self, process_obj):
+        self._poll_lock = threading.Lock()
+        super().__init__(process_obj)
+
+    def poll(self, flag=os.WNOHANG):
+        if flag != os.WNOHANG and self.returncode is None:
+            from multiprocessing.connection import wait
+
+            wait([self.sentinel])
+        with self._poll_lock:
+            return super().poll(os.WNOHANG)
+
+
 class ForkServerWorker(_StartWithoutMain, mp_context.ForkServerProcess):
-    """A forkserver process that does not re-run ``__main__``."""
+    """A forkserver process that does not re-run ``__main__``, polled thread-safely."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        return _ForkServerPopen(process_obj)
 
 
 class SpawnWorker(_StartWithoutMain, mp_context.SpawnProcess):

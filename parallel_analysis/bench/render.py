@@ -155,6 +155,29 @@ def goals_table(recs: list[Record]) -> str:
     return "\n".join(out) + "\n" + note
 
 
+def autoprobe_section(rows: list[dict]) -> str:
+    """backend="auto"'s decisions per workload, idle and beside a busy loop, with the goals:
+    the same answer in 20/20 probes idle and 19/20 beside the busy loop, at most 3% of the map
+    it decides for."""
+    if not rows:
+        return ""
+    lines = ["| condition | workload | right answer | agreed | choices | probe (median) | "
+             "share of the map | goal |", "|---|---|---|---:|---|---:|---:|---|"]
+    for r in rows:
+        need = r["probes"] if r["condition"] == "idle" else max(1, r["probes"] * 19 // 20)
+        agreed = r["agree"] >= need
+        cheap = r["share_of_map"] <= 0.03
+        status = "met" if agreed and cheap else "**not met**"
+        choices = ", ".join(f"{k} {v}" for k, v in sorted(r["choices"].items()))
+        lines.append(f"| {r['condition']} | {r['workload']} | {r['right']} | {r['agree']}/"
+                     f"{r['probes']} (≥ {need}) | {choices} | {_fmt_s(r['probe_seconds'])} | "
+                     f"{r['share_of_map']:.1%} (≤ 3%) | {status} |")
+    return ("## auto: the same answer under load\n\nEach probe decides afresh; the busy loop is "
+            "one process spinning on a CPU, started by the benchmark. The share of the map is "
+            "the probe's time over one warm map of the workload on the right backend.\n\n"
+            + "\n".join(lines) + "\n")
+
+
 def machine_section(doc: dict) -> str:
     m = doc.get("machine_info", {})
     v = m.get("versions", {})
@@ -210,6 +233,7 @@ def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
             parts.append("Chunking gains and parallel gains, told apart (paired rounds):\n")
             parts.append(scaling)
         parts.append(load_note(recs, name, cpus))
+    parts.append(autoprobe_section(doc.get("parallel_analysis", {}).get("autoprobe", [])))
     if plots:
         parts.append("## Plots\n")
         parts += [f"![{os.path.splitext(p)[0]}]({p})\n" for p in plots]

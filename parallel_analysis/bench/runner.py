@@ -24,19 +24,26 @@ from typing import Any
 
 import parallel_analysis as par
 
-from . import results
+from . import autoprobe, results
+from .accessor import GroupApply, RowApply, SeriesMap
 from .coldstart import ColdStart
 from .frames import GroupByWorkload
 from .machine import commit_info, machine_info
 from .measure import MemorySampler, Runners, cpu_count, stopwatch, tree_memory
 from .peers import available_peers
+from .rolling import RollingWorkload
 from .workloads import Case, NpBound, Overhead, PyBound, Transfer, Workload
+
+#: Not a timed workload: backend="auto"'s decisions, idle and beside a busy loop.
+AUTOPROBE = "autoprobe"
+PROBES = {"smoke": 2, "quick": 10, "full": 20}
 
 
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
     return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
-                                ColdStart())}
+                                ColdStart(), RollingWorkload(), RowApply(), SeriesMap(),
+                                GroupApply())}
 
 
 def worker_counts() -> list[int]:
@@ -49,7 +56,7 @@ def all_cases(mode: str, names: list[str] | None = None, peers: list[str] | None
     peers = available_peers() if peers is None else peers
     chosen = workloads()
     if names:
-        unknown = set(names) - set(chosen)
+        unknown = set(names) - set(chosen) - {AUTOPROBE}
         if unknown:
             raise ValueError(f"unknown workload(s) {sorted(unknown)}; choose from {list(chosen)}")
         chosen = {n: chosen[n] for n in chosen if n in names}
@@ -179,6 +186,11 @@ def run(mode: str = "full", names: list[str] | None = None, progress: bool = Tru
             line.done(f"{prefix}: {len(group)} cases in {time.perf_counter() - t0:.1f} s")
     finally:
         runners.close()
-    settings = {"mode": mode, "workloads": names_in_order, "seconds": time.perf_counter() - started,
-                "workers": worker_counts()}
+    settings = {"mode": mode, "workloads": names_in_order, "workers": worker_counts()}
+    if not names or AUTOPROBE in names:
+        line.show(f"{AUTOPROBE}: {PROBES[mode]} decisions per workload, idle and busy",
+                  step=True)
+        settings[AUTOPROBE] = autoprobe.tally(mode, PROBES[mode])
+        settings["workloads"].append(AUTOPROBE)
+    settings["seconds"] = time.perf_counter() - started
     return results.document(entries, machine_info(), commit_info(), settings)

@@ -183,9 +183,80 @@ def gone(pids) -> bool:
     return True
 
 
+SEM_PREFIX = "sem.mp-"  # multiprocessing's named semaphores (queues and locks of pools)
+
+
+def semaphores() -> set[str]:
+    """Every multiprocessing semaphore in /dev/shm, whoever made it."""
+    try:
+        return {n for n in os.listdir("/dev/shm") if n.startswith(SEM_PREFIX)}
+    except FileNotFoundError:
+        return set()
+
+
+def _mapped(pids) -> set[int]:
+    """Inodes of /dev/shm files these processes map. Every user of a semaphore maps its file;
+    its creator maps it under the temporary name glibc made it with, so inodes, not names."""
+    inodes = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                for line in f:
+                    if "/dev/shm/" in line:
+                        inodes.add(int(line.split()[4]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return inodes
+
+
+def leaked_semaphores(before: set[str]) -> set[str]:
+    """Semaphores that appeared since ``before`` and that no live process maps: left in
+    /dev/shm for good (their owner closed them without unlinking, or died untracked)."""
+    new = {}
+    for name in semaphores() - before:
+        try:
+            new[name] = os.stat(os.path.join("/dev/shm", name)).st_ino
+        except FileNotFoundError:
+            continue
+    new = {n: i for n, i in new.items() if i not in _FOREIGN}
+    if new:
+        me = psutil.Process()
+        ours = [me.pid] + [c.pid for c in me.children(recursive=True)]
+        mine = _mapped(ours)
+        new = {n: i for n, i in new.items() if i not in mine}
+    if new:  # another live program's (this machine is shared): never ours, remembered
+        theirs = _mapped(int(p) for p in os.listdir("/proc") if p.isdigit() and
+                         int(p) not in ours)
+        _FOREIGN.update(i for i in new.values() if i in theirs)
+        new = {n: i for n, i in new.items() if i not in theirs}
+    return set(new)
+
+
+_FOREIGN: set[int] = set()  # inodes of semaphores other programs made (scanning costs ~40 ms)
+
+
+def semaphores_of(pid: int) -> set[str]:
+    """The semaphores in /dev/shm that process ``pid`` maps (made or opened)."""
+    inodes = _mapped([pid])
+    out = set()
+    for name in semaphores():
+        try:
+            if os.stat(os.path.join("/dev/shm", name)).st_ino in inodes:
+                out.add(name)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+#: Semaphores in /dev/shm when the test session started (other programs' or earlier leaks).
+SESSION_SEMAPHORES = semaphores()
+
+
 def assert_no_leaks(timeout: float = 5.0) -> None:
     assert wait_until(lambda: not my_segments(), timeout), f"segments left: {my_segments()}"
     assert wait_until(lambda: not stray_workers(), timeout), f"stray workers: {stray_workers()}"
+    assert wait_until(lambda: not leaked_semaphores(SESSION_SEMAPHORES), timeout), (
+        f"semaphores left: {leaked_semaphores(SESSION_SEMAPHORES)}")
 
 
 # -- child interpreters ---------------------------------------------------------------------------
@@ -195,13 +266,15 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_child(code: str, env: dict | None = None, argv_prefix: tuple = ()) -> subprocess.Popen:
-    """Start ``python -c code`` with SIGINT at default and output piped as text."""
+def start_child(code: str, env: dict | None = None, argv_prefix: tuple = (),
+                cwd: str | None = None) -> subprocess.Popen:
+    """Start ``python -c code`` with SIGINT at default and output piped as text (in this
+    folder unless ``cwd``)."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.Popen(
         [*argv_prefix, sys.executable, "-c", textwrap.dedent(code)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
-        preexec_fn=_default_sigint, cwd=os.path.dirname(os.path.abspath(__file__)),
+        preexec_fn=_default_sigint, cwd=cwd or os.path.dirname(os.path.abspath(__file__)),
     )
 
 
@@ -266,3 +339,60 @@ def mark_and_sleep(chunk, folder, seconds):
     open(os.path.join(folder, str(int(chunk[0]))), "w").close()
     time.sleep(seconds)
     return int(chunk.sum())
+
+
+# -- concurrent maps ------------------------------------------------------------------------------
+
+def fault_at(chunk, value, fault, delay=0.02):
+    """The chunk holding ``value`` hits ``fault`` ("hang": sleeps 60 s; "stall": 2 s, then
+    returns); the others sleep ``delay`` (so that maps overlap) and return their sum."""
+    if fault is not None and chunk[0] <= value <= chunk[-1]:
+        if fault == "hang":
+            time.sleep(60)
+        if fault == "stall":
+            time.sleep(2)
+        else:
+            trigger(fault)
+    time.sleep(delay)
+    return int(chunk.sum())
+
+
+def run_in_threads(calls: dict, timeout: float = 60.0) -> dict:
+    """Run each ``name: callable`` in its own thread at once; ``name: value or exception``."""
+    import threading
+
+    results: dict = {}
+    barrier = threading.Barrier(len(calls))
+
+    def run(name, call):
+        barrier.wait()
+        try:
+            results[name] = call()
+        except BaseException as exc:  # the test looks at it
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    hung = [name for name, thread in zip(calls, threads) if thread.is_alive()]
+    assert not hung, f"maps never returned: {hung}"
+    return results
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+def eat_memory(chunk, mib, then_kill=False):
+    """Chunk 1 touches ``mib`` MiB in 16 MiB steps (a cgroup limit OOM-kills it on the way);
+    with ``then_kill`` it then waits for its watchdog to note its RSS and SIGKILLs itself, as
+    the kernel's OOM killer would."""
+    if int(chunk[0]) != 1:
+        return int(chunk[0])
+    import numpy as np
+
+    blocks = [np.ones(2**21) for _ in range(mib // 16)]
+    if then_kill:
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return len(blocks)

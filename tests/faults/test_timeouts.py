@@ -4,6 +4,7 @@ worker running it is stopped (process backend), and the pool works afterwards.""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import faultlib
@@ -16,32 +17,40 @@ from parallel_analysis.errors import ChunkTimeoutError
 X = np.arange(40, dtype=np.int64)
 
 
-def hang_on_chunk_2(chunk):
+def hang_on_chunk_2(chunk, folder):
     if chunk[0] == 20:
-        open(f"/tmp/par-hang-{os.getpid()}", "w").close()
+        open(os.path.join(folder, str(os.getpid())), "w").close()
         time.sleep(60)
     return int(chunk.sum())
 
 
-def pid_of_worker(chunk):
-    return os.getpid()
-
-
 @pytest.mark.timeout(60)
-def test_hanging_worker_is_stopped(fpool, start_method):
-    before = set(fpool.map_chunks(pid_of_worker, X, n=8))
+def test_hanging_worker_is_stopped(fpool, start_method, tmp_path):
+    assert fpool.map_reduce(None, X, par.reducers.Sum(), n=8) == X.sum()  # workers up
+    seen: set[int] = set()  # the pool's workers while the map runs (whichever runs chunk 2)
+    watching = threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            seen.update(fpool.worker_pids())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     started = time.monotonic()
-    with pytest.raises(ChunkTimeoutError) as info:
-        fpool.map_chunks(hang_on_chunk_2, X, n=4, timeout=1.0)
+    try:
+        with pytest.raises(ChunkTimeoutError) as info:
+            fpool.map_chunks(hang_on_chunk_2, X, n=4, args=(str(tmp_path),), timeout=1.0)
+    finally:
+        watching.set()
+        watcher.join()
     elapsed = time.monotonic() - started
     assert 1.0 <= elapsed < 5.0, elapsed
     assert info.value.chunk == 2 and info.value.timeout == 1.0
     assert "chunk 2" in str(info.value) and "stopped" in str(info.value)
-    hung = [pid for pid in before if os.path.exists(f"/tmp/par-hang-{pid}")]
-    for pid in before:
-        if os.path.exists(f"/tmp/par-hang-{pid}"):
-            os.unlink(f"/tmp/par-hang-{pid}")
-    assert hung, "the hanging chunk ran on none of the pool's workers"
+    hung = [int(name) for name in os.listdir(tmp_path)]
+    assert len(hung) == 1, hung
+    assert hung[0] in seen, f"the hanging chunk ran in {hung[0]}, not a worker of the pool {seen}"
     assert faultlib.wait_until(lambda: faultlib.gone(hung), 3.0), "the hung worker still runs"
     assert fpool.map_reduce(None, X, par.reducers.Sum(), n=4, timeout=5) == X.sum()
     faultlib.assert_no_leaks()

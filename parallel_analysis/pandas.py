@@ -1,0 +1,167 @@
+"""pandas: the ``df.par`` and ``s.par`` accessors, registered with pandas' extension API. Layer:
+API (imports frames, pool, windows, exact.*; pandas at import).
+
+``import parallel_analysis.pandas`` registers them (so does the first use of any
+``parallel_analysis`` DataFrame function); ``import parallel_analysis`` alone does not, since it
+loads numpy only. Each method returns exactly what the pandas method of the same name returns
+(values, dtypes, index, names, order), computed in chunks on a pool (:mod:`.exact` tells how)::
+
+    >>> import pandas as pd, parallel_analysis.pandas
+    >>> df = pd.DataFrame({"a": [1, 2, 3], "b": [4.0, 5.0, 6.0]}, index=list("xyz"))
+    >>> df.par(backend="thread").apply(lambda r: r["a"] * r["b"], axis=1).tolist()
+    [4.0, 10.0, 18.0]
+
+``df.par`` runs on the default pool (processes); called, it takes the options of every map:
+``df.par(workers=4, backend="process", progress=True, n=None, timeout=None)`` or ``pool=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from . import frames
+from .exact.describe import frame_describe
+from .exact.elementwise import frame_map, series_apply, series_map
+from .exact.groups import GroupKeys, groupby_apply, groupby_transform
+from .exact.rows import ApplyCall, frame_apply
+from .exact.running import Options, Runner
+from .maps import map_chunks
+from .pool import Pool
+from .windows import Rolling, rolling
+
+
+class _Accessor:
+    """What ``df.par`` and ``s.par`` share: the options, and the maps that need no pandas
+    semantics of their own."""
+
+    def __init__(self, obj: Any, options: Options | None = None) -> None:
+        self._obj = obj
+        self._options = options or Options()
+
+    def __call__(self, *, workers: int | None = None, backend: str | None = None,
+                 pool: Pool | None = None, progress: Any = None, n: int | None = None,
+                 timeout: float | None = None) -> Any:
+        """The same accessor with these options for its maps (None: the default)."""
+        return type(self)(self._obj, Options(workers, backend, pool, progress, n, timeout))
+
+    def _runner(self) -> Runner:
+        return Runner(self._options)
+
+    def map_chunks(self, func: Callable, **options: Any) -> list:
+        """``[func(chunk) for chunk in chunks of rows]`` (:func:`parallel_analysis.map_chunks`)."""
+        return map_chunks(func, self._obj, **{**self._options.given(), **options})
+
+    def rolling(self, window: Any, **kwargs: Any) -> Rolling:
+        """:func:`parallel_analysis.rolling` on this object: ``df.par.rolling(1000).mean()``
+        equals ``df.rolling(1000).mean()`` (``min_periods``, ``center``, ``closed``, as
+        pandas)."""
+        return rolling(self._obj, window, **{**self._options.given(), **kwargs})
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{k}={v!r}" for k, v in self._options.given().items())
+        return (f"<parallel_analysis accessor on a {type(self._obj).__name__} of "
+                f"{len(self._obj):,} rows ({given or 'default pool'})>")
+
+
+@pd.api.extensions.register_dataframe_accessor("par")
+class FrameAccessor(_Accessor):
+    """``df.par``: DataFrame methods computed in parallel, with pandas' exact results."""
+
+    def apply(self, func: Any, axis: int | str = 0, raw: bool = False,
+              result_type: str | None = None, args: tuple = (), **kwargs: Any) -> Any:
+        """``df.apply(func, axis, raw, result_type, args, **kwargs)``: axis=1 splits rows,
+        axis=0 columns."""
+        call = ApplyCall(func, axis, raw, result_type, tuple(args), kwargs)
+        return frame_apply(self._obj, call, self._runner())
+
+    def map(self, func: Callable, na_action: str | None = None, **kwargs: Any) -> Any:
+        """``df.map(func, na_action, **kwargs)``: element-wise, rows split."""
+        return frame_map(self._obj, func, self._runner(), na_action, kwargs)
+
+    def groupby(self, by: Any, sort: bool = True, dropna: bool = True,
+                group_keys: bool = True) -> GroupByAccessor:
+        """``df.groupby(by, sort, dropna, group_keys)``, whose ``apply``, ``agg`` and
+        ``transform`` run on whole groups per chunk."""
+        return GroupByAccessor(self._obj, GroupKeys(by, sort, dropna, group_keys),
+                               self._options)
+
+    def describe(self, percentiles: Any = None, include: Any = None,
+                 exclude: Any = None) -> pd.DataFrame:
+        """``df.describe(...)``, bit for bit: whole columns per worker (threads by default)."""
+        options = self._options
+        if options.backend is None and options.pool is None:
+            options = replace(options, backend="thread")
+        return frame_describe(self._obj, Runner(options), percentiles, include, exclude)
+
+
+@pd.api.extensions.register_series_accessor("par")
+class SeriesAccessor(_Accessor):
+    """``s.par``: Series methods computed in parallel, with pandas' exact results."""
+
+    def apply(self, func: Any, args: tuple = (), **kwargs: Any) -> Any:
+        """``s.apply(func, args, **kwargs)``."""
+        return series_apply(self._obj, func, self._runner(), tuple(args), kwargs)
+
+    def map(self, arg: Any, na_action: str | None = None) -> Any:
+        """``s.map(arg, na_action)``: a function runs on the workers; a dict or Series
+        mapper is one vectorised lookup, done by pandas at once."""
+        return series_map(self._obj, arg, self._runner(), na_action)
+
+
+class GroupByAccessor:
+    """``df.par.groupby(by, ...)``: ``apply``, ``agg``/``aggregate`` and ``transform``."""
+
+    def __init__(self, df: pd.DataFrame, keys: GroupKeys, options: Options) -> None:
+        self._df, self._keys, self._options = df, keys, options
+
+    def apply(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """``groupby(...).apply(func, *args, **kwargs)``."""
+        return groupby_apply(self._df, self._keys, func, Runner(self._options), args, kwargs)
+
+    def transform(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """``groupby(...).transform(func, *args, **kwargs)``."""
+        return groupby_transform(self._df, self._keys, func, Runner(self._options), args,
+                                 kwargs)
+
+    def agg(self, func: Any = None, *args: Any, **named: Any) -> Any:
+        """``groupby(...).agg(...)``: :func:`parallel_analysis.groupby_agg` for a string, a
+        list or a dict of them and for named aggregations of them; pandas for the rest."""
+        keys, options = self._keys, self._options.given()
+        spec = _agg_spec(func, named) if not args else None
+        if spec is None:
+            return keys.groupby(self._df).agg(func, *args, **named)
+        agg, rename = spec
+        out = frames.groupby_agg(self._df, keys.by, agg, sort=keys.sort, dropna=keys.dropna,
+                                 **options)
+        return out if rename is None else pd.DataFrame(
+            {name: out[source] for name, source in rename.items()}, index=out.index)
+
+    aggregate = agg
+
+    def __repr__(self) -> str:
+        return f"<parallel_analysis groupby accessor by {self._keys.by!r}>"
+
+
+def _agg_spec(func: Any, named: dict) -> tuple[Any, dict | None] | None:
+    """(the ``agg`` groupby_agg takes, the named outputs' sources or None), or None when
+    pandas must do it (callables, unusual forms)."""
+    def plain(f: Any) -> bool:
+        return isinstance(f, str) or (isinstance(f, list) and all(isinstance(x, str) for x in f))
+
+    if named:
+        if func is not None or not all(isinstance(v, tuple) and len(v) == 2
+                                       and isinstance(v[1], str) for v in named.values()):
+            return None
+        agg: dict = {}
+        for column, how in named.values():
+            agg.setdefault(column, [])
+            if how not in agg[column]:
+                agg[column].append(how)
+        return agg, {name: tuple(v) for name, v in named.items()}
+    if plain(func) or (isinstance(func, dict) and all(plain(v) for v in func.values())):
+        return func, None
+    return None
