@@ -34,18 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from ..cpus import available_cpus
 from ..share import Shared
 from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, crash_error
+from .dask_cluster import close_cluster, connect, import_distributed, wait_for_workers
 from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch
 from .pickling import dumps_job, dumps_specs, loads_outcomes
-
-#: Seconds to wait for a cluster to have at least one worker before giving up: long enough for
-#: a LocalCluster to spawn its processes on a loaded machine, short enough to report a scheduler
-#: with no workers instead of hanging the first map.
-WAIT_FOR_WORKERS = 60.0
 
 #: Payloads (the job, a batch of specs) above this many bytes are scattered to the workers
 #: instead of riding inside the task: dask sends task arguments through the scheduler and warns
@@ -55,22 +50,6 @@ SCATTER_PAYLOAD_BYTES = 1 * 2**20
 #: Tries, and seconds between them, to scatter data while workers come and go.
 RELAUNCH_TRIES = 5
 RELAUNCH_PAUSE = 0.5
-
-#: Seconds to wait for a LocalCluster we started to close.
-CLOSE_TIMEOUT = 20.0
-
-INSTALL_HINT = "pip install 'parallel_analysis[dask]'"
-
-
-def _import_distributed():
-    try:
-        import distributed
-    except ImportError as exc:
-        raise ImportError(
-            "the dask backend needs dask.distributed, which is not installed. Install it with: "
-            f"{INSTALL_HINT}  (or use backend='process' on one machine)"
-        ) from exc
-    return distributed
 
 
 class DaskBackend(Backend):
@@ -87,23 +66,16 @@ class DaskBackend(Backend):
 
     def __init__(self, workers: int | None = None, *, address: str | None = None,
                  client: Any = None, threads_per_worker: int = 1, **cluster_options: Any):
-        distributed = _import_distributed()
         self._cluster = None
         self._closing = False  # shutting down: cancelled tasks are not resubmitted
         self._own_client = client is None
         if client is not None:
             self._client = client
-        elif address is not None:
-            self._client = distributed.Client(address, set_as_default=False)
         else:
-            n_workers = workers if workers else max(1, available_cpus() // threads_per_worker)
-            cluster_options.setdefault("dashboard_address", ":0")  # any free port
-            cluster_options.setdefault("processes", True)
-            self._cluster = distributed.LocalCluster(
-                n_workers=n_workers, threads_per_worker=threads_per_worker, **cluster_options)
-            self._client = distributed.Client(self._cluster, set_as_default=False)
+            self._client, self._cluster = connect(workers, address, threads_per_worker,
+                                                  cluster_options)
         try:
-            self._client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+            wait_for_workers(self._client)
         except Exception:
             self.shutdown()
             raise
@@ -247,7 +219,7 @@ class DaskBackend(Backend):
         from the caller and the batch resubmitted (:meth:`Batch.retry` says how often; a batch
         that only waited on workers another map's chunk killed is not to blame).
         """
-        distributed = _import_distributed()
+        distributed = import_distributed()
         if batch is not None:
             with self._lock:
                 mine = self._inflight.get(batch.map_id, set())
@@ -323,7 +295,7 @@ class DaskBackend(Backend):
             self._client.close()
         self._client = None
         if self._cluster is not None:
-            self._cluster.close(timeout=CLOSE_TIMEOUT)
+            close_cluster(self._cluster)
             self._cluster = None
 
     def describe(self) -> str:

@@ -1,0 +1,64 @@
+"""backends.dask_cluster: finding or starting the dask cluster a DaskBackend submits to. Layer:
+backends (imports cpus; distributed when called).
+
+Kept apart from the backend itself: connecting (a client given, a scheduler's address, or a
+LocalCluster of our own), waiting for the first worker and closing what we started are one
+concern; submitting and retrying batches are another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cpus import available_cpus
+
+#: Seconds to wait for a cluster to have at least one worker before giving up: long enough for
+#: a LocalCluster to spawn its processes on a loaded machine, short enough to report a scheduler
+#: with no workers instead of hanging the first map.
+WAIT_FOR_WORKERS = 60.0
+
+#: Seconds to wait for a LocalCluster we started to close.
+CLOSE_TIMEOUT = 20.0
+
+INSTALL_HINT = "pip install 'parallel_analysis[dask]'"
+
+
+def import_distributed() -> Any:
+    """``dask.distributed``, or an ImportError that says how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "the dask backend needs dask.distributed, which is not installed. Install it with: "
+            f"{INSTALL_HINT}  (or use backend='process' on one machine)"
+        ) from exc
+    return distributed
+
+
+def connect(workers: int | None, address: str | None, threads_per_worker: int,
+            cluster_options: dict) -> tuple[Any, Any]:
+    """(client, cluster we started or None) for a scheduler's ``address``, or a new
+    LocalCluster of ``workers`` processes (default: one per usable CPU's thread group)."""
+    distributed = import_distributed()
+    if address is not None:
+        return distributed.Client(address, set_as_default=False), None
+    n_workers = workers if workers else max(1, available_cpus() // threads_per_worker)
+    cluster_options.setdefault("dashboard_address", ":0")  # any free port
+    cluster_options.setdefault("processes", True)
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers, threads_per_worker=threads_per_worker, **cluster_options)
+    try:
+        return distributed.Client(cluster, set_as_default=False), cluster
+    except BaseException:
+        cluster.close(timeout=CLOSE_TIMEOUT)
+        raise
+
+
+def wait_for_workers(client: Any) -> None:
+    """Return once the cluster has a worker; TimeoutError after :data:`WAIT_FOR_WORKERS`."""
+    client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+
+
+def close_cluster(cluster: Any) -> None:
+    """Close a LocalCluster we started (never one we were given)."""
+    cluster.close(timeout=CLOSE_TIMEOUT)
