@@ -29,11 +29,6 @@ from .spawning import describe_exit
 
 RESTARTED = "The pool has been restarted; the next call works."
 
-#: Times a batch is resubmitted after losing its executor to another map's crash (or to a
-#: worker that died running no chunk): not its fault, so it runs again, but a batch that keeps
-#: meeting dying workers ends with an error instead of looping.
-REQUEUES = 10
-
 
 @dataclass
 class Death:

@@ -183,7 +183,7 @@ class DaskBackend(Backend):
 
     def submit_batch(self, job, specs, map_id) -> Future:
         keys = [spec.key for spec in specs if isinstance(spec, Scattered)]
-        batch = Batch(dumps_job(job), dumps_specs(specs), map_id, specs[0].index, keys)
+        batch = Batch(dumps_job(job), dumps_specs(specs), map_id, specs[0].index, keys=keys)
         result: Future = Future()
         result.bytes_out = len(batch.job) + len(batch.specs)
         result.add_done_callback(lambda r: r.cancelled() and batch.cancel())

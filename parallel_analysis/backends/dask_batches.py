@@ -1,5 +1,5 @@
 """backends.dask_batches: a batch's life on a dask cluster, and when to give up on it. Layer:
-backends (imports errors).
+backends (imports errors, pickling).
 
 A worker that dies mid-map: dask reruns its tasks elsewhere, but it cannot recreate the chunks
 it was given by scatter, so the batches that lost theirs are scattered again from the caller
@@ -10,31 +10,24 @@ the blame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import WorkerCrashedError
+from . import pickling
+from .pickling import REQUEUES
 
 #: Times a batch is resubmitted after its worker died while running it (dask itself retries a
 #: task whose worker dies, but cannot recreate the scattered data it was given).
 RESUBMITS = 3
 
-#: Times a batch is resubmitted after a dead worker took its input or its result with it while
-#: it was not running: not its fault, so a budget of its own.
-REQUEUES = 10
-
 
 @dataclass
-class Batch:
-    """A batch of chunks as submitted, kept until it ends so that it can be resubmitted."""
+class Batch(pickling.Batch):
+    """A batch as submitted to dask, with the keys of the chunks it was given by scatter."""
 
-    job: bytes
-    specs: bytes
-    map_id: int
-    first_index: int
-    keys: list
+    keys: list = field(default_factory=list)
     attempts: int = 0  # times its worker died while it ran
-    requeues: int = 0  # times it was lost before it started, or its result before we had it
     marker: str | None = None  # True on the scheduler while a resubmitted run runs
     current: Any = None  # the dask future running it now
 

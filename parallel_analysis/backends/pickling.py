@@ -11,11 +11,36 @@ from __future__ import annotations
 
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import pickling_error
 from ..worker import Job, Outcome
 from . import wire
+
+#: Times a batch is resubmitted after it was lost through no fault of its own (its executor
+#: broke under another map's crash, a worker died holding its input or its result, or died
+#: running no chunk): it runs again, but a batch that keeps meeting dying workers ends with an
+#: error instead of looping.
+REQUEUES = 10
+
+
+@dataclass
+class Batch:
+    """A batch of chunks as pickled once, kept with its future until it ends, so that a lost
+    batch is resubmitted as it was sent."""
+
+    job: bytes
+    specs: bytes
+    map_id: int
+    first_index: int
+    requeues: int = 0  # times it was lost through no fault of its own (see REQUEUES)
+
+
+def pack_batch(job: Job, specs: list, map_id: int) -> Batch:
+    """The job (pickled once per map) and the batch's specs, ready to send."""
+    return Batch(dumps_job(job), dumps_specs(specs), map_id, specs[0].index)
+
 
 _jobs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Job → its pickle
 _jobs_lock = threading.Lock()

@@ -28,7 +28,6 @@ import threading
 import weakref
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 
 from ..cpus import threads_per_worker
 from ..errors import pickling_error
@@ -36,7 +35,7 @@ from ..share.arrays import output_array
 from . import crashes
 from .base import Backend, Delivery, Output
 from .generation import Generation
-from .pickling import dumps_job, dumps_specs, loads_outcomes
+from .pickling import REQUEUES, Batch, loads_outcomes, pack_batch
 from .placing import place_shared
 from .remote import call_pickled, run_batch_pickled
 from .spawning import context
@@ -56,17 +55,6 @@ _live: weakref.WeakSet = weakref.WeakSet()  # every ProcessBackend of this proce
 def live_worker_pids() -> set[int]:
     """Worker pids of every live process backend in this process (for leak checks)."""
     return {pid for backend in list(_live) for pid in backend.worker_pids()}
-
-
-@dataclass
-class Batch:
-    """A batch as pickled once: kept with its future, so a lost batch is resubmitted as is."""
-
-    job: bytes
-    specs: bytes
-    map_id: int
-    first_index: int
-    requeues: int = 0  # times it was lost with another map's dying worker
 
 
 class ProcessBackend(Backend):
@@ -144,7 +132,7 @@ class ProcessBackend(Backend):
         return self._submit(call_pickled, payload)
 
     def submit_batch(self, job, specs, map_id) -> Future:
-        return self._send(Batch(dumps_job(job), dumps_specs(specs), map_id, specs[0].index))
+        return self._send(pack_batch(job, specs, map_id))
 
     def _send(self, batch: Batch) -> Future:
         future = self._submit(run_batch_pickled, batch.job, batch.specs, batch.map_id,
@@ -168,7 +156,7 @@ class ProcessBackend(Backend):
         if death is not None:
             raise crashes.crash_error(death, gen) from None
         batch.requeues += 1
-        if batch.requeues > crashes.REQUEUES:
+        if batch.requeues > REQUEUES:
             raise crashes.lost_error(batch.first_index, batch.requeues, verdict, gen) from None
         return Delivery([], replacement=self._send(batch))
 
