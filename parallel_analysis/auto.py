@@ -15,6 +15,8 @@ probe                                      choice    why
 =========================================  ========  =========================================
 one worker                                 serial    nothing to run in parallel
 one chunk                                  thread    nothing to run in parallel
+a reducer whose partials release the GIL   thread    its kernels say so (``releases_gil``);
+                                                     no probe
 a chunk takes < ``TINY_CHUNK_SECONDS``     thread    too little work to move to processes
 median held share >= ``HELD_SHARE``        process   threads would take turns on the GIL
 otherwise                                  thread    func releases the GIL: no data moves
@@ -117,6 +119,9 @@ def decide(job: Job, specs: list, workers: int) -> tuple[str, str]:
         return "serial", "one worker: nothing to run in parallel"
     if len(specs) < 2:
         return "thread", "one chunk: nothing to run in parallel"
+    if job.func is None and getattr(job.reducer, "releases_gil", False):
+        return "thread", (f"{type(job.reducer).__name__}'s partials run in kernels that "
+                          "release the GIL: threads, no data moved (no probe)")
     probe = Job(job.func, "map" if job.mode == "array" else job.mode, job.reducer, job.args,
                 job.kwargs)
     try:

@@ -78,3 +78,23 @@ def test_a_probe_that_raises_leaves_the_error_to_the_map():
 
     choice, reason = auto.decide(Job(boom, "map"), _specs(np.arange(1000)), 2)
     assert choice == "thread" and "KeyError" in reason
+
+
+class _Declared:
+    """A reducer that says its partials release the GIL, and counts calls to them."""
+
+    releases_gil = True
+    calls = 0
+
+    def partial(self, chunk):
+        type(self).calls += 1
+        return np.sum(chunk)
+
+
+def test_a_reducer_that_releases_the_gil_goes_to_threads_unprobed():
+    data = CASES["pure Python"][1]
+    choice, reason = auto.decide(Job(None, "reduce", _Declared()), _specs(data), 2)
+    assert (choice, _Declared.calls) == ("thread", 0) and "release the GIL" in reason
+    # with a func of its own the map is probed as usual: here pure Python, so processes
+    choice, _ = auto.decide(Job(work.collatz_steps, "reduce", _Declared()), _specs(data), 2)
+    assert choice == "process"

@@ -38,6 +38,11 @@ def check_axis(axis: Any) -> Any:
 class Reducer:
     """Base of mergeable reducers; subclasses define ``partial``, ``combine`` and ``finalize``."""
 
+    #: True when ``partial`` spends its time in kernels that release the GIL (measured, not
+    #: hoped): ``backend="auto"`` then runs the map on threads without probing, since a probe
+    #: on small pieces sees mostly the Python glue around the kernels. False: probe.
+    releases_gil: bool = False
+
     def partial(self, chunk: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
