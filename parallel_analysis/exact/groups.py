@@ -75,13 +75,29 @@ def _chunked(df: pd.DataFrame, keys: GroupKeys, gb: Any, runner: Runner) -> Chun
 
 # -- apply -----------------------------------------------------------------------------------
 
+def _warm_block_map(obj: Any) -> None:
+    """Compute the frame's column -> block map once, as pandas' own sort would have.
+
+    pandas' splitter takes the rows in group order (``take``); on a frame in whole-frame order
+    its ``take`` of rows it already holds in order is a shallow copy, and then every group
+    frame sliced from it rebuilds that map on its first column access (about 25 µs a group, a
+    tenth of a cheap group function). The map is a cache of the block layout: no group frame,
+    result or dtype changes.
+    """
+    mgr = getattr(obj, "_mgr", None)
+    if getattr(mgr, "ndim", 1) == 2 and getattr(mgr, "_blknos", ()) is None:
+        mgr.blknos  # noqa: B018  (the property fills the cache)
+
+
 def _w_apply(chunk: pd.DataFrame, keys: GroupKeys, f: Callable, hooks: bool,
              typed: bool) -> Any:
     cg = keys.groupby(chunk)
     rec = Recorder(f, WHAT)
     try:
         if hooks:  # BaseGrouper.apply_groupwise: pins group.name, calls f, tracks "mutated"
-            values, mutated = cg._grouper.apply_groupwise(rec, cg._obj_with_exclusions)
+            obj = cg._obj_with_exclusions
+            _warm_block_map(obj)
+            values, mutated = cg._grouper.apply_groupwise(rec, obj)
         else:
             cg.apply(rec)
             values, mutated = rec.out, None
