@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import outputs
 from .assembly import replayer
 from .failures import Failure, note
 from .results import common_typed_dtype, concat_typed, pack, unpack
@@ -174,10 +175,18 @@ def series_apply(s: pd.Series, func: Any, runner: Runner, args: tuple = (),
 def _series_elementwise(s: pd.Series, f: Callable, runner: Runner, na_action: str | None,
                         method: str, desc: str) -> Any:
     flags = (runner.routes.typed, runner.routes.use_hooks)
-    parts = runner.map(job(_w_series_map, s, f=f, na_action=na_action, flags=flags), s, desc,
-                       n=runner.count(len(s), "elements"))
-    runner.raise_first(parts)
-    fast = _fast_values(s._values, parts)
+    work = job(_w_series_map, s, f=f, na_action=na_action, flags=flags)
+    if outputs.usable(s._values, runner.pool.backend, runner.routes.typed):
+        parts, buffer = outputs.run_into(s, work, runner, desc)
+        runner.raise_first(parts)
+        fast = outputs.whole(parts, buffer)
+        if fast is None:  # not all written with one dtype: the usual assembly
+            parts = outputs.materialized(parts, buffer)
+            fast = _fast_values(s._values, parts)
+    else:
+        parts = runner.map(work, s, desc, n=runner.count(len(s), "elements"))
+        runner.raise_first(parts)
+        fast = _fast_values(s._values, parts)
     if fast is not None:
         # pandas: Series(new_values, index=self.index, copy=False).__finalize__(self, method)
         return s._constructor(fast, index=s.index, copy=False).__finalize__(s, method=method)
