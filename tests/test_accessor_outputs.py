@@ -123,3 +123,13 @@ def test_not_used_where_it_cannot_help():
     assert not outputs.usable(np.arange(3), "process", False)
     assert not outputs.usable(pd.array([1, None], dtype="Int64"), "process", True)
     assert not outputs.usable(np.arange(0), "process", True)
+
+
+def _usable_here(_chunk):
+    return outputs.usable(np.arange(3.0), "process", True)
+
+
+def test_not_used_by_a_map_nested_in_a_worker(pools):
+    # a nested map runs serially in the worker: no buffer to share with anyone
+    assert pools["process"].map_chunks(_usable_here, [1, 2]) == [False, False]
+    assert _usable_here(None)

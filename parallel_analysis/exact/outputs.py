@@ -1,6 +1,6 @@
 """exact.outputs: ``Series.map`` / ``Series.apply`` results written by process workers straight
-into one shared buffer. Layer: API (imports share, split, exact.results, exact.failures;
-pandas at import).
+into one shared buffer. Layer: API (imports share, split, worker, exact.results,
+exact.failures; pandas at import).
 
 On the process backend a chunk's results of one 8-byte numpy dtype (``float64``, ``int64``:
 what :func:`~.results.pack` makes a :class:`~.results.Typed` of) otherwise travel back pickled
@@ -27,6 +27,7 @@ import numpy as np
 from ..share.arrays import output_array
 from ..share.frames import share_frame
 from ..split import even_slices
+from ..worker import in_worker
 from .failures import Failure
 from .results import Typed
 
@@ -48,9 +49,10 @@ class Written:
 
 def usable(values: Any, backend: str, typed: bool) -> bool:
     """Whether a map of ``values`` (a Series' array) should write into a shared buffer: process
-    workers, bulk payloads allowed, numeric numpy values (shared as Arrow without a pickle)."""
+    workers (not a nested map inside a worker: that one runs serially), bulk payloads allowed,
+    numeric numpy values (shared as Arrow without a pickle)."""
     return (backend == "process" and typed and isinstance(values, np.ndarray)
-            and values.dtype.kind in "biufc" and len(values) > 0)
+            and values.dtype.kind in "biufc" and len(values) > 0 and not in_worker())
 
 
 def write_part(part: Any, out: Any, start: int) -> Any:
