@@ -4,11 +4,12 @@ Not collected by pytest: a standalone measurement (issue 15). For each workload 
 :mod:`parallel_analysis.bench.accessor` (``rowapply``, ``seriesmap``, ``groupapply``) at the
 goal's size, on a warm 2-process pool: one checked warm-up call each, then ``ROUNDS`` rounds
 alternating the order (pandas, df.par, df.par, pandas, ...). Per call it records the wall time,
-the caller's CPU time (``time.process_time``) and the workers' (``psutil``). On a machine shared
-with other work the wall times say how much CPU the neighbours left; "on 2 free CPUs" divides
-pandas' CPU time by our caller's plus half our workers', what the code itself costs.
+the caller's CPU time (``time.process_time``) and the workers' (``/proc/<pid>/schedstat``, else
+``psutil``). On a machine shared with other work the wall times say how much CPU the
+neighbours left; "on 2 free CPUs" divides pandas' CPU time by our caller's plus half our
+workers', what the code itself costs.
 
-    PYTHONPATH=. python benchmarks/accessor_cpu.py [ROUNDS]
+    PYTHONPATH=. python benchmarks/accessor_cpu.py [ROUNDS] [WORKLOAD ...]
 """
 
 from __future__ import annotations
@@ -26,8 +27,18 @@ from parallel_analysis.bench.accessor import GroupApply, RowApply, SeriesMap
 SIZES = ((RowApply(), 400_000), (SeriesMap(), 400_000), (GroupApply(), 200_000))
 
 
+def _cpu_seconds(worker) -> float:
+    """A worker's CPU time: from /proc/<pid>/schedstat in nanoseconds where Linux has it (the
+    clock-tick counts psutil reads are 10 ms coarse: a whole seriesmap call is 60 ms)."""
+    try:
+        with open(f"/proc/{worker.pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return sum(worker.cpu_times()[:2])
+
+
 def _worker_cpu(workers: list) -> float:
-    return sum(sum(w.cpu_times()[:2]) for w in workers)
+    return sum(_cpu_seconds(w) for w in workers)
 
 
 def measure(workload, size: int, pool, rounds: int) -> dict:
@@ -51,23 +62,26 @@ def measure(workload, size: int, pool, rounds: int) -> dict:
 def report(name: str, out: dict) -> str:
     pandas, ours = out["rec"]["pandas"], out["rec"]["df.par"]
     med = statistics.median
-    free = med(pandas["caller"]) / med([c + w / 2 for c, w in zip(ours["caller"],
-                                                                   ours["workers"])])
+    frees = [p / (c + w / 2) for p, c, w in zip(pandas["caller"], ours["caller"],
+                                                ours["workers"])]
+    ms = {k: {m: med(v) * 1e3 for m, v in rec.items()} for k, rec in out["rec"].items()}
     return (f"{name}: pandas {med(pandas['wall']):.3f} s [{min(pandas['wall']):.3f}-"
             f"{max(pandas['wall']):.3f}], df.par {med(ours['wall']):.3f} s "
             f"[{min(ours['wall']):.3f}-{max(ours['wall']):.3f}]; wall ratio "
-            f"{med(pandas['wall']) / med(ours['wall']):.2f}x; CPU pandas "
-            f"{med(pandas['caller']):.3f} s, ours caller {med(ours['caller']):.3f} s + workers "
-            f"{med(ours['workers']):.3f} s -> {free:.2f}x on 2 free CPUs; load "
-            f"{out['load'][0]:.1f}->{out['load'][1]:.1f}")
+            f"{med(pandas['wall']) / med(ours['wall']):.2f}x; CPU ms pandas "
+            f"{ms['pandas']['caller']:.1f}, ours caller {ms['df.par']['caller']:.1f} + workers "
+            f"{ms['df.par']['workers']:.1f} -> {med(frees):.2f}x [{min(frees):.2f}-"
+            f"{max(frees):.2f}] on 2 free CPUs; load {out['load'][0]:.1f}->{out['load'][1]:.1f}")
 
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+    names = set(sys.argv[2:])  # workload names; all when none are given
     with par.Pool(2, "process") as pool:
         pool.map_chunks(abs, [1, 2])  # start the workers
         for workload, size in SIZES:
-            print(report(workload.name, measure(workload, size, pool, rounds)), flush=True)
+            if not names or workload.name in names:
+                print(report(workload.name, measure(workload, size, pool, rounds)), flush=True)
 
 
 if __name__ == "__main__":

@@ -132,9 +132,17 @@ def shared_array(shape: int | tuple, dtype: Any = np.float64, fill: Any = None) 
     return handle
 
 
-def output_array(shape: tuple, dtype: Any) -> Shared:
-    """A map_array output buffer in shared memory that workers write into (mapped per chunk)."""
-    handle = shared_array(shape, dtype)
+def output_array(shape: tuple, dtype: Any, transient: bool = False) -> Shared:
+    """A map_array output buffer in shared memory that workers write into (mapped per chunk).
+
+    ``transient``: pages of a recently released map copy when the arena has some (no page
+    faults), **not zeroed**: for outputs whose every element the workers write.
+    """
+    if transient:
+        seg, meta = _segment_for(tuple(shape), np.dtype(dtype), transient=True)
+        handle = Shared("array", meta, seg)
+    else:
+        handle = shared_array(shape, dtype)
     meta = handle.meta
     handle.meta = ArrayMeta(meta.ref, meta.shape, meta.dtype, cache=False, writable=True)
     return handle

@@ -125,7 +125,7 @@ def _write(table: pa.Table, info: dict, transient: bool) -> Shared:
     sink = pa.MockOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    seg = _segment.create(max(1, sink.size()))
+    seg = _segment.create(max(1, sink.size()), transient=transient)
     try:
         stream = pa.FixedSizeBufferWriter(pa.py_buffer(seg.buf))
         with pa.ipc.new_stream(stream, table.schema) as writer:
