@@ -120,6 +120,7 @@ def test_the_first_failing_element_is_named_by_its_label(pools):
 def test_not_used_where_it_cannot_help():
     assert not outputs.usable(np.array(["a"], dtype=object), "process", True)
     assert not outputs.usable(np.arange(3), "thread", True)
+    assert outputs.usable(np.arange(3), "auto", True)
     assert not outputs.usable(np.arange(3), "process", False)
     assert not outputs.usable(pd.array([1, None], dtype="Int64"), "process", True)
     assert not outputs.usable(np.arange(0), "process", True)
@@ -133,3 +134,28 @@ def test_not_used_by_a_map_nested_in_a_worker(pools):
     # a nested map runs serially in the worker: no buffer to share with anyone
     assert pools["process"].map_chunks(_usable_here, [1, 2]) == [False, False]
     assert _usable_here(None)
+
+
+def test_an_auto_pool_probes_the_spans_and_writes_the_buffer():
+    """backend="auto" decides on the spans as on rows (a pure-Python function: processes), and
+    its workers write the buffer: nothing pickled back, pandas' exact result."""
+    s = _series("str")
+    with parallel_analysis.Pool(workers=2, backend="auto") as pool:
+        got = par(s, pool, 4).map(_slow_square)
+        run = parallel_analysis.last_run().as_dict()
+    assert_same(got, s.map(_slow_square))
+    assert run["backend"] == "auto → process", run["reason"]
+    assert run["bytes_received"] < N * 8 // 10, run["bytes_received"]
+
+
+def _slow_square(x):
+    total = 0.0
+    for _ in range(20):
+        total += x * x
+    return total / 20
+
+
+def test_a_span_is_cut_like_rows():
+    span = outputs.Span(10, 30)
+    assert (len(span), span.iloc[0:5].start, span.iloc[0:5].stop) == (20, 10, 15)
+    assert (span.iloc[5:50].start, span.iloc[5:50].stop) == (15, 30)

@@ -2,8 +2,9 @@
 into one shared buffer. Layer: API (imports share, split, worker, exact.results,
 exact.failures; pandas at import).
 
-On the process backend a chunk's results of one 8-byte numpy dtype (``float64``, ``int64``:
-what :func:`~.results.pack` makes a :class:`~.results.Typed` of) otherwise travel back pickled
+On the process backend (and ``auto``) a chunk's results of one 8-byte numpy dtype (``float64``,
+``int64``: what :func:`~.results.pack` makes a :class:`~.results.Typed` of) otherwise travel
+back pickled
 (400 KB a chunk of 50,000 floats, through the executor's pipe, while the worker waits), are
 unpickled in the caller and concatenated there: about 5 ms of the caller's 10 ms for 400,000
 floats, all of it serial. Here the caller hands every worker the series (Arrow buffers in shared
@@ -47,11 +48,41 @@ class Written:
         return (Written, (self.kind, self.dtype, self.start, self.stop))
 
 
+class Span:
+    """Elements ``start:stop`` of the shared series: a chunk as small as a tuple that
+    ``backend="auto"``'s probe can still cut like rows (``span.iloc[:r]``, ``len(span)``), so an
+    auto pool decides on this map as it would on the series' own chunks."""
+
+    __slots__ = ("start", "stop")
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @property
+    def iloc(self) -> Span:
+        return self
+
+    def __getitem__(self, rows: slice) -> Span:
+        start, stop, _ = rows.indices(len(self))
+        return Span(self.start + start, self.start + stop)
+
+    def __reduce__(self):
+        return (Span, (self.start, self.stop))
+
+
+#: Backends whose workers write the buffer: processes (results would otherwise be pickled
+#: back) and auto, which picks processes or threads per map (threads write it just as well).
+BACKENDS = ("process", "auto")
+
+
 def usable(values: Any, backend: str, typed: bool) -> bool:
     """Whether a map of ``values`` (a Series' array) should write into a shared buffer: process
-    workers (not a nested map inside a worker: that one runs serially), bulk payloads allowed,
-    numeric numpy values (shared as Arrow without a pickle)."""
-    return (backend == "process" and typed and isinstance(values, np.ndarray)
+    (or auto) workers (not a nested map inside a worker: that one runs serially), bulk payloads
+    allowed, numeric numpy values (shared as Arrow without a pickle)."""
+    return (backend in BACKENDS and typed and isinstance(values, np.ndarray)
             and values.dtype.kind in "biufc" and len(values) > 0 and not in_worker())
 
 
@@ -69,17 +100,16 @@ def write_part(part: Any, out: Any, start: int) -> Any:
     return payload, skipped
 
 
-def _w_map_span(span: tuple, source: Any, out: Any, work: Callable) -> Any:
-    start, stop = span
-    chunk = source.value.iloc[start:stop]
-    return write_part(work(chunk), out, start)
+def _w_map_span(span: Span, source: Any, out: Any, work: Callable) -> Any:
+    chunk = source.value.iloc[span.start:span.stop]
+    return write_part(work(chunk), out, span.start)
 
 
 def run_into(s: Any, work: Callable, runner: Any, desc: str) -> tuple[list, np.ndarray]:
     """``work(chunk)`` (a worker returning ``(payload, skipped)`` or a Failure) on each chunk of
     ``s``, the Typed payloads written into one buffer: (the parts, the buffer's copy)."""
     n = len(s)
-    spans = [(sl.start, sl.stop) for sl in even_slices(n, runner.count(n, "elements"))]
+    spans = [Span(sl.start, sl.stop) for sl in even_slices(n, runner.count(n, "elements"))]
     source = share_frame(s, transient=True)
     out = output_array((n * WIDTH,), np.uint8, transient=True)
     try:
