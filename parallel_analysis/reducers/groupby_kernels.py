@@ -1,5 +1,5 @@
 """reducers.groupby_kernels: per-chunk numeric kernels of the GroupBy reducer. Layer: core
-(imports reducers.base and reducers.groupby_plan; pandas at import).
+(imports reducers.base, reducers.groupby_nogil and reducers.groupby_plan; pandas at import).
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import groupby_nogil
 from .base import two_sum
+from .groupby_nogil import Labels
 from .groupby_plan import MOMENTS, AggPlan
 
 #: An integer key whose values span fewer than this (or 4x the chunk's rows) is its own group
@@ -21,14 +23,12 @@ def _floats(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def group_codes(g: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Each row's group number (as ``g`` orders its groups), and which rows have a group
-    (None: all of them)."""
+def group_codes(g: Any, groups: int) -> Labels:
+    """Each row's group number (as ``g`` orders its groups; -1 for a row without one)."""
     codes = g.ngroup().to_numpy()
     if codes.dtype.kind == "f":  # rows whose key is NA, dropped (dropna=True)
-        keep = ~np.isnan(codes)
-        return np.where(keep, codes, 0).astype(np.intp), keep
-    return codes.astype(np.intp, copy=False), None
+        codes = np.where(np.isnan(codes), -1, codes)
+    return Labels(codes.astype(np.intp, copy=False), groups)
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
@@ -38,34 +38,45 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return _floats(values)
 
 
-def column_moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd.Series,
-             var: bool, size: np.ndarray | None = None) -> tuple:
+def column_count(labels: Labels, values: pd.Series) -> np.ndarray:
+    """Non-NA values per group of a numpy column (int64)."""
+    x = values.to_numpy()
+    if x.dtype.kind != "f":
+        return labels.size()
+    if groupby_nogil.KERNELS is not None:
+        return groupby_nogil.count_valid(labels, x.astype(np.float64, copy=False))
+    codes = labels.codes[~np.isnan(x)]
+    return np.bincount(codes[codes >= 0], minlength=labels.groups)
+
+
+def column_moments(labels: Labels, values: pd.Series, var: bool) -> tuple:
     """(n, (mean hi, mean lo), M2 or None) per group of one numeric column; NA skipped.
 
-    The corrected two-pass algorithm: means from plain sums, then a pass over the deviations
-    from them whose sum corrects the mean and whose squares give M2 (minus the correction's
-    share). Deviations are small numbers even on data with a large offset (1e9 + noise), so
-    no digit is lost, and no sum of squares is ever subtracted from another. The correction
-    pass is skipped for values near zero compared with their range, whose plain sums are
-    already exact enough.
+    On pandas' GIL-releasing kernels when they are usable (:mod:`.groupby_nogil`), else on
+    numpy's bincount; both run the same corrected two-pass algorithm: means from plain sums,
+    then a pass over the deviations from them whose sum corrects the mean and whose squares
+    give M2 (minus the correction's share). Deviations are small numbers even on data with a
+    large offset (1e9 + noise), so no digit is lost, and no sum of squares is ever subtracted
+    from another. (The kernels' path skips passes where they cannot change the answer.)
     """
     x = _numbers(values)
+    if groupby_nogil.KERNELS is not None:
+        return groupby_nogil.moments(labels, x, var)
+    groups, c = labels.groups, labels.codes
     valid = ~np.isnan(x)
-    if keep is not None:
-        valid &= keep
-    c = codes
-    if not valid.all():
-        c, x, size = codes[valid], x[valid], None
-    n = np.bincount(c, minlength=groups) if size is None else size
+    if c.size and c.min() < 0:
+        valid &= c >= 0
+    n = labels.size() if valid.all() else None
+    if n is None:
+        c, x = c[valid], x[valid]
+        n = np.bincount(c, minlength=groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(c, weights=x, minlength=groups) / n
         if not var:
             return n, (mean, np.zeros_like(mean)), None
         dev = np.take(mean, c)  # one buffer, reused: fresh pages cost as much as the maths
         np.subtract(x, dev, out=dev)
-        correction = np.zeros(groups)
-        if x.size and _far_from_zero(x):
-            correction = np.bincount(c, weights=dev, minlength=groups) / n
+        correction = np.bincount(c, weights=dev, minlength=groups) / n
         np.multiply(dev, dev, out=dev)
         m2 = np.bincount(c, weights=dev, minlength=groups) - n * correction**2
         # an infinite mean stays as it is (its M2 is NaN), as pandas' mean and var give
@@ -74,20 +85,8 @@ def column_moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, valu
     return n, (np.where(exact, hi, mean), np.where(exact, lo, 0.0)), np.where(n > 0, m2, 0.0)
 
 
-#: Values further from zero than this many times their range lose digits in plain sums, so
-#: their means get the corrected two-pass treatment; closer ones skip that pass.
-OFFSET_RATIO = 1e3
-
-
-def _far_from_zero(x: np.ndarray) -> bool:
-    low, high = float(x.min()), float(x.max())
-    return max(abs(low), abs(high)) > OFFSET_RATIO * (high - low)
-
-
-
-
 def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> tuple | None:
-    """(codes, key index, rows per code) for an integer key in a small range.
+    """(group numbers, the key's minimum) for an integer key in a small range.
 
     Then the key itself, minus its minimum, is the group number: no hash table, which is
     most of what a pandas groupby costs. Used when every output is a size, count or moment
@@ -109,7 +108,13 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
     low, high = int(values.min()), int(values.max())
     if high - low >= max(4 * len(values), DIRECT_SPAN):
         return None
-    codes = (values - values.dtype.type(low)).astype(np.intp, copy=False)
-    size = np.bincount(codes, minlength=high - low + 1)
-    index = pd.Index((np.flatnonzero(size) + low).astype(key.dtype), name=key.name)
-    return codes, index, size
+    codes = np.empty(len(values), dtype=np.intp)  # key - low, in one pass
+    np.subtract(values, values.dtype.type(low), out=codes, casting="unsafe")
+    return Labels(codes, high - low + 1), low
+
+
+def direct_index(key: pd.Series, low: int, size: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+    """The key index of the groups :func:`direct_codes` found rows for, and which they are."""
+    present = size > 0
+    index = pd.Index((np.flatnonzero(present) + low).astype(key.dtype), name=key.name)
+    return index, present
