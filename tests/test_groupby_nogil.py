@@ -93,6 +93,24 @@ def test_fallback_on_every_output_of_the_keyed_frame(monkeypatch):
         assert_same(numpy, expected)
 
 
+@pytest.mark.parametrize("chunks", [1, 4])
+def test_several_int_keys_are_their_own_group_numbers(chunks):
+    """Two or three integer keys in small ranges (of different dtypes, negative, unsigned):
+    mixed-radix group numbers, no hash table; the index is pandas' MultiIndex."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    df = pd.DataFrame({"a": rng.integers(-3, 4, n).astype(np.int8),
+                       "b": rng.integers(250, 256, n).astype(np.uint8),
+                       "c": rng.integers(10**12, 10**12 + 40, n),
+                       "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(5, 1, n)),
+                       "i": rng.integers(0, 9, n)})
+    agg = {"x": ["mean", "var", "count", "size"], "i": ["std"]}
+    for by in (["a", "b"], ["b", "c", "a"], ["c"]):
+        plan = plan_outputs(agg, by, df.columns)
+        assert direct_codes(df, by, plan, True) is not None
+        assert_same(reduce_chunks(GroupBy(by, agg), df, chunks), df.groupby(by).agg(agg))
+
+
 def test_labels_count_rows_of_groups_only():
     codes = np.array([0, 2, -1, 2, 2, -1], dtype=np.intp)
     assert Labels(codes, 4).size().tolist() == [1, 0, 3, 0]
@@ -113,7 +131,7 @@ def test_per_row_work_of_a_partial_releases_the_gil(monkeypatch):
     plan = plan_outputs({"x": ["mean", "var"]}, ["k"], chunk.columns)
 
     def per_row(frame):
-        labels, _ = direct_codes(frame, ["k"], plan, True)
+        labels = direct_codes(frame, ["k"], plan, True).labels
         column_moments(labels, frame["x"], True)
         return labels.size()
 

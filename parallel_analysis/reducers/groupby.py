@@ -119,12 +119,12 @@ class GroupBy(Reducer):
             size = g.size()
             labels = group_codes(g, len(size)) if dtypes else None
         else:
-            g, (labels, low) = None, direct
+            g, labels = None, direct.labels
         parts, pairs, rows = self._parts(chunk, plan, g, labels, dtypes)
         if direct is None:
             index, parts = size.index, {comp("size"): size, **parts}
         else:  # the kernels counted the rows on the way: only groups with rows stay
-            index, present = direct_index(chunk[keys[0]], low, labels.size())
+            index, present = direct_index(chunk, keys, direct)
             parts = {k: v[present].astype(np.int64) if k == comp("size") or
                      k.startswith(PREFIX + "count") else v[present]
                      for k, v in {comp("size"): labels.size(), **parts}.items()}

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -85,15 +86,24 @@ def column_moments(labels: Labels, values: pd.Series, var: bool) -> tuple:
     return n, (np.where(exact, hi, mean), np.where(exact, lo, 0.0)), np.where(n > 0, m2, 0.0)
 
 
-def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> tuple | None:
-    """(group numbers, the key's minimum) for an integer key in a small range.
+class Direct(NamedTuple):
+    """Integer keys in small ranges as group numbers: each key's minimum and span."""
 
-    Then the key itself, minus its minimum, is the group number: no hash table, which is
-    most of what a pandas groupby costs. Used when every output is a size, count or moment
-    of a numpy column and groups come out sorted (``sort=True``), so the order of groups
-    within a partial does not matter.
+    labels: Labels
+    lows: list
+    spans: list
+
+
+def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> Direct | None:
+    """Group numbers for integer keys in small ranges, or None.
+
+    Then the keys themselves, minus their minimums, are the group number (mixed radix for
+    several keys): no hash table, which is most of what a pandas groupby costs, and only
+    ufuncs, which release the GIL. Used when every output is a size, count or moment of a
+    numpy column and groups come out sorted (``sort=True``), so the order of groups within a
+    partial does not matter.
     """
-    if not sort or len(keys) != 1 or keys[0] not in chunk.columns:
+    if not sort or not all(k in chunk.columns for k in keys):
         return None
     for out in plan.outputs:
         if out.func not in ("size", "count", *MOMENTS):
@@ -101,20 +111,38 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
         dtype = chunk[out.column].dtype
         if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
             return None
-    key = chunk[keys[0]]
-    if not isinstance(key.dtype, np.dtype) or key.dtype.kind not in "iu" or not len(key):
+    columns, lows, spans = [], [], []
+    for key in keys:
+        values = chunk[key]
+        if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "iu" or \
+                not len(values):
+            return None
+        values = values.to_numpy()
+        low, high = int(values.min()), int(values.max())
+        columns.append(values)
+        lows.append(low)
+        spans.append(high - low + 1)
+    if math.prod(spans) > max(4 * len(chunk), DIRECT_SPAN):
         return None
-    values = key.to_numpy()
-    low, high = int(values.min()), int(values.max())
-    if high - low >= max(4 * len(values), DIRECT_SPAN):
-        return None
-    codes = np.empty(len(values), dtype=np.intp)  # key - low, in one pass
-    np.subtract(values, values.dtype.type(low), out=codes, casting="unsafe")
-    return Labels(codes, high - low + 1), low
+    codes = np.empty(len(chunk), dtype=np.intp)  # key - low, in one pass per key
+    digit = np.empty_like(codes) if len(keys) > 1 else codes
+    for i, (values, low, span) in enumerate(zip(columns, lows, spans)):
+        np.subtract(values, values.dtype.type(low), out=digit if i else codes,
+                    casting="unsafe")
+        if i:
+            np.multiply(codes, span, out=codes)
+            np.add(codes, digit, out=codes)
+    return Direct(Labels(codes, math.prod(spans)), lows, spans)
 
 
-def direct_index(key: pd.Series, low: int, size: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+def direct_index(chunk: pd.DataFrame, keys: list, direct: Direct) -> tuple[pd.Index, np.ndarray]:
     """The key index of the groups :func:`direct_codes` found rows for, and which they are."""
-    present = size > 0
-    index = pd.Index((np.flatnonzero(present) + low).astype(key.dtype), name=key.name)
-    return index, present
+    present = direct.labels.size() > 0
+    digits = np.unravel_index(np.flatnonzero(present), direct.spans)
+    levels = []
+    for key, digit, low in zip(keys, digits, direct.lows):
+        dtype = chunk[key].dtype
+        levels.append(digit.astype(dtype) + dtype.type(low))
+    if len(keys) == 1:
+        return pd.Index(levels[0], name=keys[0]), present
+    return pd.MultiIndex.from_arrays(levels, names=keys), present
