@@ -98,8 +98,12 @@ def count_valid(labels: Labels, x: np.ndarray) -> np.ndarray:
 OFFSET_RATIO = 1e3
 
 
-def far_from_zero(x: np.ndarray) -> bool:
-    low, high = float(np.fmin.reduce(x)), float(np.fmax.reduce(x))  # NaN skipped
+def far_from_zero(x: np.ndarray, sample: int = 0) -> bool:
+    """Whether ``x`` (NaN skipped) sits further from zero than OFFSET_RATIO x its range, judged
+    on every value or on a strided sample of about ``sample`` of them."""
+    if sample and len(x) > sample:
+        x = x[:: len(x) // sample]
+    low, high = float(np.fmin.reduce(x)), float(np.fmax.reduce(x))
     return max(abs(low), abs(high)) > OFFSET_RATIO * (high - low)
 
 
@@ -118,7 +122,9 @@ def moments(labels: Labels, x: np.ndarray, var: bool) -> tuple:
         mean = sums / n
         if not var:
             return n, (mean, np.zeros_like(mean)), None
-        if x.size and far_from_zero(x):
+        # judged on a sample: a wrong guess costs time only, since the per-group check below
+        # sends any group Welford would get wrong to the two-pass algorithm
+        if x.size and far_from_zero(x, sample=4096):
             return _two_pass(labels, x, n, mean)
         out = np.zeros((labels.groups, 1))
         KERNELS.group_var(out, np.zeros(labels.groups, dtype=np.int64),
