@@ -98,3 +98,15 @@ def test_a_reducer_that_releases_the_gil_goes_to_threads_unprobed():
     # with a func of its own the map is probed as usual: here pure Python, so processes
     choice, _ = auto.decide(Job(work.collatz_steps, "reduce", _Declared()), _specs(data), 2)
     assert choice == "process"
+
+
+def test_groupby_partials_go_to_threads():
+    import pandas as pd
+
+    from parallel_analysis.reducers import GroupBy
+
+    rows = 200_000
+    frame = pd.DataFrame({"k": np.arange(rows) % 1000, "x": np.random.default_rng(0).random(rows)})
+    choice, reason = auto.decide(Job(None, "reduce", GroupBy("k", {"x": ["mean", "var"]})),
+                                 _specs(frame), 2)
+    assert choice == "thread", reason

@@ -1,15 +1,18 @@
 """reducers.groupby_kernels: per-chunk numeric kernels of the GroupBy reducer. Layer: core
-(imports reducers.base and reducers.groupby_plan; pandas at import).
+(imports reducers.base, reducers.groupby_nogil and reducers.groupby_plan; pandas at import).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from . import groupby_nogil
 from .base import two_sum
+from .groupby_nogil import Labels
 from .groupby_plan import MOMENTS, AggPlan
 
 #: An integer key whose values span fewer than this (or 4x the chunk's rows) is its own group
@@ -21,14 +24,12 @@ def _floats(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def group_codes(g: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Each row's group number (as ``g`` orders its groups), and which rows have a group
-    (None: all of them)."""
+def group_codes(g: Any, groups: int) -> Labels:
+    """Each row's group number (as ``g`` orders its groups; -1 for a row without one)."""
     codes = g.ngroup().to_numpy()
     if codes.dtype.kind == "f":  # rows whose key is NA, dropped (dropna=True)
-        keep = ~np.isnan(codes)
-        return np.where(keep, codes, 0).astype(np.intp), keep
-    return codes.astype(np.intp, copy=False), None
+        codes = np.where(np.isnan(codes), -1, codes)
+    return Labels(codes.astype(np.intp, copy=False), groups)
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
@@ -38,34 +39,45 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return _floats(values)
 
 
-def column_moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, values: pd.Series,
-             var: bool, size: np.ndarray | None = None) -> tuple:
+def column_count(labels: Labels, values: pd.Series) -> np.ndarray:
+    """Non-NA values per group of a numpy column (int64)."""
+    x = values.to_numpy()
+    if x.dtype.kind != "f":
+        return labels.size()
+    if groupby_nogil.KERNELS is not None:
+        return groupby_nogil.count_valid(labels, x.astype(np.float64, copy=False))
+    codes = labels.codes[~np.isnan(x)]
+    return np.bincount(codes[codes >= 0], minlength=labels.groups)
+
+
+def column_moments(labels: Labels, values: pd.Series, var: bool) -> tuple:
     """(n, (mean hi, mean lo), M2 or None) per group of one numeric column; NA skipped.
 
-    The corrected two-pass algorithm: means from plain sums, then a pass over the deviations
-    from them whose sum corrects the mean and whose squares give M2 (minus the correction's
-    share). Deviations are small numbers even on data with a large offset (1e9 + noise), so
-    no digit is lost, and no sum of squares is ever subtracted from another. The correction
-    pass is skipped for values near zero compared with their range, whose plain sums are
-    already exact enough.
+    On pandas' GIL-releasing kernels when they are usable (:mod:`.groupby_nogil`), else on
+    numpy's bincount; both run the same corrected two-pass algorithm: means from plain sums,
+    then a pass over the deviations from them whose sum corrects the mean and whose squares
+    give M2 (minus the correction's share). Deviations are small numbers even on data with a
+    large offset (1e9 + noise), so no digit is lost, and no sum of squares is ever subtracted
+    from another. (The kernels' path skips passes where they cannot change the answer.)
     """
     x = _numbers(values)
+    if groupby_nogil.KERNELS is not None:
+        return groupby_nogil.moments(labels, x, var)
+    groups, c = labels.groups, labels.codes
     valid = ~np.isnan(x)
-    if keep is not None:
-        valid &= keep
-    c = codes
-    if not valid.all():
-        c, x, size = codes[valid], x[valid], None
-    n = np.bincount(c, minlength=groups) if size is None else size
+    if c.size and c.min() < 0:
+        valid &= c >= 0
+    n = labels.size() if valid.all() else None
+    if n is None:
+        c, x = c[valid], x[valid]
+        n = np.bincount(c, minlength=groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(c, weights=x, minlength=groups) / n
         if not var:
             return n, (mean, np.zeros_like(mean)), None
         dev = np.take(mean, c)  # one buffer, reused: fresh pages cost as much as the maths
         np.subtract(x, dev, out=dev)
-        correction = np.zeros(groups)
-        if x.size and _far_from_zero(x):
-            correction = np.bincount(c, weights=dev, minlength=groups) / n
+        correction = np.bincount(c, weights=dev, minlength=groups) / n
         np.multiply(dev, dev, out=dev)
         m2 = np.bincount(c, weights=dev, minlength=groups) - n * correction**2
         # an infinite mean stays as it is (its M2 is NaN), as pandas' mean and var give
@@ -74,27 +86,24 @@ def column_moments(codes: np.ndarray, keep: np.ndarray | None, groups: int, valu
     return n, (np.where(exact, hi, mean), np.where(exact, lo, 0.0)), np.where(n > 0, m2, 0.0)
 
 
-#: Values further from zero than this many times their range lose digits in plain sums, so
-#: their means get the corrected two-pass treatment; closer ones skip that pass.
-OFFSET_RATIO = 1e3
+class Direct(NamedTuple):
+    """Integer keys in small ranges as group numbers: each key's minimum and span."""
+
+    labels: Labels
+    lows: list
+    spans: list
 
 
-def _far_from_zero(x: np.ndarray) -> bool:
-    low, high = float(x.min()), float(x.max())
-    return max(abs(low), abs(high)) > OFFSET_RATIO * (high - low)
+def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> Direct | None:
+    """Group numbers for integer keys in small ranges, or None.
 
-
-
-
-def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> tuple | None:
-    """(codes, key index, rows per code) for an integer key in a small range.
-
-    Then the key itself, minus its minimum, is the group number: no hash table, which is
-    most of what a pandas groupby costs. Used when every output is a size, count or moment
-    of a numpy column and groups come out sorted (``sort=True``), so the order of groups
-    within a partial does not matter.
+    Then the keys themselves, minus their minimums, are the group number (mixed radix for
+    several keys): no hash table, which is most of what a pandas groupby costs, and only
+    ufuncs, which release the GIL. Used when every output is a size, count or moment of a
+    numpy column and groups come out sorted (``sort=True``), so the order of groups within a
+    partial does not matter.
     """
-    if not sort or len(keys) != 1 or keys[0] not in chunk.columns:
+    if not sort or not all(k in chunk.columns for k in keys):
         return None
     for out in plan.outputs:
         if out.func not in ("size", "count", *MOMENTS):
@@ -102,14 +111,38 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
         dtype = chunk[out.column].dtype
         if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
             return None
-    key = chunk[keys[0]]
-    if not isinstance(key.dtype, np.dtype) or key.dtype.kind not in "iu" or not len(key):
+    columns, lows, spans = [], [], []
+    for key in keys:
+        values = chunk[key]
+        if not isinstance(values.dtype, np.dtype) or values.dtype.kind not in "iu" or \
+                not len(values):
+            return None
+        values = values.to_numpy()
+        low, high = int(values.min()), int(values.max())
+        columns.append(values)
+        lows.append(low)
+        spans.append(high - low + 1)
+    if math.prod(spans) > max(4 * len(chunk), DIRECT_SPAN):
         return None
-    values = key.to_numpy()
-    low, high = int(values.min()), int(values.max())
-    if high - low >= max(4 * len(values), DIRECT_SPAN):
-        return None
-    codes = (values - values.dtype.type(low)).astype(np.intp, copy=False)
-    size = np.bincount(codes, minlength=high - low + 1)
-    index = pd.Index((np.flatnonzero(size) + low).astype(key.dtype), name=key.name)
-    return codes, index, size
+    codes = np.empty(len(chunk), dtype=np.intp)  # key - low, in one pass per key
+    digit = np.empty_like(codes) if len(keys) > 1 else codes
+    for i, (values, low, span) in enumerate(zip(columns, lows, spans)):
+        np.subtract(values, values.dtype.type(low), out=digit if i else codes,
+                    casting="unsafe")
+        if i:
+            np.multiply(codes, span, out=codes)
+            np.add(codes, digit, out=codes)
+    return Direct(Labels(codes, math.prod(spans)), lows, spans)
+
+
+def direct_index(chunk: pd.DataFrame, keys: list, direct: Direct) -> tuple[pd.Index, np.ndarray]:
+    """The key index of the groups :func:`direct_codes` found rows for, and which they are."""
+    present = direct.labels.size() > 0
+    digits = np.unravel_index(np.flatnonzero(present), direct.spans)
+    levels = []
+    for key, digit, low in zip(keys, digits, direct.lows):
+        dtype = chunk[key].dtype
+        levels.append(digit.astype(dtype) + dtype.type(low))
+    if len(keys) == 1:
+        return pd.Index(levels[0], name=keys[0]), present
+    return pd.MultiIndex.from_arrays(levels, names=keys), present
