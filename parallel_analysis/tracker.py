@@ -19,10 +19,13 @@ registered before would be left in /dev/shm if this process were killed next.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from multiprocessing import resource_tracker
 
 from .errors import ResourceTrackerWarning
@@ -76,8 +79,22 @@ def _replay(tracker) -> int:
     return len(names)
 
 
+@contextlib.contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No garbage collection while the tracker's lock is held: a semaphore collected there runs
+    its finalizer, which calls back into the tracker from inside it (Python 3.12 then raises
+    ReentrantCallError and the semaphore leaks). Collected right after instead."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _ensure_running(tracker, original) -> None:
-    with _lock:
+    with _lock, _collection_paused():
         dead = _forget_dead(tracker)
         original()
         if dead is None:
@@ -116,7 +133,7 @@ def _user_level() -> int:
 def _send(tracker, original, cmd: str, name: str, rtype: str) -> None:
     _local.sending = True
     try:
-        with _lock:
+        with _lock, _collection_paused():
             original(cmd, name, rtype)
             if cmd == "REGISTER":
                 _ledger.add((name, rtype))
