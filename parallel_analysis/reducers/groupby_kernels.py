@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from . import groupby_nogil
-from .base import two_sum
 from .groupby_nogil import Labels
 from .groupby_plan import MOMENTS, AggPlan
 
@@ -73,17 +72,10 @@ def column_moments(labels: Labels, values: pd.Series, var: bool) -> tuple:
         n = np.bincount(c, minlength=groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(c, weights=x, minlength=groups) / n
-        if not var:
-            return n, (mean, np.zeros_like(mean)), None
-        dev = np.take(mean, c)  # one buffer, reused: fresh pages cost as much as the maths
-        np.subtract(x, dev, out=dev)
-        correction = np.bincount(c, weights=dev, minlength=groups) / n
-        np.multiply(dev, dev, out=dev)
-        m2 = np.bincount(c, weights=dev, minlength=groups) - n * correction**2
-        # an infinite mean stays as it is (its M2 is NaN), as pandas' mean and var give
-        exact = (n > 0) & np.isfinite(mean)
-        hi, lo = two_sum(mean, np.where(exact, correction, 0.0))
-    return n, (np.where(exact, hi, mean), np.where(exact, lo, 0.0)), np.where(n > 0, m2, 0.0)
+    if not var:
+        return n, (mean, np.zeros_like(mean)), None
+    return groupby_nogil.two_pass(c, x, n, mean,
+                                  lambda values: np.bincount(c, weights=values, minlength=groups))
 
 
 class Direct(NamedTuple):

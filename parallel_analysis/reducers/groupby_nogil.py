@@ -16,6 +16,7 @@ None to check that path gives the same answers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -114,7 +115,7 @@ def moments(labels: Labels, x: np.ndarray, var: bool) -> tuple:
     relative error is about eps x |mean| / std: it is kept for groups within
     :data:`OFFSET_RATIO` standard deviations of zero. When a group is further (data with a
     large offset, 1e9 + noise, or a constant group), the chunk takes the corrected two-pass
-    algorithm instead (:func:`_two_pass`), which loses no digit to an offset.
+    algorithm instead (:func:`two_pass`), which loses no digit to an offset.
     """
     sums = group_sum(labels, x)
     n = count_valid(labels, x)
@@ -137,19 +138,25 @@ def moments(labels: Labels, x: np.ndarray, var: bool) -> tuple:
         return _two_pass(labels, x, n, mean)
 
 
-def _two_pass(labels: Labels, x: np.ndarray, n: np.ndarray, mean: np.ndarray) -> tuple:
-    """The corrected two-pass algorithm of :func:`.groupby_kernels.column_moments` on
-    ``group_sum``: the sums of the deviations from the means correct them (mean as hi + lo),
-    the sums of their squares give M2 (minus the correction's share)."""
+def two_pass(codes: np.ndarray, x: np.ndarray, n: np.ndarray, mean: np.ndarray,
+             sums: Callable[[np.ndarray], np.ndarray]) -> tuple:
+    """(n, (mean hi, mean lo), M2) by the corrected two-pass algorithm, given plain means:
+    the sums of the deviations from them correct the means (hi + lo), the sums of their
+    squares give M2 (minus the correction's share). ``sums(values)`` is the per-group sum of
+    a row array (pandas' kernel, or numpy's bincount); NaN deviations of rows without a value
+    are skipped by the kernel, absent from the numpy path's rows."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.take(mean, labels.codes, mode="clip")  # rows of no group (-1) are skipped
+        dev = np.take(mean, codes, mode="clip")  # one buffer, reused; rows of group -1 skipped
         np.subtract(x, dev, out=dev)
-        correction = group_sum(labels, dev) / n
+        correction = sums(dev) / n
         np.multiply(dev, dev, out=dev)
-        m2 = group_sum(labels, dev) - n * correction**2
+        m2 = sums(dev) - n * correction**2
         # an infinite mean stays as it is and its M2 is NaN, as pandas' mean and var give
-        # (the kernel skips the NaN deviations inf - inf that numpy's sums would carry)
         exact = (n > 0) & np.isfinite(mean)
         hi, lo = two_sum(mean, np.where(exact, correction, 0.0))
     m2 = np.where(exact, m2, np.where(n > 0, np.nan, 0.0))
     return n, (np.where(exact, hi, mean), np.where(exact, lo, 0.0)), m2
+
+
+def _two_pass(labels: Labels, x: np.ndarray, n: np.ndarray, mean: np.ndarray) -> tuple:
+    return two_pass(labels.codes, x, n, mean, lambda values: group_sum(labels, values))
