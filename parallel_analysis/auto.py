@@ -22,14 +22,28 @@ median held share >= ``HELD_SHARE``        process   threads would take turns on
 otherwise                                  thread    func releases the GIL: no data moves
 func raised                                thread    let the map raise it, with its chunk
 =========================================  ========  =========================================
+
+A pool remembers the answers of the GIL votes (:class:`Memory`), keyed by what decides them:
+the function (its code, looked through ``functools.partial`` and bound methods, so the
+accessor's wrappers key on the user's function), the map's mode and reducer, and the kind of
+data (type and dtypes). Later maps of the same function on the same kind of data pay no probe:
+the probe is a cost of the first maps, as a warm pool's start-up is. Answers that depend on
+the size of the chunks (too small, could not watch, func raised) are not remembered, and an
+answer is used only once :data:`CONFIRMED` probes in a row agreed on it.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
+import threading
 import time
+import types
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from .gil import watch
 from .split import take_rows
@@ -64,6 +78,108 @@ TINY_CHUNK_SECONDS = 0.002
 HELD_SHARE = 0.4
 
 
+#: Decisions a pool remembers (the least recently used go first).
+REMEMBERED = 256
+
+#: Probes in a row that must give one backend before a pool stops probing (one probe can be
+#: unlucky: a first call in a cold process, a stall of the machine).
+CONFIRMED = 2
+
+#: Plain values of a partial's arguments that go into the key as themselves (others by type).
+_PLAIN = (str, bytes, int, float, bool, type(None))
+
+
+def _func_key(func: Any, depth: int = 0) -> Any:
+    """What identifies ``func``'s behaviour: its code (closures of one ``def`` share it), looked
+    through partials and bound methods; a builtin or ufunc itself; another callable's class."""
+    if depth > 8:
+        return type(func)
+    if isinstance(func, functools.partial):
+        return ("partial", _func_key(func.func, depth + 1),
+                tuple(_arg_key(a, depth) for a in func.args),
+                tuple(sorted((k, _arg_key(v, depth)) for k, v in func.keywords.items())))
+    if hasattr(func, "__func__") and hasattr(func, "__self__"):  # a bound method
+        return ("method", _func_key(func.__func__, depth + 1), type(func.__self__))
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        return code
+    if isinstance(func, (types.BuiltinFunctionType, np.ufunc)):
+        return func
+    return type(func)  # a callable object: by class (the key must not keep its data alive)
+
+
+def _arg_key(value: Any, depth: int) -> Any:
+    if callable(value) and not isinstance(value, type):
+        return _func_key(value, depth + 1)
+    if isinstance(value, _PLAIN) and not (isinstance(value, (str, bytes)) and len(value) > 200):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) <= 8:
+        return (type(value), tuple(_arg_key(v, depth) for v in value))
+    return type(value)
+
+
+def _data_key(data: Any) -> Any:
+    """The kind of the data: its type and dtype(s), or the first chunk's for a list of them."""
+    data = getattr(data, "value", data)  # a Shared handle: what it holds
+    if isinstance(data, (list, tuple)):
+        return ("chunks", _data_key(data[0]) if data else None)
+    dtypes = getattr(data, "dtypes", None)
+    if dtypes is not None and not isinstance(dtypes, np.dtype):
+        try:
+            return (type(data), tuple(str(d) for d in dtypes))
+        except TypeError:
+            pass
+    return (type(data), str(getattr(data, "dtype", "")), getattr(data, "ndim", None))
+
+
+class Memory:
+    """The GIL votes' answers a pool has seen, by (function, mode, reducer, data kind)."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._answers: OrderedDict = OrderedDict()
+
+    def key(self, job: Job, data: Any) -> Any:
+        """The key of ``job`` on ``data``, or None when it cannot be told (never remembered)."""
+        try:
+            key = (_func_key(job.func), job.mode, type(job.reducer), job.halos is not None,
+                   tuple(_arg_key(a, 0) for a in job.args),
+                   tuple(sorted((k, _arg_key(v, 0)) for k, v in (job.kwargs or {}).items())),
+                   _data_key(data))
+            hash(key)
+        except Exception:  # an odd object anywhere: decide afresh each time
+            return None
+        return key
+
+    def get(self, key: Any) -> tuple[str, str, float] | None:
+        """(backend, reason, func's wall seconds per row) for ``key``, once :data:`CONFIRMED`
+        probes in a row gave that backend; else None (probe again)."""
+        if key is None:
+            return None
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None or answer[3] < CONFIRMED:
+                return None
+            self._answers.move_to_end(key)
+            return answer[:3]
+
+    def put(self, key: Any, answer: tuple[str, str, float]) -> None:
+        """A probe's answer: it confirms the one remembered, or replaces it."""
+        if key is None:
+            return
+        with self._lock:
+            seen = self._answers.get(key)
+            times = seen[3] + 1 if seen is not None and seen[0] == answer[0] else 1
+            self._answers[key] = (*answer, times)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
 def _piece_maker(specs: list) -> tuple[Callable[[int], Any], int]:
     """(rows → the first rows of the first chunk, its rows); chunks that cannot be cut by rows
     (a list of chunks of other kinds) are watched whole."""
@@ -83,9 +199,10 @@ def _settled(shares: list) -> bool:
 
 def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tuple | str:
     """The held shares of the probe's pieces (and of those that could not vote), its wall and
-    CPU seconds; or the reason string when the work is too small to probe."""
+    CPU seconds and wall seconds per row; or the reason string when the work is too small to
+    probe."""
     first = max(1, int(rows * FIRST_PIECE))
-    shares, skipped, spent, cpu_seen = [], [], 0.0, 0.0
+    shares, skipped, spent, cpu_seen, probed = [], [], 0.0, 0.0, 0
     began = time.perf_counter()
     size, last = first, None
     while (len(shares) < VOTES and not _settled(shares)
@@ -94,7 +211,7 @@ def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tupl
             rate = (last.ran if last.ran > 0.3 * last.seconds else last.seconds) / size
             size = min(rows, max(size, int(VOTE_CPU_SECONDS * 1.1 / max(rate, 1e-12))))
         last = watch(func, piece_maker(size))
-        spent, cpu_seen = spent + last.seconds, cpu_seen + last.ran
+        spent, cpu_seen, probed = spent + last.seconds, cpu_seen + last.ran, probed + size
         if size == first and last.seconds * rows / first < TINY_CHUNK_SECONDS:
             return (f"a chunk takes about {last.seconds * rows / first * 1e3:.2f} ms: too "
                     "little work to move to processes")
@@ -110,11 +227,13 @@ def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tupl
         elif size == rows and last.seconds < VOTE_CPU_SECONDS / 2:
             return (f"a whole chunk took {last.seconds * 1e3:.2f} ms: too little work to move "
                     "to processes")
-    return shares or skipped, spent, cpu_seen
+    return shares or skipped, spent, cpu_seen, spent / max(probed, 1)
 
 
-def decide(job: Job, specs: list, workers: int) -> tuple[str, str]:
-    """(backend name, reason) for running ``job`` over ``specs`` with ``workers`` workers."""
+def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
+           data: Any = None) -> tuple[str, str]:
+    """(backend name, reason) for running ``job`` over ``specs`` with ``workers`` workers;
+    ``memory`` (with the map's ``data``) remembers the GIL votes' answers for the next map."""
     if workers <= 1:
         return "serial", "one worker: nothing to run in parallel"
     if len(specs) < 2:
@@ -122,24 +241,42 @@ def decide(job: Job, specs: list, workers: int) -> tuple[str, str]:
     if job.func is None and getattr(job.reducer, "releases_gil", False):
         return "thread", (f"{type(job.reducer).__name__}'s partials run in kernels that "
                           "release the GIL: threads, no data moved (no probe)")
+    key = memory.key(job, data) if memory is not None else None
+    remembered = memory.get(key) if memory is not None else None
+    if remembered is not None:
+        choice, reason, per_row = remembered
+        estimate = per_row * _piece_maker(specs)[1]
+        if choice != "process" or estimate >= TINY_CHUNK_SECONDS:
+            return choice, f"{reason} (remembered from an earlier map: no probe)"
+        return "thread", (f"a chunk takes about {estimate * 1e3:.2f} ms (at the rate an earlier "
+                          "map measured): too little work to move to processes")
+    choice, reason, per_row = _probe(job, specs)
+    if per_row is not None and memory is not None:
+        memory.put(key, (choice, reason, per_row))
+    return choice, reason
+
+
+def _probe(job: Job, specs: list) -> tuple[str, str, float | None]:
+    """(backend, reason, func's wall seconds per row when the GIL votes decided: an answer
+    worth remembering; else None)."""
     probe = Job(job.func, "map" if job.mode == "array" else job.mode, job.reducer, job.args,
                 job.kwargs)
     try:
         piece_maker, rows = _piece_maker(specs)
         votes = _votes(lambda piece: apply_job(probe, piece), piece_maker, rows)
     except Exception as exc:  # the map itself will raise it, with the chunk
-        return "thread", f"the probe raised {type(exc).__name__}; running on threads"
+        return "thread", f"the probe raised {type(exc).__name__}; running on threads", None
     if isinstance(votes, str):
-        return "thread", votes
-    shares, spent, cpu_seen = votes
+        return "thread", votes, None
+    shares, spent, cpu_seen, per_row = votes
     if not shares:
         return "thread", ("the probe could not watch func run (the OS gave it no CPU): "
-                          "running on threads")
+                          "running on threads"), None
     share = statistics.median(shares)
     what = (f"it held the GIL through {share:.0%} of its CPU time while a second thread waited "
             f"for it (median of {len(shares)} pieces: "
             f"{', '.join(f'{v:.0%}' for v in shares)}; {cpu_seen * 1e3:.1f} ms of func CPU, "
             f"{spent * 1e3:.1f} ms wall)")
     if share >= HELD_SHARE:
-        return "process", f"func holds the GIL: {what}, so the map runs in processes"
-    return "thread", f"func releases the GIL: {what}; threads suffice and no data moves"
+        return "process", f"func holds the GIL: {what}, so the map runs in processes", per_row
+    return "thread", f"func releases the GIL: {what}; threads suffice and no data moves", per_row

@@ -49,16 +49,17 @@ class MapCall:
     out_shape: tuple | None = None
 
 
-def run(call: MapCall, backend_for: Callable[[str], Backend], name: str
-        ) -> tuple[Any, RunStats, str]:
+def run(call: MapCall, backend_for: Callable[[str], Backend], name: str,
+        memory: auto.Memory | None = None) -> tuple[Any, RunStats, str]:
     """The result of ``call`` on the backend ``name`` (built by ``backend_for``), its stats, and
-    the backend it ran on (``auto``'s choice)."""
+    the backend it ran on (``auto``'s choice, which ``memory`` keeps for the next map)."""
     backend = backend_for("thread" if name == AUTO else name)
     chunks = cut(call.data, call.chunking, backend.parallelism)
     plan, reason = place(chunks, backend), ""
     if name == AUTO:
         try:
-            chosen, reason = auto.decide(call.job, plan.specs, backend.workers)
+            chosen, reason = auto.decide(call.job, plan.specs, backend.workers, memory,
+                                         call.data)
         except BaseException:
             plan.close()
             raise

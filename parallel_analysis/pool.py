@@ -1,5 +1,5 @@
 """pool: a persistent set of workers with the map methods, the default pools, and the
-module-level maps. Layer: pool (imports pipeline, backends, split, worker, replay, insights,
+module-level maps. Layer: pool (imports pipeline, auto, backends, split, worker, replay, insights,
 cpus).
 
 ``par.Pool(workers, backend)`` builds its backends lazily and rebuilds them only for named
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import insights, overlap, pipeline, replay
+from . import auto, insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
 from .reducers import as_reducer
 from .split import Chunking
@@ -62,6 +62,7 @@ class Pool:
         self._lock = threading.Lock()
         self._closed = False
         self.last_reason = ""
+        self._decisions = auto.Memory()  # backend="auto": the GIL votes' answers, per function
         self._finalizer = weakref.finalize(self, _shutdown_backends, self._backends)
 
     @property
@@ -176,7 +177,7 @@ class Pool:
 
     def _run(self, call: pipeline.MapCall, backend: str | None) -> Any:
         name = self._resolve(backend)
-        result, stats, ran_on = pipeline.run(call, self._backend, name)
+        result, stats, ran_on = pipeline.run(call, self._backend, name, self._decisions)
         if name == AUTO:
             self.last_reason = f"{ran_on}: {stats.reason}"
         return result

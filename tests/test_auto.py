@@ -110,3 +110,78 @@ def test_groupby_partials_go_to_threads():
     choice, reason = auto.decide(Job(None, "reduce", GroupBy("k", {"x": ["mean", "var"]})),
                                  _specs(frame), 2)
     assert choice == "thread", reason
+
+
+def _pure_python(chunk):
+    return sum(v * v % 7 for v in chunk.tolist())
+
+
+def test_a_pool_remembers_the_answer_per_function_and_data_kind():
+    import parallel_analysis as par
+
+    data = CASES["pure Python"][1]
+    with par.Pool(workers=2, backend="auto") as pool:
+        first = pool.map_reduce(work.collatz_steps, data, work.add, n=8)
+        assert pool.last_reason.startswith("process:") and "remembered" not in pool.last_reason
+        assert par.last_run().backend == "auto → process"
+        pool.map_reduce(work.collatz_steps, data, work.add, n=8)  # confirms it (CONFIRMED 2)
+        assert "remembered" not in pool.last_reason
+        second = pool.map_reduce(work.collatz_steps, data, work.add, n=8)
+        assert second == first
+        assert pool.last_reason.startswith("process:") and "remembered" in pool.last_reason
+        assert par.last_run().backend == "auto → process"
+        # another function, or the same one on another kind of data, is probed afresh
+        pool.map_reduce(_pure_python, data, work.add, n=8)
+        assert "remembered" not in pool.last_reason
+        pool.map_reduce(work.collatz_steps, data.astype(np.int32), work.add, n=8)
+        assert "remembered" not in pool.last_reason
+        # a remembered "process" does not send a tiny map to processes
+        pool.map_reduce(work.collatz_steps, data[:64], work.add, n=16)
+        assert pool.last_reason.startswith("thread:") and "too little work" in pool.last_reason
+        numbers = np.random.default_rng(2).random(2_000_000)
+        for _ in range(auto.CONFIRMED + 1):
+            pool.map_reduce(work.trig_norm, numbers, work.add, n=8)
+        assert pool.last_reason.startswith("thread:") and "remembered" in pool.last_reason
+    with par.Pool(workers=2, backend="auto") as fresh:  # each pool has its own memory
+        fresh.map_reduce(work.collatz_steps, data, work.add, n=8)
+        assert "remembered" not in fresh.last_reason
+
+
+def test_the_key_looks_through_wrappers_to_the_users_function():
+    import functools
+
+    memory, data = auto.Memory(), np.arange(10.0)
+
+    def wrapper(user, chunk):
+        return user(chunk)
+
+    def key(func, *args):
+        return memory.key(Job(functools.partial(wrapper, func), "map", None, args), data)
+
+    assert key(np.sin) == key(np.sin) != key(np.cos)
+    assert key(work.tiny) != key(work.collatz_steps)
+    assert key(work.tiny, 1) != key(work.tiny, 2)
+    assert memory.key(Job(work.tiny, "map"), data) != memory.key(Job(work.tiny, "map"),
+                                                                  data.astype(np.float32))
+    lambdas = [lambda c, k=k: c + k for k in range(3)]  # one def: one code, one answer
+    assert len({key(f) for f in lambdas}) == 1
+
+
+def test_the_memory_forgets_the_oldest_and_survives_odd_objects():
+    memory = auto.Memory(size=2)
+    for name in "abc":
+        memory.put(name, ("thread", name, 1e-9))
+        assert memory.get(name) is None  # one probe: not yet confirmed
+        memory.put(name, ("thread", name, 1e-9))
+    assert len(memory) == 2 and memory.get("a") is None and memory.get("c")[1] == "c"
+    memory.put("c", ("process", "other", 1e-9))  # a probe that disagrees starts over
+    assert memory.get("c") is None
+    assert memory.get(None) is None
+
+    class Odd:  # unhashable argument: a key by type, still hashable
+        __hash__ = None
+
+        def __call__(self, chunk):
+            return chunk
+
+    assert memory.key(Job(work.tiny, "map", None, (Odd(),)), np.arange(3)) is not None
