@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from .base import Moments, Reducer, merge_moments
-from .groupby_kernels import column_count, column_moments, direct_codes, direct_index, group_codes
+from .groupby_dense import Dense, to_table
+from .groupby_dense import merge as merge_dense
+from .groupby_kernels import column_count, column_moments, direct_codes, group_codes
 from .groupby_plan import MOMENTS, PREFIX, SIMPLE, comp, keys_of, moment_dtype, plan_outputs
 
 #: Partials are stacked as they arrive and merged into one row per group only when the stack
@@ -49,6 +51,7 @@ class GroupState(NamedTuple):
     rows: dict  # column -> list of raw (keys, value) frames, for aggregations that do not merge
     moment_dtypes: dict  # column -> dtype of its mean/var/std result
     columns: list  # the input's columns, for agg given as a string or list
+    dense: Dense | None = None  # partials of integer keys in small ranges, as arrays
 
 
 def _rows_in(frames: list) -> int:
@@ -125,13 +128,14 @@ class GroupBy(Reducer):
         else:
             g, labels = None, direct.labels
         parts, pairs, rows = self._parts(chunk, plan, g, labels, dtypes)
-        if direct is None:
-            index, parts = size.index, {comp("size"): size, **parts}
-        else:  # the kernels counted the rows on the way: only groups with rows stay
-            index, present = direct_index(chunk, keys, direct)
-            parts = {k: v[present].astype(np.int64) if k == comp("size") or
-                     k.startswith(PREFIX + "count") else v[present]
+        if direct is not None:  # the kernels counted the rows on the way: arrays by key
+            parts = {k: v.astype(np.int64, copy=False) if k == comp("size") or
+                     k.startswith(PREFIX + "count") else v
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
+            dense = Dense(tuple(direct.lows), tuple(direct.spans), parts,
+                          tuple(chunk[k].dtype for k in keys), len(chunk))
+            return GroupState([], {}, {}, dtypes, list(chunk.columns), dense)
+        index, parts = size.index, {comp("size"): size, **parts}
         table = pd.DataFrame({k: _column(v, index) for k, v in parts.items()}, index=index,
                              copy=False)
         pairs = {c: [p] for c, p in pairs.items()}
@@ -178,7 +182,11 @@ class GroupBy(Reducer):
 
     # -- in the caller ----------------------------------------------------------------------
     def combine(self, a: GroupState, b: GroupState) -> GroupState:
-        tables = a.tables + b.tables
+        tables, dense = a.tables + b.tables, a.dense if b.dense is None else b.dense
+        if a.dense is not None and b.dense is not None:
+            dense = merge_dense(a.dense, b.dense)
+            if dense is None:  # key ranges too far apart for arrays: tables from here on
+                tables += [to_table(a.dense, self._keys), to_table(b.dense, self._keys)]
         if _rows_in(tables) > COMPACT_ROWS:
             tables = [self._compact(tables)]
         pairs = {}
@@ -187,7 +195,8 @@ class GroupBy(Reducer):
             if _rows_in(pairs[c]) > COMPACT_ROWS:
                 pairs[c] = [pd.concat(pairs[c], ignore_index=True).drop_duplicates()]
         rows = {c: a.rows[c] + b.rows[c] for c in a.rows}
-        return GroupState(tables, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns)
+        return GroupState(tables, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns,
+                          dense)
 
     def _group(self, frame: pd.DataFrame, final: bool = False):
         if final:
@@ -239,7 +248,10 @@ class GroupBy(Reducer):
 
     def finalize(self, state: GroupState) -> Any:
         plan = plan_outputs(self.agg, self._keys, state.columns)
-        table = self._compact(state.tables)
+        tables = state.tables
+        if state.dense is not None:
+            tables = tables + [to_table(state.dense, self._keys)]
+        table = self._compact(tables)
         main, labels, extra = {}, [], {}
         for i, out in enumerate(plan.outputs):
             name = f"{PREFIX}out{i}"

@@ -125,16 +125,3 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
             np.multiply(codes, span, out=codes)
             np.add(codes, digit, out=codes)
     return Direct(Labels(codes, math.prod(spans)), lows, spans)
-
-
-def direct_index(chunk: pd.DataFrame, keys: list, direct: Direct) -> tuple[pd.Index, np.ndarray]:
-    """The key index of the groups :func:`direct_codes` found rows for, and which they are."""
-    present = direct.labels.size() > 0
-    digits = np.unravel_index(np.flatnonzero(present), direct.spans)
-    levels = []
-    for key, digit, low in zip(keys, digits, direct.lows):
-        dtype = chunk[key].dtype
-        levels.append(digit.astype(dtype) + dtype.type(low))
-    if len(keys) == 1:
-        return pd.Index(levels[0], name=keys[0]), present
-    return pd.MultiIndex.from_arrays(levels, names=keys), present

@@ -1,0 +1,106 @@
+"""reducers.groupby_dense: partials of integer keys in small ranges, kept as arrays indexed by
+the keys themselves. Layer: core (imports reducers.base and reducers.groupby_plan).
+
+When :func:`~.groupby_kernels.direct_codes` numbers a chunk's groups by their keys (each key
+minus its minimum, mixed radix for several), the chunk's partial needs no table: one array per
+component (size, count, n, mean, lo, M2), one slot per possible key. Two such partials merge by
+laying both over the union of their key ranges and adding (sizes, counts) or Chan-merging
+(moments) slot by slot: numpy on arrays as long as the key range, with no pandas groupby, no
+concatenation and no Python per group. The caller's merge, the part of a groupby that does
+not run in parallel, then costs microseconds a chunk instead of a pandas groupby over every
+partial row. Only the last step builds a table, of the groups that have rows, for the pandas
+groupby that gives the result its index and dtypes (:meth:`GroupBy.finalize`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .base import Moments, merge_moments
+from .groupby_plan import PREFIX
+
+#: The union of two partials' key ranges may hold at most this many slots, or this many times
+#: the rows behind them (as :func:`~.groupby_kernels.direct_codes` bounds one chunk's range);
+#: wider, the partials become tables.
+DENSE_SLOTS = 2**16
+SLOTS_PER_ROW = 4
+
+
+class Dense(NamedTuple):
+    """One partial (or several merged) over the key ranges ``lows[i] .. lows[i] + spans[i]``."""
+
+    lows: tuple
+    spans: tuple
+    parts: dict  # component name -> array of prod(spans) slots (slot = mixed-radix key code)
+    key_dtypes: tuple
+    rows: int  # the rows behind it
+
+
+def _kind(name: str) -> str:
+    return name.split(PREFIX)[1]
+
+
+def _size_name(parts: dict) -> str:
+    return next(name for name in parts if _kind(name) == "size")
+
+
+def merge(a: Dense, b: Dense) -> Dense | None:
+    """``a`` and ``b`` as one partial over the union of their ranges; None when the union is
+    too wide to hold as arrays (the caller keeps them as tables)."""
+    lows = tuple(min(x, y) for x, y in zip(a.lows, b.lows))
+    highs = tuple(max(xl + xs, yl + ys) for xl, xs, yl, ys in zip(a.lows, a.spans, b.lows,
+                                                                    b.spans))
+    spans = tuple(h - lo for h, lo in zip(highs, lows))
+    rows = a.rows + b.rows
+    if math.prod(spans) > max(DENSE_SLOTS, SLOTS_PER_ROW * rows):
+        return None
+    wide_a, wide_b = _widen(a, lows, spans), _widen(b, lows, spans)
+    parts = {}
+    moments = [name for name in a.parts if _kind(name) == "mean"]
+    for name in a.parts:
+        if _kind(name) in ("size", "count"):
+            parts[name] = wide_a[name] + wide_b[name]
+    for mean in moments:
+        column = mean.split(PREFIX, 2)[2]
+        names = {kind: f"{PREFIX}{kind}{PREFIX}{column}" for kind in ("n", "mean", "lo", "m2")}
+        has_m2 = names["m2"] in a.parts
+        both = {kind: np.stack([wide_a[name], wide_b[name]]) for kind, name in names.items()
+                if kind != "m2" or has_m2}
+        merged = merge_moments(Moments(both["n"], both["mean"], both.get("m2", 0.0),
+                                       both["lo"]))
+        parts[names["n"]] = merged.n.astype(np.int64)
+        parts[names["mean"]], parts[names["lo"]] = merged.mean, merged.lo
+        if has_m2:
+            parts[names["m2"]] = merged.m2
+    return Dense(lows, spans, parts, a.key_dtypes, rows)
+
+
+def _widen(d: Dense, lows: tuple, spans: tuple) -> dict:
+    """``d``'s arrays laid over the wider ranges (empty slots: no rows, NaN means)."""
+    if d.lows == lows and d.spans == spans:
+        return d.parts
+    where = tuple(slice(lo - new, lo - new + span) for lo, new, span in zip(d.lows, lows,
+                                                                            d.spans))
+    out = {}
+    for name, values in d.parts.items():
+        empty = np.nan if _kind(name) == "mean" else 0
+        wide = np.full(spans, empty, dtype=values.dtype)
+        wide[where] = values.reshape(d.spans)
+        out[name] = wide.reshape(-1)
+    return out
+
+
+def to_table(d: Dense, keys: list) -> pd.DataFrame:
+    """The partial as a table of its groups with rows: key columns (in their dtypes), then one
+    column per component, in key order."""
+    present = d.parts[_size_name(d.parts)] > 0
+    digits = np.unravel_index(np.flatnonzero(present), d.spans)
+    table = {key: digit.astype(dtype) + dtype.type(low)
+             for key, digit, low, dtype in zip(keys, digits, d.lows, d.key_dtypes)}
+    for name, values in d.parts.items():
+        table[name] = values[present]
+    return pd.DataFrame(table, copy=False)
