@@ -43,7 +43,7 @@ def test_dense_partials_merge_as_pandas_groups(layout, chunks):
     df = _frame({"k": k})
     reducer = GroupBy("k", AGG)
     state = reducer.partial(df.iloc[:1000])
-    assert state.dense is not None and not state.tables  # the dense path is taken
+    assert len(state.dense) == 1 and not state.tables  # the dense path is taken
     assert_same(reduce_chunks(reducer, df, chunks), _expected(df, "k"))
 
 
@@ -73,15 +73,28 @@ def test_ranges_too_far_apart_for_arrays_become_tables():
     far = 10**9 + np.arange(2_000) % 10
     df = _frame({"k": np.concatenate([near, far, near])})
     reducer = GroupBy("k", AGG)
-    a, b = reducer.partial(df.iloc[:2000]), reducer.partial(df.iloc[2000:4000])
-    assert a.dense is not None and b.dense is not None
-    assert dense.merge(a.dense, b.dense) is None  # 1e9 slots for 20 groups: no
-    merged = reducer.combine(a, b)
-    assert merged.dense is None and len(merged.tables) == 2
-    mixed = reducer.combine(merged, reducer.partial(df.iloc[4000:]))  # tables + arrays
-    assert mixed.dense is not None and len(mixed.tables) == 2
-    assert_same(reducer.finalize(mixed), _expected(df, "k"))
+    parts = [reducer.partial(df.iloc[i: i + 2000]) for i in (0, 2000, 4000)]
+    assert all(len(p.dense) == 1 for p in parts)
+    assert dense.merge([parts[0].dense[0], parts[1].dense[0]]) is None  # 1e9 slots: no
+    merged = dense.merge([parts[0].dense[0], parts[2].dense[0]])  # the same range: yes
+    assert merged is not None and merged.rows == 4000
+    state = parts[0]
+    for part in parts[1:]:
+        state = reducer.combine(state, part)
+    tables, left = reducer._merged_dense(state.tables, state.dense)
+    assert len(tables) == 3 and left == ()
+    assert_same(reducer.finalize(state), _expected(df, "k"))
     assert_same(reduce_chunks(reducer, df, 3), _expected(df, "k"))
+
+
+def test_the_caller_merges_in_batches():
+    df = _frame({"k": np.random.default_rng(5).integers(0, 50, 3_000)})
+    reducer = GroupBy("k", AGG)
+    state = reducer.partial(df.iloc[:100])
+    for start in range(100, 3_000, 100):
+        state = reducer.combine(state, reducer.partial(df.iloc[start: start + 100]))
+        assert len(state.dense) < dense.BATCH  # bounded: merged when a batch is full
+    assert_same(reducer.finalize(state), _expected(df, "k"))
 
 
 def test_groups_without_values_and_single_rows():

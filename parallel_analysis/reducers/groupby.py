@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Moments, Reducer, merge_moments
+from .groupby_dense import BATCH as DENSE_BATCH
 from .groupby_dense import Dense, to_table
 from .groupby_dense import merge as merge_dense
 from .groupby_kernels import column_count, column_moments, direct_codes, group_codes
@@ -51,7 +52,7 @@ class GroupState(NamedTuple):
     rows: dict  # column -> list of raw (keys, value) frames, for aggregations that do not merge
     moment_dtypes: dict  # column -> dtype of its mean/var/std result
     columns: list  # the input's columns, for agg given as a string or list
-    dense: Dense | None = None  # partials of integer keys in small ranges, as arrays
+    dense: tuple = ()  # Dense partials (integer keys in small ranges, as arrays), unmerged
 
 
 def _rows_in(frames: list) -> int:
@@ -134,7 +135,7 @@ class GroupBy(Reducer):
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
             dense = Dense(tuple(direct.lows), tuple(direct.spans), parts,
                           tuple(chunk[k].dtype for k in keys), len(chunk))
-            return GroupState([], {}, {}, dtypes, list(chunk.columns), dense)
+            return GroupState([], {}, {}, dtypes, list(chunk.columns), (dense,))
         index, parts = size.index, {comp("size"): size, **parts}
         table = pd.DataFrame({k: _column(v, index) for k, v in parts.items()}, index=index,
                              copy=False)
@@ -182,11 +183,9 @@ class GroupBy(Reducer):
 
     # -- in the caller ----------------------------------------------------------------------
     def combine(self, a: GroupState, b: GroupState) -> GroupState:
-        tables, dense = a.tables + b.tables, a.dense if b.dense is None else b.dense
-        if a.dense is not None and b.dense is not None:
-            dense = merge_dense(a.dense, b.dense)
-            if dense is None:  # key ranges too far apart for arrays: tables from here on
-                tables += [to_table(a.dense, self._keys), to_table(b.dense, self._keys)]
+        tables, dense = a.tables + b.tables, a.dense + b.dense
+        if len(dense) >= DENSE_BATCH:
+            tables, dense = self._merged_dense(tables, dense)
         if _rows_in(tables) > COMPACT_ROWS:
             tables = [self._compact(tables)]
         pairs = {}
@@ -197,6 +196,14 @@ class GroupBy(Reducer):
         rows = {c: a.rows[c] + b.rows[c] for c in a.rows}
         return GroupState(tables, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns,
                           dense)
+
+    def _merged_dense(self, tables: list, dense: tuple) -> tuple[list, tuple]:
+        """(tables, dense) with the dense partials merged into one, or, when their key ranges
+        lie too far apart for arrays, turned into tables."""
+        merged = merge_dense(dense)
+        if merged is None:
+            return tables + [to_table(d, self._keys) for d in dense], ()
+        return tables, (merged,)
 
     def _group(self, frame: pd.DataFrame, final: bool = False):
         if final:
@@ -248,10 +255,9 @@ class GroupBy(Reducer):
 
     def finalize(self, state: GroupState) -> Any:
         plan = plan_outputs(self.agg, self._keys, state.columns)
-        tables = state.tables
-        if state.dense is not None:
-            tables = tables + [to_table(state.dense, self._keys)]
-        table = self._compact(tables)
+        tables, dense = self._merged_dense(state.tables, state.dense) if state.dense else \
+            (state.tables, ())
+        table = self._compact(tables + [to_table(d, self._keys) for d in dense])
         main, labels, extra = {}, [], {}
         for i, out in enumerate(plan.outputs):
             name = f"{PREFIX}out{i}"

@@ -3,12 +3,13 @@ the keys themselves. Layer: core (imports reducers.base and reducers.groupby_pla
 
 When :func:`~.groupby_kernels.direct_codes` numbers a chunk's groups by their keys (each key
 minus its minimum, mixed radix for several), the chunk's partial needs no table: one array per
-component (size, count, n, mean, lo, M2), one slot per possible key. Two such partials merge by
-laying both over the union of their key ranges and adding (sizes, counts) or Chan-merging
+component (size, count, n, mean, lo, M2), one slot per possible key. Such partials merge by
+laying them over the union of their key ranges and adding (sizes, counts) or Chan-merging
 (moments) slot by slot: numpy on arrays as long as the key range, with no pandas groupby, no
-concatenation and no Python per group. The caller's merge, the part of a groupby that does
-not run in parallel, then costs microseconds a chunk instead of a pandas groupby over every
-partial row. Only the last step builds a table, of the groups that have rows, for the pandas
+concatenation and no Python per group. The caller collects up to :data:`BATCH` of them and
+merges them in one stacked call, so the caller's merge, the part of a groupby that does not run
+in parallel, costs a few numpy calls per batch instead of a pandas groupby over every partial
+row. Only the last step builds a table, of the groups that have rows, for the pandas
 groupby that gives the result its index and dtypes (:meth:`GroupBy.finalize`).
 """
 
@@ -29,6 +30,9 @@ from .groupby_plan import PREFIX
 DENSE_SLOTS = 2**16
 SLOTS_PER_ROW = 4
 
+#: Partials the caller collects before merging them into one (bounds the state's memory).
+BATCH = 8
+
 
 class Dense(NamedTuple):
     """One partial (or several merged) over the key ranges ``lows[i] .. lows[i] + spans[i]``."""
@@ -48,35 +52,35 @@ def _size_name(parts: dict) -> str:
     return next(name for name in parts if _kind(name) == "size")
 
 
-def merge(a: Dense, b: Dense) -> Dense | None:
-    """``a`` and ``b`` as one partial over the union of their ranges; None when the union is
-    too wide to hold as arrays (the caller keeps them as tables)."""
-    lows = tuple(min(x, y) for x, y in zip(a.lows, b.lows))
-    highs = tuple(max(xl + xs, yl + ys) for xl, xs, yl, ys in zip(a.lows, a.spans, b.lows,
-                                                                    b.spans))
+def merge(partials: list) -> Dense | None:
+    """The partials as one over the union of their ranges (one stacked merge: a handful of
+    numpy calls however many there are); None when the union is too wide to hold as arrays
+    (the caller keeps them as tables)."""
+    if len(partials) == 1:
+        return partials[0]
+    lows = tuple(map(min, zip(*(d.lows for d in partials))))
+    highs = tuple(map(max, zip(*([lo + span for lo, span in zip(d.lows, d.spans)]
+                                 for d in partials))))
     spans = tuple(h - lo for h, lo in zip(highs, lows))
-    rows = a.rows + b.rows
+    rows = sum(d.rows for d in partials)
     if math.prod(spans) > max(DENSE_SLOTS, SLOTS_PER_ROW * rows):
         return None
-    wide_a, wide_b = _widen(a, lows, spans), _widen(b, lows, spans)
-    parts = {}
-    moments = [name for name in a.parts if _kind(name) == "mean"]
-    for name in a.parts:
-        if _kind(name) in ("size", "count"):
-            parts[name] = wide_a[name] + wide_b[name]
-    for mean in moments:
+    wide = [_widen(d, lows, spans) for d in partials]
+    first = partials[0].parts
+    parts = {name: np.sum([w[name] for w in wide], axis=0) for name in first
+             if _kind(name) in ("size", "count")}
+    for mean in (name for name in first if _kind(name) == "mean"):
         column = mean.split(PREFIX, 2)[2]
         names = {kind: f"{PREFIX}{kind}{PREFIX}{column}" for kind in ("n", "mean", "lo", "m2")}
-        has_m2 = names["m2"] in a.parts
-        both = {kind: np.stack([wide_a[name], wide_b[name]]) for kind, name in names.items()
-                if kind != "m2" or has_m2}
-        merged = merge_moments(Moments(both["n"], both["mean"], both.get("m2", 0.0),
-                                       both["lo"]))
+        stacked = {kind: np.stack([w[name] for w in wide]) for kind, name in names.items()
+                   if name in first}
+        merged = merge_moments(Moments(stacked["n"], stacked["mean"], stacked.get("m2", 0.0),
+                                       stacked["lo"]))
         parts[names["n"]] = merged.n.astype(np.int64)
         parts[names["mean"]], parts[names["lo"]] = merged.mean, merged.lo
-        if has_m2:
+        if "m2" in stacked:
             parts[names["m2"]] = merged.m2
-    return Dense(lows, spans, parts, a.key_dtypes, rows)
+    return Dense(lows, spans, parts, partials[0].key_dtypes, rows)
 
 
 def _widen(d: Dense, lows: tuple, spans: tuple) -> dict:
