@@ -111,8 +111,8 @@ def merge_moments(parts: Moments, group: np.ndarray | None = None, groups: int =
 
     ``parts`` holds k partials (arrays whose first axis has length k; further axes are merged
     elementwise, e.g. one per column). ``group`` gives each partial's group (0..groups-1); None
-    merges all k into one. With N = Σnᵢ and dᵢ = mᵢ - r the deviations from a reference r (each
-    group's first partial with values): mean = r + Σnᵢdᵢ/N, M2 = ΣM2ᵢ + Σnᵢ(dᵢ - Σnⱼdⱼ/N)².
+    merges all k into one. With N = Σnᵢ and dᵢ = mᵢ - r the deviations from a reference r (one of
+    each group's partials with values): mean = r + Σnᵢdᵢ/N, M2 = ΣM2ᵢ + Σnᵢ(dᵢ - Σnⱼdⱼ/N)².
     Partials with nᵢ = 0 contribute nothing (their mean may be NaN); a group with none has
     N = 0, mean NaN and M2 0. Exact in exact arithmetic; with the reference and the two-float
     mean, no digit is lost to a large offset.
@@ -129,9 +129,11 @@ def merge_moments(parts: Moments, group: np.ndarray | None = None, groups: int =
         total = _sum_axis0
         spread = _identity
     else:
-        ref_hi, ref_lo = np.zeros(groups), np.zeros(groups)
-        seen, first = np.unique(group[has], return_index=True)
-        ref_hi[seen], ref_lo[seen] = hi[has][first], lo[has][first]
+        # one partial with values per group (the last: numpy assigns repeated indices in
+        # order) is the reference; any would do, a sort to find the first costs more than the
+        # whole merge
+        ref_hi, ref_lo, where = np.zeros(groups), np.zeros(groups), group[has]
+        ref_hi[where], ref_lo[where] = hi[has], lo[has]
 
         def total(x):
             return np.bincount(group, weights=x, minlength=groups)
