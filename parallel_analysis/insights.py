@@ -62,6 +62,24 @@ class RunStats:
     reason: str = ""
     timings: list = field(default_factory=list)  # ChunkTiming per chunk, in arrival order
 
+    def __post_init__(self) -> None:
+        self._batches: list = []  # returned batches not yet read into chunk_seconds / timings
+
+    def add_batch(self, outcomes: list, submitted: float, received: float, bytes_sent: int,
+                  bytes_received: int) -> None:
+        """Record a returned batch. Its ChunkTimings are built when ``timings`` or
+        ``chunk_seconds`` is first read: a map of thousands of tiny chunks does not pay for
+        timings nobody reads. The outcomes are kept without their values (the driver drops
+        each value once it is collected)."""
+        self._batches.append((outcomes, submitted, received, bytes_sent, bytes_received))
+
+    def _settle(self) -> None:
+        batches, self._batches = self._batches, []
+        for outcomes, submitted, received, bytes_sent, bytes_received in batches:
+            self.__dict__["_timings"].extend(
+                batch_timings(outcomes, submitted, received, bytes_sent, bytes_received))
+            self.__dict__["_chunk_seconds"].extend(o.seconds for o in outcomes)
+
     @property
     def busy_fraction(self) -> float:
         """Share of the workers' time spent on chunks (attach + compute; 1.0 = never idle)."""
@@ -146,6 +164,26 @@ class RunStats:
                 if len(self.timings) > HTML_ROWS else "")
         return (head + "<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>" + body
                 + "</table>" + more)
+
+
+def _settled_list(name: str) -> property:
+    """A RunStats list field read through :meth:`RunStats._settle` (the dataclass's __init__
+    assigns it through the setter)."""
+    private = f"_{name}"
+
+    def get(self: RunStats) -> list:
+        if self.__dict__.get("_batches"):
+            self._settle()
+        return self.__dict__[private]
+
+    def put(self: RunStats, value: list) -> None:
+        self.__dict__[private] = value
+
+    return property(get, put)
+
+
+RunStats.timings = _settled_list("timings")  # type: ignore[assignment]
+RunStats.chunk_seconds = _settled_list("chunk_seconds")  # type: ignore[assignment]
 
 
 def _ms(seconds: float) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 from . import replay
 from .backends import Backend, Delivery
 from .errors import ChunkTimeoutError
-from .insights import RunStats, batch_timings
+from .insights import RunStats
 from .progress import NoBar
 from .worker import Job, Outcome
 
@@ -164,8 +164,7 @@ def _deliver(delivery: Delivery, collect, backend: Backend, run: Run) -> None:
                 "running chunk, so this is reported when it returns)",
                 chunk=outcome.index, timeout=run.timeout)
         collect(outcome.index, outcome.value)
-        if run.stats is not None:
-            run.stats.chunk_seconds.append(outcome.seconds)
+        outcome.value = None  # the stats keep the outcome, not its value
     run.bar.update(len(delivery.outcomes))
 
 
@@ -189,8 +188,8 @@ def _collect_done(done, pending: set, submitted: _Submitted, backend: Backend, c
             pending.add(delivery.replacement)
             continue
         if run.stats is not None:
-            run.stats.timings.extend(batch_timings(
-                delivery.outcomes, sent, received, delivery.bytes_out, delivery.bytes_back))
+            run.stats.add_batch(delivery.outcomes, sent, received, delivery.bytes_out,
+                                delivery.bytes_back)
         _deliver(delivery, collect, backend, run)
 
 

@@ -127,19 +127,19 @@ def balanced_cuts(sizes: Any, count: int) -> list[int]:
     count = min(int(count), n_items)
     if count <= 0:
         return [0]
-    ends = None if unit else np.cumsum(np.asarray(sizes, dtype=np.int64))
-    total = n_items if unit else int(ends[-1])
+    if unit:  # what the aims below give for items of one row: np.array_split's layout
+        step, extra = divmod(n_items, count)
+        return [i * step + min(i, extra) for i in range(count + 1)]
+    ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    total = int(ends[-1])
     cuts, placed = [0], 0
     for left in range(count, 1, -1):
         aim = placed + -(-(total - placed) // left)
-        if unit:
-            end = aim
-        else:
-            j = int(np.searchsorted(ends, aim))  # first item ending at or after the aim
-            end = j + 1 if j == cuts[-1] or ends[j] - aim <= aim - ends[j - 1] else j
+        j = int(np.searchsorted(ends, aim))  # first item ending at or after the aim
+        end = j + 1 if j == cuts[-1] or ends[j] - aim <= aim - ends[j - 1] else j
         end = max(cuts[-1] + 1, min(end, n_items - (left - 1)))  # no run left empty
         cuts.append(end)
-        placed = end if unit else int(ends[end - 1])
+        placed = int(ends[end - 1])
     cuts.append(n_items)
     return cuts
 

@@ -110,7 +110,7 @@ def exit_error(index: int, exc: SystemExit) -> BaseException:
 def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1,
                map_id: int = 0, stop_on_error: bool = True) -> list[Outcome]:
     """Run ``job`` on each spec's chunk in order; exceptions become failed outcomes."""
-    outcomes = []
+    outcomes, pid = [], os.getpid()
     in_process = bool(process_state.get("in_worker"))
     outer = getattr(_local, "running", False)  # a nested (serial) map inside a running chunk
     _local.running = True
@@ -123,6 +123,7 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
                 if board is not None and board.cancelled(map_id):
                     break  # the map was cancelled (or failed): its other chunks are not wanted
                 outcome = _run_one(job, spec, board, slot, map_id)
+                outcome.pid = pid
                 items = captured.take()
                 if items:
                     outcome.feedback = items
@@ -159,7 +160,6 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
     outcome.seconds = clock() - started
     outcome.started = started
     outcome.load_seconds = (loaded - started) if loaded is not None else outcome.seconds
-    outcome.pid = os.getpid()
     return outcome
 
 

@@ -78,8 +78,8 @@ class Backend:
     def place(self, data: Any, slices: list[slice]) -> Placement:
         """Specs for the chunks of ``data`` (an array, frame, table or Shared handle) cut at
         ``slices``; here read-only views of the caller's data."""
-        value = data.value if isinstance(data, Shared) else data
-        return Placement([Local(i, s.start, s.stop, readonly(take_rows(value, s)))
+        value = readonly(data.value if isinstance(data, Shared) else data)  # its rows are too
+        return Placement([Local(i, s.start, s.stop, take_rows(value, s))
                           for i, s in enumerate(slices)])
 
     def output(self, shape: tuple, dtype: Any) -> Output:
