@@ -6,7 +6,9 @@ thread; the GroupBy reducer's pandas partials: thread), the probe of ``backend="
 ``probes`` times on the machine as it is ("idle": other people's work included) and then beside
 a busy loop this benchmark starts itself (one process spinning on a CPU, killed afterwards and
 ending by itself after ten minutes in any case). Each workload's map is timed once on the chosen
-backend, so the probe's cost is also given as a share of the map it decides for.
+backend, so the probe's cost is also given as a share of the map it decides for: a fresh probe
+(a pool's first maps of a function), and the mean over ``probes`` maps on one pool, which
+remembers the answer once two probes agreed.
 """
 
 from __future__ import annotations
@@ -51,14 +53,19 @@ def _cases(mode: str) -> dict:
     }
 
 
-def _decisions(job: Job, data, probes: int) -> tuple[list[str], list[float]]:
+def _decisions(job: Job, data, probes: int) -> tuple[list[str], list[float], float]:
+    """The picks and costs of ``probes`` fresh probes, and the mean cost of deciding for
+    ``probes`` maps on one pool (which remembers the answer: the first maps probe)."""
     plan = make_plan(data, make_backend("thread", 2), Chunking(n=CHUNKS))  # views: no copy
     picks, costs = [], []
     for _ in range(probes):
         started = time.perf_counter()
         picks.append(auto.decide(job, plan.specs, 2)[0])
         costs.append(time.perf_counter() - started)
-    return picks, costs
+    memory, started = auto.Memory(), time.perf_counter()
+    for _ in range(probes):
+        auto.decide(job, plan.specs, 2, memory, data)
+    return picks, costs, (time.perf_counter() - started) / probes
 
 
 def _map_seconds(job: Job, data, backend: str) -> float:
@@ -81,14 +88,16 @@ def tally(mode: str = "full", probes: int = 20) -> list[dict]:
             if busy is not None:
                 time.sleep(0.5)  # the loop is spinning before the first probe
             for name, (job, data, right) in cases.items():
-                picks, costs = _decisions(job, data, probes)
+                picks, costs, pooled = _decisions(job, data, probes)
                 seconds = _map_seconds(job, data, right)
                 cost = statistics.median(costs)
                 rows.append({"condition": condition, "workload": name, "right": right,
                              "probes": probes, "agree": picks.count(right),
                              "choices": {c: picks.count(c) for c in set(picks)},
                              "probe_seconds": cost, "map_seconds": seconds,
-                             "share_of_map": cost / seconds if seconds else float("nan")})
+                             "share_of_map": cost / seconds if seconds else float("nan"),
+                             "pooled_seconds": pooled,
+                             "pooled_share": pooled / seconds if seconds else float("nan")})
         finally:
             if busy is not None:
                 busy.kill()

@@ -162,19 +162,25 @@ def autoprobe_section(rows: list[dict]) -> str:
     if not rows:
         return ""
     lines = ["| condition | workload | right answer | agreed | choices | probe (median) | "
-             "share of the map | goal |", "|---|---|---|---:|---|---:|---:|---|"]
+             "share of the map | per map on one pool | goal |",
+             "|---|---|---|---:|---|---:|---:|---:|---|"]
     for r in rows:
         need = r["probes"] if r["condition"] == "idle" else max(1, r["probes"] * 19 // 20)
         agreed = r["agree"] >= need
-        cheap = r["share_of_map"] <= 0.03
-        status = "met" if agreed and cheap else "**not met**"
+        first, pooled = r["share_of_map"] <= 0.03, r.get("pooled_share", 1.0) <= 0.03
+        status = ("met" if agreed and first else
+                  "met on a pool (**not met** by a fresh probe)" if agreed and pooled else
+                  "**not met**")
         choices = ", ".join(f"{k} {v}" for k, v in sorted(r["choices"].items()))
         lines.append(f"| {r['condition']} | {r['workload']} | {r['right']} | {r['agree']}/"
                      f"{r['probes']} (≥ {need}) | {choices} | {_fmt_s(r['probe_seconds'])} | "
-                     f"{r['share_of_map']:.1%} (≤ 3%) | {status} |")
+                     f"{r['share_of_map']:.1%} (≤ 3%) | {r.get('pooled_share', float('nan')):.2%}"
+                     f" | {status} |")
     return ("## auto: the same answer under load\n\nEach probe decides afresh; the busy loop is "
             "one process spinning on a CPU, started by the benchmark. The share of the map is "
-            "the probe's time over one warm map of the workload on the right backend.\n\n"
+            "the probe's time over one warm map of the workload on the right backend; *per map "
+            "on one pool* is the mean cost of deciding for as many maps on one pool, which "
+            "remembers the answer once two probes agreed (so only the first two maps probe).\n\n"
             + "\n".join(lines) + "\n")
 
 
