@@ -24,6 +24,7 @@ pytest-benchmark's ``extra_info`` or a JSON report.
 from __future__ import annotations
 
 import html
+import operator
 import statistics
 import threading
 import time
@@ -50,6 +51,19 @@ class ChunkTiming(NamedTuple):
 PHASES = ("queue_wait", "attach", "compute", "send_back")
 
 
+class _Timed(NamedTuple):
+    """What a ChunkTiming needs of an outcome."""
+
+    index: int
+    pid: int
+    started: float
+    seconds: float
+    load_seconds: float
+
+
+_TIMED = _Timed._fields
+
+
 @dataclass
 class RunStats:
     """What a map did: backend, chunks, wall time and each chunk's timing."""
@@ -69,16 +83,18 @@ class RunStats:
                   bytes_received: int) -> None:
         """Record a returned batch. Its ChunkTimings are built when ``timings`` or
         ``chunk_seconds`` is first read: a map of thousands of tiny chunks does not pay for
-        timings nobody reads. The outcomes are kept without their values (the driver drops
-        each value once it is collected)."""
-        self._batches.append((outcomes, submitted, received, bytes_sent, bytes_received))
+        timings nobody reads. Only the outcomes' numbers are kept (never their values or
+        errors, whose tracebacks hold frames, pools and their semaphores)."""
+        columns = tuple(list(map(operator.attrgetter(name), outcomes)) for name in _TIMED)
+        self._batches.append((columns, submitted, received, bytes_sent, bytes_received))
 
     def _settle(self) -> None:
         batches, self._batches = self._batches, []
-        for outcomes, submitted, received, bytes_sent, bytes_received in batches:
-            self.__dict__["_timings"].extend(
-                batch_timings(outcomes, submitted, received, bytes_sent, bytes_received))
-            self.__dict__["_chunk_seconds"].extend(o.seconds for o in outcomes)
+        for columns, submitted, received, bytes_sent, bytes_received in batches:
+            self.__dict__["_timings"].extend(batch_timings(
+                [_Timed(*row) for row in zip(*columns)], submitted, received, bytes_sent,
+                bytes_received))
+            self.__dict__["_chunk_seconds"].extend(columns[_TIMED.index("seconds")])
 
     @property
     def busy_fraction(self) -> float:

@@ -164,7 +164,6 @@ def _deliver(delivery: Delivery, collect, backend: Backend, run: Run) -> None:
                 "running chunk, so this is reported when it returns)",
                 chunk=outcome.index, timeout=run.timeout)
         collect(outcome.index, outcome.value)
-        outcome.value = None  # the stats keep the outcome, not its value
     run.bar.update(len(delivery.outcomes))
 
 
