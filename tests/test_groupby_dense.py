@@ -113,3 +113,16 @@ def test_dense_partials_travel_on_pools(backend):
         for by in ("k", ["k", "j"]):
             got = par.groupby_agg(df, by, AGG, pool=pool, n=6)
             assert_same(got, _expected(df, by))
+
+
+def test_keys_from_zero_are_their_own_group_numbers_without_a_copy():
+    from parallel_analysis.reducers.groupby_kernels import direct_codes
+    from parallel_analysis.reducers.groupby_plan import plan_outputs
+
+    df = _frame({"k": np.random.default_rng(6).integers(3, 90, 2_000)})
+    direct = direct_codes(df, ["k"], plan_outputs(AGG, ["k"], df.columns), True)
+    assert np.shares_memory(direct.labels.codes, df["k"].to_numpy())
+    assert direct.lows == [0] and direct.spans == [int(df["k"].max()) + 1]
+    strided = df.iloc[::2]  # rows of every other: not contiguous, so numbered by a copy
+    assert_same(reduce_chunks(GroupBy("k", AGG), strided, 3), _expected(strided, "k"))
+    assert_same(reduce_chunks(GroupBy("k", AGG), df, 3), _expected(df, "k"))

@@ -114,14 +114,24 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
         columns.append(values)
         lows.append(low)
         spans.append(high - low + 1)
-    if math.prod(spans) > max(4 * len(chunk), DIRECT_SPAN):
+    limit = max(4 * len(chunk), DIRECT_SPAN)
+    if math.prod(spans) > limit:
         return None
-    codes = np.empty(len(chunk), dtype=np.intp)  # key - low, in one pass per key
-    digit = np.empty_like(codes) if len(keys) > 1 else codes
+    if len(keys) == 1 and columns[0].dtype == np.intp and columns[0].flags.c_contiguous and \
+            lows[0] >= 0 and lows[0] + spans[0] <= limit:  # the keys are the group numbers
+        return Direct(Labels(columns[0], lows[0] + spans[0]), [0], [lows[0] + spans[0]])
+    # Mixed radix, key by key in place: ((k0 * s1 + k1) * s2 + k2 ...) - offset. In intp with
+    # wrap-around the result is exact modulo 2**64, and the true code is small.
+    codes = np.empty(len(chunk), dtype=np.intp)
+    offset = 0
     for i, (values, low, span) in enumerate(zip(columns, lows, spans)):
-        np.subtract(values, values.dtype.type(low), out=digit if i else codes,
-                    casting="unsafe")
         if i:
             np.multiply(codes, span, out=codes)
-            np.add(codes, digit, out=codes)
+            np.add(codes, values, out=codes, dtype=np.intp, casting="unsafe")
+        else:
+            np.copyto(codes, values, casting="unsafe")
+        offset = offset * span + low
+    offset = (offset + 2**63) % 2**64 - 2**63  # the same wrap-around, as an intp
+    if offset:
+        np.subtract(codes, np.intp(offset), out=codes)
     return Direct(Labels(codes, math.prod(spans)), lows, spans)
