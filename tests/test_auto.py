@@ -185,3 +185,20 @@ def test_the_memory_forgets_the_oldest_and_survives_odd_objects():
             return chunk
 
     assert memory.key(Job(work.tiny, "map", None, (Odd(),)), np.arange(3)) is not None
+
+
+def test_the_data_kind_is_its_type_and_dtypes():
+    import pandas as pd
+
+    import parallel_analysis as par
+
+    memory, job = auto.Memory(), Job(work.tiny, "map")
+    ints = pd.DataFrame({"a": [1, 2], "b": [1.0, 2.0]})
+    floats = ints.astype(float)
+    assert memory.key(job, ints) == memory.key(job, ints.copy())
+    assert memory.key(job, ints) != memory.key(job, floats)
+    assert memory.key(job, ints["a"]) != memory.key(job, ints)
+    assert memory.key(job, [np.arange(3)]) == memory.key(job, [np.arange(5)])
+    assert memory.key(job, [np.arange(3)]) != memory.key(job, [np.arange(3.0)])
+    with par.share(np.arange(10)) as shared:  # a handle keys as what it holds
+        assert memory.key(job, shared) == memory.key(job, np.arange(4))
