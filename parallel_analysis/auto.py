@@ -90,8 +90,8 @@ _PLAIN = (str, bytes, int, float, bool, type(None))
 
 
 def _func_key(func: Any, depth: int = 0) -> Any:
-    """What identifies ``func``'s behaviour: its code (closures of one ``def`` share it), looked
-    through partials and bound methods; a builtin or ufunc itself; another callable's class."""
+    """What identifies ``func``'s behaviour: its code (and a closure's cells), looked through
+    partials and bound methods; a builtin or ufunc itself; another callable's class."""
     if depth > 8:
         return type(func)
     if isinstance(func, functools.partial):
@@ -101,11 +101,19 @@ def _func_key(func: Any, depth: int = 0) -> Any:
     if hasattr(func, "__func__") and hasattr(func, "__self__"):  # a bound method
         return ("method", _func_key(func.__func__, depth + 1), type(func.__self__))
     code = getattr(func, "__code__", None)
-    if code is not None:
-        return code
+    if code is not None:  # a closure also by what it closes over (a factory's functions)
+        cells = getattr(func, "__closure__", None) or ()
+        return (code, tuple(_cell_key(cell, depth) for cell in cells)) if cells else code
     if isinstance(func, (types.BuiltinFunctionType, np.ufunc)):
         return func
     return type(func)  # a callable object: by class (the key must not keep its data alive)
+
+
+def _cell_key(cell: Any, depth: int) -> Any:
+    try:
+        return _arg_key(cell.cell_contents, depth)
+    except ValueError:  # a cell not yet filled
+        return None
 
 
 def _arg_key(value: Any, depth: int) -> Any:

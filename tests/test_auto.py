@@ -166,6 +166,12 @@ def test_the_key_looks_through_wrappers_to_the_users_function():
     lambdas = [lambda c, k=k: c + k for k in range(3)]  # one def: one code, one answer
     assert len({key(f) for f in lambdas}) == 1
 
+    def make(inner):
+        return lambda chunk: inner(chunk)
+
+    # a factory's functions share their code: what they close over tells them apart
+    assert key(make(np.sin)) == key(make(np.sin)) != key(make(work.collatz_steps))
+
 
 def test_the_memory_forgets_the_oldest_and_survives_odd_objects():
     memory = auto.Memory(size=2)
