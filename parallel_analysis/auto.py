@@ -250,7 +250,7 @@ def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
         return "thread", (f"{type(job.reducer).__name__}'s partials run in kernels that "
                           "release the GIL: threads, no data moved (no probe)")
     key = memory.key(job, data) if memory is not None else None
-    remembered = memory.get(key) if memory is not None else None
+    remembered = memory.get(key) if key is not None else None
     if remembered is not None:
         choice, reason, per_row = remembered
         estimate = per_row * _piece_maker(specs)[1]
@@ -259,7 +259,7 @@ def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
         return "thread", (f"a chunk takes about {estimate * 1e3:.2f} ms (at the rate an earlier "
                           "map measured): too little work to move to processes")
     choice, reason, per_row = _probe(job, specs)
-    if per_row is not None and memory is not None:
+    if per_row is not None and key is not None:
         memory.put(key, (choice, reason, per_row))
     return choice, reason
 

@@ -36,7 +36,16 @@ from .groupby_dense import BATCH as DENSE_BATCH
 from .groupby_dense import Dense, to_table
 from .groupby_dense import merge as merge_dense
 from .groupby_kernels import column_count, column_moments, direct_codes, group_codes
-from .groupby_plan import MOMENTS, PREFIX, SIMPLE, comp, keys_of, moment_dtype, plan_outputs
+from .groupby_plan import (
+    MOMENTS,
+    PREFIX,
+    SIMPLE,
+    comp,
+    keys_of,
+    moment_dtype,
+    moment_names,
+    plan_outputs,
+)
 
 #: Partials are stacked as they arrive and merged into one row per group only when the stack
 #: holds more rows than this (and at the end): merging costs a pandas groupby, so doing it for
@@ -225,32 +234,33 @@ class GroupBy(Reducer):
         for name in table.columns:
             if not isinstance(name, str) or not name.startswith(PREFIX):
                 continue
-            _, kind, column = name.split(PREFIX, 2)
+            kind = name.split(PREFIX, 2)[1]
             if kind == "mean":
-                moments.append(column)
+                moments.append(name)
             elif kind not in ("lo", "m2"):
                 merge[name] = SIMPLE.get(kind, "sum")
         out = _aggregate(grouped, {name: (name, how) for name, how in merge.items()})
         if moments:
             codes = grouped.ngroup().to_numpy()
-            for column in moments:
-                out = out.assign(**self._merged_moments(table, codes, len(out), column))
+            for mean in moments:
+                out = out.assign(**self._merged_moments(table, codes, len(out), mean))
         return _typed_keys(out.reset_index(), self._keys, table)
 
     @staticmethod
     def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int,
-                        column: str) -> dict:
-        """The merged mean (hi, lo) and M2 columns of one input column, one value per group."""
-        name = f"{PREFIX}{{}}{PREFIX}{column}".format
-        has_m2 = name("m2") in table.columns
-        parts = Moments(table[name("n")].to_numpy(np.float64),
-                        table[name("mean")].to_numpy(np.float64),
-                        table[name("m2")].to_numpy(np.float64) if has_m2 else 0.0,
-                        table[name("lo")].to_numpy(np.float64))
+                        mean: str) -> dict:
+        """The merged mean (hi, lo) and M2 columns of the input column whose partial mean is
+        column ``mean``, one value per group."""
+        name = moment_names(mean)
+        has_m2 = name["m2"] in table.columns
+        parts = Moments(table[name["n"]].to_numpy(np.float64),
+                        table[name["mean"]].to_numpy(np.float64),
+                        table[name["m2"]].to_numpy(np.float64) if has_m2 else 0.0,
+                        table[name["lo"]].to_numpy(np.float64))
         merged = merge_moments(parts, codes, groups)
-        out = {name("mean"): merged.mean, name("lo"): merged.lo}
+        out = {name["mean"]: merged.mean, name["lo"]: merged.lo}
         if has_m2:
-            out[name("m2")] = merged.m2
+            out[name["m2"]] = merged.m2
         return out
 
     def finalize(self, state: GroupState) -> Any:

@@ -1,5 +1,5 @@
 """reducers.groupby_dense: partials of integer keys in small ranges, kept as arrays indexed by
-the keys themselves. Layer: core (imports reducers.base and reducers.groupby_plan).
+the keys themselves. Layer: core (imports reducers.base, groupby_kernels and groupby_plan).
 
 When :func:`~.groupby_kernels.direct_codes` numbers a chunk's groups by their keys (each key
 minus its minimum, mixed radix for several), the chunk's partial needs no table: one array per
@@ -22,13 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .base import Moments, merge_moments
-from .groupby_plan import PREFIX
-
-#: The union of two partials' key ranges may hold at most this many slots, or this many times
-#: the rows behind them (as :func:`~.groupby_kernels.direct_codes` bounds one chunk's range);
-#: wider, the partials become tables.
-DENSE_SLOTS = 2**16
-SLOTS_PER_ROW = 4
+from .groupby_kernels import direct_slots
+from .groupby_plan import PREFIX, moment_names
 
 #: Partials the caller collects before merging them into one (bounds the state's memory).
 BATCH = 8
@@ -63,15 +58,14 @@ def merge(partials: list) -> Dense | None:
                                  for d in partials))))
     spans = tuple(h - lo for h, lo in zip(highs, lows))
     rows = sum(d.rows for d in partials)
-    if math.prod(spans) > max(DENSE_SLOTS, SLOTS_PER_ROW * rows):
+    if math.prod(spans) > direct_slots(rows):  # the bound of one chunk's range, for them all
         return None
     wide = [_widen(d, lows, spans) for d in partials]
     first = partials[0].parts
     parts = {name: np.sum([w[name] for w in wide], axis=0) for name in first
              if _kind(name) in ("size", "count")}
     for mean in (name for name in first if _kind(name) == "mean"):
-        column = mean.split(PREFIX, 2)[2]
-        names = {kind: f"{PREFIX}{kind}{PREFIX}{column}" for kind in ("n", "mean", "lo", "m2")}
+        names = moment_names(mean)
         stacked = {kind: np.stack([w[name] for w in wide]) for kind, name in names.items()
                    if name in first}
         merged = merge_moments(Moments(stacked["n"], stacked["mean"], stacked.get("m2", 0.0),

@@ -19,6 +19,12 @@ from .groupby_plan import MOMENTS, AggPlan
 DIRECT_SPAN = 2**16
 
 
+def direct_slots(rows: int) -> int:
+    """How many group numbers (slots) keys behind ``rows`` rows may span and still be numbered
+    directly: :data:`DIRECT_SPAN`, or 4 per row for more rows."""
+    return max(4 * rows, DIRECT_SPAN)
+
+
 def _floats(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -114,7 +120,7 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
         columns.append(values)
         lows.append(low)
         spans.append(high - low + 1)
-    limit = max(4 * len(chunk), DIRECT_SPAN)
+    limit = direct_slots(len(chunk))
     if math.prod(spans) > limit:
         return None
     if len(keys) == 1 and columns[0].dtype == np.intp and columns[0].flags.c_contiguous and \

@@ -72,6 +72,13 @@ def comp(kind: str, column: Any = None) -> str:
     return f"{PREFIX}{kind}{PREFIX}{column!r}"
 
 
+def moment_names(name: str) -> dict:
+    """kind (n, mean, lo, m2) → the partial's column of that kind for the same input column
+    as partial column ``name``."""
+    column = name.split(PREFIX, 2)[2]
+    return {kind: f"{PREFIX}{kind}{PREFIX}{column}" for kind in ("n", "mean", "lo", "m2")}
+
+
 def moment_dtype(dtype: Any) -> Any:
     """The dtype of pandas' groupby mean/var/std of a column, or None if not numeric here
     (float16 gives float16, except its std: float64, pandas' own inconsistency)."""
