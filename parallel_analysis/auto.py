@@ -7,8 +7,10 @@ it for one call, in a way the machine's load cannot fool (it counts the GIL-hold
 func's own CPU time). The probe runs ``func`` in the calling thread on pieces of the first
 chunk: a first piece of 1/64 of the chunk (which also sizes the work), then pieces of about
 :data:`VOTE_CPU_SECONDS` of func's CPU time, until two votes agree or three are in; the median
-held share decides. Their results are thrown away: 5-20 ms of func time, a few per cent of a
-0.5 s map, less of a longer one.
+held share decides. A piece in which the watcher took the GIL many times and found it almost
+never held settles alone (:data:`RELEASED_SHARE`): a GIL holder lets another thread in at most
+once per switch interval, so many naps in one short piece cannot come from one. Their results
+are thrown away: 4-20 ms of func time, a few per cent of a 0.3 s map, less of a longer one.
 
 =========================================  ========  =========================================
 probe                                      choice    why
@@ -45,13 +47,14 @@ from typing import Any
 
 import numpy as np
 
-from .gil import watch
+from .gil import Watched, watch
 from .split import take_rows
 from .worker import Job, apply_job
 
-#: Each voting piece gives the watcher about this much of func's CPU time: most of a GIL
-#: switch interval, so that a GIL holder makes the watcher wait through nearly all of it.
-VOTE_CPU_SECONDS = 0.003
+#: Each voting piece gives the watcher about this much of func's CPU time: less than a GIL
+#: switch interval (5 ms), so that a GIL holder makes the watcher wait through all of it, and
+#: enough for ~8 naps when func releases the GIL.
+VOTE_CPU_SECONDS = 0.002
 
 #: Pieces whose held shares are voted on (the median decides).
 VOTES = 3
@@ -64,6 +67,12 @@ MAX_SECONDS = 0.060
 #: could): func ran unwatched, and a GIL holder would look released.
 STARVED_SHARE = 0.25
 MANY_NAPS = 6
+
+#: A vote below this held share, from a piece in which the watcher was not starved and napped
+#: at least MANY_NAPS times, settles the probe alone ("thread"): each nap needed the GIL, which a
+#: holder gives up once per 5 ms switch interval. A high share still needs a second vote (a
+#: first call in a cold process holds the GIL while it imports).
+RELEASED_SHARE = 0.1
 
 #: The first piece: this fraction of a chunk's rows.
 FIRST_PIECE = 1 / 64
@@ -200,9 +209,18 @@ def _piece_maker(specs: list) -> tuple[Callable[[int], Any], int]:
     return (lambda r: take_rows(chunk, slice(0, r))), max(1, rows)
 
 
-def _settled(shares: list) -> bool:
-    """Two votes on the same side of HELD_SHARE: a third cannot move the median across."""
-    return len(shares) >= 2 and (min(shares) >= HELD_SHARE or max(shares) < HELD_SHARE)
+def plainly_released(piece: Watched) -> bool:
+    """A piece that settles the probe alone: the watcher, fed with CPU, took the GIL at least
+    MANY_NAPS times and found it held through less than RELEASED_SHARE of func's CPU time."""
+    return (piece.ran > 0 and piece.held / piece.ran < RELEASED_SHARE
+            and piece.starved <= STARVED_SHARE * piece.seconds and piece.naps >= MANY_NAPS)
+
+
+def _settled(shares: list, settles: bool) -> bool:
+    """A plainly released piece, or two votes on the same side of HELD_SHARE (a third cannot
+    move the median across)."""
+    return settles or (
+        len(shares) >= 2 and (min(shares) >= HELD_SHARE or max(shares) < HELD_SHARE))
 
 
 def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tuple | str:
@@ -212,8 +230,8 @@ def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tupl
     first = max(1, int(rows * FIRST_PIECE))
     shares, skipped, spent, cpu_seen, probed = [], [], 0.0, 0.0, 0
     began = time.perf_counter()
-    size, last = first, None
-    while (len(shares) < VOTES and not _settled(shares)
+    size, last, settles = first, None, False
+    while (len(shares) < VOTES and not _settled(shares, settles)
            and time.perf_counter() - began < MAX_SECONDS):
         if last is not None:  # pieces after the first: sized for VOTE_CPU_SECONDS of func CPU
             rate = (last.ran if last.ran > 0.3 * last.seconds else last.seconds) / size
@@ -227,9 +245,10 @@ def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tupl
             share = last.held / last.ran
             # A watcher waiting for a CPU can miss a held GIL, never fake one: a piece that
             # found little holding votes only if the watcher ran enough to know.
-            if (share >= HELD_SHARE or last.starved <= STARVED_SHARE * last.seconds
-                    or last.naps >= MANY_NAPS):
+            fed = last.starved <= STARVED_SHARE * last.seconds
+            if share >= HELD_SHARE or fed or last.naps >= MANY_NAPS:
                 shares.append(share)
+                settles = plainly_released(last)
             else:
                 skipped.append(share)
         elif size == rows and last.seconds < VOTE_CPU_SECONDS / 2:
@@ -264,6 +283,14 @@ def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
     return choice, reason
 
 
+def _pieces(shares: list) -> str:
+    """The voting pieces' shares, in words."""
+    listed = ", ".join(f"{v:.0%}" for v in shares)
+    if len(shares) == 1:
+        return f"one piece: {listed}"
+    return f"median of {len(shares)} pieces: {listed}"
+
+
 def _probe(job: Job, specs: list) -> tuple[str, str, float | None]:
     """(backend, reason, func's wall seconds per row when the GIL votes decided: an answer
     worth remembering; else None)."""
@@ -282,8 +309,7 @@ def _probe(job: Job, specs: list) -> tuple[str, str, float | None]:
                           "running on threads"), None
     share = statistics.median(shares)
     what = (f"it held the GIL through {share:.0%} of its CPU time while a second thread waited "
-            f"for it (median of {len(shares)} pieces: "
-            f"{', '.join(f'{v:.0%}' for v in shares)}; {cpu_seen * 1e3:.1f} ms of func CPU, "
+            f"for it ({_pieces(shares)}; {cpu_seen * 1e3:.1f} ms of func CPU, "
             f"{spent * 1e3:.1f} ms wall)")
     if share >= HELD_SHARE:
         return "process", f"func holds the GIL: {what}, so the map runs in processes", per_row

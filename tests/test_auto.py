@@ -65,6 +65,23 @@ def test_the_held_share_tells_python_from_numpy():
     assert python.held / python.ran > auto.HELD_SHARE > numpy.held / numpy.ran
 
 
+def test_only_a_piece_that_plainly_releases_the_gil_settles_the_probe_alone():
+    """A GIL holder lets the watcher nap about once per 5 ms switch interval: no piece of it
+    can settle alone; a ufunc piece with the watcher fed can, and then the probe stops."""
+    holder = [watch(work.collatz_steps, CASES["pure Python"][1][:1500]) for _ in range(5)]
+    assert not any(auto.plainly_released(piece) for piece in holder), holder
+    releaser = []
+    for _ in range(20):  # a busy machine can starve the watcher of a CPU in some pieces
+        releaser.append(watch(work.trig_norm, CASES["numpy ufuncs"][1][:200_000]))
+        if auto.plainly_released(releaser[-1]):
+            break
+    assert auto.plainly_released(releaser[-1]), releaser
+    starved = releaser[-1]._replace(starved=releaser[-1].seconds)  # the watcher got no CPU
+    assert not auto.plainly_released(starved)
+    assert auto._settled([0.02], True) and not auto._settled([0.02], False)
+    assert auto._settled([0.02, 0.05], False) and not auto._settled([0.9, 0.05], False)
+
+
 def test_small_work_one_chunk_and_one_worker_stay_in_process():
     job, data, _ = CASES["pure Python"]
     assert auto.decide(job, _specs(data[:64]), 2)[0] == "thread"  # a chunk of 4 numbers
