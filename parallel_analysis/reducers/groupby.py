@@ -33,7 +33,7 @@ import pandas as pd
 
 from .base import Moments, Reducer, merge_moments
 from .groupby_dense import BATCH as DENSE_BATCH
-from .groupby_dense import Dense, to_table
+from .groupby_dense import Dense, one_row_groups, to_table
 from .groupby_dense import merge as merge_dense
 from .groupby_kernels import column_count, column_moments, direct_codes, group_codes
 from .groupby_plan import (
@@ -289,7 +289,10 @@ class GroupBy(Reducer):
                 extra[name] = self._group(rows, True)[column].agg(func)
         if not main:
             main[f"{PREFIX}size"] = (comp("size"), "sum")
-        result = _aggregate(self._group(table, True), main)
+        if dense and not tables:  # a single row per group already, in key order
+            result = one_row_groups(table, self._keys, main)
+        else:
+            result = _aggregate(self._group(table, True), main)
         for name, series in extra.items():
             if not series.index.equals(result.index):
                 series = series.reindex(result.index)

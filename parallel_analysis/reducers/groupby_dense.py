@@ -102,3 +102,16 @@ def to_table(d: Dense, keys: list) -> pd.DataFrame:
     for name, values in d.parts.items():
         table[name] = values[present]
     return pd.DataFrame(table, copy=False)
+
+
+def one_row_groups(table: pd.DataFrame, keys: list, outputs: dict) -> pd.DataFrame:
+    """What ``table.groupby(keys).agg(**outputs)`` gives for :func:`to_table`'s table of a
+    merged state (one row per group, in key order; numpy integer keys, so no NA to drop):
+    every output's column as it is, under the keys' index, with no pandas groupby (a hash of
+    every group, run in the caller after the workers are done)."""
+    if len(keys) == 1:
+        index = pd.Index(table[keys[0]].to_numpy(), name=keys[0], copy=False)
+    else:
+        index = pd.MultiIndex.from_arrays([table[k].to_numpy() for k in keys], names=keys)
+    return pd.DataFrame({name: table[column].to_numpy() for name, (column, _) in
+                         outputs.items()}, index=index, copy=False)
