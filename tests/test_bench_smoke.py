@@ -12,7 +12,7 @@ import os
 import pytest
 
 from parallel_analysis import cli
-from parallel_analysis.bench import goals, render, results, stats
+from parallel_analysis.bench import goals, render, results, runner, stats
 from parallel_analysis.bench.workloads import Case
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -102,6 +102,16 @@ def test_intervals_pair_rounds_so_a_shared_slowdown_cancels():
     # Round 2 was slow for everyone (someone else's job): paired ratios stay 2.0.
     interval = stats.paired_speedup([1.0, 3.0, 1.0, 1.0], [0.5, 1.5, 0.5, 0.5])
     assert (interval.low, interval.high) == (2.0, 2.0)
+
+
+def test_each_round_runs_every_case_once_with_changing_neighbours():
+    cases = [f"case{i}" for i in range(6)]
+    orders = [runner.round_order(cases, r) for r in range(9)]
+    assert all(sorted(order) == cases for order in orders)
+    assert orders == [runner.round_order(cases, r) for r in range(9)]  # repeatable
+    before_second = {order[order.index("case1") - 1] for order in orders
+                     if order.index("case1") > 0}
+    assert len(before_second) > 2  # not always the same case just before it
 
 
 def test_info_prints_something(capsys):

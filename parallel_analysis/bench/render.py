@@ -219,7 +219,8 @@ def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
         "# parallel_analysis benchmarks\n",
         f"Reproduce with `parallel-analysis bench{flag} --out DIR` (`make report` runs the full "
         "size). Every time is the median of the rounds listed; rounds of all cases of a workload "
-        "were interleaved, so ratios compare cases under the same background load. Each "
+        "were interleaved (each round in an order of its own, shuffled), so ratios compare cases "
+        "under the same background load and no case always follows the same one. Each "
         "case's answer was checked against the serial one before it was timed.\n",
         "## Goals (2 workers, ratios within this run)\n", goals_table(recs),
     ]

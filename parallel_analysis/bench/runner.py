@@ -6,17 +6,21 @@ Layer: faces (bench.runner; imports the package and its own modules).
     for each workload (progress line: which one, which round):
         for each data size:   build the data (idle memory measured before)
             warm-up:  each case once, untimed: memory sampled, answer checked against serial
-            rounds:   case 1, case 2, ... case n; next round starts one case later
+            rounds:   every case once, in an order shuffled afresh each round
         close the peers' pools
 
 Interleaving matters on a shared machine: a burst of someone else's work slows one round of
 every case rather than every round of one case, so the ratios of medians taken in the same run
-stay fair even when the absolute times are noisy.
+stay fair even when the absolute times are noisy. The order is shuffled (seeded, so a run can
+be repeated) rather than rotated: a case also pays for what ran just before it (pages a frame's
+copy left to the allocator, a pool's idle workers), and in a rotation every case keeps the same
+neighbour in all but one round, so thread x2 would always follow thread x1.
 """
 
 from __future__ import annotations
 
 import gc
+import random
 import sys
 import time
 from collections import defaultdict
@@ -37,6 +41,9 @@ from .workloads import Case, NpBound, Overhead, PyBound, Transfer, Workload
 #: Not a timed workload: backend="auto"'s decisions, idle and beside a busy loop.
 AUTOPROBE = "autoprobe"
 PROBES = {"smoke": 2, "quick": 10, "full": 20}
+
+#: The seed of the rounds' orders (round r shuffles with ORDER_SEED + r).
+ORDER_SEED = 12
 
 
 def workloads() -> dict[str, Workload]:
@@ -135,8 +142,7 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
         live = [c for c in order if not extras[c].get("error")]
         rounds = max((c.rounds for c in cases), default=1)
         for r in range(rounds):
-            shift = r % max(1, len(live))
-            for i, case in enumerate(live[shift:] + live[:shift]):
+            for i, case in enumerate(round_order(live, r)):
                 if extras[case].get("error") or r >= case.rounds or case.rounds <= 1:
                     continue
                 progress.show(f"{prefix}: round {r + 1}/{rounds}, case {i + 1}/{len(live)} "
@@ -152,6 +158,13 @@ def run_group(workload: Workload, cases: list[Case], runners: Runners, progress:
     runners.close_peers()
     load = {"load_before": load_before, "load_after": _load()}
     return [results.entry(c, times[c], {**extras[c], **load}) for c in cases]
+
+
+def round_order(cases: list, r: int) -> list:
+    """The cases in the order of round ``r``: a permutation of its own, the same in every run."""
+    order = list(cases)
+    random.Random(ORDER_SEED + r).shuffle(order)
+    return order
 
 
 def _load() -> float | None:
