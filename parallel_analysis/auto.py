@@ -209,11 +209,17 @@ def _piece_maker(specs: list) -> tuple[Callable[[int], Any], int]:
     return (lambda r: take_rows(chunk, slice(0, r))), max(1, rows)
 
 
+def _fed(piece: Watched) -> bool:
+    """The watcher had a CPU through most of the piece (it waited for one at most
+    STARVED_SHARE of the time), so it would have seen a held GIL."""
+    return piece.starved <= STARVED_SHARE * piece.seconds
+
+
 def plainly_released(piece: Watched) -> bool:
     """A piece that settles the probe alone: the watcher, fed with CPU, took the GIL at least
     MANY_NAPS times and found it held through less than RELEASED_SHARE of func's CPU time."""
-    return (piece.ran > 0 and piece.held / piece.ran < RELEASED_SHARE
-            and piece.starved <= STARVED_SHARE * piece.seconds and piece.naps >= MANY_NAPS)
+    return (piece.ran > 0 and piece.held / piece.ran < RELEASED_SHARE and _fed(piece)
+            and piece.naps >= MANY_NAPS)
 
 
 def _settled(shares: list, settles: bool) -> bool:
@@ -245,8 +251,7 @@ def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tupl
             share = last.held / last.ran
             # A watcher waiting for a CPU can miss a held GIL, never fake one: a piece that
             # found little holding votes only if the watcher ran enough to know.
-            fed = last.starved <= STARVED_SHARE * last.seconds
-            if share >= HELD_SHARE or fed or last.naps >= MANY_NAPS:
+            if share >= HELD_SHARE or _fed(last) or last.naps >= MANY_NAPS:
                 shares.append(share)
                 settles = plainly_released(last)
             else:
