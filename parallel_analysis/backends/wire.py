@@ -110,17 +110,12 @@ def pack_outcomes(outcomes: list[Outcome]) -> Outcomes:
 
 
 def unpack_outcomes(packed: Outcomes) -> list[Outcome]:
-    failed, feedback = packed.failed, packed.feedback
-    if not failed and not feedback:  # the common batch: built in C, field by field
-        n = len(packed.indices)
-        return list(map(Outcome, packed.indices, repeat(True, n), packed.values,
-                        repeat(None, n), repeat("", n), packed.seconds, repeat(packed.pid, n),
-                        repeat(None, n), packed.started, packed.load_seconds))
-    out = []
-    for i, (index, value, seconds, started, load) in enumerate(zip(
-            packed.indices, packed.values, packed.seconds, packed.started,
-            packed.load_seconds)):
-        error, tb = failed.get(i, (None, ""))
-        out.append(Outcome(index, i not in failed, value, error, tb, seconds, packed.pid,
-                           feedback.get(i), started, load))
+    n = len(packed.indices)  # built in C, field by field; then the few failed or chatty ones
+    out = list(map(Outcome, packed.indices, repeat(True, n), packed.values, repeat(None, n),
+                   repeat("", n), packed.seconds, repeat(packed.pid, n), repeat(None, n),
+                   packed.started, packed.load_seconds))
+    for i, (error, tb) in packed.failed.items():
+        out[i].ok, out[i].error, out[i].remote_tb = False, error, tb
+    for i, items in packed.feedback.items():
+        out[i].feedback = items
     return out

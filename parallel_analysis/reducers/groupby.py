@@ -42,6 +42,7 @@ from .groupby_plan import (
     SIMPLE,
     comp,
     keys_of,
+    kind_of,
     moment_dtype,
     moment_names,
     plan_outputs,
@@ -209,6 +210,8 @@ class GroupBy(Reducer):
     def _merged_dense(self, tables: list, dense: tuple) -> tuple[list, tuple]:
         """(tables, dense) with the dense partials merged into one, or, when their key ranges
         lie too far apart for arrays, turned into tables."""
+        if not dense:
+            return tables, ()
         merged = merge_dense(dense)
         if merged is None:
             return tables + [to_table(d, self._keys) for d in dense], ()
@@ -234,7 +237,7 @@ class GroupBy(Reducer):
         for name in table.columns:
             if not isinstance(name, str) or not name.startswith(PREFIX):
                 continue
-            kind = name.split(PREFIX, 2)[1]
+            kind = kind_of(name)
             if kind == "mean":
                 moments.append(name)
             elif kind not in ("lo", "m2"):
@@ -265,8 +268,7 @@ class GroupBy(Reducer):
 
     def finalize(self, state: GroupState) -> Any:
         plan = plan_outputs(self.agg, self._keys, state.columns)
-        tables, dense = self._merged_dense(state.tables, state.dense) if state.dense else \
-            (state.tables, ())
+        tables, dense = self._merged_dense(state.tables, state.dense)
         table = self._compact(tables + [to_table(d, self._keys) for d in dense])
         main, labels, extra = {}, [], {}
         for i, out in enumerate(plan.outputs):

@@ -9,8 +9,10 @@ laying them over the union of their key ranges and adding (sizes, counts) or Cha
 concatenation and no Python per group. The caller collects up to :data:`BATCH` of them and
 merges them in one stacked call, so the caller's merge, the part of a groupby that does not run
 in parallel, costs a few numpy calls per batch instead of a pandas groupby over every partial
-row. Only the last step builds a table, of the groups that have rows, for the pandas
-groupby that gives the result its index and dtypes (:meth:`GroupBy.finalize`).
+row. Only the last step builds a table, of the groups that have rows, in key order: already
+what the pandas groupby would give, so the result is read off it (:func:`one_row_groups`);
+mixed with tables of other partials it goes through the pandas groupby that gives the result
+its index and dtypes (:meth:`GroupBy.finalize`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pandas as pd
 
 from .base import Moments, merge_moments
 from .groupby_kernels import direct_slots
-from .groupby_plan import PREFIX, moment_names
+from .groupby_plan import kind_of, moment_names
 
 #: Partials the caller collects before merging them into one (bounds the state's memory).
 BATCH = 8
@@ -39,12 +41,8 @@ class Dense(NamedTuple):
     rows: int  # the rows behind it
 
 
-def _kind(name: str) -> str:
-    return name.split(PREFIX)[1]
-
-
 def _size_name(parts: dict) -> str:
-    return next(name for name in parts if _kind(name) == "size")
+    return next(name for name in parts if kind_of(name) == "size")
 
 
 def merge(partials: list) -> Dense | None:
@@ -63,8 +61,8 @@ def merge(partials: list) -> Dense | None:
     wide = [_widen(d, lows, spans) for d in partials]
     first = partials[0].parts
     parts = {name: np.sum([w[name] for w in wide], axis=0) for name in first
-             if _kind(name) in ("size", "count")}
-    for mean in (name for name in first if _kind(name) == "mean"):
+             if kind_of(name) in ("size", "count")}
+    for mean in (name for name in first if kind_of(name) == "mean"):
         names = moment_names(mean)
         stacked = {kind: np.stack([w[name] for w in wide]) for kind, name in names.items()
                    if name in first}
@@ -85,7 +83,7 @@ def _widen(d: Dense, lows: tuple, spans: tuple) -> dict:
                                                                             d.spans))
     out = {}
     for name, values in d.parts.items():
-        empty = np.nan if _kind(name) == "mean" else 0
+        empty = np.nan if kind_of(name) == "mean" else 0
         wide = np.full(spans, empty, dtype=values.dtype)
         wide[where] = values.reshape(d.spans)
         out[name] = wide.reshape(-1)

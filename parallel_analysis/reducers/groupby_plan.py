@@ -72,6 +72,11 @@ def comp(kind: str, column: Any = None) -> str:
     return f"{PREFIX}{kind}{PREFIX}{column!r}"
 
 
+def kind_of(name: str) -> str:
+    """The kind (size, sum, n, mean, lo, m2, ...) of partial column ``name``."""
+    return name.split(PREFIX, 2)[1]
+
+
 def moment_names(name: str) -> dict:
     """kind (n, mean, lo, m2) → the partial's column of that kind for the same input column
     as partial column ``name``."""
