@@ -12,7 +12,7 @@ from pandas.testing import assert_frame_equal
 from test_groupby_agg import assert_same, keyed_frame, reduce_chunks
 
 from parallel_analysis import gil
-from parallel_analysis.reducers import GroupBy, groupby_nogil
+from parallel_analysis.reducers import GroupBy, groupby_kernels, groupby_nogil
 from parallel_analysis.reducers.groupby_kernels import column_moments, direct_codes
 from parallel_analysis.reducers.groupby_nogil import Labels
 from parallel_analysis.reducers.groupby_plan import plan_outputs
@@ -109,6 +109,63 @@ def test_several_int_keys_are_their_own_group_numbers(chunks):
         plan = plan_outputs(agg, by, df.columns)
         assert direct_codes(df, by, plan, True) is not None
         assert_same(reduce_chunks(GroupBy(by, agg), df, chunks), df.groupby(by).agg(agg))
+
+
+def _single_keys(n: int) -> dict:
+    """One key column per kind of dtype the factorized path takes, NA in each that has one."""
+    rng = np.random.default_rng(8)
+    k = rng.integers(0, 40, n)
+    na = rng.random(n) < 0.1
+    floats = np.where(na, np.nan, (k - 20) / 4.0)
+    floats[k == 20] = -0.0  # -0.0 and 0.0 (k == 20 and 0 / 4) are one group, as in pandas
+    return {
+        "str": pd.Series(np.where(na, None, "g" + k.astype(str)), dtype="str"),
+        "object": pd.Series(np.where(na, None, k.astype(str)).astype(object)),
+        "float": floats,
+        "float32": floats.astype(np.float32),
+        "wide int": k * 10**9,  # too wide a span for the keys to be group numbers
+        "Int64": pd.array(np.where(na, None, k), dtype="Int64"),
+        "arrow int": pd.array(np.where(na, None, k), dtype="int64[pyarrow]"),
+        "datetime": pd.Series(pd.to_datetime(k, unit="D")).where(~na),
+        "tz datetime": pd.Series(pd.to_datetime(k, unit="h", utc=True)).where(~na),
+        "bool": k % 3 == 0,
+    }
+
+
+@pytest.mark.parametrize("kind", list(_single_keys(10)))
+@pytest.mark.parametrize("sort", [True, False])
+@pytest.mark.parametrize("dropna", [True, False])
+def test_factorized_single_key_is_pandas_groupby(kind, sort, dropna, monkeypatch):
+    """One key, kernels' outputs only: group numbers from pandas' factorize instead of a
+    groupby per chunk. Same index, order, dtypes and NA handling as pandas, and the same
+    answer as the groupby path it replaces."""
+    n = 6000
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame({"key": _single_keys(n)[kind], "x": rng.normal(3, 2, n),
+                       "i": rng.integers(-9, 9, n).astype(np.int32)})
+    df.loc[rng.random(n) < 0.05, "x"] = np.nan
+    agg = {"x": ["mean", "var", "count", "size"], "i": ["std", "mean"]}
+    reducer = GroupBy("key", agg, sort=sort, dropna=dropna)
+    plan = plan_outputs(agg, ["key"], df.columns)
+    assert groupby_kernels.factorized_codes(df, ["key"], plan) is not None
+    got = reduce_chunks(reducer, df, 5)
+    expected = df.groupby("key", sort=sort, dropna=dropna).agg(agg)
+    assert_same(got, expected)
+    assert_frame_equal(got[[("x", "count"), ("x", "size")]],
+                       expected[[("x", "count"), ("x", "size")]])  # exact
+    monkeypatch.setattr(groupby_kernels, "factorized_codes", lambda *args: None)
+    assert_same(reduce_chunks(reducer, df, 5), got)
+
+
+def test_factorized_path_leaves_other_outputs_and_categories_to_groupby():
+    df = pd.DataFrame({"s": pd.Series(["a", "b", "a"], dtype="str"), "x": [1.0, 2.0, 3.0],
+                       "c": pd.Categorical(["u", "v", "u"])})
+    plan = plan_outputs({"x": ["mean", "first"]}, ["s"], df.columns)
+    assert groupby_kernels.factorized_codes(df, ["s"], plan) is None  # first: a groupby's
+    plan = plan_outputs({"x": "mean"}, ["c"], df.columns)
+    assert groupby_kernels.factorized_codes(df, ["c"], plan) is None  # categories: the same
+    plan = plan_outputs({"x": "mean"}, ["s", "c"], df.columns)
+    assert groupby_kernels.factorized_codes(df, ["s", "c"], plan) is None  # two keys
 
 
 def test_labels_count_rows_of_groups_only():

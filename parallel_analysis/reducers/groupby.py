@@ -31,11 +31,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from . import groupby_kernels as kernels
 from .base import Moments, Reducer, merge_moments
 from .groupby_dense import BATCH as DENSE_BATCH
 from .groupby_dense import Dense, one_row_groups, to_table
 from .groupby_dense import merge as merge_dense
-from .groupby_kernels import column_count, column_moments, direct_codes, group_codes
 from .groupby_plan import (
     MOMENTS,
     PREFIX,
@@ -128,22 +128,27 @@ class GroupBy(Reducer):
             dtype = moment_dtype(chunk[column].dtype)
             if dtype is not None:
                 dtypes[column] = dtype
-        direct = direct_codes(chunk, self._keys, plan, self.sort)
-        if direct is None:
+        coded = kernels.direct_codes(chunk, keys, plan, self.sort) or \
+            kernels.factorized_codes(chunk, keys, plan)
+        if coded is None:
             # Rows with an NA key stay, as groups of their own, for the last groupby to drop:
             # pandas takes key values from every row, also those it drops (the product of
             # categories with observed=False, sort=False's order, the levels of the index).
             g = chunk.groupby(keys, sort=False, dropna=False, observed=True)
             size = g.size()
-            labels = group_codes(g, len(size)) if dtypes else None
+            labels = kernels.group_codes(g, len(size)) if dtypes else None
         else:
-            g, labels = None, direct.labels
+            g, labels = None, coded.labels
         parts, pairs, rows = self._parts(chunk, plan, g, labels, dtypes)
-        if direct is not None:  # the kernels counted the rows on the way: arrays by key
+        if coded is not None:  # kernels' outputs only (no pairs, no rows), rows counted on the way
             parts = {k: v.astype(np.int64, copy=False) if k == comp("size") or
                      k.startswith(PREFIX + "count") else v
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
-            dense = Dense(tuple(direct.lows), tuple(direct.spans), parts,
+            if isinstance(coded, kernels.Factorized):
+                table = pd.DataFrame({keys[0]: coded.uniques, **parts}, copy=False)
+                return GroupState([_typed_keys(table, keys, chunk)], {}, {}, dtypes,
+                                  list(chunk.columns))
+            dense = Dense(tuple(coded.lows), tuple(coded.spans), parts,
                           tuple(chunk[k].dtype for k in keys), len(chunk))
             return GroupState([], {}, {}, dtypes, list(chunk.columns), (dense,))
         index, parts = size.index, {comp("size"): size, **parts}
@@ -165,7 +170,7 @@ class GroupBy(Reducer):
                 continue
             if func in SIMPLE and g is None:  # size or count of a numpy column
                 parts[comp(func, column)] = labels.size() if func == "size" else \
-                    column_count(labels, chunk[column])
+                    kernels.column_count(labels, chunk[column])
             elif func == "sum" and chunk[column].dtype == object:  # None, not 0, for no value:
                 parts[comp(func, column)] = g[column].sum(min_count=1)  # 0 + "ab" would raise
             elif func in SIMPLE:
@@ -173,7 +178,7 @@ class GroupBy(Reducer):
             elif func in MOMENTS and column in dtypes:
                 if comp("n", column) in parts:
                     continue
-                n, mean, m2 = column_moments(labels, chunk[column],
+                n, mean, m2 = kernels.column_moments(labels, chunk[column],
                                              plan.moments[column] == "var")
                 parts[comp("n", column)] = n.astype(np.int64)
                 parts[comp("mean", column)], parts[comp("lo", column)] = mean

@@ -1,5 +1,5 @@
 """reducers.groupby_kernels: per-chunk numeric kernels of the GroupBy reducer. Layer: core
-(imports reducers.base, reducers.groupby_nogil and reducers.groupby_plan; pandas at import).
+(imports reducers.groupby_nogil and reducers.groupby_plan; pandas at import).
 """
 
 from __future__ import annotations
@@ -84,6 +84,42 @@ def column_moments(labels: Labels, values: pd.Series, var: bool) -> tuple:
                                   lambda values: np.bincount(c, weights=values, minlength=groups))
 
 
+def kernel_outputs(chunk: pd.DataFrame, plan: AggPlan) -> bool:
+    """Whether every output is a size, count or moment of a numpy column: what the kernels
+    compute from group numbers alone, with no pandas groupby."""
+    for out in plan.outputs:
+        if out.func not in ("size", "count", *MOMENTS):
+            return False
+        dtype = chunk[out.column].dtype
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
+            return False
+    return True
+
+
+class Factorized(NamedTuple):
+    """One key's group numbers (first-appearance order) and its value per group."""
+
+    labels: Labels
+    uniques: Any
+
+
+def factorized_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan) -> Factorized | None:
+    """Group numbers of a single key column by pandas' ``factorize``, or None.
+
+    It is the step a chunk's ``groupby(key, sort=False, dropna=False)`` starts with (the same
+    call, so the same groups in the same order, NA keys a group of their own); used when
+    every output is a kernel's (:func:`kernel_outputs`), it saves the groupby object's size
+    and ngroup, a third of a string key's partial beside the factorize itself, and Python
+    time that holds the GIL. Categorical keys keep the groupby (their groups are categories).
+    """
+    if len(keys) != 1 or keys[0] not in chunk.columns or not len(chunk) or \
+            isinstance(chunk[keys[0]].dtype, pd.CategoricalDtype) or \
+            not kernel_outputs(chunk, plan):
+        return None
+    codes, uniques = pd.factorize(chunk[keys[0]].array, use_na_sentinel=False)
+    return Factorized(Labels(codes.astype(np.intp, copy=False), len(uniques)), uniques)
+
+
 class Direct(NamedTuple):
     """Integer keys in small ranges as group numbers: each key's minimum and span."""
 
@@ -101,14 +137,8 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
     numpy column and groups come out sorted (``sort=True``), so the order of groups within a
     partial does not matter.
     """
-    if not sort or not all(k in chunk.columns for k in keys):
+    if not sort or not all(k in chunk.columns for k in keys) or not kernel_outputs(chunk, plan):
         return None
-    for out in plan.outputs:
-        if out.func not in ("size", "count", *MOMENTS):
-            return None
-        dtype = chunk[out.column].dtype
-        if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
-            return None
     columns, lows, spans = [], [], []
     for key in keys:
         values = chunk[key]
