@@ -17,11 +17,12 @@ nunique            distinct (key, value) pairs  union (exact, so it grows with t
 anything else      the chunk's rows (key, col)  pandas on the rows, at the end
 =================  ==========================  =============================================
 
-Partials are stacked as chunks finish and merged (one pandas groupby over the stack) only when
-the stack grows past :data:`COMPACT_ROWS`, and once at the end. The last step runs pandas' own
-``groupby(by, sort, dropna, observed).agg`` over the merged partials, so the index, its dtype,
-the sort order, ``dropna`` and ``observed`` (the cartesian product of categories, with pandas'
-fill values) and the result dtypes are pandas' by construction rather than re-implemented.
+Partials are stacked as chunks finish and merged (one pandas groupby over the stack,
+:mod:`.groupby_tables`) only when the stack grows past :data:`COMPACT_ROWS`, and once at the
+end. The last step runs pandas' own ``groupby(by, sort, dropna, observed).agg`` over the merged
+partials, so the index, its dtype, the sort order, ``dropna`` and ``observed`` (the cartesian
+product of categories, with pandas' fill values) and the result dtypes are pandas' by
+construction rather than re-implemented.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import groupby_kernels as kernels
-from .base import Moments, Reducer, merge_moments
+from .base import Reducer
 from .groupby_dense import BATCH as DENSE_BATCH
 from .groupby_dense import Dense, one_row_groups, to_table
 from .groupby_dense import merge as merge_dense
@@ -42,11 +43,10 @@ from .groupby_plan import (
     SIMPLE,
     comp,
     keys_of,
-    kind_of,
     moment_dtype,
-    moment_names,
     plan_outputs,
 )
+from .groupby_tables import aggregate, compact, moment, typed_keys
 
 #: Partials are stacked as they arrive and merged into one row per group only when the stack
 #: holds more rows than this (and at the end): merging costs a pandas groupby, so doing it for
@@ -67,22 +67,6 @@ class GroupState(NamedTuple):
 
 def _rows_in(frames: list) -> int:
     return sum(len(f) for f in frames)
-
-
-def _aggregate(grouped: Any, outputs: dict) -> pd.DataFrame:
-    """``grouped.agg(**outputs)`` (name -> (column, function)), one method call per output:
-    what pandas' named aggregation does, without its per-call overhead."""
-    columns = {name: getattr(grouped[column], how)() for name, (column, how) in outputs.items()}
-    return pd.DataFrame(columns, copy=False)
-
-
-def _typed_keys(table: pd.DataFrame, keys: list, source: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with its key columns in the dtypes they have in ``source`` (a key that is NA
-    on every row comes out of pandas' groupby as float64, and pandas' result levels follow)."""
-    for key in keys:
-        if key in source.columns and table[key].dtype != source[key].dtype:
-            table[key] = table[key].astype(source[key].dtype)
-    return table
 
 
 def _column(values: Any, index: pd.Index) -> Any:
@@ -146,7 +130,7 @@ class GroupBy(Reducer):
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
             if isinstance(coded, kernels.Factorized):
                 table = pd.DataFrame({keys[0]: coded.uniques, **parts}, copy=False)
-                return GroupState([_typed_keys(table, keys, chunk)], {}, {}, dtypes,
+                return GroupState([typed_keys(table, keys, chunk)], {}, {}, dtypes,
                                   list(chunk.columns))
             dense = Dense(tuple(coded.lows), tuple(coded.spans), parts,
                           tuple(chunk[k].dtype for k in keys), len(chunk))
@@ -156,7 +140,7 @@ class GroupBy(Reducer):
                              copy=False)
         pairs = {c: [p] for c, p in pairs.items()}
         rows = {c: [r] for c, r in rows.items()}
-        return GroupState([_typed_keys(table.reset_index(), keys, chunk)], pairs, rows, dtypes,
+        return GroupState([typed_keys(table.reset_index(), keys, chunk)], pairs, rows, dtypes,
                           list(chunk.columns))
 
     def _parts(self, chunk: pd.DataFrame, plan: Any, g: Any, labels: Any, dtypes: dict
@@ -202,7 +186,7 @@ class GroupBy(Reducer):
         if len(dense) >= DENSE_BATCH:
             tables, dense = self._merged_dense(tables, dense)
         if _rows_in(tables) > COMPACT_ROWS:
-            tables = [self._compact(tables)]
+            tables = [compact(tables, self._keys)]
         pairs = {}
         for c in a.pairs:
             pairs[c] = a.pairs[c] + b.pairs[c]
@@ -222,59 +206,15 @@ class GroupBy(Reducer):
             return tables + [to_table(d, self._keys) for d in dense], ()
         return tables, (merged,)
 
-    def _group(self, frame: pd.DataFrame, final: bool = False):
-        if final:
-            return frame.groupby(self._keys, sort=self.sort, dropna=self.dropna,
-                                 observed=self.observed)
-        return frame.groupby(self._keys, sort=False, dropna=False, observed=True)
-
-    def _compact(self, tables: list) -> pd.DataFrame:
-        """Stacked partials merged into one row per group (first-appearance order).
-
-        Sums, counts, extremes, first and last merge with pandas' own aggregations; means and
-        M2 with :func:`~.base.merge_moments` (Chan et al.) over all partials of each group.
-        """
-        table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-        if len(tables) == 1:
-            return table
-        grouped = self._group(table)
-        merge, moments = {}, []
-        for name in table.columns:
-            if not isinstance(name, str) or not name.startswith(PREFIX):
-                continue
-            kind = kind_of(name)
-            if kind == "mean":
-                moments.append(name)
-            elif kind not in ("lo", "m2"):
-                merge[name] = SIMPLE.get(kind, "sum")
-        out = _aggregate(grouped, {name: (name, how) for name, how in merge.items()})
-        if moments:
-            codes = grouped.ngroup().to_numpy()
-            for mean in moments:
-                out = out.assign(**self._merged_moments(table, codes, len(out), mean))
-        return _typed_keys(out.reset_index(), self._keys, table)
-
-    @staticmethod
-    def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int,
-                        mean: str) -> dict:
-        """The merged mean (hi, lo) and M2 columns of the input column whose partial mean is
-        column ``mean``, one value per group."""
-        name = moment_names(mean)
-        has_m2 = name["m2"] in table.columns
-        parts = Moments(table[name["n"]].to_numpy(np.float64),
-                        table[name["mean"]].to_numpy(np.float64),
-                        table[name["m2"]].to_numpy(np.float64) if has_m2 else 0.0,
-                        table[name["lo"]].to_numpy(np.float64))
-        merged = merge_moments(parts, codes, groups)
-        out = {name["mean"]: merged.mean, name["lo"]: merged.lo}
-        if has_m2:
-            out[name["m2"]] = merged.m2
-        return out
+    def _group(self, frame: pd.DataFrame):
+        """The user's groupby (sort, dropna, observed) of a merged table or of stacked rows."""
+        return frame.groupby(self._keys, sort=self.sort, dropna=self.dropna,
+                             observed=self.observed)
 
     def finalize(self, state: GroupState) -> Any:
         plan = plan_outputs(self.agg, self._keys, state.columns)
         tables, dense = self._merged_dense(state.tables, state.dense)
-        table = self._compact(tables + [to_table(d, self._keys) for d in dense])
+        table = compact(tables + [to_table(d, self._keys) for d in dense], self._keys)
         main, labels, extra = {}, [], {}
         for i, out in enumerate(plan.outputs):
             name = f"{PREFIX}out{i}"
@@ -285,21 +225,21 @@ class GroupBy(Reducer):
             elif func in SIMPLE:
                 main[name] = (comp(func, column), SIMPLE[func])
             elif func in MOMENTS and column in state.moment_dtypes:
-                table = table.assign(**{name: self._moment(table, column, func,
-                                                           state.moment_dtypes[column])})
+                table = table.assign(**{name: moment(table, column, func,
+                                                     state.moment_dtypes[column])})
                 main[name] = (name, "first")
             elif func == "nunique":
                 pairs = pd.concat(state.pairs[column], ignore_index=True)
-                extra[name] = self._group(pairs, True)[column].nunique()
+                extra[name] = self._group(pairs)[column].nunique()
             else:
                 rows = pd.concat(state.rows[column], ignore_index=True)
-                extra[name] = self._group(rows, True)[column].agg(func)
+                extra[name] = self._group(rows)[column].agg(func)
         if not main:
             main[f"{PREFIX}size"] = (comp("size"), "sum")
         if dense and not tables:  # a single row per group already, in key order
             result = one_row_groups(table, self._keys, main)
         else:
-            result = _aggregate(self._group(table, True), main)
+            result = aggregate(self._group(table), main)
         for name, series in extra.items():
             if not series.index.equals(result.index):
                 series = series.reindex(result.index)
@@ -310,20 +250,3 @@ class GroupBy(Reducer):
         result.columns = (pd.Index([o.label for o in plan.outputs]) if plan.flat else
                           pd.MultiIndex.from_tuples([o.label for o in plan.outputs]))
         return result
-
-    def _moment(self, table: pd.DataFrame, column: Any, func: str, dtype: Any) -> Any:
-        n = table[comp("n", column)].to_numpy(np.float64)
-        if func == "mean":
-            values = table[comp("mean", column)].to_numpy(np.float64) + \
-                table[comp("lo", column)].to_numpy(np.float64)
-        else:
-            m2 = table[comp("m2", column)].to_numpy(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                values = np.where(n > 1, m2 / (n - 1), np.nan)
-            if func == "std":
-                values = np.sqrt(values)
-                dtype = np.dtype(np.float64) if dtype == np.float16 else dtype  # as pandas
-        return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else \
-            values.astype(dtype)
-
-

@@ -1,0 +1,92 @@
+"""reducers.groupby_tables: GroupBy's partial tables (one row per group and chunk, a column per
+component), merged in the caller into one row per group, and the moments read off them. Layer:
+core (imports reducers.base and reducers.groupby_plan; pandas at import).
+
+Sums, counts, extremes, first and last merge with pandas' own aggregations over the stacked
+tables; means and M2 with :func:`~.base.merge_moments` (Chan et al.) over all partials of each
+group, so a merge of many chunks costs one pandas groupby and one numpy pass per moment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .base import Moments, merge_moments
+from .groupby_plan import PREFIX, SIMPLE, comp, kind_of, moment_names
+
+
+def aggregate(grouped: Any, outputs: dict) -> pd.DataFrame:
+    """``grouped.agg(**outputs)`` (name -> (column, function)), one method call per output:
+    what pandas' named aggregation does, without its per-call overhead."""
+    columns = {name: getattr(grouped[column], how)() for name, (column, how) in outputs.items()}
+    return pd.DataFrame(columns, copy=False)
+
+
+def typed_keys(table: pd.DataFrame, keys: list, source: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its key columns in the dtypes they have in ``source`` (a key that is NA
+    on every row comes out of pandas' groupby as float64, and pandas' result levels follow)."""
+    for key in keys:
+        if key in source.columns and table[key].dtype != source[key].dtype:
+            table[key] = table[key].astype(source[key].dtype)
+    return table
+
+
+def compact(tables: list, keys: list) -> pd.DataFrame:
+    """Stacked partial tables merged into one row per group (first-appearance order; NA keys
+    kept as groups of their own, for the last groupby to drop or keep)."""
+    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    if len(tables) == 1:
+        return table
+    grouped = table.groupby(keys, sort=False, dropna=False, observed=True)
+    merge, moments = {}, []
+    for name in table.columns:
+        if not isinstance(name, str) or not name.startswith(PREFIX):
+            continue
+        kind = kind_of(name)
+        if kind == "mean":
+            moments.append(name)
+        elif kind not in ("lo", "m2"):
+            merge[name] = SIMPLE.get(kind, "sum")
+    out = aggregate(grouped, {name: (name, how) for name, how in merge.items()})
+    if moments:
+        codes = grouped.ngroup().to_numpy()
+        for mean in moments:
+            out = out.assign(**_merged_moments(table, codes, len(out), mean))
+    return typed_keys(out.reset_index(), keys, table)
+
+
+def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int, mean: str) -> dict:
+    """The merged mean (hi, lo) and M2 columns of the input column whose partial mean is
+    column ``mean``, one value per group."""
+    name = moment_names(mean)
+    has_m2 = name["m2"] in table.columns
+    parts = Moments(table[name["n"]].to_numpy(np.float64),
+                    table[name["mean"]].to_numpy(np.float64),
+                    table[name["m2"]].to_numpy(np.float64) if has_m2 else 0.0,
+                    table[name["lo"]].to_numpy(np.float64))
+    merged = merge_moments(parts, codes, groups)
+    out = {name["mean"]: merged.mean, name["lo"]: merged.lo}
+    if has_m2:
+        out[name["m2"]] = merged.m2
+    return out
+
+
+def moment(table: pd.DataFrame, column: Any, func: str, dtype: Any) -> Any:
+    """The mean, var or std of ``column`` per row of a merged table, in pandas' result dtype
+    (``dtype``; std of float16 is float64, as pandas gives it)."""
+    n = table[comp("n", column)].to_numpy(np.float64)
+    if func == "mean":
+        values = table[comp("mean", column)].to_numpy(np.float64) + \
+            table[comp("lo", column)].to_numpy(np.float64)
+    else:
+        m2 = table[comp("m2", column)].to_numpy(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(n > 1, m2 / (n - 1), np.nan)
+        if func == "std":
+            values = np.sqrt(values)
+            dtype = np.dtype(np.float64) if dtype == np.float16 else dtype
+    return pd.array(values, dtype=dtype) if not isinstance(dtype, np.dtype) else \
+        values.astype(dtype)
