@@ -111,7 +111,7 @@ def test_several_int_keys_are_their_own_group_numbers(chunks):
         assert_same(reduce_chunks(GroupBy(by, agg), df, chunks), df.groupby(by).agg(agg))
 
 
-def _single_keys(n: int) -> dict:
+def _key_columns(n: int) -> dict:
     """One key column per kind of dtype the factorized path takes, NA in each that has one."""
     rng = np.random.default_rng(8)
     k = rng.integers(0, 40, n)
@@ -132,24 +132,34 @@ def _single_keys(n: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("kind", list(_single_keys(10)))
+_KEY_SETS = [[kind] for kind in _key_columns(10)] + [
+    ["str", "float"], ["Int64", "datetime"], ["object", "bool", "tz datetime"],
+    ["wide int", "arrow int"]]
+
+
+@pytest.mark.parametrize("kinds", _KEY_SETS, ids="+".join)
 @pytest.mark.parametrize("sort", [True, False])
 @pytest.mark.parametrize("dropna", [True, False])
-def test_factorized_single_key_is_pandas_groupby(kind, sort, dropna, monkeypatch):
-    """One key, kernels' outputs only: group numbers from pandas' factorize instead of a
-    groupby per chunk. Same index, order, dtypes and NA handling as pandas, and the same
-    answer as the groupby path it replaces."""
+def test_factorized_keys_are_pandas_groupby(kinds, sort, dropna, monkeypatch):
+    """Keys numbered by pandas' factorize (several combined in mixed radix) instead of a
+    groupby per chunk, kernels' outputs only. Same index, order, dtypes and NA handling as
+    pandas, and the same answer as the groupby path it replaces."""
     n = 6000
     rng = np.random.default_rng(9)
-    df = pd.DataFrame({"key": _single_keys(n)[kind], "x": rng.normal(3, 2, n),
-                       "i": rng.integers(-9, 9, n).astype(np.int32)})
+    columns = _key_columns(n)
+    keys = [f"key {i}" for i in range(len(kinds))]
+    # each key column in its own order, so that combinations are not just the one key's
+    df = pd.DataFrame({key: pd.Series(columns[kind]).iloc[rng.permutation(n)].to_numpy()
+                       if i else columns[kind] for i, (key, kind) in enumerate(zip(keys, kinds))})
+    df = df.assign(x=rng.normal(3, 2, n), i=rng.integers(-9, 9, n).astype(np.int32))
     df.loc[rng.random(n) < 0.05, "x"] = np.nan
     agg = {"x": ["mean", "var", "count", "size"], "i": ["std", "mean"]}
-    reducer = GroupBy("key", agg, sort=sort, dropna=dropna)
-    plan = plan_outputs(agg, ["key"], df.columns)
-    assert groupby_kernels.factorized_codes(df, ["key"], plan) is not None
+    by = keys if len(keys) > 1 else keys[0]
+    reducer = GroupBy(by, agg, sort=sort, dropna=dropna)
+    plan = plan_outputs(agg, keys, df.columns)
+    assert groupby_kernels.factorized_codes(df, keys, plan) is not None
     got = reduce_chunks(reducer, df, 5)
-    expected = df.groupby("key", sort=sort, dropna=dropna).agg(agg)
+    expected = df.groupby(by, sort=sort, dropna=dropna).agg(agg)
     assert_same(got, expected)
     assert_frame_equal(got[[("x", "count"), ("x", "size")]],
                        expected[[("x", "count"), ("x", "size")]])  # exact
@@ -165,7 +175,8 @@ def test_factorized_path_leaves_other_outputs_and_categories_to_groupby():
     plan = plan_outputs({"x": "mean"}, ["c"], df.columns)
     assert groupby_kernels.factorized_codes(df, ["c"], plan) is None  # categories: the same
     plan = plan_outputs({"x": "mean"}, ["s", "c"], df.columns)
-    assert groupby_kernels.factorized_codes(df, ["s", "c"], plan) is None  # two keys
+    assert groupby_kernels.factorized_codes(df, ["s", "c"], plan) is None  # one of them
+    assert groupby_kernels.factorized_codes(df, ["s", "s"], plan) is None  # a key twice
 
 
 def test_labels_count_rows_of_groups_only():

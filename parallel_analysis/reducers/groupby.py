@@ -129,7 +129,7 @@ class GroupBy(Reducer):
                      k.startswith(PREFIX + "count") else v
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
             if isinstance(coded, kernels.Factorized):
-                table = pd.DataFrame({keys[0]: coded.uniques, **parts}, copy=False)
+                table = pd.DataFrame({**dict(zip(keys, coded.uniques)), **parts}, copy=False)
                 return GroupState([typed_keys(table, keys, chunk)], {}, {}, dtypes,
                                   list(chunk.columns))
             dense = Dense(tuple(coded.lows), tuple(coded.spans), parts,

@@ -97,27 +97,47 @@ def kernel_outputs(chunk: pd.DataFrame, plan: AggPlan) -> bool:
 
 
 class Factorized(NamedTuple):
-    """One key's group numbers (first-appearance order) and its value per group."""
+    """Group numbers of one or more keys (first-appearance order) and each key's value per
+    group (one array per key)."""
 
     labels: Labels
-    uniques: Any
+    uniques: tuple
 
 
 def factorized_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan) -> Factorized | None:
-    """Group numbers of a single key column by pandas' ``factorize``, or None.
+    """Group numbers of key columns by pandas' ``factorize``, or None.
 
-    It is the step a chunk's ``groupby(key, sort=False, dropna=False)`` starts with (the same
-    call, so the same groups in the same order, NA keys a group of their own); used when
-    every output is a kernel's (:func:`kernel_outputs`), it saves the groupby object's size
-    and ngroup, a third of a string key's partial beside the factorize itself, and Python
-    time that holds the GIL. Categorical keys keep the groupby (their groups are categories).
+    It is the step a chunk's ``groupby(keys, sort=False, dropna=False)`` starts with: each key
+    factorized (NA a value of its own), several keys' codes combined in mixed radix and that
+    combination factorized again, so the same groups in the same first-appearance order. Used
+    when every output is a kernel's (:func:`kernel_outputs`), it saves the groupby object's
+    size and ngroup (and, for several keys, its MultiIndex), a third of a string key's
+    partial beside the factorize itself, and Python time that holds the GIL. Categorical keys
+    keep the groupby (their groups are categories).
     """
-    if len(keys) != 1 or keys[0] not in chunk.columns or not len(chunk) or \
-            isinstance(chunk[keys[0]].dtype, pd.CategoricalDtype) or \
+    if not keys or len(set(keys)) < len(keys) or not len(chunk) or \
+            not all(k in chunk.columns for k in keys) or \
+            any(isinstance(chunk[k].dtype, pd.CategoricalDtype) for k in keys) or \
             not kernel_outputs(chunk, plan):
         return None
-    codes, uniques = pd.factorize(chunk[keys[0]].array, use_na_sentinel=False)
-    return Factorized(Labels(codes.astype(np.intp, copy=False), len(uniques)), uniques)
+    factorized = [pd.factorize(chunk[k].array, use_na_sentinel=False) for k in keys]
+    if len(keys) == 1:
+        codes, uniques = factorized[0]
+        return Factorized(Labels(codes.astype(np.intp, copy=False), len(uniques)), (uniques,))
+    sizes = [len(uniques) for _, uniques in factorized]
+    if math.prod(sizes) >= 2**63:  # the combined code would not fit an int64
+        return None
+    combined = np.zeros(len(chunk), dtype=np.int64)
+    for (codes, _), size in zip(factorized, sizes):
+        np.multiply(combined, size, out=combined)
+        np.add(combined, codes, out=combined, casting="unsafe")
+    codes, firsts = pd.factorize(combined)  # no NA: every key's NA has a code of its own
+    uniques, stride = [], 1
+    for (_, values), size in zip(reversed(factorized), reversed(sizes)):
+        uniques.append(values.take((firsts // stride) % size))
+        stride *= size
+    return Factorized(Labels(codes.astype(np.intp, copy=False), len(firsts)),
+                      tuple(reversed(uniques)))
 
 
 class Direct(NamedTuple):
