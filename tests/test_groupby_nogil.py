@@ -120,7 +120,9 @@ def _key_columns(n: int) -> dict:
     floats[k == 20] = -0.0  # -0.0 and 0.0 (k == 20 and 0 / 4) are one group, as in pandas
     return {
         "str": pd.Series(np.where(na, None, "g" + k.astype(str)), dtype="str"),
-        "object": pd.Series(np.where(na, None, k.astype(str)).astype(object)),
+        # None and NaN: one NA group in pandas' groupby
+        "object": pd.Series(np.where(na, np.where(k % 2, None, np.nan), k.astype(str)),
+                            dtype=object),
         "float": floats,
         "float32": floats.astype(np.float32),
         "wide int": k * 10**9,  # too wide a span for the keys to be group numbers
@@ -140,7 +142,8 @@ _KEY_SETS = [[kind] for kind in _key_columns(10)] + [
 @pytest.mark.parametrize("kinds", _KEY_SETS, ids="+".join)
 @pytest.mark.parametrize("sort", [True, False])
 @pytest.mark.parametrize("dropna", [True, False])
-def test_factorized_keys_are_pandas_groupby(kinds, sort, dropna, monkeypatch):
+@pytest.mark.parametrize("chunks", [1, 5])  # one partial table is the result as it is
+def test_factorized_keys_are_pandas_groupby(kinds, sort, dropna, chunks, monkeypatch):
     """Keys numbered by pandas' factorize (several combined in mixed radix) instead of a
     groupby per chunk, kernels' outputs only. Same index, order, dtypes and NA handling as
     pandas, and the same answer as the groupby path it replaces."""
@@ -158,13 +161,13 @@ def test_factorized_keys_are_pandas_groupby(kinds, sort, dropna, monkeypatch):
     reducer = GroupBy(by, agg, sort=sort, dropna=dropna)
     plan = plan_outputs(agg, keys, df.columns)
     assert groupby_kernels.factorized_codes(df, keys, plan) is not None
-    got = reduce_chunks(reducer, df, 5)
+    got = reduce_chunks(reducer, df, chunks)
     expected = df.groupby(by, sort=sort, dropna=dropna).agg(agg)
     assert_same(got, expected)
     assert_frame_equal(got[[("x", "count"), ("x", "size")]],
                        expected[[("x", "count"), ("x", "size")]])  # exact
     monkeypatch.setattr(groupby_kernels, "factorized_codes", lambda *args: None)
-    assert_same(reduce_chunks(reducer, df, 5), got)
+    assert_same(reduce_chunks(reducer, df, chunks), got)
 
 
 def test_factorized_path_leaves_other_outputs_and_categories_to_groupby():
@@ -177,6 +180,26 @@ def test_factorized_path_leaves_other_outputs_and_categories_to_groupby():
     plan = plan_outputs({"x": "mean"}, ["s", "c"], df.columns)
     assert groupby_kernels.factorized_codes(df, ["s", "c"], plan) is None  # one of them
     assert groupby_kernels.factorized_codes(df, ["s", "s"], plan) is None  # a key twice
+
+
+@pytest.mark.parametrize("sort", [True, False])  # True: int keys are their own numbers
+@pytest.mark.parametrize("key", ["i", "s"])
+def test_keys_pandas_rejects_are_rejected_as_pandas_does(key, sort):
+    """A key that is also an index level name, or a column label twice: pandas' errors, not
+    a quiet pick of one of them."""
+    df = pd.DataFrame({"i": [1, 2, 1], "s": pd.Series(["a", "b", "a"], dtype="str"),
+                       "x": [1.0, 2.0, 3.0]})
+    agg = {"x": ["mean", "count"]}
+    ambiguous = df.set_index(pd.Index([0, 1, 2], name=key))
+    with pytest.raises(ValueError, match="ambiguous"):
+        ambiguous.groupby(key, sort=sort).agg(agg)
+    with pytest.raises(ValueError, match="ambiguous"):
+        reduce_chunks(GroupBy(key, agg, sort=sort), ambiguous, 2)
+    twice = pd.concat([df, df[[key]]], axis=1)
+    with pytest.raises(ValueError, match="not 1-dimensional"):
+        twice.groupby(key, sort=sort).agg(agg)
+    with pytest.raises(ValueError, match="not 1-dimensional"):
+        reduce_chunks(GroupBy(key, agg, sort=sort), twice, 2)
 
 
 def test_labels_count_rows_of_groups_only():

@@ -84,9 +84,13 @@ def column_moments(labels: Labels, values: pd.Series, var: bool) -> tuple:
                                   lambda values: np.bincount(c, weights=values, minlength=groups))
 
 
-def kernel_outputs(chunk: pd.DataFrame, plan: AggPlan) -> bool:
-    """Whether every output is a size, count or moment of a numpy column: what the kernels
-    compute from group numbers alone, with no pandas groupby."""
+def kernel_outputs(chunk: pd.DataFrame, keys: list, plan: AggPlan) -> bool:
+    """Whether the keys are plain columns (distinct, unique labels, none also an index level,
+    which pandas' groupby rejects as ambiguous) and every output is a size, count or moment
+    of a numpy column: what the kernels compute from group numbers alone."""
+    if not keys or len(set(keys)) < len(keys) or not chunk.columns.is_unique or \
+            not all(k in chunk.columns and k not in chunk.index.names for k in keys):
+        return False
     for out in plan.outputs:
         if out.func not in ("size", "count", *MOMENTS):
             return False
@@ -94,6 +98,14 @@ def kernel_outputs(chunk: pd.DataFrame, plan: AggPlan) -> bool:
         if not isinstance(dtype, np.dtype) or dtype.kind not in "fiub":
             return False
     return True
+
+
+def _key_values(key: pd.Series) -> Any:
+    """What pandas' groupby factorizes for a key column: its extension array, or its ndarray
+    (``Series.array`` would wrap that in a NumpyExtensionArray, whose factorize gives None and
+    NaN in an object column codes of their own, where groupby makes them one NA group)."""
+    values = key.array
+    return values.to_numpy() if isinstance(values, pd.arrays.NumpyExtensionArray) else values
 
 
 class Factorized(NamedTuple):
@@ -115,12 +127,10 @@ def factorized_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan) -> Factoriz
     partial beside the factorize itself, and Python time that holds the GIL. Categorical keys
     keep the groupby (their groups are categories).
     """
-    if not keys or len(set(keys)) < len(keys) or not len(chunk) or \
-            not all(k in chunk.columns for k in keys) or \
-            any(isinstance(chunk[k].dtype, pd.CategoricalDtype) for k in keys) or \
-            not kernel_outputs(chunk, plan):
+    if not len(chunk) or not kernel_outputs(chunk, keys, plan) or \
+            any(isinstance(chunk[k].dtype, pd.CategoricalDtype) for k in keys):
         return None
-    factorized = [pd.factorize(chunk[k].array, use_na_sentinel=False) for k in keys]
+    factorized = [pd.factorize(_key_values(chunk[k]), use_na_sentinel=False) for k in keys]
     if len(keys) == 1:
         codes, uniques = factorized[0]
         return Factorized(Labels(codes.astype(np.intp, copy=False), len(uniques)), (uniques,))
@@ -157,7 +167,7 @@ def direct_codes(chunk: pd.DataFrame, keys: list, plan: AggPlan, sort: bool) -> 
     numpy column and groups come out sorted (``sort=True``), so the order of groups within a
     partial does not matter.
     """
-    if not sort or not all(k in chunk.columns for k in keys) or not kernel_outputs(chunk, plan):
+    if not sort or not kernel_outputs(chunk, keys, plan):
         return None
     columns, lows, spans = [], [], []
     for key in keys:
