@@ -312,6 +312,25 @@ def test_integer_keys_counted_directly_match_pandas(key):
             assert_same(reduce_chunks(GroupBy("k", agg), df, chunks), df.groupby("k").agg(agg))
 
 
+@pytest.mark.parametrize("values", [[1, 2, None, 1, 2, None], [True, None, False, True],
+                                    [1.5, None, 2, np.nan]], ids=["ints", "bools", "numbers"])
+@pytest.mark.parametrize("sort", [True, False])
+@pytest.mark.parametrize("dropna", [True, False])
+def test_object_keys_with_none_give_pandas_index_dtype(values, sort, dropna):
+    """An object key holding None: pandas' one groupby drops it before it infers the index's
+    dtype (ints stay int64), where a groupby that keeps the NA group would read 1, 2, None as
+    floats; partials keep the key's values as they are, so the last groupby infers the same."""
+    df = pd.DataFrame({"k": pd.Series(values * 6, dtype=object),
+                       "j": np.arange(len(values) * 6) % 2,
+                       "x": np.arange(len(values) * 6, dtype=np.float64)})
+    for by in ("k", ["k", "j"]):
+        for agg in ({"x": ["mean", "var", "size"]}, {"x": ["mean", "first"]}):
+            expected = df.groupby(by, sort=sort, dropna=dropna).agg(agg)
+            for chunks in (1, 3):
+                got = reduce_chunks(GroupBy(by, agg, sort=sort, dropna=dropna), df, chunks)
+                assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+
+
 def test_a_shared_frame_is_aggregated_without_copies(pool):
     df = keyed_frame(10_000)[["s", "f", "v"]]
     with par.share(df) as handle:

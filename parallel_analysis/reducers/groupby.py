@@ -130,8 +130,8 @@ class GroupBy(Reducer):
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
             if isinstance(coded, kernels.Factorized):
                 table = pd.DataFrame({**dict(zip(keys, coded.uniques)), **parts}, copy=False)
-                return GroupState([typed_keys(table, keys, chunk)], {}, {}, dtypes,
-                                  list(chunk.columns))
+                return GroupState([typed_keys(table, keys, chunk, lambda: labels.codes)], {},
+                                  {}, dtypes, list(chunk.columns))
             dense = Dense(tuple(coded.lows), tuple(coded.spans), parts,
                           tuple(chunk[k].dtype for k in keys), len(chunk))
             return GroupState([], {}, {}, dtypes, list(chunk.columns), (dense,))
@@ -140,8 +140,10 @@ class GroupBy(Reducer):
                              copy=False)
         pairs = {c: [p] for c, p in pairs.items()}
         rows = {c: [r] for c, r in rows.items()}
-        return GroupState([typed_keys(table.reset_index(), keys, chunk)], pairs, rows, dtypes,
-                          list(chunk.columns))
+        codes = (lambda: labels.codes) if labels is not None else \
+            (lambda: kernels.group_codes(g, len(size)).codes)
+        return GroupState([typed_keys(table.reset_index(), keys, chunk, codes)], pairs, rows,
+                          dtypes, list(chunk.columns))
 
     def _parts(self, chunk: pd.DataFrame, plan: Any, g: Any, labels: Any, dtypes: dict
                ) -> tuple[dict, dict, dict]:

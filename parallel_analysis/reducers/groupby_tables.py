@@ -9,6 +9,8 @@ group, so a merge of many chunks costs one pandas groupby and one numpy pass per
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,11 +27,27 @@ def aggregate(grouped: Any, outputs: dict) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def typed_keys(table: pd.DataFrame, keys: list, source: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with its key columns in the dtypes they have in ``source`` (a key that is NA
-    on every row comes out of pandas' groupby as float64, and pandas' result levels follow)."""
+def typed_keys(table: pd.DataFrame, keys: list, source: pd.DataFrame,
+               codes: Callable[[], np.ndarray] | None = None) -> pd.DataFrame:
+    """``table`` (one row per group) with its key columns in the dtypes they have in
+    ``source`` (a key that is NA on every row comes out of pandas' groupby as float64, and
+    pandas' result levels follow).
+
+    An object key column also gets back its values as ``source`` holds them, from each
+    group's first row (``codes()``: every source row's group, numbered as ``table``'s rows):
+    pandas' groupby infers its index's dtype from them, and with the NA group kept, 1, 2 and
+    None become 1.0, 2.0 and NaN, where pandas' one groupby drops None first and keeps ints.
+    """
     for key in keys:
-        if key in source.columns and table[key].dtype != source[key].dtype:
+        if key not in source.columns:
+            continue
+        if source[key].dtype == object and codes is not None:
+            rows = codes()
+            first = np.empty(len(table), dtype=np.intp)
+            first[rows[::-1]] = np.arange(len(rows) - 1, -1, -1)  # the last write wins
+            table[key] = pd.Series(source[key].to_numpy()[first], index=table.index,
+                                   dtype=object)
+        elif table[key].dtype != source[key].dtype:
             table[key] = table[key].astype(source[key].dtype)
     return table
 
@@ -51,11 +69,10 @@ def compact(tables: list, keys: list) -> pd.DataFrame:
         elif kind not in ("lo", "m2"):
             merge[name] = SIMPLE.get(kind, "sum")
     out = aggregate(grouped, {name: (name, how) for name, how in merge.items()})
-    if moments:
-        codes = grouped.ngroup().to_numpy()
-        for mean in moments:
-            out = out.assign(**_merged_moments(table, codes, len(out), mean))
-    return typed_keys(out.reset_index(), keys, table)
+    codes = functools.cache(lambda: grouped.ngroup().to_numpy())
+    for mean in moments:
+        out = out.assign(**_merged_moments(table, codes(), len(out), mean))
+    return typed_keys(out.reset_index(), keys, table, codes)
 
 
 def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int, mean: str) -> dict:
