@@ -7,6 +7,7 @@ order, ``dropna`` and ``observed``) on every backend, for every chunking.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -323,12 +324,17 @@ def test_object_keys_with_none_give_pandas_index_dtype(values, sort, dropna):
     df = pd.DataFrame({"k": pd.Series(values * 6, dtype=object),
                        "j": np.arange(len(values) * 6) % 2,
                        "x": np.arange(len(values) * 6, dtype=np.float64)})
-    for by in ("k", ["k", "j"]):
+    frames = {"column": df, "index level": df.set_index("k"),
+              "index levels": df.set_index(["k", "j"])}
+    for (where, frame), by in itertools.product(frames.items(), ("k", ["k", "j"])):
+        if where == "index levels" and by == "k":
+            continue
         for agg in ({"x": ["mean", "var", "size"]}, {"x": ["mean", "first"]}):
-            expected = df.groupby(by, sort=sort, dropna=dropna).agg(agg)
+            expected = frame.groupby(by, sort=sort, dropna=dropna).agg(agg)
             for chunks in (1, 3):
-                got = reduce_chunks(GroupBy(by, agg, sort=sort, dropna=dropna), df, chunks)
-                assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+                got = reduce_chunks(GroupBy(by, agg, sort=sort, dropna=dropna), frame, chunks)
+                assert_frame_equal(got, expected, check_exact=False, rtol=1e-12,
+                                   obj=f"{where} {by} {agg} {chunks}")
 
 
 def test_a_shared_frame_is_aggregated_without_copies(pool):

@@ -27,6 +27,7 @@ construction rather than re-implemented.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,7 +47,7 @@ from .groupby_plan import (
     moment_dtype,
     plan_outputs,
 )
-from .groupby_tables import aggregate, compact, moment, typed_keys
+from .groupby_tables import CHUNK_GROUPING, aggregate, compact, moment, typed_keys
 
 #: Partials are stacked as they arrive and merged into one row per group only when the stack
 #: holds more rows than this (and at the end): merging costs a pandas groupby, so doing it for
@@ -118,7 +119,7 @@ class GroupBy(Reducer):
             # Rows with an NA key stay, as groups of their own, for the last groupby to drop:
             # pandas takes key values from every row, also those it drops (the product of
             # categories with observed=False, sort=False's order, the levels of the index).
-            g = chunk.groupby(keys, sort=False, dropna=False, observed=True)
+            g = chunk.groupby(keys, **CHUNK_GROUPING)
             size = g.size()
             labels = kernels.group_codes(g, len(size)) if dtypes else None
         else:
@@ -130,8 +131,9 @@ class GroupBy(Reducer):
                      for k, v in {comp("size"): labels.size(), **parts}.items()}
             if isinstance(coded, kernels.Factorized):
                 table = pd.DataFrame({**dict(zip(keys, coded.uniques)), **parts}, copy=False)
-                return GroupState([typed_keys(table, keys, chunk, lambda: labels.codes)], {},
-                                  {}, dtypes, list(chunk.columns))
+                # factorize's uniques are the chunk's own first values: no codes needed
+                return GroupState([typed_keys(table, keys, chunk)], {}, {}, dtypes,
+                                  list(chunk.columns))
             dense = Dense(tuple(coded.lows), tuple(coded.spans), parts,
                           tuple(chunk[k].dtype for k in keys), len(chunk))
             return GroupState([], {}, {}, dtypes, list(chunk.columns), (dense,))
@@ -141,7 +143,7 @@ class GroupBy(Reducer):
         pairs = {c: [p] for c, p in pairs.items()}
         rows = {c: [r] for c, r in rows.items()}
         codes = (lambda: labels.codes) if labels is not None else \
-            (lambda: kernels.group_codes(g, len(size)).codes)
+            functools.cache(lambda: kernels.group_codes(g, len(size)).codes)
         return GroupState([typed_keys(table.reset_index(), keys, chunk, codes)], pairs, rows,
                           dtypes, list(chunk.columns))
 

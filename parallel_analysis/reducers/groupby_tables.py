@@ -27,28 +27,43 @@ def aggregate(grouped: Any, outputs: dict) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+#: How a chunk's rows and stacked partials are grouped: every key value a group of its own
+#: (NA too), groups in first-appearance order; the user's options apply at the last step.
+CHUNK_GROUPING = {"sort": False, "dropna": False, "observed": True}
+
+
+def key_values(source: pd.DataFrame, key: Any) -> Any:
+    """The values of ``key`` in ``source``: its column, else its index level, else None."""
+    if key in source.columns:
+        return source[key]
+    if key in source.index.names:
+        return source.index.get_level_values(key)
+    return None
+
+
 def typed_keys(table: pd.DataFrame, keys: list, source: pd.DataFrame,
                codes: Callable[[], np.ndarray] | None = None) -> pd.DataFrame:
     """``table`` (one row per group) with its key columns in the dtypes they have in
     ``source`` (a key that is NA on every row comes out of pandas' groupby as float64, and
     pandas' result levels follow).
 
-    An object key column also gets back its values as ``source`` holds them, from each
+    An object key with NA also gets back its values as ``source`` holds them, from each
     group's first row (``codes()``: every source row's group, numbered as ``table``'s rows):
     pandas' groupby infers its index's dtype from them, and with the NA group kept, 1, 2 and
     None become 1.0, 2.0 and NaN, where pandas' one groupby drops None first and keeps ints.
+    (Without NA both infer from the same values.)
     """
     for key in keys:
-        if key not in source.columns:
+        values = key_values(source, key)
+        if values is None:
             continue
-        if source[key].dtype == object and codes is not None:
+        if values.dtype == object and codes is not None and values.isna().any():
             rows = codes()
-            first = np.empty(len(table), dtype=np.intp)
-            first[rows[::-1]] = np.arange(len(rows) - 1, -1, -1)  # the last write wins
-            table[key] = pd.Series(source[key].to_numpy()[first], index=table.index,
-                                   dtype=object)
-        elif table[key].dtype != source[key].dtype:
-            table[key] = table[key].astype(source[key].dtype)
+            first = np.full(len(table), len(rows), dtype=np.intp)
+            np.minimum.at(first, rows, np.arange(len(rows), dtype=np.intp))
+            table[key] = pd.Series(values.to_numpy()[first], index=table.index, dtype=object)
+        elif table[key].dtype != values.dtype:
+            table[key] = table[key].astype(values.dtype)
     return table
 
 
@@ -58,7 +73,7 @@ def compact(tables: list, keys: list) -> pd.DataFrame:
     table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     if len(tables) == 1:
         return table
-    grouped = table.groupby(keys, sort=False, dropna=False, observed=True)
+    grouped = table.groupby(keys, **CHUNK_GROUPING)
     merge, moments = {}, []
     for name in table.columns:
         if not isinstance(name, str) or not name.startswith(PREFIX):
