@@ -167,7 +167,7 @@ class GroupBy(Reducer):
                 if comp("n", column) in parts:
                     continue
                 n, mean, m2 = kernels.column_moments(labels, chunk[column],
-                                             plan.moments[column] == "var")
+                                                     plan.moments[column] == "var")
                 parts[comp("n", column)] = n.astype(np.int64)
                 parts[comp("mean", column)], parts[comp("lo", column)] = mean
                 if m2 is not None:
