@@ -30,11 +30,8 @@ from .maps import map_chunks, map_reduce
 from .plan import Chunked
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
+from .reducers.groupby_plan import keys_of
 from .split import Chunking, Groups, group_slices
-
-
-def _keys(by: Any) -> list:
-    return list(by) if isinstance(by, (list, tuple)) else [by]
 
 
 def _concat(parts: list) -> Any:
@@ -126,7 +123,7 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
         options.setdefault("backend", "thread")
     if isinstance(df, pd.DataFrame) and isinstance(agg, dict):
         # Only the columns the aggregation reads are shared with workers.
-        used = [k for k in _keys(by) if k in df.columns] + [c for c in agg if c in df.columns]
+        used = [k for k in keys_of(by) if k in df.columns] + [c for c in agg if c in df.columns]
         if len(used) < df.shape[1]:
             df = df[list(dict.fromkeys(used))]
     return map_reduce(None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed),
