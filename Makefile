@@ -17,6 +17,13 @@ CORE_TESTS := $(wildcard tests/test_split.py tests/test_share.py tests/test_map.
 
 .PHONY: report test test-pythons lint clean
 
+# Bytecode for the package's own modules, written here because a shell may set
+# PYTHONDONTWRITEBYTECODE=1 (this project's machines do): Python then compiles every module from
+# source on every import (0.16 s for the package, against 0.07 s from bytecode), in the caller,
+# in the forkserver that starts each pool's workers, and in every test's subprocess. An installed
+# (non-editable) package gets its bytecode from pip; compileall rewrites only what changed.
+bytecode = $(1)/bin/python -m compileall -q parallel_analysis
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -24,10 +31,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: $(STAMP)
+	$(call bytecode,$(VENV))
 	$(BIN)/parallel-analysis bench --out report
 
 test: $(STAMP)
 	$(BIN)/ruff check parallel_analysis tests benchmarks
+	$(call bytecode,$(VENV))
 	$(BIN)/python -m pytest
 
 .venv-py%/.installed: pyproject.toml
@@ -41,6 +50,7 @@ test-py%:
 	  echo "Python $* not found (pyenv install $*, or make test-py$* PY_$*=/path/to/python$*)"; \
 	  test -z "$(REQUIRE_PY)"; \
 	else $(MAKE) --no-print-directory .venv-py$*/.installed && \
+	  $(call bytecode,.venv-py$*) && \
 	  .venv-py$*/bin/python -m pytest $(CORE_TESTS); fi
 
 # Every other supported Python, one after the other.
