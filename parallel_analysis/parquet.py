@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cpus import available_cpus
+from .cuts import balanced_cuts, capped_cuts
 from .specs import Spec
-from .split import Chunking, balanced_cuts, capped_cuts
+from .split import Chunking
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,10 @@
 """split: cut data into balanced chunks along its rows, as views. Layer: core (imports the leaf
-cpus; pandas only inside the functions that cut by groups).
+cpus and cuts; pandas only inside the functions that cut by groups).
 
-Every cut in the package is computed here, as item boundaries first and ``slice`` objects second,
-then applied with ``arr[s]`` or ``df.iloc[s]``, so chunks are views and never copies:
-
-- :func:`balanced_cuts`: contiguous runs of items of about equal total size (rows of an array,
-  whole groups of a key, Parquet row groups);
-- :func:`capped_cuts`: contiguous runs of at most a given size (Parquet row groups by size);
-- :func:`group_slices`: whole groups of a key per chunk, balanced by rows.
+Every cut in the package is computed as item boundaries first (:mod:`.cuts`) and ``slice``
+objects second, then applied with ``arr[s]`` or ``df.iloc[s]``, so chunks are views and never
+copies: :func:`row_slices` for rows, :func:`group_slices` for whole groups of a key per chunk,
+balanced by rows.
 
 How many chunks to make when the caller does not say is a separate pure function,
 :func:`choose_n_chunks`, that no backend sees.
@@ -26,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .cpus import available_cpus
+from .cuts import balanced_cuts, even_slices
 
 #: Aim for chunks of about this many bytes when the caller gives no size: large enough that the
 #: ~100 µs a chunk costs to dispatch is noise, small enough that several chunks per worker let a
@@ -105,67 +103,6 @@ class Chunking:
             rows = max(1, int(self.nbytes) // max(1, row_nbytes))
             return math.ceil(n_rows / rows) if n_rows else 0
         return choose_n_chunks(n_rows, row_nbytes, parallelism)
-
-
-# -- cutting items into runs ----------------------------------------------------------------------
-
-def balanced_cuts(sizes: Any, count: int) -> list[int]:
-    """Boundaries ``0 = c0 < c1 < ... < ck = len(items)`` cutting items into ``k = min(count,
-    len(items))`` contiguous runs of about equal total size.
-
-    ``sizes`` holds each item's size (rows per group, per row group), or is an int: that many
-    items of one row each. Each run aims at the rows still to place divided by the runs still to
-    make (rounded up) and ends at the item boundary nearest that aim, so a run that had to take
-    a big item does not push the others off balance. Items of one row each get
-    ``np.array_split``'s layout: the first ``n % k`` runs have one row more.
-
-    >>> balanced_cuts(10, 4), balanced_cuts([1, 8, 1, 1, 1], 2)
-    ([0, 3, 6, 8, 10], [0, 2, 5])
-    """
-    unit = isinstance(sizes, (int, np.integer))
-    n_items = int(sizes) if unit else len(sizes)
-    count = min(int(count), n_items)
-    if count <= 0:
-        return [0]
-    if unit:  # what the aims below give for items of one row: np.array_split's layout
-        step, extra = divmod(n_items, count)
-        return [i * step + min(i, extra) for i in range(count + 1)]
-    ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
-    total = int(ends[-1])
-    cuts, placed = [0], 0
-    for left in range(count, 1, -1):
-        aim = placed + -(-(total - placed) // left)
-        j = int(np.searchsorted(ends, aim))  # first item ending at or after the aim
-        end = j + 1 if j == cuts[-1] or ends[j] - aim <= aim - ends[j - 1] else j
-        end = max(cuts[-1] + 1, min(end, n_items - (left - 1)))  # no run left empty
-        cuts.append(end)
-        placed = int(ends[end - 1])
-    cuts.append(n_items)
-    return cuts
-
-
-def capped_cuts(sizes: list[int], limit: int) -> list[int]:
-    """Boundaries of runs of items whose sizes add up to at most ``limit`` (one item at least)."""
-    bounds, acc = [0], 0
-    for i, w in enumerate(sizes):
-        if acc and acc + w > limit:
-            bounds.append(i)
-            acc = 0
-        acc += w
-    bounds.append(len(sizes))
-    return bounds
-
-
-def cuts_to_slices(cuts: list[int], ends: Any = None) -> list[slice]:
-    """Row slices between consecutive cuts (``ends``: cumulative rows per item; None: one row
-    per item)."""
-    rows = cuts if ends is None else [0] + [int(ends[c - 1]) for c in cuts[1:]]
-    return [slice(a, b) for a, b in zip(rows[:-1], rows[1:])]
-
-
-def even_slices(n_rows: int, n_chunks: int) -> list[slice]:
-    """``n_chunks`` contiguous slices covering ``range(n_rows)``; lengths differ by at most one."""
-    return cuts_to_slices(balanced_cuts(n_rows, n_chunks)) if n_rows > 0 else []
 
 
 # -- rows of arrays, frames and tables ------------------------------------------------------------

@@ -19,7 +19,7 @@ LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
                 "gil"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
-    ("core", ["split", "specs", "halos", "reducers", "reducers.*"]),
+    ("core", ["cuts", "split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),

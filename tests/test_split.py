@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import parallel_analysis as par
-from parallel_analysis.split import choose_n_chunks, even_slices
+from parallel_analysis.cuts import even_slices
+from parallel_analysis.split import choose_n_chunks
 
 
 def lengths(chunks):

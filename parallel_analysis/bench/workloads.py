@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..cpus import available_cpus
+from ..cuts import even_slices
 from ..share import share
-from ..split import choose_n_chunks, even_slices
+from ..split import choose_n_chunks
 from . import work
 
 OURS = ("serial", "thread", "process", "auto")

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from ..cuts import even_slices
 from ..share.arrays import output_array
 from ..share.frames import share_frame
-from ..split import even_slices
 from ..worker import in_worker
 from .failures import Failure
 from .results import Typed

@@ -33,10 +33,11 @@ import numpy as np
 import pandas as pd
 
 from ..cpus import available_cpus
+from ..cuts import balanced_cuts, cuts_to_slices, even_slices
 from ..maps import pool_for
 from ..plan import Chunked
 from ..pool import Pool
-from ..split import Chunking, Groups, balanced_cuts, cuts_to_slices, even_slices, group_slices
+from ..split import Chunking, Groups, group_slices
 from .assembly import Routes, current_routes
 from .failures import Failure, raise_first, reraise
 
