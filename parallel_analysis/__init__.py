@@ -33,7 +33,7 @@ from .maps import (
     map_reduce_async,
     shutdown_default_pools,
 )
-from .parquet import from_parquet
+from .parquet_footers import from_parquet
 from .pool import Pool
 from .share import Shared, share, shared_array
 from .shortcuts import histogram, max, mean, min, quantile, std, sum, var

@@ -1,10 +1,10 @@
 """parquet: lazy Parquet sources whose chunks are row groups, read inside the workers. Layer:
-share (imports split and specs; pyarrow and pandas inside the functions).
+share (imports cuts, split and specs; pyarrow and pandas inside the functions).
 
-``par.from_parquet(path)`` reads only the files' footers in the caller (row counts, sizes,
-schema) and returns a lazy source. A map plans its chunks from that metadata, and each chunk
-spec travels as a path and row-group ids; the worker reads those row groups with pyarrow and
-hands ``func`` a pandas DataFrame::
+``par.from_parquet(path)`` (:mod:`.parquet_footers`) reads only the files' footers in the
+caller (row counts, sizes, schema) and returns a lazy source. A map plans its chunks from that
+metadata, and each chunk spec travels as a path and row-group ids; the worker reads those row
+groups with pyarrow and hands ``func`` a pandas DataFrame::
 
     caller                                        worker (any backend: serial ... dask)
     ──────                                        ─────────────────────────────────────
@@ -27,8 +27,6 @@ folders) come as plain values rather than categoricals, so that every chunk has 
 
 from __future__ import annotations
 
-import glob
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +52,7 @@ class ParquetChunk(Spec):
     """Row groups (of one or more files) that make one chunk; read by :meth:`load`."""
 
     row_groups: tuple = ()
-    source: _ReadOptions | None = None
+    source: ReadOptions | None = None
 
     def load(self) -> Any:
         """Read this chunk's row groups (asked columns only, filter applied) as a DataFrame."""
@@ -62,7 +60,7 @@ class ParquetChunk(Spec):
 
 
 @dataclass
-class _ReadOptions:
+class ReadOptions:
     """What every chunk of a source shares: small, pickled with each batch of specs."""
 
     schema: Any  # pyarrow Schema of the dataset (with partition fields)
@@ -129,12 +127,12 @@ def _by_file(row_groups: tuple) -> list[tuple[str, list[int], Any]]:
 class ParquetSource:
     """A lazy Parquet dataset: the chunks of a map are its row groups, read in the workers.
 
-    Made by :func:`from_parquet`. ``len(source)`` is its number of rows (with ``filters``, the
-    rows that pass them), from the footers and the filter columns only.
+    Made by :func:`~.parquet_footers.from_parquet`. ``len(source)`` is its number of rows (with
+    ``filters``, the rows that pass them), from the footers and the filter columns only.
     """
 
     row_groups: list
-    options: _ReadOptions
+    options: ReadOptions
     paths: list = field(default_factory=list)
     _counts: list | None = None
 
@@ -214,98 +212,3 @@ class ParquetSource:
                     for rg in self.row_groups
                 ]
         return self._counts
-
-
-def _expand(path: str | os.PathLike | list) -> list[str] | str:
-    """A list of files for a glob or a list; a single path (file or folder) as it is."""
-    if isinstance(path, (list, tuple)):
-        return [os.fspath(p) for p in path]
-    path = os.fspath(path)
-    if glob.has_magic(path) and "://" not in path:
-        files = sorted(glob.glob(path, recursive=True))
-        if not files:
-            raise FileNotFoundError(f"no file matches {path!r}")
-        return files
-    return path
-
-
-def _filter_expression(filters: Any) -> Any:
-    """A pyarrow Expression from pandas-style filters (tuples; a list of lists means OR)."""
-    if filters is None:
-        return None
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    if isinstance(filters, pc.Expression):
-        return filters
-    return pq.filters_to_expression(filters)
-
-
-def _column_bytes(metadata: Any, rg_id: int, columns: list | None) -> int:
-    """Uncompressed bytes of ``columns`` (all when None) in one row group, from the footer."""
-    group = metadata.row_group(rg_id)
-    if columns is None:
-        return group.total_byte_size
-    wanted = set(columns)
-    return sum(group.column(j).total_uncompressed_size for j in range(group.num_columns)
-               if group.column(j).path_in_schema.split(".")[0] in wanted)
-
-
-def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = None,
-                 filters: Any = None) -> ParquetSource:
-    """A lazy Parquet source for any map: chunks are row groups, read inside the workers.
-
-    ``path`` is a file, a folder (searched recursively; ``key=value`` folders become columns),
-    a glob (``"data/*.parquet"``) or a list of files. ``columns`` reads only those columns;
-    ``filters`` keeps the rows that pass, in pandas' form (``[("year", ">=", 2020)]``; a list of
-    such lists means OR) or as a ``pyarrow.compute`` expression. Row groups whose statistics
-    rule them out are never read. Only the footers are read here.
-
-    >>> src = par.from_parquet("trips/", columns=["zone", "fare"])    # doctest: +SKIP
-    >>> par.groupby_agg(src, "zone", {"fare": "mean"})                 # doctest: +SKIP
-    """
-    import pyarrow.dataset as ds
-
-    expression = _filter_expression(filters)
-    dataset = ds.dataset(_expand(path), format="parquet", partitioning="hive")
-    if columns is not None:
-        columns = list(columns)
-        missing = [c for c in columns if c not in dataset.schema.names]
-        if missing:
-            raise KeyError(f"columns {missing} are not in the Parquet data; it has "
-                           f"{dataset.schema.names}")
-    row_groups, files = [], []
-    for fragment in dataset.get_fragments(filter=expression):
-        files.append(fragment.path)
-        metadata = fragment.metadata
-        pieces = (fragment.split_by_row_group(expression, schema=dataset.schema)
-                  if expression is not None else [fragment])
-        ids = [g.id for piece in pieces for g in piece.row_groups]
-        for rg_id in ids:
-            row_groups.append(RowGroup(fragment.path, rg_id, metadata.row_group(rg_id).num_rows,
-                                       _column_bytes(metadata, rg_id, columns),
-                                       fragment.partition_expression))
-    options = _ReadOptions(dataset.schema, dataset.filesystem, columns, expression)
-    _index_options(options, dataset.schema, single_file=len(files) == 1, columns=columns)
-    return ParquetSource(row_groups, options, files)
-
-
-def _index_options(options: _ReadOptions, schema: Any, single_file: bool,
-                   columns: list | None) -> None:
-    """How chunks get their index: stored index columns as pandas would, else row positions."""
-    meta = schema.pandas_metadata or {}
-    index_columns = meta.get("index_columns", [])
-    stored = [c for c in index_columns if isinstance(c, str)]
-    if stored:
-        # pyarrow rebuilds a stored index from its columns; read them even when not asked for,
-        # as pd.read_parquet does.
-        options.range_index = False
-        if columns is not None:
-            options.columns = columns + [c for c in stored if c not in columns]
-        return
-    ranges = [c for c in index_columns if isinstance(c, dict) and c.get("kind") == "range"]
-    if ranges:
-        options.index_name = ranges[0].get("name")
-        if single_file:
-            options.index_start = int(ranges[0].get("start", 0))
-            options.index_step = int(ranges[0].get("step", 1)) or 1

@@ -20,7 +20,7 @@ LAYERS = [
                 "gil"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
     ("core", ["cuts", "split", "specs", "halos", "reducers", "reducers.*"]),
-    ("share", ["share", "share.*", "parquet"]),
+    ("share", ["share", "share.*", "parquet", "parquet_footers"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "overlap"]),

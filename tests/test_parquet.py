@@ -210,10 +210,10 @@ def test_groupby_agg_over_parquet_matches_pandas(backend, files):
 @given(rows=st.lists(st.integers(0, 50), min_size=1, max_size=40), k=st.integers(1, 50))
 @settings(max_examples=200, deadline=None)
 def test_chunking_by_count_covers_every_row_group_once(rows, k):
-    from parallel_analysis.parquet import ParquetSource, RowGroup, _ReadOptions
+    from parallel_analysis.parquet import ParquetSource, ReadOptions, RowGroup
 
     groups = [RowGroup("f.parquet", i, r, 8 * r) for i, r in enumerate(rows)]
-    source = ParquetSource(groups, _ReadOptions(None, None))
+    source = ParquetSource(groups, ReadOptions(None, None))
     specs = source.chunk_specs(n=k)
     kept = [g for g in groups if g.num_rows]
     assert [g for s in specs for g in s.row_groups] == kept  # in order, each once, no empties

@@ -1,0 +1,110 @@
+"""parquet_footers: ``par.from_parquet``, a dataset's footers read into a lazy source. Layer:
+share (imports parquet; pyarrow inside the functions).
+
+Only the footers are read in the caller: each row group's row count and the uncompressed size of
+the asked columns (what chunks are balanced by), the schema, and how the index is stored, so
+that chunks read in the workers get the index ``pd.read_parquet`` would give them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+from .parquet import ParquetSource, ReadOptions, RowGroup
+
+
+def _expand(path: str | os.PathLike | list) -> list[str] | str:
+    """A list of files for a glob or a list; a single path (file or folder) as it is."""
+    if isinstance(path, (list, tuple)):
+        return [os.fspath(p) for p in path]
+    path = os.fspath(path)
+    if glob.has_magic(path) and "://" not in path:
+        files = sorted(glob.glob(path, recursive=True))
+        if not files:
+            raise FileNotFoundError(f"no file matches {path!r}")
+        return files
+    return path
+
+
+def _filter_expression(filters: Any) -> Any:
+    """A pyarrow Expression from pandas-style filters (tuples; a list of lists means OR)."""
+    if filters is None:
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if isinstance(filters, pc.Expression):
+        return filters
+    return pq.filters_to_expression(filters)
+
+
+def _column_bytes(metadata: Any, rg_id: int, columns: list | None) -> int:
+    """Uncompressed bytes of ``columns`` (all when None) in one row group, from the footer."""
+    group = metadata.row_group(rg_id)
+    if columns is None:
+        return group.total_byte_size
+    wanted = set(columns)
+    return sum(group.column(j).total_uncompressed_size for j in range(group.num_columns)
+               if group.column(j).path_in_schema.split(".")[0] in wanted)
+
+
+def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = None,
+                 filters: Any = None) -> ParquetSource:
+    """A lazy Parquet source for any map: chunks are row groups, read inside the workers.
+
+    ``path`` is a file, a folder (searched recursively; ``key=value`` folders become columns),
+    a glob (``"data/*.parquet"``) or a list of files. ``columns`` reads only those columns;
+    ``filters`` keeps the rows that pass, in pandas' form (``[("year", ">=", 2020)]``; a list of
+    such lists means OR) or as a ``pyarrow.compute`` expression. Row groups whose statistics
+    rule them out are never read. Only the footers are read here.
+
+    >>> src = par.from_parquet("trips/", columns=["zone", "fare"])    # doctest: +SKIP
+    >>> par.groupby_agg(src, "zone", {"fare": "mean"})                 # doctest: +SKIP
+    """
+    import pyarrow.dataset as ds
+
+    expression = _filter_expression(filters)
+    dataset = ds.dataset(_expand(path), format="parquet", partitioning="hive")
+    if columns is not None:
+        columns = list(columns)
+        missing = [c for c in columns if c not in dataset.schema.names]
+        if missing:
+            raise KeyError(f"columns {missing} are not in the Parquet data; it has "
+                           f"{dataset.schema.names}")
+    row_groups, files = [], []
+    for fragment in dataset.get_fragments(filter=expression):
+        files.append(fragment.path)
+        metadata = fragment.metadata
+        pieces = (fragment.split_by_row_group(expression, schema=dataset.schema)
+                  if expression is not None else [fragment])
+        ids = [g.id for piece in pieces for g in piece.row_groups]
+        for rg_id in ids:
+            row_groups.append(RowGroup(fragment.path, rg_id, metadata.row_group(rg_id).num_rows,
+                                       _column_bytes(metadata, rg_id, columns),
+                                       fragment.partition_expression))
+    options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression)
+    _index_options(options, dataset.schema, single_file=len(files) == 1, columns=columns)
+    return ParquetSource(row_groups, options, files)
+
+
+def _index_options(options: ReadOptions, schema: Any, single_file: bool,
+                   columns: list | None) -> None:
+    """How chunks get their index: stored index columns as pandas would, else row positions."""
+    meta = schema.pandas_metadata or {}
+    index_columns = meta.get("index_columns", [])
+    stored = [c for c in index_columns if isinstance(c, str)]
+    if stored:
+        # pyarrow rebuilds a stored index from its columns; read them even when not asked for,
+        # as pd.read_parquet does.
+        options.range_index = False
+        if columns is not None:
+            options.columns = columns + [c for c in stored if c not in columns]
+        return
+    ranges = [c for c in index_columns if isinstance(c, dict) and c.get("kind") == "range"]
+    if ranges:
+        options.index_name = ranges[0].get("name")
+        if single_file:
+            options.index_start = int(ranges[0].get("start", 0))
+            options.index_step = int(ranges[0].get("step", 1)) or 1
