@@ -10,6 +10,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
      ├── SharedMemoryError(OSError)           no room for a segment, or a stale/foreign segment
      └── PicklingError(pickle.PicklingError)  a function, chunk or result could not be pickled
 
+    RemoteTraceback(Exception)                a worker's traceback, as a raised error's __cause__
     PickleFallbackWarning(UserWarning)        data that cannot be shared travels by pickle
     SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: a file mapping instead
     ResourceTrackerWarning(RuntimeWarning)    multiprocessing's resource tracker had died
@@ -59,6 +60,17 @@ class SharedMemoryError(ParallelAnalysisError, OSError):
 
 class PicklingError(ParallelAnalysisError, pickle.PicklingError):
     """A function, chunk or result could not be pickled to cross a process boundary."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, attached as its ``__cause__``."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
 
 
 class PickleFallbackWarning(UserWarning):

@@ -30,7 +30,7 @@ from typing import Any
 
 from . import replay
 from .backends import Backend, Delivery
-from .errors import ChunkTimeoutError
+from .errors import ChunkTimeoutError, RemoteTraceback
 from .insights import RunStats
 from .progress import NoBar
 from .worker import Job, Outcome
@@ -61,17 +61,6 @@ class Run:
         if self.timeout is not None and not self.timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got "
                              f"{self.timeout!r}")
-
-
-class RemoteTraceback(Exception):
-    """The traceback of an exception raised in a worker, attached as ``__cause__``."""
-
-    def __init__(self, tb: str):
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self) -> str:
-        return self.tb
 
 
 def batches(specs: list, workers: int) -> list[list]:

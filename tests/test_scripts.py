@@ -126,3 +126,42 @@ def test_script_without_a_file(tmp_path, how):
                           text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == EXPECTED
+
+
+MAIN_CLASSES = textwrap.dedent("""
+    from dataclasses import dataclass
+    import parallel_analysis as par
+
+    @dataclass
+    class Point:
+        x: int
+
+    class Refused(Exception):
+        pass
+
+    def make(v):
+        return Point(v)
+
+    def refuse(v):
+        raise Refused(f"no {v}")
+
+    with par.Pool(2, "process") as pool:
+        print(pool.submit(make, 3).result(timeout=30))
+        try:
+            pool.submit(refuse, 4).result(timeout=30)
+        except Refused as exc:
+            print(type(exc).__name__, exc, "refuse" in str(exc.__cause__))
+""")
+
+
+def test_submit_returns_and_raises_instances_of_classes_defined_in_the_script(tmp_path):
+    """A script's (or notebook's) own classes travel back from ``Pool.submit`` as they do from a
+    map: the executor's standard pickler cannot look them up in the worker's ``__main__``."""
+    path = tmp_path / "classes.py"
+    path.write_text(MAIN_CLASSES)
+    proc = subprocess.Popen([sys.executable, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert stdout.splitlines() == ["Point(x=3)", "Refused no 4 True"]
+    assert not leftover_segments(proc.pid)

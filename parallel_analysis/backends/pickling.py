@@ -2,7 +2,8 @@
 (imports errors and worker; cloudpickle inside the functions).
 
 The process and dask backends send each batch as two cloudpickle payloads, the job and the
-batch's specs, and get the outcomes back as bytes (:mod:`.remote` is the worker's side). A job is
+batch's specs, and get the outcomes back as bytes (:mod:`.remote` is the worker's side); a
+``Pool.submit`` call's value comes back the same way (:func:`deliver_call`). A job is
 pickled once per map, whatever its number of batches. Anything that cannot travel is named in
 the error: the function, the reducer, ``args`` or ``kwargs``, the chunks, or a result.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import threading
 import weakref
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import pickling_error
+from ..errors import RemoteTraceback, pickling_error
 from ..worker import Job, Outcome
 from . import wire
 
@@ -101,3 +103,41 @@ def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
         return []
     error, tb = rest
     return [Outcome(specs[0].index, False, error=error, remote_tb=tb)]
+
+
+def deliver_call(sent: Future, result: Future) -> None:
+    """A submitted call's value or exception (:func:`.remote.call_pickled`), unpickled into the
+    caller's ``result`` future; a worker's crash or a cancelled call passes through as it is."""
+    if result.done():  # the caller cancelled it
+        return
+    if sent.cancelled():
+        result.cancel()
+        return
+    try:
+        raw = sent.result()
+    except BaseException as exc:  # the worker crashed, or its executor was shut down
+        _settle(result, error=exc)
+        return
+    try:
+        status, *rest = wire.loads(raw)
+    except Exception as exc:  # a value that does not unpickle here
+        _settle(result, error=pickling_error("the result of the call", None, exc,
+                                             verb="unpickle"))
+        return
+    if status == "ok":
+        _settle(result, value=rest[0])
+        return
+    error, tb = rest
+    if tb and error.__cause__ is None:
+        error.__cause__ = RemoteTraceback(tb)
+    _settle(result, error=error)
+
+
+def _settle(result: Future, value: Any = None, error: BaseException | None = None) -> None:
+    try:
+        if error is None:
+            result.set_result(value)
+        else:
+            result.set_exception(error)
+    except InvalidStateError:  # cancelled meanwhile
+        pass

@@ -35,7 +35,7 @@ from ..share.arrays import output_array
 from . import crashes
 from .base import Backend, Delivery, Output
 from .generation import Generation
-from .pickling import REQUEUES, Batch, loads_outcomes, pack_batch
+from .pickling import REQUEUES, Batch, deliver_call, loads_outcomes, pack_batch
 from .placing import place_shared
 from .remote import call_pickled, run_batch_pickled
 from .spawning import context
@@ -129,7 +129,11 @@ class ProcessBackend(Backend):
             payload = cloudpickle.dumps((fn, args, kwargs))
         except Exception as exc:
             raise pickling_error("the function or its arguments", fn, exc) from exc
-        return self._submit(call_pickled, payload)
+        sent = self._submit(call_pickled, payload)
+        result: Future = Future()
+        result.add_done_callback(lambda r: r.cancelled() and sent.cancel())
+        sent.add_done_callback(lambda f: deliver_call(f, result))
+        return result
 
     def submit_batch(self, job, specs, map_id) -> Future:
         return self._send(pack_batch(job, specs, map_id))

@@ -66,10 +66,13 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
         error = exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
         if isinstance(exc, SystemExit):
             error = exit_error(first_index, exc)
-        return wire.dumps(("failed", _safe_error(error), traceback.format_exc()))
+        return wire.dumps(("failed", travelling_error(error), traceback.format_exc()))
     outcomes = run_chunks(job, specs, board, slot, map_id)
     if board is not None:  # a crash while pickling the results still names the chunk
         board.start(slot, map_id, first_index)
+    for outcome in outcomes:  # a chunk's exception must also be rebuilt in the caller
+        if not outcome.ok:
+            outcome.error = travelling_error(outcome.error)
     try:
         return wire.dumps(("ok", wire.pack_outcomes(outcomes)))
     except BaseException:  # find the outcome that cannot travel
@@ -77,9 +80,6 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
             try:
                 cloudpickle.dumps(outcome)
             except BaseException as exc:
-                if not outcome.ok:  # the chunk's own exception: a copy of it that pickles
-                    outcome.error = _picklable_copy(outcome.error)
-                    continue
                 what = f"the result of chunk {outcome.index}"
                 bad = outcome.value if outcome.ok else outcome.error
                 outcome.ok, outcome.value = False, None
@@ -91,37 +91,44 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
             board.stop(slot)
 
 
-def _picklable_copy(exc: BaseException) -> BaseException:
-    """``exc``'s type with the arguments that do not pickle replaced by their repr."""
+def _round_trips(obj: Any) -> bool:
     import cloudpickle
 
-    def pickles(obj: Any) -> bool:
-        try:
-            cloudpickle.dumps(obj)
-            return True
-        except Exception:
-            return False
-
     try:
-        copy = type(exc)(*[a if pickles(a) else repr(a) for a in exc.args])
+        cloudpickle.loads(cloudpickle.dumps(obj))
+        return True
+    except Exception:
+        return False
+
+
+def travelling_error(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling *and* unpickling, else a copy of it that does.
+
+    Pickling alone is not enough: an exception whose ``__init__`` takes other arguments than
+    its ``args`` (``WeirdError(a, b)`` calling ``super().__init__(f"{a}-{b}")``) pickles in the
+    worker and fails to rebuild in the caller, where it would cost the whole batch's results.
+    The copy keeps the type, with arguments that do not pickle replaced by their repr; if the
+    constructor refuses those, a RuntimeError names the type and message. Only failed chunks
+    pay for the check.
+    """
+    if _round_trips(exc):
+        return exc
+    try:
+        copy = type(exc)(*[a if _round_trips(a) else repr(a) for a in exc.args])
         for note in getattr(exc, "__notes__", ()):
             copy.add_note(note)
         copy.add_note("(arguments of this exception that could not be pickled were replaced "
                       "by their repr to send it from the worker)")
-        cloudpickle.loads(cloudpickle.dumps(copy))
-        return copy
+        if _round_trips(copy):
+            return copy
     except Exception:  # a constructor that wants other arguments
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-
-
-def _safe_error(exc: BaseException) -> BaseException:
-    import cloudpickle
-
-    try:
-        cloudpickle.loads(cloudpickle.dumps(exc))
-        return exc
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
+        pass
+    error = RuntimeError(f"{type(exc).__name__}: {exc}")
+    for note in getattr(exc, "__notes__", ()):
+        error.add_note(note)
+    error.add_note(f"(the worker sent this RuntimeError in place of {type(exc).__name__}, "
+                   "which could not be rebuilt from its arguments after pickling)")
+    return error
 
 
 def init_process_worker(board_buffer: Any, caller_pid: int, blas_threads: int) -> None:
@@ -189,9 +196,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def call_pickled(payload: bytes) -> Any:
-    """``Pool.submit``'s task: a cloudpickled (function, args, kwargs), called."""
+def call_pickled(payload: bytes) -> bytes:
+    """``Pool.submit``'s task: a cloudpickled (function, args, kwargs), called.
+
+    The value or exception goes back pickled here, as a map's outcomes do, not by the executor's
+    standard pickler: that one cannot pickle an instance of a class defined in the caller's
+    ``__main__`` (a script, a notebook), which functions and classes reach us by value.
+    """
     import cloudpickle
 
-    fn, args, kwargs = cloudpickle.loads(payload)
-    return fn(*args, **kwargs)
+    try:
+        fn, args, kwargs = cloudpickle.loads(payload)
+        value = fn(*args, **kwargs)
+    except Exception as exc:
+        return wire.dumps(("failed", travelling_error(exc), traceback.format_exc()))
+    try:
+        return wire.dumps(("ok", value))
+    except Exception as exc:
+        return wire.dumps(("failed", pickling_error("the result of the call", value, exc), ""))

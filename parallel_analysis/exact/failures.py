@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from ..backends.remote import _picklable_copy
+from ..backends.remote import travelling_error
 from ..errors import safe_repr
 from ..map import raise_chunk_error
 from ..worker import Outcome
@@ -43,20 +43,8 @@ class Failure:
 
     def __reduce__(self):
         # the traceback object does not pickle: its text travels instead
-        return (Failure, (_travelling(self.exc), self.label, self.what, self.position,
+        return (Failure, (travelling_error(self.exc), self.label, self.what, self.position,
                           self.order, self.tb))
-
-
-def _travelling(exc: BaseException) -> BaseException:
-    """``exc``, or a copy of it of the same type whose arguments pickle (as a map's own errors
-    travel)."""
-    try:
-        import cloudpickle
-
-        cloudpickle.dumps(exc)
-        return exc
-    except Exception:
-        return _picklable_copy(exc)
 
 
 def note(exc: BaseException, label: Any, what: str) -> None:

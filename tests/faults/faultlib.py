@@ -38,6 +38,20 @@ class CarryingError(Exception):
     """An exception that carries something that does not pickle (a lock, like a connection)."""
 
 
+class TwoPartError(Exception):
+    """An exception whose constructor takes other arguments than its ``args``: it pickles, and
+    ``TwoPartError(*args)`` fails when it is unpickled."""
+
+    def __init__(self, what, code):
+        super().__init__(f"{what} failed with code {code}")
+
+
+def raise_two_part(chunk):
+    if chunk[0] == 0:
+        raise TwoPartError("chunk", 7)
+    return int(chunk.sum())
+
+
 def raise_carrying(chunk):
     import threading
 
