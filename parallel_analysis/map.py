@@ -192,7 +192,7 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
     # Bounded even without timeout= or cancel: a pool closed mid-map cancels our futures, and a
     # future cancelled that way never wakes a wait() already blocked on it.
     poll = POLL_INTERVAL if (run.timeout is not None or run.cancel is not None) else IDLE_POLL
-    stopped_worker = False
+    stopped_worker, overdue = False, None
     try:
         while pending:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
@@ -201,7 +201,9 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
             if overdue is not None:
                 stopped_worker = backend.stop_worker(overdue[0])
                 fate = ("its worker was stopped" if stopped_worker else
-                        "it keeps running in the background (a thread cannot be stopped)")
+                        "it keeps running in the background (a thread cannot be stopped; "
+                        "the pool goes on with fresh threads, but Python cannot exit before "
+                        "the chunk returns: use backend='process' for chunks that may hang)")
                 raise ChunkTimeoutError(f"chunk {overdue[1]} ran longer than timeout="
                                         f"{run.timeout} s; {fate}", chunk=overdue[1],
                                         timeout=run.timeout)
@@ -211,8 +213,10 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
                 raise CancelledError("the map's remaining chunks were cancelled: its pool was "
                                      "closed or shut down while it ran")
     except BaseException as exc:
-        # Only this map stops: the other maps sharing the backend go on.
-        if stopped_worker or isinstance(exc, (KeyboardInterrupt, CancelledError)):
+        # Only this map stops: the other maps sharing the backend go on. A chunk that timed out
+        # and could not be stopped (a thread) still holds its worker: abort retires it.
+        if stopped_worker or overdue is not None or isinstance(
+                exc, (KeyboardInterrupt, CancelledError)):
             backend.abort(pending, map_id)
         else:
             backend.cancel(pending, map_id)

@@ -3,7 +3,9 @@ Layer: backends.
 
 Right for work that releases the GIL (most numpy, pandas' groupby kernels): no data moves at
 all. A thread cannot be stopped, so a chunk that outlives ``timeout=`` raises ChunkTimeoutError
-in the caller while the thread finishes in the background.
+in the caller while the thread finishes in the background; its map is aborted, so the executor
+is retired (below) and the next map runs on fresh threads at once. The interpreter still waits
+for that thread at exit, as for any non-daemon thread.
 
 Several maps may share the pool. Stopping one (an error, Ctrl-C, a cancelled task) cancels its
 waiting batches and marks it cancelled on the board, so its batches already running stop at

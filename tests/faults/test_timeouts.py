@@ -76,6 +76,28 @@ def test_thread_backend_timeout_raises_and_thread_finishes():
         assert pool.map_chunks(faultlib.slow_sum, X, n=2, args=(0,)) == [190, 590]
 
 
+@pytest.mark.timeout(60)
+def test_after_a_thread_timeout_the_next_map_does_not_wait_for_the_runaway_chunks():
+    """Both threads hold a chunk that will not return: the next map runs on fresh threads."""
+    release = threading.Event()
+
+    def block(chunk):
+        release.wait(30)
+        return int(chunk.sum())
+
+    with par.Pool(2, "thread") as pool:
+        releaser = threading.Timer(15, release.set)  # without fresh threads: 15 s, then a fail
+        releaser.start()
+        try:
+            with pytest.raises(ChunkTimeoutError):
+                pool.map_chunks(block, X, n=2, timeout=0.3)
+            assert pool.map_chunks(faultlib.slow_sum, X, n=2, args=(0,), timeout=5) == [190, 590]
+            assert not release.is_set(), "the next map waited for the timed-out chunks"
+        finally:
+            release.set()
+            releaser.cancel()
+
+
 def test_serial_backend_reports_timeout_when_chunk_returns():
     with par.Pool(1, "serial") as pool, pytest.raises(ChunkTimeoutError) as info:
         pool.map_chunks(faultlib.slow_sum, X, n=2, args=(0.3,), timeout=0.1)
