@@ -177,8 +177,9 @@ def coarsen(slices: list[slice], min_rows: int) -> list[slice]:
             out[-1][1] = s.stop
         else:
             out.append([s.start, s.stop])
-    if len(out) > 1 and out[-1][1] - out[-1][0] < min_rows:
-        out[-2][1] = out.pop()[1]
+    if len(out) > 1 and out[-1][1] - out[-1][0] < min_rows:  # a short tail joins its neighbour
+        tail = out.pop()
+        out[-1][1] = tail[1]
     return [slice(a, b) for a, b in out]
 
 

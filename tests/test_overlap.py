@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parallel_analysis as par
-from parallel_analysis.halos import check_boundary, depth_pair, halo_slices, plan_halos
+from parallel_analysis.halos import check_boundary, coarsen, depth_pair, halo_slices, plan_halos
 
 SCALE = int(os.environ.get("PAR_HYPOTHESIS_SCALE", "1"))
 
@@ -175,6 +175,31 @@ def test_map_overlap_equals_the_whole_stencil(pool, n_rows, n, before, after, bo
     x = int_valued(seed, (n_rows,) + (2,) * (ndim - 1))
     got = pool.map_overlap(stencil(before, after), x, (before, after), boundary=boundary, n=n)
     np.testing.assert_array_equal(got, whole(x, before, after, boundary))
+
+
+@examples(12)
+@given(n_rows=st.integers(1, 60), before=st.integers(0, 6), after=st.integers(0, 6),
+       boundary=st.sampled_from(BOUNDARIES), seed=st.integers(0, 2**32 - 1))
+def test_the_chunking_the_package_chooses_is_coarsened_right(pool, n_rows, before, after,
+                                                             boundary, seed):
+    """No n=: small data gets 1-row chunks, merged until each covers the halo's reach."""
+    x = int_valued(seed, (n_rows,))
+    got = pool.map_overlap(stencil(before, after), x, (before, after), boundary=boundary)
+    np.testing.assert_array_equal(got, whole(x, before, after, boundary))
+    series = pd.Series(x.astype(float), index=[f"r{i}" for i in range(n_rows)])
+    pd.testing.assert_series_equal(pool.map_overlap(lambda c: c.diff(), series, (1, 0)),
+                                   series.diff())
+
+
+@given(sizes=st.lists(st.integers(1, 9), min_size=1, max_size=30), min_rows=st.integers(1, 40))
+def test_coarsen_merges_neighbours_in_order(sizes, min_rows):
+    bounds = np.r_[0, np.cumsum(sizes)]
+    merged = coarsen([slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])], min_rows)
+    assert merged[0].start == 0 and merged[-1].stop == bounds[-1]
+    assert all(a.stop == b.start for a, b in zip(merged[:-1], merged[1:]))
+    assert set(s.stop for s in merged) <= set(bounds.tolist())
+    if len(merged) > 1:
+        assert all(s.stop - s.start >= min_rows for s in merged)
 
 
 def test_numpy_oracles(pool):
