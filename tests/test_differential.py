@@ -521,7 +521,10 @@ FAST_QUANTILE = {"int64", "float32", "float64", "datetime64[s]"}
 def _q_forms():
     # numpy's result dtype follows NEP 50: a Python float q is "weak" (float32 data stays
     # float32), a list or np.float64 q is not (float64).
-    return {"python float": 0.3, "list": [0.0, 0.25, 0.5, 1.0], "np.float64": np.float64(0.75)}
+    # An integer q (0 or 1) takes a value without interpolating: numpy's scalar of the data's
+    # dtype.
+    return {"python float": 0.3, "list": [0.0, 0.25, 0.5, 1.0], "np.float64": np.float64(0.75),
+            "python int": 1, "np.int64": np.int64(0)}
 
 
 def check_quantile(pool, backend, x, q, exact, chunkings, label) -> list[str]:

@@ -130,7 +130,7 @@ class Quantile(Reducer):
         points = state.points
         low, high, gamma = self._neighbours(state, np.argsort(points, kind="stable"))
         if np.asarray(self.q).dtype.kind in "iub":  # q of 0 and 1: numpy takes, no interpolation
-            return points[low][()] if np.ndim(self.q) == 0 else points[low]
+            return points[low][0] if np.ndim(self.q) == 0 else points[low]
         if np.ndim(self.q) == 0:  # numpy's NEP 50 rule: a Python float q is weak
             g = float(gamma[0]) if type(self.q) in (int, float) else np.float64(gamma[0])
             return np.quantile(points[[low[0], high[0]]], g)
