@@ -135,8 +135,16 @@ def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool =
     """``data.describe()`` for numeric columns, computed in parallel (see
     :class:`~parallel_analysis.reducers.Describe`).
 
-    ``backend`` defaults to ``"thread"``, for the reasons :func:`groupby_agg` gives.
+    ``backend`` defaults to ``"thread"``, for the reasons :func:`groupby_agg` gives. numpy has
+    no describe: a 1-d array is described as ``pd.Series(x)``, a 2-d one as ``pd.DataFrame(x)``
+    (views of it, not copies).
     """
+    if isinstance(data, np.ndarray):
+        if data.ndim not in (1, 2):
+            raise TypeError(f"describe takes a 1-d or 2-d array (as a Series or DataFrame), "
+                            f"not a {data.ndim}-d one; reshape it, or use par.mean, par.std "
+                            "and par.quantile")
+        data = pd.Series(data, copy=False) if data.ndim == 1 else pd.DataFrame(data, copy=False)
     if options.get("pool") is None:  # a pool given has its backend
         options.setdefault("backend", "thread")
     return map_reduce(None, data, Describe(percentiles, exact), **options)

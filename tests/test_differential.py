@@ -1180,6 +1180,23 @@ def test_describe_accepts_pool(pool, backend):
     fail_if(frame_diff(got.value, df.describe()))
 
 
+def test_describe_of_an_array_is_pandas_describe_of_it(pool, backend):
+    """numpy has no describe: a 1-d array as pd.Series(x).describe(), 2-d as pd.DataFrame(x)'s;
+    other dimensions raise a TypeError that says what to pass."""
+    rng = np.random.default_rng(5)
+    cases = [rng.standard_normal(101), rng.integers(-9, 9, 50), rng.standard_normal((40, 3)),
+             np.array([1.5, np.nan, 2.0]), np.array([], dtype=float)]
+    problems = []
+    for x in cases:
+        want = (pd.Series(x) if x.ndim == 1 else pd.DataFrame(x)).describe()
+        got = par_run(pool, lambda x=x: par.describe(x, pool=pool, n=3))
+        problems += compare_outcomes(f"describe(array {x.dtype} {x.shape})", got, run(
+            lambda want=want: want), lambda g, w: frame_diff(g, w, 1e-9), "no extra")
+    fail_if(problems)
+    with pytest.raises(TypeError, match="1-d or 2-d"):
+        par.describe(np.zeros((2, 2, 2)), pool=pool)
+
+
 # -- groupby_agg------------------------------------------------------------------------------------
 
 KEY_KINDS = {

@@ -83,6 +83,7 @@ class ColumnState(NamedTuple):
 class DescribeState(NamedTuple):
     columns: list  # a ColumnState per described column
     series: bool  # the input is a Series (described as a Series)
+    labels: Any = None  # the described columns' Index, as pandas gives it (a RangeIndex stays)
 
 
 class Describe(Reducer):
@@ -117,7 +118,7 @@ class Describe(Reducer):
         if not data.shape[1]:
             data = chunk
         return DescribeState([self._column(data.iloc[:, i], _how(t))
-                              for i, t in enumerate(data.dtypes)], False)
+                              for i, t in enumerate(data.dtypes)], False, data.columns)
 
     def _column(self, series: pd.Series, how: str) -> ColumnState:
         parts = tuple(self._reducers[r].partial(series) for r in LAYOUT[how])
@@ -137,7 +138,7 @@ class Describe(Reducer):
         for index in sorted((d.index for d in ldesc), key=len):  # pandas' reorder_columns
             names += [name for name in index if name not in names]
         out = pd.concat(ldesc, axis=1, ignore_index=True, sort=False).reindex(names)
-        out.columns = pd.Index([c.name for c in state.columns])
+        out.columns = state.labels.copy()
         return out
 
     def _describe(self, column: ColumnState) -> pd.Series:
