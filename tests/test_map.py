@@ -66,6 +66,15 @@ def test_map_array_assembles_rows_like_numpy(pool):
     np.testing.assert_allclose(typed, X[:, 0].astype(np.float32))
 
 
+def test_map_array_of_python_objects_on_every_backend(pool):
+    """Shared memory cannot hold objects: on processes their rows come back pickled."""
+    labels = pool.map_array(lambda c: np.array([f"r{v:.0f}" for v in c[:, 0]], dtype=object),
+                            X, n=5)
+    assert labels.dtype == object and labels.tolist() == [f"r{v:.0f}" for v in X[:, 0]]
+    boxed = pool.map_array(lambda c: c.astype(object), X[:7], n=3)
+    assert boxed.dtype == object and boxed.shape == X[:7].shape and (boxed == X[:7]).all()
+
+
 def test_map_array_rejects_wrong_row_counts(pool):
     with pytest.raises(ValueError, match="one output row per input row"):
         pool.map_array(lambda c: c[:1], X, n=4)

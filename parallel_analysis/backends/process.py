@@ -29,6 +29,8 @@ import weakref
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
 
+import numpy as np
+
 from ..cpus import threads_per_worker
 from ..errors import pickling_error
 from ..share.arrays import output_array
@@ -116,7 +118,10 @@ class ProcessBackend(Backend):
         return place_shared(data, slices)
 
     def output(self, shape, dtype) -> Output:
-        """A shared buffer the workers write their rows into (nothing pickled back)."""
+        """A shared buffer the workers write their rows into (nothing pickled back); for Python
+        objects, which shared memory cannot hold, the rows come back pickled (as on dask)."""
+        if np.dtype(dtype).hasobject:
+            return Output(np.empty(shape, dtype), None)
         handle = output_array(shape, dtype)
         # The owner's view stays valid once the name is unlinked (release), as numpy holds it.
         return Output(handle.value, handle, lambda: handle.close(wait=False))
