@@ -55,8 +55,14 @@ def apply(df: Any, func: Any, *, axis: int | str | None = None, raw: bool = Fals
         if raw or result_type is not None:
             raise TypeError("raw= and result_type= are options of the row-wise apply: pass "
                             "axis=1 (rows) or axis=0 (columns) with them")
+        if isinstance(df, np.ndarray):
+            raise TypeError("par.apply takes a DataFrame, a Series or a Parquet source; for a "
+                            "numpy array use par.map_array (one output row per input row) or "
+                            "par.map_chunks (a list of results)")
         parts = map_chunks(func, df, **options)
-        return _concat(parts) if parts else func(df)
+        if parts:
+            return _concat(parts)
+        return func(df.empty_frame() if hasattr(df, "empty_frame") else df)
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"par.apply(..., axis=) needs a DataFrame, got {type(df).__name__}; "
                         "for a Series use s.par.apply(func) or s.par.map(func)")

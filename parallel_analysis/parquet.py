@@ -166,6 +166,15 @@ class ParquetSource:
                 f"{filt}>")
 
     # -- the lazy-source protocol (plan.make_plan) ------------------------------------------
+    def empty_frame(self) -> Any:
+        """The frame ``pd.read_parquet`` gives when no row passes (no file, every row group
+        filtered out): the columns, dtypes and index kind, no rows. A map over a source without
+        rows computes on it, as it would on an empty DataFrame."""
+        table = self.options.schema.empty_table()
+        if self.options.columns is not None:
+            table = table.select(self.options.columns)
+        return self.options._to_pandas(table, 0)
+
     def chunk_specs(self, n: int | None = None, size: int | None = None,
                     nbytes: int | None = None) -> list[ParquetChunk]:
         """Specs of chunks made of whole row groups: ``n`` of them, or at most ``size`` rows or

@@ -103,6 +103,8 @@ def _reduce_empty(call: MapCall) -> Any:
     if isinstance(reducer, Fold):
         raise TypeError("reduce() of empty data with no initial value")
     data = call.data.value if isinstance(call.data, Shared) else call.data
+    if hasattr(data, "empty_frame"):  # a lazy source without rows: its empty DataFrame
+        data = data.empty_frame()
     if isinstance(data, (list, tuple)) or hasattr(data, "chunk_specs"):
         if hasattr(reducer, "identity"):
             return reducer.finalize(reducer.identity())

@@ -145,6 +145,33 @@ def test_a_filter_that_keeps_nothing_gives_no_chunks(files):
     assert par.map_chunks(len, source, backend="serial") == []
 
 
+@pytest.mark.parametrize("which", ["filtered out", "empty file", "stored index"])
+def test_a_source_without_rows_computes_as_pandas_on_the_empty_frame(pool, files, tmp_path,
+                                                                      which):
+    """No row passes: maps, reductions, groupby_agg and apply give pandas' answer on what
+    pd.read_parquet reads (no error, and not the source object itself)."""
+    if which == "empty file":
+        path = tmp_path / "empty.parquet"
+        _frame(0).iloc[:0].to_parquet(path)
+        filters = None
+    else:
+        path = files["one" if which == "filtered out" else "indexed"]
+        filters = [("k", ">", 99)]
+    source = par.from_parquet(path, filters=filters)
+    empty = pd.read_parquet(path, filters=filters)
+    assert len(empty) == 0
+    got = pool.map_reduce(lambda c: c["v"], source, par.reducers.Sum())
+    assert got == empty["v"].sum() and type(got) is type(empty["v"].sum())
+    pd.testing.assert_series_equal(par.mean(par.from_parquet(path, columns=["v", "i"],
+                                                             filters=filters), pool=pool),
+                                   empty[["v", "i"]].mean())
+    pd.testing.assert_frame_equal(par.groupby_agg(source, "k", {"v": ["mean", "sum"]},
+                                                  pool=pool),
+                                  empty.groupby("k").agg({"v": ["mean", "sum"]}))
+    pd.testing.assert_frame_equal(par.apply(source, lambda c: c[c["i"] > 0], pool=pool),
+                                  empty[empty["i"] > 0])
+
+
 def test_a_stored_index_round_trips(files):
     got = _read_all(par.from_parquet(files["indexed"], columns=["v"]), n=3)
     pd.testing.assert_frame_equal(got, pd.read_parquet(files["indexed"], columns=["v"]))
