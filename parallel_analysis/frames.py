@@ -26,6 +26,7 @@ import pandas as pd
 
 from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
+from .groupby_keys import as_column_keys
 from .maps import map_chunks, map_reduce
 from .plan import Chunked
 from .reducers.frames import Describe
@@ -127,13 +128,15 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     """
     if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
         options.setdefault("backend", "thread")
+    keyed = as_column_keys(df, by)  # array keys (df.groupby(df["t"].dt.hour)) as columns
+    df, by = keyed.frame, keyed.by
     if isinstance(df, pd.DataFrame) and isinstance(agg, dict):
         # Only the columns the aggregation reads are shared with workers.
         used = [k for k in keys_of(by) if k in df.columns] + [c for c in agg if c in df.columns]
         if len(used) < df.shape[1]:
             df = df[list(dict.fromkeys(used))]
-    return map_reduce(None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed),
-                      **options)
+    return keyed.name_levels(map_reduce(
+        None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed), **options))
 
 
 def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,

@@ -104,6 +104,27 @@ def test_groupby_agg_on_every_backend(pool):
         assert_same(got, df.groupby(by).agg(agg))
 
 
+def test_keys_given_as_arrays_and_series_as_pandas_takes_them(pool):
+    """Derived Series, bare arrays, an Index, a categorical, a Series with another index order
+    (aligned), a column's own Series (not aggregated) and a copy of it (aggregated), mixed with
+    labels: what pandas returns, index names included."""
+    df = keyed_frame(6_000).set_index(pd.Index(np.arange(6_000) * 2, name="row"))
+    hour = pd.Series(df["v"].to_numpy() % 24, index=df.index, name="hour")
+    keys = [df["v"] // 40, df["v"].to_numpy() % 3, pd.Index(df["i"].to_numpy(), name="ix"),
+            pd.Categorical(df["c"].astype(str)), hour.sample(frac=1.0, random_state=1),
+            df["i"], df["i"].copy(), ["s", df["v"] > 0], [hour, "c"]]
+    for by, agg in itertools.product(keys, ["count", {"f": ["mean", "var"], "t": "nunique"}]):
+        for options in ({}, ALL):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # observed=False on categoricals
+                want = df.groupby(by, **options).agg(agg)
+                got = par.groupby_agg(df, by, agg, n=5, backend=pool.backend, workers=2,
+                                      **options)
+            assert_same(got, want)
+    with pytest.raises(ValueError, match="same length"):
+        par.groupby_agg(df, df["v"].to_numpy()[:10], "sum", backend=pool.backend)
+
+
 def test_aggregations_that_do_not_merge_use_the_rows(pool):
     df = keyed_frame()
     agg = {"f": ["median", "sum"], "v": "prod"}

@@ -25,7 +25,7 @@ LAYERS = [
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "overlap"]),
     ("pool", ["pool", "maps"]),
-    ("api", ["frames", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
+    ("api", ["frames", "groupby_keys", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
              "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
 ]
