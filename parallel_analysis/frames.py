@@ -1,6 +1,6 @@
 """frames: the DataFrame API (``apply``, ``groupby_apply``, ``groupby_agg``, ``describe``). Layer:
-API (imports pool, plan, split, reducers and exact.rows; pandas at import, so the package loads
-it on first use).
+API (imports maps, reducers, groupby_keys and exact; pandas at import, so the package loads it
+on first use).
 
 Each is a map on the default pool (or ``pool=``) with the reducer or the chunking its pandas
 counterpart needs; the results are pandas' own. The ``df.par`` accessor (:mod:`.pandas`) builds
@@ -18,21 +18,20 @@ on them and on :mod:`.exact`.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .exact.groups import GroupKeys
+from .exact.groups import groupby_apply as exact_groupby_apply
 from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
 from .groupby_keys import as_column_keys
 from .maps import map_chunks, map_reduce
-from .plan import Chunked
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
 from .reducers.groupby_plan import keys_of
-from .split import Chunking, Groups, group_slices
 
 
 def _concat(parts: list) -> Any:
@@ -75,34 +74,24 @@ def apply(df: Any, func: Any, *, axis: int | str | None = None, raw: bool = Fals
 def _options(options: dict) -> Options:
     unknown = set(options) - set(Options.__dataclass_fields__)
     if unknown:
-        raise TypeError(f"unexpected option(s) for a row-wise apply: {', '.join(sorted(unknown))}"
+        raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}"
                         f" (it takes {', '.join(Options.__dataclass_fields__)}, args, kwargs)")
     return Options(**options)
 
 
-def _apply_groups(chunk: Any, by: Any, func: Any, kw: dict) -> Any:
-    return chunk.groupby(by, **kw).apply(func)
-
-
 def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: bool = True,
                   group_keys: bool = True, **options: Any) -> Any:
-    """``df.groupby(by).apply(func)``, every group whole in one chunk, same result as pandas.
+    """``df.groupby(by, sort=, dropna=, group_keys=).apply(func)``: exactly pandas' result, by
+    the engine of ``df.par.groupby(by).apply(func)`` (:mod:`.exact.groups`).
 
-    Chunks hold whole groups in key order (``sort=True``) so that concatenating the chunks'
-    results in order gives pandas' layout; process workers read them in place from one shared
-    copy. A ``func`` that returns its rows (a transform) with ``group_keys=False`` gets them
-    back in the original row order, as pandas gives them.
+    Every group is whole in one chunk; pandas' own code assembles the groups' results once, so
+    a ``func`` returning a scalar, a Series (reduced or indexed like its group), a frame or its
+    own rows gives pandas' layout. Options: ``args``, ``kwargs`` (for ``func``), ``workers``,
+    ``backend``, ``pool``, ``progress``, ``n``, ``timeout``.
     """
-    kw = dict(sort=sort, dropna=dropna, group_keys=group_keys, observed=True)
-    chunking = Chunking(*(options.pop(k, None) for k in ("n", "size", "nbytes")))
-    data, slices, order = group_slices(df, Groups(by, sort, dropna, contiguous=True), chunking)
-    if not slices:
-        return df.groupby(by, **kw).apply(func)
-    run = functools.partial(_apply_groups, by=by, func=func, kw=kw)
-    result = _concat(map_chunks(run, Chunked(data, slices), **options))
-    if not group_keys and order is not None and result.index.equals(data.index):
-        result = result.iloc[np.argsort(order, kind="stable")]
-    return result
+    call = (tuple(options.pop("args", ())), dict(options.pop("kwargs", None) or {}))
+    return exact_groupby_apply(df, GroupKeys(by, sort, dropna, group_keys), func,
+                               Runner(_options(options)), *call)
 
 
 def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool = True,

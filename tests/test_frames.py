@@ -239,7 +239,8 @@ def _keys_frame(n: int = 3000, seed: int = 3) -> pd.DataFrame:
     lambda g: g.nlargest(2, "y"),
     lambda g: g[["x", "y"]].mean(),
     lambda g: g.assign(x=g["x"] - g["x"].mean()),
-], ids=["scalar", "frame", "series", "transform"])
+    lambda g: g["x"].cumsum(),
+], ids=["scalar", "frame", "series", "transform", "series of the group's rows"])
 @pytest.mark.parametrize("by", ["k", ["j", "k"]])
 def test_groupby_apply_matches_pandas(pool, func, by):
     df = _keys_frame()
@@ -247,6 +248,18 @@ def test_groupby_apply_matches_pandas(pool, func, by):
     got = par.groupby_apply(df, by, func, n=4, backend=pool.backend, workers=2)
     (assert_series_equal if isinstance(expected, pd.Series) else assert_frame_equal)(
         got, expected)
+
+
+@pytest.mark.parametrize("index", ["multi", "duplicated"])
+def test_groupby_apply_on_other_indexes(pool, index):
+    df = _keys_frame()
+    df.index = (pd.MultiIndex.from_arrays([df["j"], np.arange(len(df))]) if index == "multi"
+                else pd.Index(np.arange(len(df)) // 3))
+    for func in (lambda g: g["x"].cumsum(), lambda g: g.nsmallest(2, "y")):
+        got = par.groupby_apply(df, "k", func, n=4, backend=pool.backend, workers=2)
+        expected = df.groupby("k").apply(func)
+        (assert_series_equal if isinstance(expected, pd.Series) else assert_frame_equal)(
+            got, expected)
 
 
 def test_groupby_apply_options(pool):
