@@ -26,7 +26,7 @@ _default_lock = threading.Lock()
 
 def default_pool(backend: str | None = None, workers: int | None = None) -> Pool:
     """The shared pool for (backend, workers): created on first use, reused, closed at exit."""
-    backend = check_name(backend or "process")
+    backend = check_name("process" if backend is None else backend)
     key = (backend, workers)
     with _default_lock:
         if _default_owner[0] != os.getpid():  # a forked child: the parent's pools are not ours

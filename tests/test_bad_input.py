@@ -219,6 +219,8 @@ def test_unknown_backend():
         par.Pool(2, "proces")
     with pytest.raises(ValueError, match="unknown backend"):
         par.map_reduce(None, np.arange(3), Sum(), backend="gpu")
+    with pytest.raises(ValueError, match="unknown backend ''"):  # not the default, silently
+        par.sum(np.arange(3), backend="")
 
 
 def test_unknown_start_method():
