@@ -15,6 +15,7 @@ pandas') own answer for it, ``map_chunks`` an empty list, ``map_array`` an empty
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -118,7 +119,7 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
     job, specs = call.job, plan.specs
     dtype, row_shape = call.out_dtype, call.out_shape
     if not specs:
-        return np.empty((0,) + tuple(row_shape or ()), dtype or np.float64)
+        return _empty_array(call, dtype, row_shape)
     first = None
     if dtype is None or row_shape is None:  # the first chunk alone says
         values: dict[int, Any] = {}
@@ -149,6 +150,26 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
     finally:
         if output.release is not None:
             output.release()
+
+
+def _empty_array(call: MapCall, dtype: Any, row_shape: Any) -> np.ndarray:
+    """map_array of no rows: the dtype and row shape ``func`` gives on the empty input, when it
+    gives an array of no rows there (as dask infers its meta), else float64; ``dtype=`` and
+    ``shape=`` win."""
+    data = call.data.value if isinstance(call.data, Shared) else call.data
+    if (dtype is None or row_shape is None) and isinstance(data, np.ndarray):
+        job = call.job
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                probe = np.asarray(data if job.func is None else
+                                   job.func(data, *job.args, **(job.kwargs or {})))
+        except Exception:  # func needs rows to say: the dtype stays unknown
+            probe = None
+        if probe is not None and probe.ndim >= 1 and probe.shape[0] == 0:
+            dtype = probe.dtype if dtype is None else dtype
+            row_shape = probe.shape[1:] if row_shape is None else row_shape
+    return np.empty((0,) + tuple(row_shape or ()), dtype or np.float64)
 
 
 def _map_job(job: Job) -> Job:

@@ -75,6 +75,18 @@ def test_map_array_of_python_objects_on_every_backend(pool):
     assert boxed.dtype == object and boxed.shape == X[:7].shape and (boxed == X[:7]).all()
 
 
+def test_map_array_of_no_rows_has_funcs_dtype_and_row_shape(pool):
+    """As numpy gives func(empty): func is tried on the empty input (float64 when it cannot
+    say, e.g. it needs a row); dtype= wins."""
+    empty = np.array([], dtype=np.int16)
+    for func, want in [(lambda c: c, (np.int16, (0,))), (lambda c: c * 1.5, (np.float64, (0,))),
+                       (lambda c: np.stack([c, c], 1), (np.int16, (0, 2))),
+                       (lambda c: c - c[0], (np.float64, (0,)))]:
+        got = pool.map_array(func, empty)
+        assert (got.dtype, got.shape) == (np.dtype(want[0]), want[1])
+    assert pool.map_array(lambda c: c, empty, dtype=np.float32).dtype == np.float32
+
+
 def test_map_array_rejects_wrong_row_counts(pool):
     with pytest.raises(ValueError, match="one output row per input row"):
         pool.map_array(lambda c: c[:1], X, n=4)
