@@ -703,9 +703,10 @@ def pandas_scalar_diff(got: Any, want: Any, rtol: float = 1e-9, atol: float = 0.
     return [] if ok else [f"value par {got!r} != pandas {want!r}"]
 
 
-def frame_diff(got: Any, want: Any, rtol: float = 1e-9) -> list[str]:
+def frame_diff(got: Any, want: Any, rtol: float = 1e-9, approx_time: bool = False) -> list[str]:
     """Differences between Series / DataFrames: index, columns, dtypes, values (NA-aware;
-    exact except for float columns)."""
+    exact except for float columns, and, with ``approx_time``, for datetimes and timedeltas
+    computed through float64, as :func:`pandas_scalar_diff` allows)."""
     if type(got) is not type(want):
         return [f"type {type(got).__name__} != pandas' {type(want).__name__}: "
                 f"par {short(got)}, pandas {short(want)}"]
@@ -728,6 +729,13 @@ def frame_diff(got: Any, want: Any, rtol: float = 1e-9) -> list[str]:
             problems.append(f"{name}: dtype {g.dtype} != pandas' {w.dtype} "
                             f"(par {short(g.tolist(), 100)}, pandas {short(w.tolist(), 100)})")
             continue
+        if approx_time and getattr(w.dtype, "kind", "O") in "mM":
+            for a, b in zip(g.tolist(), w.tolist()):
+                p = pandas_scalar_diff(a, b, rtol, approx_time=True)
+                if p:
+                    problems.append(f"{name}: {p[0]}")
+                    break
+            continue
         if w.dtype == object:
             for a, b in zip(g.tolist(), w.tolist()):
                 p = pandas_scalar_diff(a, b, rtol) if not (
@@ -749,7 +757,7 @@ def frame_diff(got: Any, want: Any, rtol: float = 1e-9) -> list[str]:
 
 def result_diff(got: Any, want: Any, rtol: float = 1e-9, approx_time: bool = False) -> list[str]:
     if isinstance(want, (pd.Series, pd.DataFrame)) or isinstance(got, (pd.Series, pd.DataFrame)):
-        return frame_diff(got, want, rtol)
+        return frame_diff(got, want, rtol, approx_time)
     if isinstance(want, np.ndarray):
         return numpy_diff(got, want, exact=False)
     return pandas_scalar_diff(got, want, rtol, approx_time=approx_time)
@@ -762,6 +770,8 @@ SERIES_KINDS = ("int64", "int8", "uint64", "float64", "float32", "bool", "Int64"
                 "object_mixed", "category", "category_ordered", "datetime", "datetime_tz",
                 "timedelta")
 FAST_SERIES = {"float64", "Int64", "str", "object", "category_ordered", "datetime_tz"}
+#: Reductions also take complex Series: the mean complex128, the variance E|z - mean|².
+REDUCTION_KINDS = SERIES_KINDS + ("complex128", "complex64")
 
 _CATS = ["c", "b", "a", "z"]  # "z" is never used
 
@@ -771,7 +781,7 @@ def make_series(kind: str, values: list, name: Any = None) -> pd.Series:
     na = [v is None for v in values]
     if kind in ("int64", "int8", "uint64", "bool"):
         return pd.Series(values, dtype=kind, name=name)
-    if kind in ("float64", "float32"):
+    if kind in ("float64", "float32", "complex128", "complex64"):
         return pd.Series([np.nan if v is None else v for v in values], dtype=kind, name=name)
     if kind in ("Int64", "Int8", "UInt64", "Float64", "Float32", "boolean", "string"):
         return pd.Series(pd.array(values, dtype=kind), name=name)
@@ -804,6 +814,9 @@ def series_element(kind: str) -> st.SearchStrategy:
         return st.one_of(st.integers(0, 50), st.sampled_from([2**63, 2**64 - 1]))
     if kind in ("float64", "float32", "Float64", "Float32"):
         return st.integers(-400, 400).map(lambda i: i / 4)
+    if kind in ("complex128", "complex64"):
+        quarters = st.integers(-400, 400).map(lambda i: i / 4)
+        return st.builds(complex, quarters, quarters)
     if kind in ("bool", "boolean"):
         return st.booleans()
     if kind in ("string", "str", "object", "category", "category_ordered"):
@@ -831,6 +844,7 @@ def series_values(draw, kind: str, max_size: int = 12) -> list:
 def series_edge_values(kind: str) -> list[tuple[str, list]]:
     base = {"int64": [3, -1, 4, 1, 5], "int8": [100, 100, -100, 27], "uint64": [2**63, 2**63, 5],
             "float64": [1.5, None, 2.5, 4.0], "float32": [0.1, None, 0.25, 0.7],
+            "complex128": [1 + 2j, None, 3 - 1j, 0.5j], "complex64": [0.1j, None, 2 + 0.7j, 1],
             "bool": [True, False, True], "Int64": [1, None, 3, 7], "Int8": [100, 100, None, 27],
             "UInt64": [1, None, 2**63], "Float64": [1.5, None, 2.5], "Float32": [0.1, None, 0.7],
             "boolean": [True, None, False, True], "object_mixed": [1, None, 3.5],
@@ -872,13 +886,13 @@ def check_pandas_reduction(pool, op, obj, ddof, chunkings, label, rtol=1e-9) -> 
     return problems
 
 
-@pytest.mark.parametrize(("backend", "kind"), on_backends(SERIES_KINDS, FAST_SERIES))
+@pytest.mark.parametrize(("backend", "kind"), on_backends(REDUCTION_KINDS, FAST_SERIES))
 @pytest.mark.parametrize("op", PANDAS_OPS)
 def test_series_reduction(pool, backend, op, kind):
     """sum/count/mean/var/std/min/max of a Series as pandas': NA skipped, nullable results
     (<NA>), result type (np.float32 for float32 data, Timestamp/Timedelta/str), errors."""
     ddofs = (None, 0) if op in ("var", "std") else (None,)
-    rtol = 1e-5 if kind in ("float32", "Float32") else 1e-9
+    rtol = 1e-5 if kind in ("float32", "Float32", "complex64") else 1e-9
     problems = []
     for name, values in edge_cases_for(backend, series_edge_values(kind)):
         s = make_series(kind, values, name="x")
@@ -939,7 +953,7 @@ def test_dataframe_reduction(pool, backend, op):
 #: Column kinds of the fuzzed frames: pandas joins their results by rules of its own (common
 #: dtype, then object if any column is object, NaN as <NA> next to a nullable column...).
 FRAME_KINDS = ("int64", "float64", "float32", "Int64", "boolean", "object_mixed", "datetime",
-               "timedelta")
+               "timedelta", "complex128", "complex64")
 
 
 @st.composite

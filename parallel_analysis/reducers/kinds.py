@@ -19,6 +19,10 @@ object     object holding numbers                      as number (strings raise 
 datetime   datetime64 (naive or tz-aware)              ``NaT``; mean a Timestamp (unit, tz),
                                                        std a Timedelta, var raises TypeError
 timedelta  timedelta64                                 ``NaT``; mean and std a Timedelta
+complex    complex64, complex128                       as number; the mean is complex128, the
+                                                       variance ``E|z - mean|²`` (the real and
+                                                       imaginary parts' variances added) of the
+                                                       real dtype, float32 for complex64
 =========  ==========================================  ========================================
 
 Results are ``np.float32`` for float32 and Float32 columns and ``np.float64`` otherwise
@@ -55,7 +59,9 @@ def kind_of(dtype: Any) -> Kind:
             return Kind("datetime", dtype, result)
         return Kind("other", dtype, result)
     family = {"b": "number", "i": "number", "u": "number", "f": "number", "O": "object",
-              "M": "datetime", "m": "timedelta"}.get(dtype.kind, "other")
+              "M": "datetime", "m": "timedelta", "c": "complex"}.get(dtype.kind, "other")
+    if family == "complex":  # the variance's dtype; the mean is complex128 (mean_result)
+        result = np.dtype(np.float32 if dtype == np.complex64 else np.float64)
     return Kind(family, dtype, result)
 
 
@@ -71,6 +77,8 @@ def valid_floats(series: Any, kind: Kind, op: str) -> np.ndarray:
     if kind.family == "number" and series.dtype.kind != "f":
         return series.to_numpy(dtype=np.float64)
     values = series.dropna()
+    if kind.family == "complex":  # complex128: the moments take its real and imaginary parts
+        return values.to_numpy(dtype=np.complex128)
     if kind.family in ("datetime", "timedelta"):
         return values.to_numpy(dtype=np.int64).astype(np.float64)
     try:
@@ -80,10 +88,15 @@ def valid_floats(series: Any, kind: Kind, op: str) -> np.ndarray:
                         f"non-numbers ({exc}); pandas refuses it too") from None
 
 
-def mean_result(kind: Kind, total: float, count: int) -> Any:
-    """pandas' mean of ``count`` values summing to ``total``."""
+def mean_result(kind: Kind, total: Any, count: int) -> Any:
+    """pandas' mean of ``count`` values summing to ``total`` (complex in a frame with a
+    complex column, for every column)."""
+    if kind.family != "complex":
+        total = np.real(total)
     with np.errstate(all="ignore"):
         value = total / count if count else np.nan
+    if kind.family == "complex":
+        return np.complex128(value) if count else float("nan")
     return _typed(kind, value, empty=count == 0)
 
 

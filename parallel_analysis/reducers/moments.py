@@ -88,6 +88,8 @@ class Var(Reducer):
     def _pandas(self, state: VarState) -> Any:
         ddof = 1 if self.ddof is None else self.ddof
         n, m2 = state.moments.n, state.moments.m2
+        if state.imag is not None:  # complex columns: E|z - mean|² adds the two parts'
+            m2 = m2 + state.imag.m2
         if state.template is None:
             return var_result(state.kinds, float(m2), int(n), ddof, state.rows, self._sqrt)
         values = [var_result(k, float(s), int(c), ddof, state.rows, self._sqrt)
@@ -113,13 +115,27 @@ def _pandas_moments(chunk: Any, op: str) -> VarState:
     with np.errstate(invalid="ignore", over="ignore"):
         if chunk.ndim == 1:
             kind = kind_of(chunk.dtype)
-            return VarState(_moments(valid_floats(chunk, kind, op), None), None, None, kind,
-                            len(chunk))
+            values = valid_floats(chunk, kind, op)
+            imag = _moments(values.imag, None) if values.dtype.kind == "c" else None
+            return VarState(_moments(values.real, None), None, imag, kind, len(chunk))
         kinds = tuple(kind_of(t) for t in chunk.dtypes)
-        parts = [_moments(valid_floats(chunk.iloc[:, i], k, op), None)
-                 for i, k in enumerate(kinds)]
-    stacked = Moments(*(np.array([p[i] for p in parts], dtype=np.float64) for i in range(4)))
-    return VarState(stacked, None, None, kinds, len(chunk), chunk.iloc[:1])
+        columns = [valid_floats(chunk.iloc[:, i], k, op) for i, k in enumerate(kinds)]
+        parts = [_moments(v.real, None) for v in columns]
+    return VarState(_stacked(parts), None, _imag_moments(columns), kinds, len(chunk),
+                    chunk.iloc[:1])
+
+
+def _stacked(parts: list) -> Moments:
+    return Moments(*(np.array([p[i] for p in parts], dtype=np.float64) for i in range(4)))
+
+
+def _imag_moments(columns: list) -> Moments | None:
+    """Per column, the moments of the imaginary parts when a column is complex (zeros for the
+    others), else None."""
+    if not any(v.dtype.kind == "c" for v in columns):
+        return None
+    return _stacked([_moments(v.imag if v.dtype.kind == "c" else np.zeros_like(v), None)
+                     for v in columns])
 
 
 class Std(Var):

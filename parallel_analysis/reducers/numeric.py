@@ -148,8 +148,9 @@ def _pandas_sums(chunk: Any) -> MeanState:
         return MeanState(values.size, np.sum(values), None, kind)
     kinds = tuple(kind_of(t) for t in chunk.dtypes)
     columns = [valid_floats(chunk.iloc[:, i], k, "mean") for i, k in enumerate(kinds)]
+    total = np.complex128 if any(k.family == "complex" for k in kinds) else np.float64
     return MeanState(np.array([v.size for v in columns], dtype=np.int64),
-                     np.array([np.sum(v) for v in columns], dtype=np.float64), None, kinds,
+                     np.array([np.sum(v) for v in columns], dtype=total), None, kinds,
                      chunk.iloc[:1])
 
 
@@ -176,8 +177,22 @@ def frame_result(values: list, template: Any, op: str, **kw: Any) -> Any:
         template = template.copy()
         for i in objects:
             template.isetitem(i, template.iloc[:, i].astype(np.float64))
-    out = pd.Series(values, index=template.columns, dtype=getattr(template, op)(**kw).dtype)
+    dtype = getattr(template, op)(**kw).dtype
+    if dtype == np.dtype(object):  # each column keeps its own scalar type, NaN included
+        values = [_own_nan(v, template.iloc[:, [i]], op, kw) for i, v in enumerate(values)]
+    out = pd.Series(values, index=template.columns, dtype=dtype)
     return out.astype(object) if objects else out
+
+
+def _own_nan(value: Any, column: Any, op: str, kw: dict) -> Any:
+    """A Python-float NaN (what a Series' reduction gives) as the NaN of the column's own
+    result dtype (what pandas' frame reduction gives: ``np.float32(nan)`` for float32,
+    ``nan+0j`` for complex)."""
+    if type(value) is float and np.isnan(value):
+        own = getattr(column, op)(**kw).dtype
+        if own.kind in "fc":
+            return own.type(value)
+    return value
 
 
 class Concat(Reducer):
