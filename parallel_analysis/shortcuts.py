@@ -15,36 +15,59 @@ import numpy as np
 from . import reducers as r
 from .maps import map_reduce
 from .reducers import histogram as h
+from .share import Shared
 
 
 def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name
     """Sum of all elements (or per column with ``axis=0``), like ``np.sum`` / ``DataFrame.sum``."""
-    return map_reduce(None, data, r.Sum(axis), **options)
+    return map_reduce(None, data, r.Sum(_axis(data, axis)), **options)
 
 
 def mean(data: Any, axis: Any = None, **options: Any) -> Any:
     """Arithmetic mean, like ``np.mean`` / ``DataFrame.mean``."""
-    return map_reduce(None, data, r.Mean(axis), **options)
+    return map_reduce(None, data, r.Mean(_axis(data, axis)), **options)
 
 
 def var(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) -> Any:
     """Variance (``ddof`` defaults to numpy's 0 for arrays, pandas' 1 for frames)."""
-    return map_reduce(None, data, r.Var(ddof, axis), **options)
+    return map_reduce(None, data, r.Var(ddof, _axis(data, axis)), **options)
 
 
 def std(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) -> Any:
     """Standard deviation (``ddof`` as :func:`var`)."""
-    return map_reduce(None, data, r.Std(ddof, axis), **options)
+    return map_reduce(None, data, r.Std(ddof, _axis(data, axis)), **options)
 
 
 def min(data: Any, axis: Any = None, **options: Any) -> Any:
     """Minimum, like ``np.min`` (NaN propagates) / ``DataFrame.min`` (NaN skipped)."""
-    return map_reduce(None, data, r.Min(axis), **options)
+    return map_reduce(None, data, r.Min(_axis(data, axis)), **options)
 
 
 def max(data: Any, axis: Any = None, **options: Any) -> Any:
     """Maximum, like ``np.max`` / ``DataFrame.max``."""
-    return map_reduce(None, data, r.Max(axis), **options)
+    return map_reduce(None, data, r.Max(_axis(data, axis)), **options)
+
+
+def _axis(data: Any, axis: Any) -> Any:
+    """The reducers' axis (None: all elements, 0: per column) for numpy's and pandas' other
+    spellings of it: a negative axis or a tuple of axes of an array (``-1`` of a 1-d array,
+    ``(0, 1)`` of a 2-d one), ``"index"`` or ``"rows"`` of a Series or DataFrame. Others pass
+    through, to the reducer's own error."""
+    value = data.value if isinstance(data, Shared) else data
+    if hasattr(value, "iloc"):
+        return 0 if axis in ("index", "rows") else axis
+    ndim = getattr(value, "ndim", None)
+    if ndim is None or isinstance(axis, (str, bool)) or axis is None:
+        return axis
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if not all(isinstance(a, (int, np.integer)) and -ndim <= a < ndim for a in axes):
+        return axis
+    resolved = sorted(int(a) % ndim for a in axes)
+    if len(set(resolved)) < len(resolved):
+        raise ValueError(f"duplicate value in 'axis': {axis!r}")
+    if resolved == list(range(ndim)):
+        return None
+    return 0 if resolved == [0] else axis
 
 
 def histogram(data: Any, bins: Any = 10, range: tuple | None = None,

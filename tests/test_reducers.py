@@ -68,6 +68,31 @@ def test_axis_zero_reduces_per_column():
     assert reduce_chunks(Count(axis=0), par.split(x, 6)) == 500
 
 
+def test_shortcuts_take_numpys_and_pandas_other_spellings_of_the_axis():
+    """-1 of a 1-d array, -2 / (0,) / (0, 1) / (-1, -2) of a 2-d one, "index" / "rows" of
+    pandas objects: what numpy and pandas give; the axes no reducer has still raise."""
+    x = np.random.default_rng(3).normal(size=(40, 3))
+    df = pd.DataFrame(x, columns=list("abc"))
+    for data, axis in [(x[:, 0], -1), (x[:, 0], (0,)), (x, -2), (x, (0,)), (x, (0, 1)),
+                       (x, (-1, -2))]:
+        for name in ("sum", "mean", "var", "std", "min", "max"):
+            want = getattr(np, name)(data, axis=axis)
+            got = getattr(par, name)(data, axis=axis, n=3, backend="serial")
+            assert type(got) is type(want) and np.shape(got) == np.shape(want), (name, axis)
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    for axis in ("index", "rows"):
+        for name in ("sum", "mean", "std", "max"):
+            pd.testing.assert_series_equal(getattr(par, name)(df, axis=axis, n=3),
+                                           getattr(df, name)(axis=axis))
+            assert getattr(par, name)(df["a"], axis=axis, n=3) == pytest.approx(
+                getattr(df["a"], name)(), rel=1e-12)
+    for data, axis in [(x, 1), (x, -1), (x, "index")]:
+        with pytest.raises(ValueError, match="axis must be None"):
+            par.sum(data, axis=axis, backend="serial")
+    with pytest.raises(ValueError, match="duplicate"):
+        par.sum(x, axis=(0, 0), backend="serial")
+
+
 def test_histogram_matches_numpy_exactly():
     x = np.random.default_rng(4).normal(size=100_000)
     counts, edges = par.histogram(x, bins=20, n=9)
