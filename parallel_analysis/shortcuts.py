@@ -20,32 +20,43 @@ from .share import Shared
 
 def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name
     """Sum of all elements (or per column with ``axis=0``), like ``np.sum`` / ``DataFrame.sum``."""
-    return map_reduce(None, data, r.Sum(_axis(data, axis)), **options)
+    return map_reduce(None, with_accessor(data), r.Sum(_axis(data, axis)), **options)
 
 
 def mean(data: Any, axis: Any = None, **options: Any) -> Any:
     """Arithmetic mean, like ``np.mean`` / ``DataFrame.mean``."""
-    return map_reduce(None, data, r.Mean(_axis(data, axis)), **options)
+    return map_reduce(None, with_accessor(data), r.Mean(_axis(data, axis)), **options)
 
 
 def var(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) -> Any:
     """Variance (``ddof`` defaults to numpy's 0 for arrays, pandas' 1 for frames)."""
-    return map_reduce(None, data, r.Var(ddof, _axis(data, axis)), **options)
+    return map_reduce(None, with_accessor(data), r.Var(ddof, _axis(data, axis)),
+                      **options)
 
 
 def std(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) -> Any:
     """Standard deviation (``ddof`` as :func:`var`)."""
-    return map_reduce(None, data, r.Std(ddof, _axis(data, axis)), **options)
+    return map_reduce(None, with_accessor(data), r.Std(ddof, _axis(data, axis)),
+                      **options)
 
 
 def min(data: Any, axis: Any = None, **options: Any) -> Any:
     """Minimum, like ``np.min`` (NaN propagates) / ``DataFrame.min`` (NaN skipped)."""
-    return map_reduce(None, data, r.Min(_axis(data, axis)), **options)
+    return map_reduce(None, with_accessor(data), r.Min(_axis(data, axis)), **options)
 
 
 def max(data: Any, axis: Any = None, **options: Any) -> Any:
     """Maximum, like ``np.max`` / ``DataFrame.max``."""
-    return map_reduce(None, data, r.Max(_axis(data, axis)), **options)
+    return map_reduce(None, with_accessor(data), r.Max(_axis(data, axis)), **options)
+
+
+def with_accessor(data: Any) -> Any:
+    """``data``; a pandas object also registers ``df.par`` / ``s.par``, as any DataFrame
+    function does (pandas is loaded already: the data is its)."""
+    value = data.value if isinstance(data, Shared) else data
+    if type(value).__module__.split(".")[0] == "pandas":
+        from . import pandas as _accessor  # noqa: F401  (registers the accessor)
+    return data
 
 
 def _axis(data: Any, axis: Any) -> Any:
@@ -78,6 +89,7 @@ def histogram(data: Any, bins: Any = 10, range: tuple | None = None,
     then comes from statistics of the whole data, merged in a few passes (see
     :mod:`~.reducers.histogram`).
     """
+    with_accessor(data)
     if isinstance(bins, str):
         bins, range = _estimated_bins(data, bins, range, options)
     elif range is None and np.ndim(bins) == 0:
@@ -118,7 +130,8 @@ def _estimated_bins(data: Any, name: str, range: tuple | None, options: dict) ->
 def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096,
              **options: Any) -> Any:
     """Quantile(s) ``q``: approximate within the bound of :class:`~.reducers.Quantile`, or exact."""
-    return map_reduce(None, data, r.Quantile(q, exact=exact, sketch_size=sketch_size), **options)
+    reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size)
+    return map_reduce(None, with_accessor(data), reducer, **options)
 
 
 __all__ = ["histogram", "max", "mean", "min", "quantile", "std", "sum", "var"]

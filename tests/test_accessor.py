@@ -65,6 +65,10 @@ def test_registration_needs_an_import_and_costs_numpy_nothing():
         "True True"
     assert _python("import pandas as pd, parallel_analysis as par\n"
                    "par.groupby_agg\nprint(hasattr(pd.DataFrame, 'par'))") == "True"
+    assert _python("import pandas as pd, parallel_analysis as par\n"  # a shortcut on a frame
+                   "par.mean(pd.DataFrame({'a': [1.0]}), backend='serial')\n"
+                   "print(hasattr(pd.DataFrame, 'par'), hasattr(pd.Series, 'par'))") == \
+        "True True"
 
 
 def test_options_and_their_errors(pools):
