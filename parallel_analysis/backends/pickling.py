@@ -13,10 +13,11 @@ from __future__ import annotations
 import threading
 import weakref
 from concurrent.futures import Future, InvalidStateError
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RemoteTraceback, pickling_error
+from ..errors import RemoteTraceback, WorkerCrashedError, pickling_error
 from ..worker import Job, Outcome
 from . import wire
 
@@ -107,7 +108,8 @@ def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
 
 def deliver_call(sent: Future, result: Future) -> None:
     """A submitted call's value or exception (:func:`.remote.call_pickled`), unpickled into the
-    caller's ``result`` future; a worker's crash or a cancelled call passes through as it is."""
+    caller's ``result`` future; a worker's death is a WorkerCrashedError, a cancelled call
+    stays cancelled."""
     if result.done():  # the caller cancelled it
         return
     if sent.cancelled():
@@ -115,7 +117,14 @@ def deliver_call(sent: Future, result: Future) -> None:
         return
     try:
         raw = sent.result()
-    except BaseException as exc:  # the worker crashed, or its executor was shut down
+    except BrokenProcessPool as exc:  # its worker died: as a map's chunk would say
+        error = WorkerCrashedError("a worker process died while it ran the submitted call "
+                                   "(os._exit, a signal, or the OOM killer); the pool starts "
+                                   "fresh workers for the next call")
+        error.__cause__ = exc
+        _settle(result, error=error)
+        return
+    except BaseException as exc:  # its executor was shut down
         _settle(result, error=exc)
         return
     try:

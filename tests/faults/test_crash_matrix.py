@@ -145,6 +145,15 @@ def test_exception_that_does_not_unpickle_arrives_with_its_message_chunk_and_tra
     _check_pool_works(fpool, start_method)
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fault", ["os._exit", "SIGKILL"])
+def test_a_submitted_call_that_kills_its_worker_is_a_worker_crash(fpool, start_method, fault):
+    with pytest.raises(WorkerCrashedError, match="submitted call"):
+        fpool.submit(faultlib.trigger, fault).result(timeout=30)
+    assert fpool.submit(sum, [1, 2]).result(timeout=30) == 3
+    _check_pool_works(fpool, start_method)
+
+
 CALLER_CRASH = """
 import json, os, sys
 import numpy as np, psutil
