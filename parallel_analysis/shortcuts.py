@@ -15,6 +15,7 @@ import numpy as np
 from . import reducers as r
 from .maps import map_reduce
 from .reducers import histogram as h
+from .reducers.base import is_pandas
 from .share import Shared
 
 
@@ -53,8 +54,7 @@ def max(data: Any, axis: Any = None, **options: Any) -> Any:
 def with_accessor(data: Any) -> Any:
     """``data``; a pandas object also registers ``df.par`` / ``s.par``, as any DataFrame
     function does (pandas is loaded already: the data is its)."""
-    value = data.value if isinstance(data, Shared) else data
-    if type(value).__module__.split(".")[0] == "pandas":
+    if is_pandas(data.value if isinstance(data, Shared) else data):
         from . import pandas as _accessor  # noqa: F401  (registers the accessor)
     return data
 
