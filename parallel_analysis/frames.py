@@ -32,6 +32,7 @@ from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
 from .reducers.groupby_plan import keys_of
+from .split import Chunking, rows_and_row_nbytes
 
 
 def _concat(parts: list) -> Any:
@@ -87,9 +88,14 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
     Every group is whole in one chunk; pandas' own code assembles the groups' results once, so
     a ``func`` returning a scalar, a Series (reduced or indexed like its group), a frame or its
     own rows gives pandas' layout. Options: ``args``, ``kwargs`` (for ``func``), ``workers``,
-    ``backend``, ``pool``, ``progress``, ``n``, ``timeout``.
+    ``backend``, ``pool``, ``progress``, ``timeout``, and ``n``, ``size`` or ``nbytes`` (rows
+    or bytes per chunk, counted as that many chunks: groups are never cut).
     """
     call = (tuple(options.pop("args", ())), dict(options.pop("kwargs", None) or {}))
+    size, nbytes = options.pop("size", None), options.pop("nbytes", None)
+    if size is not None or nbytes is not None:
+        chunking = Chunking(options.pop("n", None), size, nbytes)
+        options["n"] = max(1, chunking.count(*rows_and_row_nbytes(df)))
     return exact_groupby_apply(df, GroupKeys(by, sort, dropna, group_keys), func,
                                Runner(_options(options)), *call)
 

@@ -269,6 +269,11 @@ def test_groupby_apply_options(pool):
         got = par.groupby_apply(df, "k", lambda g: g.assign(x=g["x"].cumsum()), n=3,
                                 backend=pool.backend, workers=2, **kw)
         assert_frame_equal(got, expected)
+    expected = df.groupby("k").apply(lambda g: g["x"].sum())
+    for chunking in (dict(size=500), dict(nbytes=20_000)):  # counted as chunks: groups stay whole
+        assert_series_equal(par.groupby_apply(df, "k", lambda g: g["x"].sum(),
+                                              backend=pool.backend, workers=2, **chunking),
+                            expected)
 
 
 def test_map_chunks_by_key_gets_whole_groups(pool):
