@@ -32,7 +32,7 @@ from .reduce import TreeReduction
 from .reducers import Fold
 from .share import Shared
 from .split import Chunking
-from .worker import Job, write_rows
+from .worker import Job, apply_job, write_rows
 
 
 @dataclass
@@ -110,8 +110,7 @@ def _reduce_empty(call: MapCall) -> Any:
         if hasattr(reducer, "identity"):
             return reducer.finalize(reducer.identity())
         raise ValueError("cannot reduce no chunks: the data is empty")
-    value = data if job.func is None else job.func(data, *job.args, **(job.kwargs or {}))
-    return reducer.finalize(reducer.partial(value))
+    return reducer.finalize(apply_job(job, data))  # func, then the reducer's partial
 
 
 def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.ndarray:
@@ -158,12 +157,10 @@ def _empty_array(call: MapCall, dtype: Any, row_shape: Any) -> np.ndarray:
     ``shape=`` win."""
     data = call.data.value if isinstance(call.data, Shared) else call.data
     if (dtype is None or row_shape is None) and isinstance(data, np.ndarray):
-        job = call.job
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                probe = np.asarray(data if job.func is None else
-                                   job.func(data, *job.args, **(job.kwargs or {})))
+                probe = np.asarray(apply_job(call.job, data))
         except Exception:  # func needs rows to say: the dtype stays unknown
             probe = None
         if probe is not None and probe.ndim >= 1 and probe.shape[0] == 0:
