@@ -58,11 +58,21 @@ def test_the_probe_answer_does_not_depend_on_load(name, load):
     assert not wrong, f"{name} ({load}): {len(wrong)}/{PROBES} wrong: {wrong[0]}"
 
 
+def _median_share(func, data, pieces: int = 3) -> float:
+    """The held share over several watched pieces, as the probe takes it (a median): one piece
+    on a busy machine can read a ufunc's wait for a CPU as the GIL held."""
+    shares = []
+    for _ in range(pieces):
+        piece = watch(func, data)
+        assert piece.ran > 0
+        shares.append(piece.held / piece.ran)
+    return float(np.median(shares))
+
+
 def test_the_held_share_tells_python_from_numpy():
-    python = watch(work.collatz_steps, CASES["pure Python"][1][:2000])
-    numpy = watch(work.trig_norm, CASES["numpy ufuncs"][1][:500_000])
-    assert python.ran > 0 and numpy.ran > 0
-    assert python.held / python.ran > auto.HELD_SHARE > numpy.held / numpy.ran
+    python = _median_share(work.collatz_steps, CASES["pure Python"][1][:2000])
+    numpy = _median_share(work.trig_norm, CASES["numpy ufuncs"][1][:500_000])
+    assert python > auto.HELD_SHARE > numpy
 
 
 def test_only_a_piece_that_plainly_releases_the_gil_settles_the_probe_alone():
