@@ -25,13 +25,13 @@ import numpy as np
 from .halos import coarsen, depth_pair, is_index_depth, plan_halos
 from .pipeline import MapCall
 from .plan import Chunked
-from .share import Shared
+from .share import local_value
 from .split import row_slices
 
 
 def _value(data: Any) -> Any:
     """The local value of ``data`` (a Shared handle's view), checked to be overlappable."""
-    value = data.value if isinstance(data, Shared) else data
+    value = local_value(data)
     if isinstance(value, np.ndarray) or type(value).__name__ in ("DataFrame", "Series"):
         return value
     raise TypeError(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import Backend, Placement
-from .share import Shared
+from .share import local_value
 from .specs import local_specs
 from .split import Chunking, group_slices, row_slices
 
@@ -78,11 +78,11 @@ def cut(data: Any, chunking: Chunking, parallelism: int) -> Cut:
         if data.rows is not None:
             return Cut(data.rows[-1].stop if data.rows else 0, source, slices, rows=data.rows)
     elif chunking.groups is not None:
-        value = data.value if isinstance(data, Shared) else data
+        value = local_value(data)
         source, slices, _ = group_slices(value, chunking.groups, chunking, parallelism)
     else:
         source = data
-        slices = row_slices(data.value if isinstance(data, Shared) else data, chunking,
+        slices = row_slices(local_value(data), chunking,
                             parallelism)
     return Cut(slices[-1].stop if slices else 0, source, slices)
 

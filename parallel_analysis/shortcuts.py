@@ -16,7 +16,7 @@ from . import reducers as r
 from .maps import map_reduce
 from .reducers import histogram as h
 from .reducers.base import is_pandas
-from .share import Shared
+from .share import local_value
 
 
 def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name
@@ -54,7 +54,7 @@ def max(data: Any, axis: Any = None, **options: Any) -> Any:
 def with_accessor(data: Any) -> Any:
     """``data``; a pandas object also registers ``df.par`` / ``s.par``, as any DataFrame
     function does (pandas is loaded already: the data is its)."""
-    if is_pandas(data.value if isinstance(data, Shared) else data):
+    if is_pandas(local_value(data)):
         from . import pandas as _accessor  # noqa: F401  (registers the accessor)
     return data
 
@@ -64,7 +64,7 @@ def _axis(data: Any, axis: Any) -> Any:
     spellings of it: a negative axis or a tuple of axes of an array (``-1`` of a 1-d array,
     ``(0, 1)`` of a 2-d one), ``"index"`` or ``"rows"`` of a Series or DataFrame. Others pass
     through, to the reducer's own error."""
-    value = data.value if isinstance(data, Shared) else data
+    value = local_value(data)
     if hasattr(value, "iloc"):
         return 0 if axis in ("index", "rows") else axis
     ndim = getattr(value, "ndim", None)

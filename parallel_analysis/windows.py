@@ -32,7 +32,7 @@ import numpy as np
 
 from .cpus import available_cpus
 from .maps import map_overlap
-from .share import Shared
+from .share import local_value
 from .split import choose_n_chunks, rows_and_row_nbytes
 
 #: pandas' rolling allocates about 33 bytes per row of a chunk besides the data (the window
@@ -103,7 +103,7 @@ class Rolling:
                  closed: str | None, options: dict):
         import pandas as pd
 
-        value = data.value if isinstance(data, Shared) else data
+        value = local_value(data)
         if isinstance(window, pd.api.indexers.BaseIndexer):
             raise TypeError("custom BaseIndexer windows are not supported: give a number of "
                             "rows or a time window such as '5min'")

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ..share import Shared
+from ..share import local_value
 from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, crash_error
@@ -103,7 +103,7 @@ class DaskBackend(Backend):
     # -- placing data ------------------------------------------------------------------------
     def place(self, data: Any, slices: list[slice]) -> Placement:
         """Scatter each chunk once (one call for them all); specs keep only the keys."""
-        value = data.value if isinstance(data, Shared) else data
+        value = local_value(data)
         if not slices:
             return Placement([])
         chunks = [take_rows(value, s) for s in slices]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..share import ArrayRows, Shared, is_frame_like, share_array
+from ..share import ArrayRows, Shared, is_frame_like, local_value, share_array
 from ..share.arrays import owned_view
 from ..specs import InlineRows, Local, readonly
 from ..split import take_rows
@@ -69,7 +69,7 @@ def place_shared(data: Any, slices: list[slice]) -> Placement:
         placement.specs = [InlineRows(i, s.start, s.stop, placed, s.start, s.stop)
                            for i, s in enumerate(slices)]
     else:
-        value = placed.value if isinstance(placed, Shared) else placed
+        value = local_value(placed)
         placement.specs = [Local(i, s.start, s.stop, readonly(take_rows(value, s)))
                            for i, s in enumerate(slices)]
     return placement

@@ -147,6 +147,12 @@ class Shared:
         return f"<Shared {self.kind} shape={shape} {where} {state}>"
 
 
+def local_value(data: Any) -> Any:
+    """The local zero-copy view behind a :class:`Shared` handle, or ``data`` itself: what the
+    stages that read a map's input (its kind, its rows) look at, whether or not it was shared."""
+    return data.value if isinstance(data, Shared) else data
+
+
 def _maps_name(pid: int, name: str) -> bool:
     try:
         with open(f"/proc/{pid}/maps") as f:
