@@ -35,7 +35,7 @@ report: $(STAMP)
 	$(BIN)/parallel-analysis bench --out report
 
 test: $(STAMP)
-	$(BIN)/ruff check parallel_analysis tests benchmarks
+	$(BIN)/ruff check parallel_analysis tests benchmarks notebooks
 	$(call bytecode,$(VENV))
 	$(BIN)/python -m pytest
 
@@ -57,7 +57,7 @@ test-py%:
 test-pythons: $(addprefix test-py,$(OTHER_PYTHONS))
 
 lint: $(STAMP)
-	$(BIN)/ruff check parallel_analysis tests benchmarks
+	$(BIN)/ruff check parallel_analysis tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) .venv-py* report .pytest_cache

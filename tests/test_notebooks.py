@@ -147,7 +147,7 @@ def _check_quickstart(book):
         assert re.search(rf"INFO quickstart: chunk of 500000 rows.*\[chunk {chunk}, worker \d+\]",
                          err), err
     assert out.count("printed by a worker: 500000 rows") == 4
-    assert "<table>" in str(cell_with(book, "par.last_run()  #").outputs[0].data["text/html"])
+    assert "<table>" in str(cell_with(book, "par.last_run()").outputs[0].data["text/html"])
 
 
 def _check_dataframes(book):
