@@ -31,8 +31,7 @@ from .groupby_keys import as_column_keys
 from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
-from .reducers.groupby_plan import keys_of
-from .split import Chunking, rows_and_row_nbytes
+from .split import Chunking, keys_of, rows_and_row_nbytes
 
 
 def _concat(parts: list) -> Any:

@@ -180,9 +180,15 @@ def _spread_big_groups(sizes: np.ndarray, count: int) -> np.ndarray | None:
     return chunk_of
 
 
+def keys_of(by: Any) -> list:
+    """A groupby's ``by`` as a list of keys, read as pandas reads it: a list holds several keys;
+    anything else is one, a tuple too (the label of a MultiIndex column, pandas 2)."""
+    return list(by) if isinstance(by, list) else [by]
+
+
 def _group_codes(data: Any, groups: Groups) -> np.ndarray:
     """Each row's group number (-1: an NA key that ``dropna`` drops)."""
-    keys = list(groups.by) if isinstance(groups.by, (list, tuple)) else [groups.by]
+    keys = keys_of(groups.by)
     codes = data.groupby(keys, sort=groups.sort, dropna=groups.dropna,
                          observed=True).ngroup().to_numpy()
     if codes.dtype.kind == "f":  # NA keys dropped (dropna=True) are numbered NaN

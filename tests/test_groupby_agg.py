@@ -125,6 +125,27 @@ def test_keys_given_as_arrays_and_series_as_pandas_takes_them(pool):
         par.groupby_agg(df, df["v"].to_numpy()[:10], "sum", backend=pool.backend)
 
 
+def test_a_tuple_is_one_key_as_in_pandas(pool):
+    """A tuple is one label (a MultiIndex column), not a list of keys, as pandas 2 reads it:
+    grouping by it, aggregating MultiIndex columns (labels and their levels' dtypes as pandas
+    gives them), and pandas' KeyError when no column has that label."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.standard_normal((3_000, 3)),
+                      columns=pd.MultiIndex.from_tuples([("t", 1), ("t", 2), ("u", 1)]))
+    df[("t", 1)] = rng.integers(0, 7, len(df))
+    df[("s", "x")] = rng.choice(["p", "q", "r"], len(df))
+    for by in [("t", 1), [("t", 1), ("s", "x")], ("s", "x")]:
+        for agg in ["sum", {("t", 2): ["mean", "var"], ("u", 1): "sum"}, {("t", 2): "max"},
+                    {("u", 1): ["nunique", "median", "std"]}, "count", "first"]:
+            got = par.groupby_agg(df, by, agg, n=4, backend=pool.backend, workers=2)
+            assert_same(got, df.groupby(by).agg(agg))
+    flat = keyed_frame()
+    with pytest.raises(KeyError):
+        flat.groupby(("s", "i"))
+    with pytest.raises(KeyError):
+        par.groupby_agg(flat, ("s", "i"), "sum", backend=pool.backend)
+
+
 def test_aggregations_that_do_not_merge_use_the_rows(pool):
     df = keyed_frame()
     agg = {"f": ["median", "sum"], "v": "prod"}

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..split import keys_of
 from . import groupby_kernels as kernels
 from .base import Reducer
 from .groupby_dense import BATCH as DENSE_BATCH
@@ -43,9 +44,10 @@ from .groupby_plan import (
     PREFIX,
     SIMPLE,
     comp,
-    keys_of,
     moment_dtype,
+    on_column,
     plan_outputs,
+    result_columns,
 )
 from .groupby_tables import CHUNK_GROUPING, aggregate, compact, moment, typed_keys
 
@@ -159,10 +161,11 @@ class GroupBy(Reducer):
             if func in SIMPLE and g is None:  # size or count of a numpy column
                 parts[comp(func, column)] = labels.size() if func == "size" else \
                     kernels.column_count(labels, chunk[column])
-            elif func == "sum" and chunk[column].dtype == object:  # None, not 0, for no value:
-                parts[comp(func, column)] = g[column].sum(min_count=1)  # 0 + "ab" would raise
+            elif func == "sum" and chunk[column].dtype == object:
+                # None, not 0, for no value: 0 + "ab" would raise
+                parts[comp(func, column)] = on_column(g, column, "sum", min_count=1)
             elif func in SIMPLE:
-                parts[comp(func, column)] = getattr(g[column], func)()
+                parts[comp(func, column)] = on_column(g, column, func)
             elif func in MOMENTS and column in dtypes:
                 if comp("n", column) in parts:
                     continue
@@ -234,10 +237,10 @@ class GroupBy(Reducer):
                 main[name] = (name, "first")
             elif func == "nunique":
                 pairs = pd.concat(state.pairs[column], ignore_index=True)
-                extra[name] = self._group(pairs)[column].nunique()
+                extra[name] = on_column(self._group(pairs), column, "nunique")
             else:
                 rows = pd.concat(state.rows[column], ignore_index=True)
-                extra[name] = self._group(rows)[column].agg(func)
+                extra[name] = on_column(self._group(rows), column, "agg", func)
         if not main:
             main[f"{PREFIX}size"] = (comp("size"), "sum")
         if dense and not tables:  # a single row per group already, in key order
@@ -251,6 +254,6 @@ class GroupBy(Reducer):
         result = result[labels]
         if plan.series:
             return result.iloc[:, 0].rename(None)
-        result.columns = (pd.Index([o.label for o in plan.outputs]) if plan.flat else
-                          pd.MultiIndex.from_tuples([o.label for o in plan.outputs]))
+        named = list(self.agg) if isinstance(self.agg, dict) else state.columns
+        result.columns = result_columns([o.label for o in plan.outputs], plan.flat, named)
         return result

@@ -17,10 +17,6 @@ MOMENTS = ("mean", "var", "std")
 PREFIX = "\x00"  # partial columns are named so that they cannot collide with a user's key
 
 
-def keys_of(by: Any) -> list:
-    return list(by) if isinstance(by, (list, tuple)) else [by]
-
-
 @dataclass(frozen=True)
 class Output:
     """One column of the result: its label, the input column, the aggregation."""
@@ -66,6 +62,29 @@ def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
 
 def fname(func: Any) -> str:
     return func if isinstance(func, str) else getattr(func, "__name__", repr(func))
+
+
+def on_column(grouped: Any, column: Any, how: str, *args: Any, **kwargs: Any) -> pd.Series:
+    """``getattr(grouped[column], how)(*args, **kwargs)``, also for a tuple label (a MultiIndex
+    column), which pandas' ``grouped[...]`` refuses as a list written as a tuple."""
+    if isinstance(column, tuple):
+        return getattr(grouped[[column]], how)(*args, **kwargs).iloc[:, 0]
+    return getattr(grouped[column], how)(*args, **kwargs)
+
+
+def result_columns(labels: list, flat: bool, source: list) -> pd.Index:
+    """The result's columns as pandas labels them: the input's own labels (a MultiIndex's
+    levels as the input's) for one aggregation per column, else (column, function) pairs,
+    a MultiIndex column's label extended by the function."""
+    if not flat:
+        return pd.MultiIndex.from_tuples([(*c, f) if isinstance(c, tuple) else (c, f)
+                                          for c, f in labels])
+    if labels and all(isinstance(c, tuple) for c in source):
+        full = pd.MultiIndex.from_tuples(source)
+        where = full.get_indexer(labels)
+        if (where >= 0).all():
+            return full.take(where)
+    return pd.Index(labels)
 
 
 def comp(kind: str, column: Any = None) -> str:
