@@ -24,7 +24,7 @@ from .bench.results import load, records, save
 from .bench.runner import run
 from .info import format_info
 
-WORKLOAD_NAMES = ("pybound", "npbound", "transfer", "groupby", "overhead", "coldstart",
+WORKLOAD_NAMES = ("ceiling", "pybound", "npbound", "transfer", "groupby", "overhead", "coldstart",
                   "rolling", "autoprobe", "rowapply", "seriesmap", "groupapply")
 
 

@@ -104,6 +104,22 @@ def test_intervals_pair_rounds_so_a_shared_slowdown_cancels():
     assert (interval.low, interval.high) == (2.0, 2.0)
 
 
+def test_the_ceiling_runs_bare_pools_and_is_read_beside_the_goals(tmp_path):
+    """The ceiling workload runs its units on bare pools (no code of ours) at 1 and 2 workers,
+    checked against the one call; the report shows their 2-vs-1 rows and the goals' note."""
+    assert cli.main(["bench", "--smoke", "--quiet", "--workloads", "ceiling", "--out",
+                     str(tmp_path), "--no-plots"]) == 0
+    doc, recs = results.load(str(tmp_path / "results.json"))
+    got = {(r.runner, r.workers, r.variant) for r in recs if r.ok}
+    assert {("plain", 1, "python"), ("multiprocessing", 1, "python"),
+            ("multiprocessing", 2, "python"), ("plain", 1, "numpy"), ("threads", 1, "numpy"),
+            ("threads", 2, "numpy")} <= got
+    report = (tmp_path / "report.md").read_text()
+    assert "| python | multiprocessing: 2 workers vs 1 |" in report
+    assert "| numpy | threads: 2 workers vs 1 |" in report
+    assert "This run's ceiling" in report and "threads (numpy units) 2 workers vs 1" in report
+
+
 def test_each_round_runs_every_case_once_with_changing_neighbours():
     cases = [f"case{i}" for i in range(6)]
     orders = [runner.round_order(cases, r) for r in range(9)]

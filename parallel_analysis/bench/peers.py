@@ -16,6 +16,8 @@ ProcessPoolExecutor      ``concurrent.futures.ProcessPoolExecutor(w).map(func, c
 dask                     ``dask.compute(*delayed, scheduler="processes", pool=...)`` on a warm
                          executor (dask's default would start a new one per call)
 mpire                    ``mpire.WorkerPool(w, keep_alive=True).map(func, chunks)``
+threads                  ``concurrent.futures.ThreadPoolExecutor(w).map(func, chunks)``; run by
+                         the ``ceiling`` workload only (not in :data:`PEERS`)
 =======================  ====================================================================
 """
 
@@ -107,6 +109,22 @@ class ExecutorPeer(Peer):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class ThreadsPeer(Peer):
+    name = "threads"
+
+    def __init__(self, workers: int):
+        super().__init__(workers)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(workers)
+
+    def map(self, func, chunks, chunksize=None):
+        return list(self._pool.map(func, chunks))
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class DaskPeer(Peer):
     name = "dask"
 
@@ -149,7 +167,7 @@ class MpirePeer(Peer):
 
 
 _CLASSES = {cls.name: cls for cls in (JoblibPeer, MultiprocessingPeer, ExecutorPeer, DaskPeer,
-                                      MpirePeer)}
+                                      MpirePeer, ThreadsPeer)}
 
 
 def make_peer(name: str, workers: int) -> Peer:

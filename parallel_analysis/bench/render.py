@@ -13,6 +13,7 @@ import math
 import os
 
 from . import goals as _goals
+from .ceiling import RUNNERS as CEILING_RUNNERS
 from .plots import draw_all
 from .results import Record, baseline, speedup_interval
 from .runner import workloads
@@ -98,7 +99,7 @@ def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
 def scaling_table(recs: list[Record], workload: str) -> str:
     """Chunking gains told apart from parallel gains: serial over chunks vs the one call, and
     each backend with more workers vs the same backend with one."""
-    rows = [r for r in recs if r.workload == workload and r.ok and r.kind == "ours"]
+    rows = [r for r in recs if r.workload == workload and r.ok and r.kind != "plain"]
     lines = []
     for variant in dict.fromkeys(r.variant for r in rows):
         pick = {(r.runner, r.workers): r for r in rows if r.variant == variant}
@@ -108,7 +109,7 @@ def scaling_table(recs: list[Record], workload: str) -> str:
         if plain is not None and serial is not None:
             lines.append(f"| {variant} | chunking alone: serial backend vs one call | "
                          f"{speedup_interval(serial, plain)} |")
-        for backend in ("thread", "process"):
+        for backend in dict.fromkeys(r for r, _ in pick if r not in ("serial", "auto")):
             one = pick.get((backend, 1))
             for (runner, workers), rec in sorted(pick.items()):
                 if runner == backend and workers > 1 and one is not None:
@@ -140,7 +141,7 @@ def goals_table(recs: list[Record]) -> str:
     """Every goal with its measured median, 95% interval and verdict."""
     rows = _goals.evaluate(recs)
     if not rows:
-        return "_No goal could be evaluated from these results._\n"
+        return "_No goal could be evaluated from these results._\n" + ceiling_note(recs)
     out = ["| workload | goal | measured: median [95% interval] | status | note |",
            "|---|---|---|---|---|"]
     for g in rows:
@@ -152,7 +153,24 @@ def goals_table(recs: list[Record]) -> str:
             "so round r of each saw the same background load), with a bootstrap 95% interval "
             "over rounds. A goal is met only when the interval's lower end clears it, not met "
             "when its upper end misses it, unclear otherwise.\n")
-    return "\n".join(out) + "\n" + note
+    return "\n".join(out) + "\n" + note + ceiling_note(recs)
+
+
+def ceiling_note(recs: list[Record]) -> str:
+    """What bare work gained from a second worker in this run (the ``ceiling`` workload): the
+    bound every scaling goal of the run is read against."""
+    found = []
+    for variant, runner in CEILING_RUNNERS.items():
+        pick = {r.workers: r for r in recs if r.workload == "ceiling" and r.ok and
+                r.runner == runner and r.variant == variant}
+        if 1 in pick and 2 in pick:
+            found.append(f"{runner} ({variant} units) 2 workers vs 1: "
+                         f"{speedup_interval(pick[2], pick[1])}")
+    if not found:
+        return ""
+    return ("\nThis run's ceiling, bare work on the simplest pools (the `ceiling` workload): "
+            + "; ".join(found) + ". A scaling goal above it cannot be met in this run by any "
+            "library; it changes no verdict above.\n")
 
 
 def autoprobe_section(rows: list[dict]) -> str:

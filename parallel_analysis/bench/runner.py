@@ -30,6 +30,7 @@ import parallel_analysis as par
 
 from . import autoprobe, results
 from .accessor import GroupApply, RowApply, SeriesMap
+from .ceiling import Ceiling
 from .coldstart import ColdStart
 from .frames import GroupByWorkload
 from .machine import commit_info, machine_info
@@ -48,9 +49,9 @@ ORDER_SEED = 12
 
 def workloads() -> dict[str, Workload]:
     """Every workload, by name, in the order the report shows them."""
-    return {w.name: w for w in (PyBound(), NpBound(), Transfer(), GroupByWorkload(), Overhead(),
-                                ColdStart(), RollingWorkload(), RowApply(), SeriesMap(),
-                                GroupApply())}
+    return {w.name: w for w in (Ceiling(), PyBound(), NpBound(), Transfer(), GroupByWorkload(),
+                                Overhead(), ColdStart(), RollingWorkload(), RowApply(),
+                                SeriesMap(), GroupApply())}
 
 
 def worker_counts() -> list[int]:

@@ -66,3 +66,26 @@ def groupby_combine(parts: list) -> Any:
     out = pd.DataFrame({("value", "mean"): mean, ("value", "var"): var}).sort_index()
     out.index.name = "key"
     return out
+
+
+def spin(steps: int) -> int:
+    """A pure-Python loop of ``steps`` steps (holds the GIL): the ceiling's process unit."""
+    total = 0
+    for i in range(steps):
+        total += i * i % 7
+    return total
+
+
+#: The ceiling's thread unit works on this many float64 (256 KiB: in a CPU's own cache).
+CACHED_VALUES = 32_768
+
+
+def cached_ufunc(steps: int) -> float:
+    """``np.sin`` over a cache-sized array, about as long as :func:`spin` of ``steps``: numpy
+    work that releases the GIL and does not measure memory bandwidth."""
+    x = np.linspace(0.0, 1.0, CACHED_VALUES)
+    out = np.empty_like(x)
+    total = 0.0
+    for _ in range(max(1, steps // 3_500)):
+        total += float(np.sin(x, out=out).sum())
+    return total
