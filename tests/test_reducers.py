@@ -146,6 +146,31 @@ def test_pandas_conventions_skip_nan_and_default_ddof_one():
     pd.testing.assert_series_equal(reduce_chunks(Var(), parts), df.var(), check_dtype=False)
 
 
+@pytest.mark.parametrize("dtype", ["int64[pyarrow]", "uint8[pyarrow]", "double[pyarrow]",
+                                   "bool[pyarrow]", "Sparse[float64]", "Sparse[int64]"])
+@pytest.mark.parametrize("values", [[1, 0, 3, 7, 2], [1, None, 3, 6], [None, None], [], [5]])
+@pytest.mark.parametrize("op", ["mean", "var", "std"])
+def test_moments_of_pyarrow_and_sparse_columns_are_pandas(dtype, values, op):
+    """pandas' answer and its type (a Python float, NA where nothing is left, its TypeError
+    for the variance of bools) for pyarrow-backed and sparse columns, over chunks."""
+    if dtype == "Sparse[int64]" and None in values:
+        return  # an int sparse array cannot hold NA
+    s = pd.Series(values, dtype=dtype)
+    for ddof in (1, 0, 3):
+        try:
+            want = getattr(s, op)() if op == "mean" else getattr(s, op)(ddof=ddof)
+        except TypeError:
+            with pytest.raises(TypeError):
+                getattr(par, op)(s, backend="serial", n=2, **({} if op == "mean" else
+                                                                {"ddof": ddof}))
+            continue
+        got = getattr(par, op)(s, backend="serial", n=2, **({} if op == "mean" else
+                                                             {"ddof": ddof}))
+        assert type(got) is type(want)
+        if want is not pd.NA and not np.isnan(want):
+            assert got == pytest.approx(want, rel=1e-12)
+
+
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
 

@@ -16,6 +16,9 @@ masked     Int*, UInt*, Float*, boolean                ``<NA>``, whenever numpy'
                                                        the valid values is NaN; ``ddof >= N``
                                                        with M2 > 0 is numpy's ``inf``
 object     object holding numbers                      as number (strings raise TypeError)
+arrow      pyarrow-backed int, uint, float, bool       ``<NA>`` when nothing is left (var/std:
+                                                       ``N - ddof <= 0``); a Python float
+                                                       otherwise; bool has no var/std
 datetime   datetime64 (naive or tz-aware)              ``NaT``; mean a Timestamp (unit, tz),
                                                        std a Timedelta, var raises TypeError
 timedelta  timedelta64                                 ``NaT``; mean and std a Timedelta
@@ -25,7 +28,8 @@ complex    complex64, complex128                       as number; the mean is co
                                                        real dtype, float32 for complex64
 =========  ==========================================  ========================================
 
-Results are ``np.float32`` for float32 and Float32 columns and ``np.float64`` otherwise
+Sparse columns are their values' family (pandas densifies them too). Results are
+``np.float32`` for float32 and Float32 columns and ``np.float64`` otherwise
 (pandas' own inconsistency: the mean of an empty float32 Series is a Python float, its
 variance too, but the variance of an all-NaN one is ``np.float32(nan)``). Other dtypes (str,
 string, categorical, period) raise pandas' own TypeError.
@@ -52,6 +56,10 @@ def kind_of(dtype: Any) -> Kind:
 
     name = str(dtype)
     result = np.dtype(np.float32 if name in ("float32", "Float32") else np.float64)
+    if isinstance(dtype, pd.SparseDtype):
+        return kind_of(dtype.subtype)
+    if isinstance(dtype, pd.ArrowDtype) and dtype.kind in "biuf":
+        return Kind("arrow", dtype, np.dtype(np.float64))
     if isinstance(dtype, pd.api.extensions.ExtensionDtype):
         if isinstance(dtype, pd.core.dtypes.dtypes.BaseMaskedDtype):
             return Kind("masked", dtype, result)
@@ -71,7 +79,8 @@ def valid_floats(series: Any, kind: Kind, op: str) -> np.ndarray:
     Raises pandas' TypeError where pandas cannot take ``op`` (strings, categoricals, the
     variance of datetimes), before any value is reduced, so an empty chunk raises too.
     """
-    if kind.family == "other" or (op == "var" and kind.family in ("datetime", "timedelta")):
+    if kind.family == "other" or (op == "var" and kind.family in ("datetime", "timedelta")) \
+            or (op in ("var", "std") and kind.family == "arrow" and kind.dtype.kind == "b"):
         getattr(series.iloc[:0], op)()  # pandas' own error for this dtype
         raise TypeError(f"cannot compute the {op} of a {series.dtype} column")
     if kind.family == "number" and series.dtype.kind != "f":
@@ -118,6 +127,8 @@ def _typed(kind: Kind, value: float, empty: bool, delta: bool = False) -> Any:
 
     if kind.family == "masked":
         return pd.NA if np.isnan(value) else kind.result.type(value)
+    if kind.family == "arrow":
+        return pd.NA if np.isnan(value) else float(value)
     if kind.family in ("datetime", "timedelta"):
         if np.isnan(value):
             return pd.NaT
