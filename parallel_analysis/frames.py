@@ -100,7 +100,7 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
 
 
 def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool = True,
-                observed: bool = True, **options: Any) -> Any:
+                observed: bool = True, level: Any = None, **options: Any) -> Any:
     """``df.groupby(by, sort=, dropna=, observed=).agg(agg)``, computed in parallel.
 
     Returns what pandas returns: values, dtypes, index, column order and sort order. Options
@@ -122,6 +122,12 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     """
     if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
         options.setdefault("backend", "thread")
+    if _pandas_only(df, by, agg, level):
+        return df.groupby(by, level=level, sort=sort, dropna=dropna, observed=observed).agg(agg)
+    if level is not None and by is None:  # index levels, as keys named after them
+        levels = level if isinstance(level, list) else [level]
+        keys = [df.index.get_level_values(lv) for lv in levels]
+        by = keys if isinstance(level, list) else keys[0]
     keyed = as_column_keys(df, by)  # array keys (df.groupby(df["t"].dt.hour)) as columns
     df, by = keyed.frame, keyed.by
     if isinstance(df, pd.DataFrame) and isinstance(agg, dict):
@@ -131,6 +137,27 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
             df = df[list(dict.fromkeys(used))]
     return keyed.name_levels(map_reduce(
         None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed), **options))
+
+
+#: Aggregations whose output is not one value per group and column: ``ohlc`` (four columns)
+#: and pandas' transformations (one value per row), which ``agg`` also takes.
+NOT_ONE_PER_GROUP = ("ohlc", "bfill", "cumcount", "cummax", "cummin", "cumprod", "cumsum",
+                     "diff", "ffill", "ngroup", "pct_change", "rank", "shift")
+
+
+def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:
+    """Whether pandas itself computes this groupby, in the caller: time-binned keys
+    (``pd.Grouper``), both ``by`` and ``level`` (or neither), repeated column labels, or an
+    aggregation in :data:`NOT_ONE_PER_GROUP`. Their answers are pandas' own; they run on one
+    thread."""
+    if not isinstance(df, pd.DataFrame):
+        return False
+    keys = by if isinstance(by, list) else [by]
+    funcs = agg.values() if isinstance(agg, dict) else [agg]
+    named = [f for fs in funcs for f in (fs if isinstance(fs, list) else [fs])]
+    return any(isinstance(k, pd.Grouper) for k in keys) or (by is None) == (level is None) \
+        or not df.columns.is_unique or \
+        any(isinstance(f, str) and f in NOT_ONE_PER_GROUP for f in named)
 
 
 def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,

@@ -10,7 +10,9 @@ result's index gets the names pandas gives it. pandas' rules, kept here:
   Index or extension array must have one value per row;
 - a Series that *is* a column of the frame (``df.groupby(df["k"])``, found by its shared
   values, as pandas finds it) is that column's label: the column is not aggregated;
-- the result's level is named after the Series or Index (``None`` for a bare array).
+- the result's level is named after the Series or Index (``None`` for a bare array);
+- a function or a dict is applied to (looked up with) each label of the frame's index, as
+  pandas does (``df.groupby(lambda i: i % 3)``): the level is named after the index.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def is_array_key(key: Any) -> bool:
 def as_column_keys(df: Any, by: Any) -> ColumnKeys:
     """``df`` and ``by`` with every array key of ``by`` turned into a column (see above)."""
     keys = by if isinstance(by, list) else [by]
+    if isinstance(df, pd.DataFrame):
+        keys = [df.index.map(k) if callable(k) or isinstance(k, dict) else k for k in keys]
     if not isinstance(df, pd.DataFrame) or not any(is_array_key(k) for k in keys):
         return ColumnKeys(df, by)
     frame, labels, names = df.copy(deep=False), [], []

@@ -146,6 +146,35 @@ def test_a_tuple_is_one_key_as_in_pandas(pool):
         par.groupby_agg(flat, ("s", "i"), "sum", backend=pool.backend)
 
 
+def test_functions_dicts_and_levels_as_keys_and_pandas_own_forms(pool):
+    """A function or dict key is applied to the index labels; level= groups by index levels;
+    idxmax answers with index labels; lambdas in a list are <lambda_0>...; time bins
+    (pd.Grouper), repeated column labels, ohlc and transformations are pandas' own answers."""
+    df = keyed_frame(3_000).set_index(pd.Index(np.arange(3_000) * 3 + 7, name="row"))
+    t = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=500, freq="37min"),
+                      "v": np.arange(500.0)})
+    mi = df.set_index(["s", "c"], append=True)
+    cases = [(df, {"by": lambda i: i % 5}, {"f": ["sum", "mean"]}),
+             (df, {"by": {i: i % 4 for i in df.index[::2]}}, "count"),
+             (df, {"by": ["s", lambda i: i % 2]}, {"f": "max"}),
+             (df, {"by": "s"}, {"f": ["idxmax", "idxmin"], "v": "idxmax"}),
+             (mi, {"by": "s"}, {"f": "idxmax"}),
+             (mi, {"by": None, "level": "c"}, {"f": "sum"}),
+             (mi, {"by": None, "level": [1, "row"]}, {"v": ["min", "max"]}),
+             (df, {"by": "s"}, {"f": ["mean", lambda c: c.max(), lambda c: c.min()]}),
+             (t, {"by": pd.Grouper(key="t", freq="D")}, {"v": "sum"}),
+             (t.set_index("t"), {"by": pd.Grouper(freq="6h")}, {"v": ["mean", "size"]}),
+             (df, {"by": "s"}, {"f": "cumsum"}),
+             (df[["s", "f"]], {"by": "s"}, "ohlc"),
+             (df[["s", "f", "v"]].set_axis(["s", "f", "f"], axis=1), {"by": "s"}, "sum")]
+    for frame, keys, agg in cases:
+        by, level = keys["by"], keys.get("level")
+        want = frame.groupby(by, level=level).agg(agg)
+        got = par.groupby_agg(frame, by, agg, level=level, n=4, backend=pool.backend,
+                              workers=2)
+        assert_same(got, want)
+
+
 def test_aggregations_that_do_not_merge_use_the_rows(pool):
     df = keyed_frame()
     agg = {"f": ["median", "sum"], "v": "prod"}

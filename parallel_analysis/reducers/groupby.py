@@ -182,10 +182,14 @@ class GroupBy(Reducer):
         return parts, pairs, rows
 
     def _rows(self, chunk: pd.DataFrame, column: Any) -> pd.DataFrame:
-        """The keys and ``column`` of every row (NA keys too, see :meth:`partial`)."""
+        """The keys and ``column`` of every row (NA keys too, see :meth:`partial`), under the
+        chunk's index labels (``idxmax`` answers with them), unnamed (a name could clash with
+        a key's)."""
         if all(k in chunk.columns for k in self._keys):
-            return chunk[self._keys + [column]]
-        return chunk.reset_index()[self._keys + [column]]
+            rows = chunk[self._keys + [column]]
+        else:
+            rows = chunk.reset_index()[self._keys + [column]]
+        return rows.set_axis(chunk.index.set_names([None] * chunk.index.nlevels))
 
     # -- in the caller ----------------------------------------------------------------------
     def combine(self, a: GroupState, b: GroupState) -> GroupState:
@@ -239,7 +243,7 @@ class GroupBy(Reducer):
                 pairs = pd.concat(state.pairs[column], ignore_index=True)
                 extra[name] = on_column(self._group(pairs), column, "nunique")
             else:
-                rows = pd.concat(state.rows[column], ignore_index=True)
+                rows = pd.concat(state.rows[column])
                 extra[name] = on_column(self._group(rows), column, "agg", func)
         if not main:
             main[f"{PREFIX}size"] = (comp("size"), "sum")

@@ -41,15 +41,17 @@ def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
         name = agg if isinstance(agg, str) else None
         plan = AggPlan([Output(c, c, agg) for c in values], True, name == "size")
     elif isinstance(agg, (list, tuple)):
-        plan = AggPlan([Output((c, fname(f)), c, f) for c in values for f in agg], False, False)
+        plan = AggPlan([Output((c, n), c, f) for c in values for f, n in zip(agg, fnames(agg))],
+                       False, False)
     elif isinstance(agg, dict):
         flat = not any(isinstance(f, (list, tuple)) for f in agg.values())
         outs = []
         for c, funcs in agg.items():
             if c not in columns:
                 raise KeyError(f"Column(s) [{c!r}] do not exist")
-            for f in ([funcs] if flat or not isinstance(funcs, (list, tuple)) else funcs):
-                outs.append(Output(c if flat else (c, fname(f)), c, f))
+            funcs = [funcs] if flat or not isinstance(funcs, (list, tuple)) else funcs
+            for f, n in zip(funcs, fnames(funcs)):
+                outs.append(Output(c if flat else (c, n), c, f))
         plan = AggPlan(outs, flat, False)
     else:
         raise TypeError(f"agg must be a string, a list of strings or a dict, got {agg!r}")
@@ -62,6 +64,16 @@ def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
 
 def fname(func: Any) -> str:
     return func if isinstance(func, str) else getattr(func, "__name__", repr(func))
+
+
+def fnames(funcs: list) -> list[str]:
+    """The output names of a list of aggregations, as pandas gives them: lambdas in a list of
+    more than one are ``<lambda_0>``, ``<lambda_1>``..."""
+    names = [fname(f) for f in funcs]
+    if len(funcs) > 1:
+        lambdas = iter(range(len(funcs)))
+        names = [f"<lambda_{next(lambdas)}>" if n == "<lambda>" else n for n in names]
+    return names
 
 
 def on_column(grouped: Any, column: Any, how: str, *args: Any, **kwargs: Any) -> pd.Series:
