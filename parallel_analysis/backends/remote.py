@@ -34,7 +34,7 @@ from . import wire
 WATCHDOG_INTERVAL = 0.1
 
 #: Seconds a new worker waits for the caller to give it a slot on the board (the caller does
-#: so right after the submit that started it; a worker without a slot runs untracked).
+#: so right after the submit that started it); a worker given none by then exits.
 SLOT_WAIT = 10.0
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -138,10 +138,24 @@ def init_process_worker(board_buffer: Any, caller_pid: int, blas_threads: int) -
     _limit_blas(blas_threads)
     board = Board(board_buffer)
     process_state["board"] = board
-    # The caller writes our pid into a slot right after the submit that started us.
-    slot = process_state["slot"] = board.find(os.getpid(), wait=SLOT_WAIT)
+    slot = process_state["slot"] = _wait_for_slot(board, caller_pid)
     threading.Thread(target=_watchdog, args=(caller_pid, board, slot), daemon=True,
                      name="parallel_analysis-watchdog").start()
+
+
+def _wait_for_slot(board: Board, caller_pid: int) -> int:
+    """Our slot on the board, which the caller writes right after the submit that started us.
+
+    A caller that never learned our pid (a Ctrl-C while multiprocessing was starting us: the
+    forkserver forked us, the pid never reached the executor) gives none: nobody would ever
+    stop us, so we exit before taking any task, as we do when the caller dies meanwhile."""
+    deadline = time.monotonic() + SLOT_WAIT
+    while True:
+        slot = board.find(os.getpid(), wait=0.05)
+        if slot >= 0:
+            return slot
+        if time.monotonic() >= deadline or not pid_alive(caller_pid):
+            os._exit(0)
 
 
 def _limit_blas(threads: int) -> None:

@@ -89,6 +89,38 @@ def test_ctrl_c_while_submitting(start_method):
     assert info["workers_gone"], info
 
 
+CTRL_C_STARTING = """
+import json, os, signal, threading, time
+import numpy as np, psutil
+import faultlib, parallel_analysis as par
+pool = par.Pool(2, "process", start_method={method!r})
+x = np.arange(200_000, dtype=np.float64)
+# Ctrl-C while the pool's first map starts its workers: one may be forked with its pid never
+# reaching the executor (multiprocessing's launch was interrupted)
+threading.Timer({delay}, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    pool.map_reduce(lambda c: (time.sleep(0.02), c)[1], x, par.reducers.Sum(), n=20)
+except KeyboardInterrupt:
+    pass
+again = bool(pool.map_reduce(None, x, par.reducers.Sum(), n=4) == x.sum())
+pool.close()
+gone = faultlib.wait_until(lambda: not faultlib.stray_workers(), 12.0)
+print(json.dumps(dict(again=again, gone=gone, left=faultlib.stray_workers())))
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("delay", [0.03, 0.1])
+def test_ctrl_c_while_the_first_workers_start(start_method, delay):
+    """No worker outlives close() after a Ctrl-C in the pool's start-up, even one whose pid
+    the interrupted launch never handed to the executor (it exits, finding no slot)."""
+    code, info, err = faultlib.run_child(CTRL_C_STARTING.format(method=start_method,
+                                                                delay=delay), 100)
+    assert code == 0 and info, err[-3000:]
+    assert info["again"], info
+    assert info["gone"], f"workers alive 12 s after close(): {info}"
+
+
 KILLED_CALLER = """
 import json, os, time
 import numpy as np, psutil
