@@ -3,8 +3,9 @@ Layer: backends (imports errors, backends.spawning and backends.generation).
 
 ``ProcessPoolExecutor`` breaks as a whole when one worker dies: every future it holds fails with
 ``BrokenProcessPool``, whichever map it belongs to. :func:`judge` reads, once per broken
-:class:`~.generation.Generation`, who died on their own (not SIGTERM, which the executor sends to
-the others once it broke; not the workers the caller stopped on purpose) and which chunk of which
+:class:`~.generation.Generation`, who died on their own (not of the SIGTERM the executor sends
+to the others once it broke, told by who was dead already then; not the workers the caller
+stopped on purpose) and which chunk of which
 map each was running. Then, per map:
 
 ==========================================  ===================================================
@@ -87,8 +88,8 @@ def _judge(gen: Generation) -> Verdict:
         death = Death(pid, code, map_id, chunk, rss)
         if code is None:
             unknown.append(death)
-        elif code != -signal.SIGTERM:  # SIGTERM: the executor stopping the others
-            deaths.append(death)
+        elif code != -signal.SIGTERM or pid in gen.dead_at_break:
+            deaths.append(death)  # other SIGTERMs: the executor stopping the others
     if not deaths:  # no exit code says who: a worker of unknown fate that ran a chunk
         deaths = [d for d in unknown if d.chunk is not None]
     verdict = Verdict()

@@ -54,6 +54,7 @@ class Generation:
         self._futures: weakref.WeakSet = weakref.WeakSet()
         self._slots: dict[int, int] = {}
         self._swept = False
+        self.dead_at_break: set[int] = set()  # see _watch_break
 
     @property
     def broken(self) -> bool:
@@ -67,13 +68,29 @@ class Generation:
             if len(self.processes) != len(self._slots):
                 self._adopt()
         # Kept here: shutting the executor down drops its own reference to its thread.
-        self.thread = self.thread or getattr(self.executor, "_executor_manager_thread", None)
+        if self.thread is None:
+            self.thread = getattr(self.executor, "_executor_manager_thread", None)
+            self._watch_break()
         future.generation = self
         self._futures.add(future)
         if self.broken:  # it broke under this submit: the future may be forgotten (3.11)
             threading.Thread(target=self.sweep, daemon=True,
                              name="parallel_analysis-sweep").start()
         return future
+
+    def _watch_break(self) -> None:
+        """Note which workers were dead already when the executor found itself broken. It
+        SIGTERMs the others next, so a worker that died of a SIGTERM of its own (``os.kill``
+        in a chunk, or from outside) is told from them by this (:mod:`.crashes`)."""
+        original = getattr(self.thread, "terminate_broken", None)
+        if original is None:  # another executor's internals: SIGTERMs then count as its own
+            return
+
+        def terminate_broken(cause: Any) -> None:
+            self.dead_at_break = {pid for pid in list(self.processes) if not _running(pid)}
+            original(cause)
+
+        self.thread.terminate_broken = terminate_broken
 
     def _adopt(self) -> None:
         for pid in list(self.processes):

@@ -20,9 +20,9 @@ import time
 import cloudpickle
 import psutil
 
-FAULTS = ("exception", "sys.exit", "os._exit", "SIGSEGV", "SIGKILL")
+FAULTS = ("exception", "sys.exit", "os._exit", "SIGSEGV", "SIGKILL", "SIGTERM")
 #: Faults that kill the process they happen in.
-CRASHES = ("os._exit", "SIGSEGV", "SIGKILL")
+CRASHES = ("os._exit", "SIGSEGV", "SIGKILL", "SIGTERM")
 #: Where in a chunk's round trip the fault happens.
 STAGES = ("pickle-task", "unpickle-task", "run", "pickle-result", "unpickle-result")
 #: Stages that run in the caller (pickling the task, unpickling the result).
@@ -72,6 +72,9 @@ def trigger(fault: str) -> None:
         ctypes.string_at(0)
     if fault == "SIGKILL":
         os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(10)
+    if fault == "SIGTERM":  # the signal the executor stops the other workers with
+        os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(10)
     raise AssertionError(f"unknown fault {fault}")
 

@@ -1,5 +1,6 @@
-"""The crash matrix: {exception, sys.exit, os._exit, SIGSEGV, SIGKILL} × the five stages of a
-chunk's round trip, under forkserver and spawn (after CPython's test_deadlock.py and loky's tests).
+"""The crash matrix: {exception, sys.exit, os._exit, SIGSEGV, SIGKILL, SIGTERM} × the five
+stages of a chunk's round trip, under forkserver and spawn (after CPython's test_deadlock.py and
+loky's tests).
 
 Each case asserts the caller gets the right error within seconds, that no segment and no worker
 is left, and that the next map on the same pool and on a new pool works. A crash in a stage that
@@ -20,7 +21,7 @@ import parallel_analysis as par
 from parallel_analysis.errors import PicklingError, WorkerCrashedError
 
 X = np.arange(40, dtype=np.int64)  # n=4: chunk 3 (30..39) is the faulty one
-EXIT_CODES = {"sys.exit": 7, "os._exit": 7, "SIGSEGV": -11, "SIGKILL": -9}
+EXIT_CODES = {"sys.exit": 7, "os._exit": 7, "SIGSEGV": -11, "SIGKILL": -9, "SIGTERM": -15}
 
 # What the caller must get, per (fault, stage) run in the workers or survivable in the caller.
 # "crash": WorkerCrashedError naming the chunk and the exit code / signal.
@@ -73,7 +74,7 @@ def test_crash_matrix(fpool, start_method, fault, stage):
         else:
             assert exc.chunk == 3, str(exc)
             assert "chunk 3" in str(exc)
-        if fault in ("SIGSEGV", "SIGKILL"):
+        if fault in ("SIGSEGV", "SIGKILL", "SIGTERM"):
             assert fault in str(exc)
     else:
         assert isinstance(exc, expected), repr(exc)
