@@ -23,11 +23,15 @@ from . import auto, insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
 from .reducers import as_reducer
 from .split import Chunking
-from .worker import Job, in_worker
+from .worker import Job, call_without_exit, in_worker
 
 #: The options every map accepts (besides backend=, and workers= and pool= at module level).
 MAP_OPTIONS = ("n", "size", "nbytes", "by", "progress", "timeout", "args", "kwargs", "desc",
                "_cancel")
+
+
+def _pool_from_recipe(workers: int | None, backend: str, progress: Any, timeout: Any) -> Pool:
+    return Pool(workers, backend, progress=progress, timeout=timeout)
 
 
 def _check_workers(workers: Any) -> int | None:
@@ -64,6 +68,12 @@ class Pool:
         self.last_reason = ""
         self._decisions = auto.Memory()  # backend="auto": the GIL votes' answers, per function
         self._finalizer = weakref.finalize(self, _shutdown_backends, self._backends)
+
+    def __reduce__(self):
+        """A pool travels as its recipe (workers, backend, defaults), never its workers: a
+        func that closes over its pool runs on processes too, where every map inside a worker
+        runs serially (nested maps)."""
+        return (_pool_from_recipe, (self._requested, self.backend, self.progress, self.timeout))
 
     @property
     def workers(self) -> int:
@@ -136,7 +146,8 @@ class Pool:
     def submit(self, func, /, *args: Any, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on one worker; returns a ``concurrent.futures.Future``."""
         name = self._resolve(None)
-        return self._backend("thread" if name == AUTO else name).submit(func, *args, **kwargs)
+        return self._backend("thread" if name == AUTO else name).submit(
+            call_without_exit, func, *args, **kwargs)
 
     # -- async twins ----------------------------------------------------------------------
     async def map_chunks_async(self, func, data, **options: Any) -> list:

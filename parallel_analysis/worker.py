@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,19 @@ def write_rows(job: Job, spec: Any, value: Any) -> None:
             "row per input row of the same shape for every chunk (use map_chunks otherwise)"
         )
     np.copyto(target, value, casting="same_kind")
+
+
+def call_without_exit(func: Callable, /, *args: Any, **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)`` for ``Pool.submit``; a ``sys.exit()`` in it is an error of the
+    call (WorkerCrashedError, as a map's chunk gives), which ``result()`` raises: not a
+    SystemExit that would end the caller's script."""
+    try:
+        return func(*args, **kwargs)
+    except SystemExit as exc:
+        raise WorkerCrashedError(
+            f"the submitted call called sys.exit({exc.code!r}) in the worker; the caller keeps "
+            "running (raise an exception instead)",
+            exitcode=exc.code if isinstance(exc.code, int) else 1) from None
 
 
 def exit_error(index: int, exc: SystemExit) -> BaseException:

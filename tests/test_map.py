@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import pickle
 import traceback
 
 import numpy as np
@@ -167,6 +168,17 @@ def test_nested_maps_run_serially_in_the_worker(pool):
     assert np.isclose(pool.map_reduce(inner, X, operator.add, n=3), X.sum())
 
 
+def test_a_func_that_closes_over_its_own_pool_runs_serially_inside(pool):
+    """The pool travels to process workers as its recipe; inside, its maps run serially."""
+    def inner(c):
+        return pool.map_reduce(None, c, Sum(), n=2)
+
+    assert np.isclose(pool.map_reduce(inner, X, operator.add, n=3), X.sum())
+    copy = pickle.loads(pickle.dumps(pool))
+    assert (copy.backend, copy._requested) == (pool.backend, pool._requested)
+    copy.close()
+
+
 def test_timeout_stops_a_stuck_process_worker_and_the_pool_recovers(pools):
     import time
 
@@ -197,6 +209,16 @@ def test_killed_worker_names_chunk_and_signal_and_pool_recovers(pools):
 
 def test_submit_returns_a_future(pool):
     assert pool.submit(functools.partial(operator.mul, 6), 7).result(timeout=30) == 42
+
+
+def test_a_submitted_sys_exit_is_an_error_of_the_call_not_of_the_caller(pool):
+    """As a map's chunk: WorkerCrashedError with the exit code, and the pool works on."""
+    import sys
+
+    with pytest.raises(WorkerCrashedError, match=r"sys.exit\(2\)") as info:
+        pool.submit(sys.exit, 2).result(timeout=30)
+    assert info.value.exitcode == 2
+    assert pool.submit(operator.add, 2, 3).result(timeout=30) == 5
 
 
 def test_module_level_functions_reuse_the_default_pool():
