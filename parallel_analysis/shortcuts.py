@@ -19,36 +19,57 @@ from .reducers.base import is_pandas
 from .share import local_value
 
 
-def sum(data: Any, axis: Any = None, **options: Any) -> Any:  # numpy's name
+class _DefaultAxis:
+    """The axis a shortcut reduces when none is given: numpy's for arrays (None: every
+    element), pandas' for Series and DataFrames (0: per column). An explicit ``axis=None``
+    reduces a DataFrame's every value to one, as pandas does."""
+
+    def __repr__(self) -> str:
+        return "<numpy's or pandas' default>"
+
+
+DEFAULT_AXIS: Any = _DefaultAxis()
+
+
+def sum(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:  # numpy's name
     """Sum of all elements (or per column with ``axis=0``), like ``np.sum`` / ``DataFrame.sum``."""
-    return map_reduce(None, with_accessor(data), r.Sum(_axis(data, axis)), **options)
+    return _reduce(data, axis, r.Sum, options)
 
 
-def mean(data: Any, axis: Any = None, **options: Any) -> Any:
+def mean(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Arithmetic mean, like ``np.mean`` / ``DataFrame.mean``."""
-    return map_reduce(None, with_accessor(data), r.Mean(_axis(data, axis)), **options)
+    return _reduce(data, axis, r.Mean, options)
 
 
-def var(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) -> Any:
+def var(data: Any, ddof: int | None = None, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Variance (``ddof`` defaults to numpy's 0 for arrays, pandas' 1 for frames)."""
-    return map_reduce(None, with_accessor(data), r.Var(ddof, _axis(data, axis)),
-                      **options)
+    return _reduce(data, axis, functools.partial(r.Var, ddof), options)
 
 
-def std(data: Any, ddof: int | None = None, axis: Any = None, **options: Any) -> Any:
+def std(data: Any, ddof: int | None = None, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Standard deviation (``ddof`` as :func:`var`)."""
-    return map_reduce(None, with_accessor(data), r.Std(ddof, _axis(data, axis)),
-                      **options)
+    return _reduce(data, axis, functools.partial(r.Std, ddof), options)
 
 
-def min(data: Any, axis: Any = None, **options: Any) -> Any:
+def min(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Minimum, like ``np.min`` (NaN propagates) / ``DataFrame.min`` (NaN skipped)."""
-    return map_reduce(None, with_accessor(data), r.Min(_axis(data, axis)), **options)
+    return _reduce(data, axis, r.Min, options)
 
 
-def max(data: Any, axis: Any = None, **options: Any) -> Any:
+def max(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Maximum, like ``np.max`` / ``DataFrame.max``."""
-    return map_reduce(None, with_accessor(data), r.Max(_axis(data, axis)), **options)
+    return _reduce(data, axis, r.Max, options)
+
+
+def _reduce(data: Any, axis: Any, reducer: Any, options: dict) -> Any:
+    """``map_reduce(None, data, reducer(axis))``, the axis read as numpy or pandas read it."""
+    value = local_value(data)
+    if axis is None and getattr(value, "ndim", 0) == 2 and hasattr(value, "columns"):
+        import pandas as pd  # a DataFrame's every value, as one column (pandas' common dtype)
+
+        data, axis = pd.concat([value.iloc[:, i] for i in range(value.shape[1])],
+                               ignore_index=True), DEFAULT_AXIS
+    return map_reduce(None, with_accessor(data), reducer(_axis(data, axis)), **options)
 
 
 def with_accessor(data: Any) -> Any:
@@ -65,6 +86,8 @@ def _axis(data: Any, axis: Any) -> Any:
     ``(0, 1)`` of a 2-d one), ``"index"`` or ``"rows"`` of a Series or DataFrame. Others pass
     through, to the reducer's own error."""
     value = local_value(data)
+    if axis is DEFAULT_AXIS:
+        return None
     if hasattr(value, "iloc"):
         return 0 if axis in ("index", "rows") else axis
     ndim = getattr(value, "ndim", None)

@@ -387,9 +387,11 @@ def _par_reduce(pool, op: str, x, axis, ddof, n: int, shortcut: bool):
                    "max": R.Max}.get(op)
         reducer = reducer(axis) if reducer else getattr(R, op.capitalize())(ddof, axis)
         return pool.map_reduce(None, x, reducer, n=n)
+    # a frame's axis=None given to a shortcut is every value (pandas 2); None here: no axis
+    given = {} if axis is None and isinstance(x, pd.DataFrame) else {"axis": axis}
     if op in ("var", "std"):
-        return getattr(par, op)(x, ddof=ddof, axis=axis, pool=pool, n=n)
-    return getattr(par, op)(x, axis=axis, pool=pool, n=n)
+        return getattr(par, op)(x, ddof=ddof, pool=pool, n=n, **given)
+    return getattr(par, op)(x, pool=pool, n=n, **given)
 
 
 def _numpy_atol(op: str, x: np.ndarray, result_dtype) -> float:

@@ -93,6 +93,24 @@ def test_shortcuts_take_numpys_and_pandas_other_spellings_of_the_axis():
         par.sum(x, axis=(0, 0), backend="serial")
 
 
+@pytest.mark.parametrize("frame", [
+    pd.DataFrame({"a": [1, 2, np.nan, 7], "b": [3.0, 4, 5, -1]}),
+    pd.DataFrame({"a": [1, 2, 9], "b": [3, 4, -5]}),
+    pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "b": [1.5, 2.0, 3.0]}),
+    pd.DataFrame({"a": np.arange(10, dtype=np.float32), "b": np.ones(10, np.float32)}),
+    pd.DataFrame({"a": [], "b": []})])
+def test_axis_none_reduces_a_frame_to_one_value_as_pandas(frame):
+    """An explicit axis=None: every value of the frame (pandas 2); no axis: per column."""
+    for name in ("sum", "mean", "var", "std", "min", "max"):
+        want = getattr(frame, name)(axis=None)
+        got = getattr(par, name)(frame, axis=None, n=2, backend="serial")
+        assert type(got) is type(want), (name, got, want)
+        assert got is want or np.isclose(got, want, rtol=1e-12, equal_nan=True), name
+        if len(frame):
+            pd.testing.assert_series_equal(getattr(par, name)(frame, n=2, backend="serial"),
+                                           getattr(frame, name)())
+
+
 def test_histogram_matches_numpy_exactly():
     x = np.random.default_rng(4).normal(size=100_000)
     counts, edges = par.histogram(x, bins=20, n=9)
