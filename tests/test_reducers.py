@@ -189,6 +189,26 @@ def test_moments_of_pyarrow_and_sparse_columns_are_pandas(dtype, values, op):
             assert got == pytest.approx(want, rel=1e-12)
 
 
+def test_object_and_big_endian_arrays_reduce_as_numpy():
+    """Object arrays compare and add as Python objects (strings, ints past int64, Decimal);
+    a big-endian array's mean is native float64, as numpy's."""
+    from decimal import Decimal
+
+    cases = [("min", np.array(["b", "a", "c", "d"], dtype=object)),
+             ("max", np.array(["b", "a", "c", "d"], dtype=object)),
+             ("max", np.array([2**70, 3, -(2**80), 5], dtype=object)),
+             ("sum", np.array([2**70, 3, 1, 5], dtype=object)),
+             ("mean", np.array([Decimal("1.1"), Decimal("2.2"), Decimal("0.3")], dtype=object)),
+             ("mean", np.array([1, 2, 4], dtype=object)),
+             ("mean", np.arange(12, dtype=">f8").reshape(4, 3)),
+             ("var", np.arange(12, dtype=">f4"))]
+    for name, x in cases:
+        want = getattr(np, name)(x, axis=0)
+        got = getattr(par, name)(x, axis=0, n=2, backend="serial")
+        assert type(got) is type(want) and np.all(got == want), (name, x.dtype, got, want)
+        assert getattr(got, "dtype", None) == getattr(want, "dtype", None)
+
+
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
 

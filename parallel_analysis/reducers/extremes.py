@@ -72,6 +72,10 @@ class _Extreme(Reducer):
             return FrameExtremes(columns, a.template if len(a.template) else b.template)
         if isinstance(a, Extreme | Skipped):
             return self._merge(a, b)
+        if not isinstance(a, np.ndarray | np.generic):  # an object array's element: a str, an
+            pair = np.empty(2, dtype=object)             # int past int64 ... compared as objects
+            pair[:] = [a, b]
+            return self._numpy.reduce(pair)
         return self._numpy(a, b)
 
     def _merge(self, a, b):

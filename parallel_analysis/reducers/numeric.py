@@ -94,7 +94,7 @@ class MeanState(NamedTuple):
 def mean_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype of numpy's mean (and variance) of ``dtype`` values."""
     if dtype.kind in "fcm":
-        return dtype
+        return dtype.newbyteorder("=")  # numpy answers in native byte order
     return np.dtype(np.float64)
 
 
@@ -123,6 +123,8 @@ class Mean(Reducer):
             return _pandas_sums(chunk)
         chunk = np.asarray(chunk)
         count = chunk.size if self.axis is None else chunk.shape[0]
+        if chunk.dtype == object:  # numpy adds Python objects as they are (Decimal stays one)
+            return MeanState(count, np.sum(chunk, axis=self.axis), chunk.dtype)
         total = np.sum(chunk, axis=self.axis, dtype=_acc_dtype(chunk.dtype))
         return MeanState(count, total, mean_dtype(chunk.dtype))
 
@@ -135,6 +137,8 @@ class Mean(Reducer):
             return _pandas_mean(state)
         if np.all(np.asarray(state.count) == 0):
             warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
+        if state.dtype == object:  # as numpy divides an object sum: by its count, an intp
+            return state.total / np.intp(state.count)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.true_divide(state.total, state.count)
         return np.asarray(out).astype(state.dtype, copy=False)[()]
