@@ -78,16 +78,17 @@ def _as_pandas(data: Any) -> Any:
 
 
 def _time_reach(value: Any, window: Any, center: bool) -> tuple[Any, Any]:
-    """The halo of a time window: its length before each chunk (and after, centered)."""
+    """The halo of a time window: its length before each chunk (and after, centered). A time
+    window without a time index is pandas' ValueError, with what to do."""
     import pandas as pd
 
     if isinstance(value, np.ndarray):
-        raise TypeError(f"a time window ({window!r}) needs a Series or DataFrame with a "
+        raise ValueError(f"a time window ({window!r}) needs a Series or DataFrame with a "
                         "DatetimeIndex; an array takes an integer window of rows")
     if not isinstance(value.index, (pd.DatetimeIndex, pd.TimedeltaIndex)):
         hint = " (convert it with .to_timestamp())" if isinstance(value.index,
                                                                   pd.PeriodIndex) else ""
-        raise TypeError(f"a time window ({window!r}) needs a DatetimeIndex or TimedeltaIndex, "
+        raise ValueError(f"a time window ({window!r}) needs a DatetimeIndex or TimedeltaIndex, "
                         f"not a {type(value.index).__name__}{hint}; or give the window in rows")
     length = pd.Timedelta(pd.tseries.frequencies.to_offset(window) if isinstance(window, str)
                           else window)

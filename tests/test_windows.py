@@ -276,12 +276,14 @@ def test_bad_input():
                                                                 "2024-01-03"]))
     with pytest.raises(ValueError, match="index values must be monotonic"):
         par.rolling(unsorted, "1D")
-    with pytest.raises(TypeError, match="needs a DatetimeIndex or TimedeltaIndex, not a "
-                                        "RangeIndex"):
+    with pytest.raises(ValueError):  # pandas' error type for a time window without a time index
+        pd.Series([1.0, 2.0]).rolling("1D")
+    with pytest.raises(ValueError, match="needs a DatetimeIndex or TimedeltaIndex, not a "
+                                         "RangeIndex"):
         par.rolling(pd.Series([1.0, 2.0]), "1D")
-    with pytest.raises(TypeError, match="to_timestamp"):
+    with pytest.raises(ValueError, match="to_timestamp"):
         par.rolling(pd.Series([1.0], index=pd.period_range("2024", periods=1)), "1D")
-    with pytest.raises(TypeError, match="array takes an integer window"):
+    with pytest.raises(ValueError, match="array takes an integer window"):
         par.rolling(np.arange(3.0), "1D")
     with pytest.raises(ValueError, match="min_periods 5 must be <= window 3"):
         par.rolling(pd.Series([1.0, 2.0]), 3, min_periods=5)
