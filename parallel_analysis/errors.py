@@ -12,7 +12,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
 
     RemoteTraceback(Exception)                a worker's traceback, as a raised error's __cause__
     PickleFallbackWarning(UserWarning)        data that cannot be shared travels by pickle
-    SharedMemoryFallbackWarning(ResourceWarning)  /dev/shm full: a file mapping instead
+    SharedMemoryFallbackWarning(UserWarning)  /dev/shm full: a file mapping instead
     ResourceTrackerWarning(RuntimeWarning)    multiprocessing's resource tracker had died
 """
 
@@ -77,8 +77,10 @@ class PickleFallbackWarning(UserWarning):
     """Data that cannot live in shared memory (object dtype) is sent by pickle instead."""
 
 
-class SharedMemoryFallbackWarning(ResourceWarning):
-    """/dev/shm had no room, so the data went to a file-backed mapping in a temporary folder."""
+class SharedMemoryFallbackWarning(UserWarning):
+    """/dev/shm had no room, so the data went to a file-backed mapping in a temporary folder.
+
+    A UserWarning, shown by default (a ResourceWarning is hidden unless asked for)."""
 
 
 class ResourceTrackerWarning(RuntimeWarning):

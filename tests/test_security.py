@@ -7,6 +7,8 @@ import os
 import pickle
 import re
 import stat
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -153,3 +155,13 @@ def test_segment_of_another_user_is_a_clear_error():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.startswith("error 13 "), proc.stdout
     assert "another user" in proc.stdout
+
+
+def test_the_fallback_warning_is_shown_under_default_filters():
+    """A fresh interpreter's default filters show it (a ResourceWarning would be hidden)."""
+    code = ("import warnings; from parallel_analysis.errors import SharedMemoryFallbackWarning "
+            "as W; warnings.warn('no room in /dev/shm', W)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={k: v for k, v in os.environ.items()
+                                          if k != "PYTHONWARNINGS"})
+    assert "SharedMemoryFallbackWarning: no room in /dev/shm" in out.stderr
