@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import work
+from .results import Record, speedup_interval
 from .workloads import Case, Data, Workload
 
 #: Units per map (as many as the other workloads' chunks), and each unit's size: about 25 ms.
@@ -66,3 +67,20 @@ class Ceiling(Workload):
     def check(self, result, expected):
         if not np.isclose(result, expected, rtol=1e-12, atol=0):
             raise AssertionError(f"{self.name}: got {result!r}, expected {expected!r}")
+
+
+def ceiling_note(recs: list[Record]) -> str:
+    """What bare work gained from a second worker in this run (the ``ceiling`` workload): the
+    bound every scaling goal of the run is read against."""
+    found = []
+    for variant, runner in RUNNERS.items():
+        pick = {r.workers: r for r in recs if r.workload == "ceiling" and r.ok and
+                r.runner == runner and r.variant == variant}
+        if 1 in pick and 2 in pick:
+            found.append(f"{runner} ({variant} units) 2 workers vs 1: "
+                         f"{speedup_interval(pick[2], pick[1])}")
+    if not found:
+        return ""
+    return ("\nThis run's ceiling, bare work on the simplest pools (the `ceiling` workload): "
+            + "; ".join(found) + ". A scaling goal above it cannot be met in this run by any "
+            "library; it changes no verdict above.\n")

@@ -13,7 +13,7 @@ import math
 import os
 
 from . import goals as _goals
-from .ceiling import RUNNERS as CEILING_RUNNERS
+from .ceiling import ceiling_note
 from .plots import draw_all
 from .results import Record, baseline, speedup_interval
 from .runner import workloads
@@ -154,23 +154,6 @@ def goals_table(recs: list[Record]) -> str:
             "over rounds. A goal is met only when the interval's lower end clears it, not met "
             "when its upper end misses it, unclear otherwise.\n")
     return "\n".join(out) + "\n" + note + ceiling_note(recs)
-
-
-def ceiling_note(recs: list[Record]) -> str:
-    """What bare work gained from a second worker in this run (the ``ceiling`` workload): the
-    bound every scaling goal of the run is read against."""
-    found = []
-    for variant, runner in CEILING_RUNNERS.items():
-        pick = {r.workers: r for r in recs if r.workload == "ceiling" and r.ok and
-                r.runner == runner and r.variant == variant}
-        if 1 in pick and 2 in pick:
-            found.append(f"{runner} ({variant} units) 2 workers vs 1: "
-                         f"{speedup_interval(pick[2], pick[1])}")
-    if not found:
-        return ""
-    return ("\nThis run's ceiling, bare work on the simplest pools (the `ceiling` workload): "
-            + "; ".join(found) + ". A scaling goal above it cannot be met in this run by any "
-            "library; it changes no verdict above.\n")
 
 
 def autoprobe_section(rows: list[dict]) -> str:
