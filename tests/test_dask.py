@@ -302,6 +302,7 @@ def test_a_chunk_that_keeps_killing_workers_is_reported(dpool, client, monkeypat
         with pytest.raises(WorkerCrashedError, match="running chunk 0 died 2 times") as info:
             dpool.map_chunks(always_dies, np.arange(100), n=1)
         assert info.value.chunk == 0
+        assert info.value.exitcode == 3 and "exited with code 3" in str(info.value)  # named
     finally:
         _healthy(client)
     assert dpool.map_chunks(len, np.arange(100), n=4) == [25] * 4  # the pool works afterwards

@@ -38,7 +38,7 @@ from ..share import local_value
 from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, crash_error
-from .dask_cluster import close_cluster, connect, import_distributed, wait_for_workers
+from .dask_cluster import close_cluster, connect, import_distributed, wait_for_workers, watch_exits
 from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch
 from .pickling import dumps_job, dumps_specs, loads_outcomes
 
@@ -80,6 +80,8 @@ class DaskBackend(Backend):
             self.shutdown()
             raise
         super().__init__(self.total_threads())
+        # the exit codes of the workers of a cluster in this process (ours, or a client's)
+        self._exits = watch_exits(self._cluster or getattr(self._client, "cluster", None))
         self._lock = threading.Lock()
         self._live: dict[str, tuple] = {}  # key → (future, chunk) scattered for a running map
         self._inflight: dict[int, set] = {}  # map id → its dask futures running or queued
@@ -241,7 +243,7 @@ class DaskBackend(Backend):
             elif batch.retry(exc, finished, self._started):
                 self._relaunch(batch, result)
             else:
-                self._fail(result, crash_error(exc, batch))
+                self._fail(result, crash_error(exc, batch, self._exits))
         except BaseException as exc:  # delivered through the future
             self._fail(result, exc)
         else:

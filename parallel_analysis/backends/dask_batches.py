@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import WorkerCrashedError
 from . import pickling
 from .pickling import REQUEUES
+from .spawning import describe_exit
 
 #: Times a batch is resubmitted after its worker died while running it (dask itself retries a
 #: task whose worker dies, but cannot recreate the scattered data it was given).
@@ -68,8 +69,9 @@ class Batch(pickling.Batch):
             self.current.cancel()
 
 
-def crash_error(exc: BaseException, batch: Batch) -> WorkerCrashedError:
-    """The error of a batch the cluster could not run: which chunks, and why we gave up."""
+def crash_error(exc: BaseException, batch: Batch, exits: Any = ()) -> WorkerCrashedError:
+    """The error of a batch the cluster could not run: which chunks, why we gave up, and how
+    the last worker of ours died (``exits``: our LocalCluster's exit codes, newest last)."""
     chunk = batch.first_index
     n = len(batch.keys)  # scattered chunks: one key each; other chunks: not known here
     where = (f"chunk {chunk}" if n == 1 else f"chunks {chunk}..{chunk + n - 1}" if n else
@@ -82,9 +84,12 @@ def crash_error(exc: BaseException, batch: Batch) -> WorkerCrashedError:
     else:
         what = (f"{where} was lost {batch.requeues} times with dask workers that died while "
                 "running other chunks")
+    exitcode = exits[-1] if exits else None
+    if exitcode is not None:
+        what += f" (the last worker process {describe_exit(exitcode)})"
     return WorkerCrashedError(
         f"{what}; giving up ({type(exc).__name__}: {exc}). Look for memory limits or native "
         "crashes in the worker logs (the pool's dask client: client.get_worker_logs()); the "
         "cluster itself keeps working.",
-        chunk=chunk,
+        chunk=chunk, exitcode=exitcode,
     )

@@ -8,6 +8,7 @@ concern; submitting and retrying batches are another.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from ..cpus import available_cpus
@@ -52,6 +53,26 @@ def connect(workers: int | None, address: str | None, threads_per_worker: int,
     except BaseException:
         cluster.close(timeout=CLOSE_TIMEOUT)
         raise
+
+
+def watch_exits(cluster: Any) -> deque:
+    """The exit codes of a LocalCluster's worker processes as they die, newest last: what a
+    crash error names (the signal). Its nannies run in this process, so the callback each
+    calls when its worker process exits is wrapped (none for a remote cluster)."""
+    exits: deque = deque(maxlen=32)
+    for nanny in getattr(cluster, "workers", {}).values():
+        sync = getattr(nanny, "_on_worker_exit_sync", None)
+        if sync is None:  # another nanny's internals: the error names no signal
+            continue
+
+        def record(exitcode: Any, _sync: Any = sync) -> None:
+            exits.append(exitcode)
+            _sync(exitcode)
+
+        nanny._on_worker_exit_sync = record  # the worker processes it starts from now on
+        if getattr(nanny, "process", None) is not None:
+            nanny.process.on_exit = record  # the one running now
+    return exits
 
 
 def wait_for_workers(client: Any) -> None:
