@@ -62,9 +62,13 @@ def max(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
 
 
 def _reduce(data: Any, axis: Any, reducer: Any, options: dict) -> Any:
-    """``map_reduce(None, data, reducer(axis))``, the axis read as numpy or pandas read it."""
+    """``map_reduce(None, data, reducer(axis))``, the axis read as numpy or pandas read it, and
+    a DataFrame's ``numeric_only=True`` as pandas reads it (numbers and booleans)."""
     value = local_value(data)
-    if axis is None and getattr(value, "ndim", 0) == 2 and hasattr(value, "columns"):
+    frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
+    if frame and options.pop("numeric_only", False):
+        data = value = value.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
+    if axis is None and frame:
         import pandas as pd  # a DataFrame's every value, as one column (pandas' common dtype)
 
         data, axis = pd.concat([value.iloc[:, i] for i in range(value.shape[1])],

@@ -189,6 +189,23 @@ def test_moments_of_pyarrow_and_sparse_columns_are_pandas(dtype, values, op):
             assert got == pytest.approx(want, rel=1e-12)
 
 
+def test_numeric_only_selects_the_columns_pandas_does():
+    """numbers, booleans (nullable and pyarrow too), complex; not strings, datetimes,
+    timedeltas or categoricals: per column and with axis=None, as pandas."""
+    df = pd.DataFrame({"i": [1, 2, 5], "f": [1.5, 2.0, np.nan], "b": [True, False, True],
+                       "B": pd.array([True, None, False], dtype="boolean"),
+                       "I": pd.array([1, None, 3], dtype="Int64"), "s": ["a", "b", "c"],
+                       "t": pd.to_datetime(["2020", "2021", "2022"]),
+                       "c": pd.Categorical(["x", "y", "x"]),
+                       "td": pd.to_timedelta([1, 2, 3], "s")})
+    for name in ("sum", "mean", "var", "std", "min", "max"):
+        pd.testing.assert_series_equal(
+            getattr(par, name)(df, numeric_only=True, n=2, backend="serial"),
+            getattr(df, name)(numeric_only=True))
+        assert getattr(par, name)(df, axis=None, numeric_only=True, n=2, backend="serial") \
+            == pytest.approx(getattr(df, name)(axis=None, numeric_only=True), rel=1e-12)
+
+
 def test_object_and_big_endian_arrays_reduce_as_numpy():
     """Object arrays compare and add as Python objects (strings, ints past int64, Decimal);
     a big-endian array's mean is native float64, as numpy's."""
