@@ -82,13 +82,18 @@ class Generation:
         """Note which workers were dead already when the executor found itself broken. It
         SIGTERMs the others next, so a worker that died of a SIGTERM of its own (``os.kill``
         in a chunk, or from outside) is told from them by this (:mod:`.crashes`)."""
-        original = getattr(self.thread, "terminate_broken", None)
+        original = getattr(type(self.thread), "terminate_broken", None)
         if original is None:  # another executor's internals: SIGTERMs then count as its own
             return
+        # Weak references only: a cycle through the thread would keep its queues (and their
+        # semaphores) alive after it ends, until the next garbage collection.
+        generation, thread = weakref.ref(self), weakref.ref(self.thread)
 
         def terminate_broken(cause: Any) -> None:
-            self.dead_at_break = {pid for pid in list(self.processes) if not _running(pid)}
-            original(cause)
+            gen = generation()
+            if gen is not None:
+                gen.dead_at_break = {pid for pid in list(gen.processes) if not _running(pid)}
+            original(thread(), cause)
 
         self.thread.terminate_broken = terminate_broken
 
