@@ -8,6 +8,7 @@ concern; submitting and retrying batches are another.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from typing import Any
 
@@ -61,13 +62,16 @@ def watch_exits(cluster: Any) -> deque:
     calls when its worker process exits is wrapped (none for a remote cluster)."""
     exits: deque = deque(maxlen=32)
     for nanny in getattr(cluster, "workers", {}).values():
-        sync = getattr(nanny, "_on_worker_exit_sync", None)
+        sync = getattr(type(nanny), "_on_worker_exit_sync", None)
         if sync is None:  # another nanny's internals: the error names no signal
             continue
 
-        def record(exitcode: Any, _sync: Any = sync) -> None:
+        held = weakref.ref(nanny)  # weakly: no cycle through the nanny
+
+        def record(exitcode: Any, _sync: Any = sync, _held: Any = held) -> None:
             exits.append(exitcode)
-            _sync(exitcode)
+            if _held() is not None:
+                _sync(_held(), exitcode)
 
         nanny._on_worker_exit_sync = record  # the worker processes it starts from now on
         if getattr(nanny, "process", None) is not None:
