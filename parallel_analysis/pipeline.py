@@ -133,18 +133,20 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
         dtype = first.dtype if dtype is None else dtype
         row_shape = first.shape[1:] if row_shape is None else row_shape
     output = backend.output((plan.n_rows,) + tuple(row_shape), dtype)
+    cast = "safe" if call.out_dtype is None else "same_kind"  # dtype= given: cast to it
     try:
         if first is not None:
             np.copyto(output.array[specs[0].out_start: specs[0].out_stop], first,
                       casting="same_kind")
             specs = specs[1:]
         if output.target is None:  # the rows come back with the outcomes: the caller writes
-            written = Job(None, "array", out=output.array)
+            written = Job(None, "array", out=output.array, cast=cast)
             by_index = {spec.index: spec for spec in specs}
             execute(backend, _map_job(job), specs,
                     lambda i, v: write_rows(written, by_index[i], v), settings)
         else:
-            execute(backend, replace(job, out=output.target), specs, _ignore, settings)
+            execute(backend, replace(job, out=output.target, cast=cast), specs, _ignore,
+                    settings)
         return output.array
     finally:
         if output.release is not None:

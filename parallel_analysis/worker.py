@@ -49,6 +49,7 @@ class Job:
     out: Any = None  # "array" mode: a Shared handle or an ndarray to write rows into
     log_level: int = 10  # lowest level the caller's loggers accept (feedback.caller_level)
     halos: Any = None  # map_overlap: halos.Halos, what to add and trim around func per chunk
+    cast: str = "safe"  # "array" mode: numpy's casting into ``out`` (same_kind: dtype= given)
 
 
 @dataclass(slots=True)  # thousands per map: slots make each one cheaper to build and read
@@ -85,7 +86,10 @@ def apply_job(job: Job, chunk: Any, index: int | None = None) -> Any:
 
 
 def write_rows(job: Job, spec: Any, value: Any) -> None:
-    """Write one chunk's output rows into the map_array output (``job.out``)."""
+    """Write one chunk's output rows into the map_array output (``job.out``): of the first
+    chunk's dtype, which another chunk's values must fit without loss (numpy's "safe" cast:
+    int8 into int64, never int64 into int8 or float64 into float32), or of the ``dtype=``
+    given, which values are cast to as numpy's "same_kind" allows."""
     out = job.out.value if hasattr(job.out, "value") else job.out
     target = out[spec.out_start: spec.out_stop]
     value = np.asarray(value)
@@ -95,7 +99,14 @@ def write_rows(job: Job, spec: Any, value: Any) -> None:
             f"output rows for that chunk have shape {target.shape}: map_array needs one output "
             "row per input row of the same shape for every chunk (use map_chunks otherwise)"
         )
-    np.copyto(target, value, casting="same_kind")
+    if job.cast == "safe" and not np.can_cast(value.dtype, target.dtype, "safe"):
+        raise TypeError(
+            f"map_array: func returned {value.dtype} for chunk {spec.index}, but the output is "
+            f"{target.dtype} (the first chunk's dtype), which cannot hold every {value.dtype} "
+            "value: return one dtype from every chunk (e.g. .astype(...)), or use map_chunks "
+            "and np.concatenate, which promotes"
+        )
+    np.copyto(target, value, casting=job.cast)
 
 
 def call_without_exit(func: Callable, /, *args: Any, **kwargs: Any) -> Any:

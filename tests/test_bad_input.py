@@ -275,3 +275,16 @@ def test_map_array_needs_one_output_row_per_input_row(pool):
         pool.map_array(lambda c: c.sum(keepdims=True), np.arange(100.0), n=4)
     with pytest.raises(ValueError, match="map_array"):
         pool.map_array(lambda c: c[:1] if c[0] else c, np.arange(100.0), n=4)
+
+
+def test_map_array_refuses_a_chunk_whose_values_its_output_cannot_hold(pool):
+    """The output takes the first chunk's dtype: a later chunk's int64 into int8, or float64
+    into float32, is a clear error (never wrapped or rounded values); int8 into int64 fits."""
+    x = np.arange(12.0)
+    for first, later in [(np.int8, np.int64), (np.float32, np.float64), (np.int64, np.float64)]:
+        def f(c, first=first, later=later):
+            return c.astype(first) if c[0] == 0 else c.astype(later) * 1000
+        with pytest.raises(TypeError, match="return one dtype from every chunk"):
+            pool.map_array(f, x, n=3)
+    got = pool.map_array(lambda c: c.astype(np.int64 if c[0] == 0 else np.int8), x, n=3)
+    assert got.dtype == np.int64 and got.tolist() == list(range(12))
