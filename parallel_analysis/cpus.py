@@ -13,8 +13,10 @@ import os
 from functools import lru_cache
 
 
+@lru_cache(maxsize=1)
 def cgroup_quota() -> float | None:
-    """CPU quota from cgroup v2 (``cpu.max``) or v1 (``cfs_quota_us``), None when unlimited."""
+    """CPU quota from cgroup v2 (``cpu.max``) or v1 (``cfs_quota_us``), None when unlimited;
+    read once (a container's quota is fixed at its start)."""
     try:
         with open("/sys/fs/cgroup/cpu.max") as f:
             quota, period = f.read().split()[:2]
@@ -35,9 +37,9 @@ def cgroup_quota() -> float | None:
     return None
 
 
-@lru_cache(maxsize=1)
 def available_cpus() -> int:
-    """CPUs this process may use: affinity mask and cgroup quota, at least 1."""
+    """CPUs this process may use: affinity mask and cgroup quota, at least 1. The mask is read
+    at every call (a microsecond): ``os.sched_setaffinity`` after the first map counts."""
     try:
         count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import parallel_analysis as par
 from parallel_analysis.cpus import available_cpus
@@ -71,3 +72,19 @@ def test_par_info_is_the_function_whatever_was_imported_first():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == available_cpus()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no affinity masks here")
+def test_a_changed_affinity_mask_counts_after_the_first_map():
+    """CPUs usable are read at each call: taskset-like changes in a running session count."""
+    mask = os.sched_getaffinity(0)
+    assert par.map_reduce(None, np.arange(10), par.reducers.Sum()) == 45
+    before = par.info()["cpus"]["usable"]
+    try:
+        os.sched_setaffinity(0, {min(mask)})
+        assert par.info()["cpus"]["usable"] == 1
+        with par.Pool(backend="thread") as pool:
+            assert pool.workers == 1
+    finally:
+        os.sched_setaffinity(0, mask)
+    assert par.info()["cpus"]["usable"] == before  # and back
