@@ -20,7 +20,8 @@ So while a chunk runs in a worker, :func:`capture` collects what it emits, in or
 The items travel back with the chunk's outcome (:class:`Captured` ``.items``, picklable by
 construction) and :func:`parallel_analysis.replay.replay` re-emits them in the caller. Thread
 and serial backends need none of this: their chunks already run where the handlers are, so
-``capture`` is a no-op for them.
+``capture`` is a no-op for them; their records are tagged as they are made instead
+(:func:`enter_chunk`: a log-record factory reads the chunk this thread runs).
 
 Costs: with nothing emitted, a chunk pays for swapping ``sys.stdout``/``sys.stderr``, one handler
 and one warnings filter (a few microseconds). Records are turned into plain dicts (message
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import warnings
@@ -48,6 +50,50 @@ MAX_TEXT = 1_000_000
 _PLAIN = (str, int, float, bool, type(None))
 
 _capturing = threading.local()  # .active: a chunk's capture is running in this thread
+_running = threading.local()  # .chunk: the chunk a thread or serial worker runs now (or None)
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def enter_chunk(index: int) -> Any:
+    """Tag the log records this thread makes with chunk ``index`` (a thread or serial worker,
+    whose records go straight to the caller's handlers); returns what :func:`leave_chunk`
+    restores. A chunk of a map nested in a running chunk keeps the outer chunk's tag, as a
+    process worker's capture does."""
+    if not _factory_installed:
+        _install_factory()
+    outer = getattr(_running, "chunk", None)
+    if outer is None:
+        _running.chunk = index
+    return outer
+
+
+def leave_chunk(outer: Any) -> None:
+    _running.chunk = outer
+
+
+def _install_factory() -> None:
+    """Wrap the process's log-record factory (whatever it is) once: records made while a
+    chunk runs in this thread get ``record.chunk`` / ``record.worker_pid`` and the message tag
+    ``[chunk i, thread name]``, as a process worker's replayed records do."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        made = logging.getLogRecordFactory()
+
+        def tagged(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = made(*args, **kwargs)
+            index = getattr(_running, "chunk", None)
+            if index is not None and not hasattr(record, "chunk"):
+                record.chunk, record.worker_pid = index, os.getpid()
+                if isinstance(record.msg, str):
+                    record.msg = (f"{record.msg} [chunk {index}, thread "
+                                  f"{threading.current_thread().name}]")
+            return record
+
+        logging.setLogRecordFactory(tagged)
+        _factory_installed = True
 
 
 class Captured:

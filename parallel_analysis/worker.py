@@ -147,7 +147,14 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
             for spec in specs:
                 if board is not None and board.cancelled(map_id):
                     break  # the map was cancelled (or failed): its other chunks are not wanted
-                outcome = _run_one(job, spec, board, slot, map_id)
+                if in_process:  # its records are tagged when replayed in the caller
+                    outcome = _run_one(job, spec, board, slot, map_id)
+                else:
+                    outer_chunk = feedback.enter_chunk(spec.index)
+                    try:
+                        outcome = _run_one(job, spec, board, slot, map_id)
+                    finally:
+                        feedback.leave_chunk(outer_chunk)
                 outcome.pid = pid
                 items = captured.take()
                 if items:

@@ -144,7 +144,13 @@ def test_in_process_backends_print_and_log_directly(pools, name, capsys, caplog)
     pools[name].map_chunks(_prints, np.arange(20), n=2)
     pools[name].map_chunks(_logs_info, np.arange(20), n=2)
     assert capsys.readouterr().out.count("chunk starts at") == 2
-    assert len([r for r in caplog.records if r.name == LOGGER]) == 2
+    records = [r for r in caplog.records if r.name == LOGGER]
+    assert sorted(r.chunk for r in records) == [0, 1]  # tagged as a process worker's are
+    for r in records:
+        assert r.worker_pid == os.getpid()
+        assert f"[chunk {r.chunk}, thread {r.threadName}]" in r.getMessage()
+    logging.getLogger(LOGGER).info("outside any map")
+    assert not hasattr(caplog.records[-1], "chunk")
 
 
 def _worker_state():
