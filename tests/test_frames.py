@@ -284,3 +284,27 @@ def test_map_chunks_by_key_gets_whole_groups(pool):
             for c in chunks]
     assert sum(len(k) for k in keys) == len(set().union(*keys))
     assert_frame_equal(pd.concat(chunks).sort_index(), df.sort_index())
+
+
+def test_reducers_take_a_pyarrow_table_as_pandas_does():
+    """A Table (and Arrow arrays a func returns) reduce as their pandas conversion: nulls
+    skipped, per column, time zones kept; describe and groupby_agg take one too."""
+    table = pa.table({"a": pa.chunked_array([[1, 2, None, 4], [5, 6]], pa.int64()),
+                      "b": [1.0, 2, 3, 4, 5, 6], "k": ["x", "y"] * 3,
+                      "t": pa.array(pd.date_range("2020", periods=6, tz="UTC"))})
+    frame = table.to_pandas()
+    for backend in ("serial", "thread", "process"):
+        for reducer, want in [(par.reducers.Sum(), frame["a"].sum()),
+                              (par.reducers.Count(), frame["a"].count()),
+                              (par.reducers.Max(), frame["a"].max())]:
+            got = par.map_reduce(lambda c: c["a"], table, reducer, n=2, backend=backend)
+            assert got == want
+        pd.testing.assert_series_equal(par.mean(table.select(["a", "b"]), n=2,
+                                                backend=backend),
+                                       frame[["a", "b"]].mean())
+        assert par.min(table.select(["t"]), n=2, backend=backend)["t"] == frame["t"].min()
+        pd.testing.assert_frame_equal(par.groupby_agg(table, "k", {"b": "sum"}, n=2,
+                                                      backend=backend),
+                                      frame.groupby("k").agg({"b": "sum"}))
+    pd.testing.assert_frame_equal(par.describe(table.select(["a", "b"]), exact=True),
+                                  frame[["a", "b"]].describe())
