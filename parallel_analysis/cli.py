@@ -80,7 +80,11 @@ def _report(args: argparse.Namespace) -> int:
     if len(args.results) > 2:
         print("report takes one results file, or two to compare", file=sys.stderr)
         return 2
-    runs = [load(path) for path in args.results]
+    try:
+        runs = [load(path) for path in args.results]
+    except (OSError, ValueError) as exc:  # a missing file, not JSON, not results
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
     if len(runs) == 1:
         doc, recs = runs[0]
         if args.out:

@@ -221,3 +221,12 @@ def test_accessor_workloads_run_and_state_their_goals(tmp_path):
     for text in ("## rowapply", "≥ 1.85× pandas' df.apply(f, axis=1)", "s.map(g)",
                  "≥ 1.7× pandas' groupby(k).apply(f)", "auto within 5%"):
         assert text in report, text
+
+
+def test_report_of_a_file_that_is_no_results_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "bad.json").write_text("nope")
+    (tmp_path / "empty.json").write_text("{}")
+    for name, says in [("missing.json", "No such file"), ("bad.json", "is not JSON"),
+                       ("empty.json", "holds no benchmark results")]:
+        assert cli.main(["report", str(tmp_path / name)]) == 2
+        assert says in capsys.readouterr().err

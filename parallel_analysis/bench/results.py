@@ -104,9 +104,17 @@ def records(doc: dict) -> list[Record]:
 
 
 def load(path: str) -> tuple[dict, list[Record]]:
-    """(the document, its records) from a JSON file written by either tool."""
+    """(the document, its records) from a JSON file written by either tool; ValueError naming
+    the file when it is not JSON or has no list of benchmarks."""
     with open(path) as f:
-        doc = json.load(f)
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not JSON ({exc}): give the results.json that "
+                             "`parallel-analysis bench` or pytest-benchmark wrote") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise ValueError(f"{path} holds no benchmark results (no 'benchmarks' list): give the "
+                         "results.json that `parallel-analysis bench` or pytest-benchmark wrote")
     return doc, records(doc)
 
 
