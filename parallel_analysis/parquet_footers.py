@@ -85,13 +85,16 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
                                        _column_bytes(metadata, rg_id, columns),
                                        fragment.partition_expression))
     options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression)
-    _index_options(options, dataset.schema, single_file=len(files) == 1, columns=columns)
+    _index_options(options, dataset.schema, single_file=len(files) == 1 and expression is None,
+                   columns=columns)
     return ParquetSource(row_groups, options, files)
 
 
 def _index_options(options: ReadOptions, schema: Any, single_file: bool,
                    columns: list | None) -> None:
-    """How chunks get their index: stored index columns as pandas would, else row positions."""
+    """How chunks get their index: stored index columns as pandas would, else row positions
+    (a stored RangeIndex, its start, step and name, for a whole single file only: filtered
+    rows, and files of a folder, are numbered 0..n-1 without a name, as pandas numbers them)."""
     meta = schema.pandas_metadata or {}
     index_columns = meta.get("index_columns", [])
     stored = [c for c in index_columns if isinstance(c, str)]
@@ -103,8 +106,7 @@ def _index_options(options: ReadOptions, schema: Any, single_file: bool,
             options.columns = columns + [c for c in stored if c not in columns]
         return
     ranges = [c for c in index_columns if isinstance(c, dict) and c.get("kind") == "range"]
-    if ranges:
+    if ranges and single_file:  # pandas keeps a stored RangeIndex for one whole file only
         options.index_name = ranges[0].get("name")
-        if single_file:
-            options.index_start = int(ranges[0].get("start", 0))
-            options.index_step = int(ranges[0].get("step", 1)) or 1
+        options.index_start = int(ranges[0].get("start", 0))
+        options.index_step = int(ranges[0].get("step", 1)) or 1

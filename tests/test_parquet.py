@@ -177,6 +177,25 @@ def test_a_stored_index_round_trips(files):
     pd.testing.assert_frame_equal(got, pd.read_parquet(files["indexed"], columns=["v"]))
 
 
+def test_a_stored_range_index_is_kept_as_pandas_keeps_it(tmp_path):
+    """A whole single file keeps its RangeIndex (start, step, name); filtered rows and the
+    files of a folder are numbered 0..n-1, unnamed, as pd.read_parquet numbers them."""
+    df = pd.DataFrame({"k": np.arange(300) % 5, "x": np.arange(300.0)},
+                      index=pd.RangeIndex(10, 910, 3, name="ri"))
+    df.to_parquet(tmp_path / "one.parquet", row_group_size=50)
+    (tmp_path / "two").mkdir()
+    df.iloc[:100].to_parquet(tmp_path / "two" / "0.parquet")
+    df.iloc[100:].to_parquet(tmp_path / "two" / "1.parquet")
+    for path, options in [(tmp_path / "one.parquet", {}),
+                          (tmp_path / "one.parquet", {"filters": [("k", "<", 2)]}),
+                          (tmp_path / "two", {})]:
+        want = pd.read_parquet(path, **options)
+        got = pd.concat(par.map_chunks(lambda c: c, par.from_parquet(str(path), **options),
+                                       n=3, backend="serial"))
+        pd.testing.assert_frame_equal(got, want, check_index_type=False)
+        assert got.index.name == want.index.name
+
+
 def test_hive_partitions_become_plain_columns(files):
     got = _read_all(par.from_parquet(files["hive"]))
     expected = pd.read_parquet(files["hive"])
