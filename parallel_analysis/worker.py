@@ -81,7 +81,8 @@ def apply_job(job: Job, chunk: Any, index: int | None = None) -> Any:
     if halos is not None:
         value = halos.trim(index, value)
     if job.mode == "reduce":
-        if type(value).__module__.startswith("pyarrow") and hasattr(value, "to_pandas"):
+        arrow = type(value).__module__.startswith("pyarrow") and hasattr(value, "to_pandas")
+        if arrow and getattr(job.reducer, "arrow_as_pandas", False):
             value = value.to_pandas()  # Arrow data as pandas reduces it: NA skipped, per column
         return job.reducer.partial(value)
     return value

@@ -308,3 +308,8 @@ def test_reducers_take_a_pyarrow_table_as_pandas_does():
                                       frame.groupby("k").agg({"b": "sum"}))
     pd.testing.assert_frame_equal(par.describe(table.select(["a", "b"]), exact=True),
                                   frame[["a", "b"]].describe())
+    # Concat, binary callables and users' reducers get the Arrow data itself
+    assert par.map_reduce(None, table, par.reducers.Concat(), n=2).equals(table)
+    joined = par.map_reduce(None, table, lambda a, b: pa.concat_tables([a, b]), n=2,
+                            backend="process")
+    assert joined.equals(table)

@@ -43,6 +43,11 @@ class Reducer:
     #: on small pieces sees mostly the Python glue around the kernels. False: probe.
     releases_gil: bool = False
 
+    #: True for reducers that follow pandas' conventions (NA skipped, per column): Arrow data
+    #: (a Table, an array) reaches their ``partial`` as its pandas conversion. False (Concat,
+    #: binary callables, users' reducers): as it is.
+    arrow_as_pandas: bool = False
+
     def partial(self, chunk: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 

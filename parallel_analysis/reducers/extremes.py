@@ -41,6 +41,8 @@ class FrameExtremes(NamedTuple):
 
 
 class _Extreme(Reducer):
+    arrow_as_pandas = True
+
     _numpy: Any = None
     _method = ""
 

@@ -29,6 +29,8 @@ class ValueCounts(Reducer):
     puts it after the others before sorting) and at its first appearance for the rest.
     """
 
+    arrow_as_pandas = True
+
     def __init__(self, dropna: bool = True, normalize: bool = False):
         self.dropna = dropna
         self.normalize = normalize
@@ -98,6 +100,8 @@ class Describe(Reducer):
     timedeltas). Percentiles are exact with ``exact=True``, or approximate within
     :class:`~.quantile.Quantile`'s rank bound (exact for chunks of at most ``sketch_size``).
     """
+
+    arrow_as_pandas = True
 
     def __init__(self, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
                  sketch_size: int = 4096):

@@ -92,6 +92,8 @@ class GroupBy(Reducer):
     other than those listed keep the rows of their column.
     """
 
+    arrow_as_pandas = True
+
     #: Whole chunks hold the GIL through about 5% of a partial's CPU time on pandas' kernels
     #: (15-20% on the numpy fallback): threads, which move no data, beat processes either way.
     releases_gil = True

@@ -42,6 +42,8 @@ class Histogram(Reducer):
     and estimates the bin count for ``bins="auto"`` and numpy's other names.
     """
 
+    arrow_as_pandas = True
+
     def __init__(self, bins: Any = 10, range: tuple | None = None):
         if isinstance(bins, str):
             raise ValueError(f"Histogram(bins={bins!r}) needs statistics of the whole data; use "
@@ -75,6 +77,8 @@ class ExtentState(NamedTuple):
 class Extent(Reducer):
     """Count, minimum and maximum of the values (within ``range`` if given), NaN propagating:
     what ``np.histogram`` derives its outer edges from."""
+
+    arrow_as_pandas = True
 
     def __init__(self, range: tuple | None = None):
         self.range = range

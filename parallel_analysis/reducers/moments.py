@@ -40,6 +40,8 @@ class VarState(NamedTuple):
 class Var(Reducer):
     """Variance with ``ddof`` (default: 0 for arrays as numpy, 1 for pandas), Chan's update."""
 
+    arrow_as_pandas = True
+
     _sqrt = False
 
     def __init__(self, ddof: int | None = None, axis: Any = None):

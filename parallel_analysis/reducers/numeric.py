@@ -43,6 +43,8 @@ class Sum(Reducer):
     Integer sums wrap silently and float sums that overflow warn, as ``np.sum``'s do.
     """
 
+    arrow_as_pandas = True
+
     def __init__(self, axis: Any = None):
         self.axis = check_axis(axis)
 
@@ -69,6 +71,8 @@ class Sum(Reducer):
 
 class Count(Reducer):
     """Number of elements (arrays: ``x.size``, or rows with ``axis=0``); non-NA values in pandas."""
+
+    arrow_as_pandas = True
 
     def __init__(self, axis: Any = None):
         self.axis = check_axis(axis)
@@ -114,6 +118,8 @@ class Mean(Reducer):
     skipped, integers summed in float64 (no overflow), ``<NA>`` for nullable columns with no
     value, ``Timestamp``/``Timedelta`` for datetimes, no warning (see :mod:`.kinds`).
     """
+
+    arrow_as_pandas = True
 
     def __init__(self, axis: Any = None):
         self.axis = check_axis(axis)

@@ -57,6 +57,8 @@ class Quantile(Reducer):
     NaN: arrays give NaN (as numpy), pandas skips it.
     """
 
+    arrow_as_pandas = True
+
     def __init__(self, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096):
         q_arr = np.asarray(q, dtype=float)
         if np.any((q_arr < 0) | (q_arr > 1)) or np.any(np.isnan(q_arr)):
