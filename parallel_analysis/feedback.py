@@ -21,7 +21,7 @@ The items travel back with the chunk's outcome (:class:`Captured` ``.items``, pi
 construction) and :func:`parallel_analysis.replay.replay` re-emits them in the caller. Thread
 and serial backends need none of this: their chunks already run where the handlers are, so
 ``capture`` is a no-op for them; their records are tagged as they are made instead
-(:func:`enter_chunk`: a log-record factory reads the chunk this thread runs).
+(:func:`enter_chunk`: ``Logger.makeRecord``, wrapped once, reads the chunk this thread runs).
 
 Costs: with nothing emitted, a chunk pays for swapping ``sys.stdout``/``sys.stderr``, one handler
 and one warnings filter (a few microseconds). Records are turned into plain dicts (message
@@ -52,7 +52,7 @@ _PLAIN = (str, int, float, bool, type(None))
 _capturing = threading.local()  # .active: a chunk's capture is running in this thread
 _running = threading.local()  # .chunk: the chunk a thread or serial worker runs now (or None)
 _factory_lock = threading.Lock()
-_factory_installed = False
+_factory_installed = False  # Logger.makeRecord wrapped (see _install_factory)
 
 
 def enter_chunk(index: int) -> Any:
@@ -73,26 +73,30 @@ def leave_chunk(outer: Any) -> None:
 
 
 def _install_factory() -> None:
-    """Wrap the process's log-record factory (whatever it is) once: records made while a
-    chunk runs in this thread get ``record.chunk`` / ``record.worker_pid`` and the message tag
-    ``[chunk i, thread name]``, as a process worker's replayed records do."""
+    """Wrap ``logging.Logger.makeRecord`` (whatever it is) once: records made while a chunk
+    runs in this thread get ``record.chunk`` / ``record.worker_pid`` and the message tag
+    ``[chunk i, thread name]``, as a process worker's replayed records do. Set after the
+    record's ``extra``, and only where ``extra`` set none: a chunk's own ``extra={"chunk":
+    ...}`` wins, as in the replay (a record factory runs before ``extra``, which then refuses
+    to overwrite)."""
     global _factory_installed
     with _factory_lock:
         if _factory_installed:
             return
-        made = logging.getLogRecordFactory()
+        make = logging.Logger.makeRecord
 
-        def tagged(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = made(*args, **kwargs)
+        def make_tagged(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make(self, *args, **kwargs)
             index = getattr(_running, "chunk", None)
-            if index is not None and not hasattr(record, "chunk"):
-                record.chunk, record.worker_pid = index, os.getpid()
+            if index is not None:
+                record.__dict__.setdefault("chunk", index)
+                record.__dict__.setdefault("worker_pid", os.getpid())
                 if isinstance(record.msg, str):
                     record.msg = (f"{record.msg} [chunk {index}, thread "
                                   f"{threading.current_thread().name}]")
             return record
 
-        logging.setLogRecordFactory(tagged)
+        logging.Logger.makeRecord = make_tagged
         _factory_installed = True
 
 

@@ -151,6 +151,10 @@ def test_in_process_backends_print_and_log_directly(pools, name, capsys, caplog)
         assert f"[chunk {r.chunk}, thread {r.threadName}]" in r.getMessage()
     logging.getLogger(LOGGER).info("outside any map")
     assert not hasattr(caplog.records[-1], "chunk")
+    caplog.clear()  # a chunk's own extra= wins, as in a process worker's replayed record
+    pools[name].map_chunks(lambda c: logging.getLogger(LOGGER).info("x", extra={"chunk": "own"}),
+                           np.arange(20), n=2)
+    assert [r.chunk for r in caplog.records if r.name == LOGGER] == ["own", "own"]
 
 
 def _worker_state():
