@@ -51,8 +51,8 @@ _PLAIN = (str, int, float, bool, type(None))
 
 _capturing = threading.local()  # .active: a chunk's capture is running in this thread
 _running = threading.local()  # .chunk: the chunk a thread or serial worker runs now (or None)
-_factory_lock = threading.Lock()
-_factory_installed = False  # Logger.makeRecord wrapped (see _install_factory)
+_tagging_lock = threading.Lock()
+_tagging_installed = False  # Logger.makeRecord wrapped (see _install_tagging)
 
 
 def enter_chunk(index: int) -> Any:
@@ -60,8 +60,8 @@ def enter_chunk(index: int) -> Any:
     whose records go straight to the caller's handlers); returns what :func:`leave_chunk`
     restores. A chunk of a map nested in a running chunk keeps the outer chunk's tag, as a
     process worker's capture does."""
-    if not _factory_installed:
-        _install_factory()
+    if not _tagging_installed:
+        _install_tagging()
     outer = getattr(_running, "chunk", None)
     if outer is None:
         _running.chunk = index
@@ -72,16 +72,16 @@ def leave_chunk(outer: Any) -> None:
     _running.chunk = outer
 
 
-def _install_factory() -> None:
+def _install_tagging() -> None:
     """Wrap ``logging.Logger.makeRecord`` (whatever it is) once: records made while a chunk
     runs in this thread get ``record.chunk`` / ``record.worker_pid`` and the message tag
     ``[chunk i, thread name]``, as a process worker's replayed records do. Set after the
     record's ``extra``, and only where ``extra`` set none: a chunk's own ``extra={"chunk":
     ...}`` wins, as in the replay (a record factory runs before ``extra``, which then refuses
     to overwrite)."""
-    global _factory_installed
-    with _factory_lock:
-        if _factory_installed:
+    global _tagging_installed
+    with _tagging_lock:
+        if _tagging_installed:
             return
         make = logging.Logger.makeRecord
 
@@ -97,7 +97,7 @@ def _install_factory() -> None:
             return record
 
         logging.Logger.makeRecord = make_tagged
-        _factory_installed = True
+        _tagging_installed = True
 
 
 class Captured:

@@ -152,10 +152,10 @@ def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:
     thread."""
     if not isinstance(df, pd.DataFrame):
         return False
-    keys = by if isinstance(by, list) else [by]
     funcs = agg.values() if isinstance(agg, dict) else [agg]
-    named = [f for fs in funcs for f in (fs if isinstance(fs, list) else [fs])]
-    return any(isinstance(k, pd.Grouper) for k in keys) or (by is None) == (level is None) \
+    named = [f for fs in funcs for f in (fs if isinstance(fs, (list, tuple)) else [fs])]
+    return any(isinstance(k, pd.Grouper) for k in keys_of(by)) or \
+        (by is None) == (level is None) \
         or not df.columns.is_unique or \
         any(isinstance(f, str) and f in NOT_ONE_PER_GROUP for f in named)
 

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .split import keys_of
+
 #: Name of the column holding the i-th array key (never a label of the caller's).
 PREFIX = "__parallel_analysis_key_"
 
@@ -48,7 +50,7 @@ def is_array_key(key: Any) -> bool:
 
 def as_column_keys(df: Any, by: Any) -> ColumnKeys:
     """``df`` and ``by`` with every array key of ``by`` turned into a column (see above)."""
-    keys = by if isinstance(by, list) else [by]
+    keys = keys_of(by)
     if isinstance(df, pd.DataFrame):
         keys = [df.index.map(k) if callable(k) or isinstance(k, dict) else k for k in keys]
     if not isinstance(df, pd.DataFrame) or not any(is_array_key(k) for k in keys):

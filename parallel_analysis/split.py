@@ -189,8 +189,14 @@ def keys_of(by: Any) -> list:
 def _group_codes(data: Any, groups: Groups) -> np.ndarray:
     """Each row's group number (-1: an NA key that ``dropna`` drops)."""
     keys = keys_of(groups.by)
-    codes = data.groupby(keys, sort=groups.sort, dropna=groups.dropna,
-                         observed=True).ngroup().to_numpy()
+    try:
+        grouped = data.groupby(keys, sort=groups.sort, dropna=groups.dropna, observed=True)
+    except KeyError as exc:
+        if isinstance(groups.by, tuple):  # pandas 2 reads a tuple as one label
+            raise KeyError(f"{groups.by!r}: a tuple is one key (a MultiIndex column's label), "
+                           "as in pandas; give several keys as a list") from exc
+        raise
+    codes = grouped.ngroup().to_numpy()
     if codes.dtype.kind == "f":  # NA keys dropped (dropna=True) are numbered NaN
         codes = np.where(np.isnan(codes), -1, codes).astype(np.int64)
     return codes

@@ -144,6 +144,8 @@ def test_a_tuple_is_one_key_as_in_pandas(pool):
         flat.groupby(("s", "i"))
     with pytest.raises(KeyError):
         par.groupby_agg(flat, ("s", "i"), "sum", backend=pool.backend)
+    with pytest.raises(KeyError, match="give several keys as a list"):
+        par.split(flat, 3, by=("s", "i"))
 
 
 def test_functions_dicts_and_levels_as_keys_and_pandas_own_forms(pool):
@@ -165,6 +167,8 @@ def test_functions_dicts_and_levels_as_keys_and_pandas_own_forms(pool):
              (t, {"by": pd.Grouper(key="t", freq="D")}, {"v": "sum"}),
              (t.set_index("t"), {"by": pd.Grouper(freq="6h")}, {"v": ["mean", "size"]}),
              (df, {"by": "s"}, {"f": "cumsum"}),
+             (df, {"by": "s"}, {"f": ("sum", "cumsum")}),
+             (df[["s", "f"]], {"by": "s"}, ("cumsum",)),
              (df[["s", "f"]], {"by": "s"}, "ohlc"),
              (df[["s", "f", "v"]].set_axis(["s", "f", "f"], axis=1), {"by": "s"}, "sum")]
     for frame, keys, agg in cases:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..plan import Chunked
-from ..split import Groups
+from ..split import Groups, keys_of
 from .assembly import Recorder, replayer
 from .failures import Failure, note
 from .results import pack, unpack
@@ -53,7 +53,7 @@ class GroupKeys:
 
     def simple(self, df: pd.DataFrame) -> bool:
         """Whether ``by`` names columns / index levels, so that a chunk can group itself."""
-        keys = self.by if isinstance(self.by, list) else [self.by]
+        keys = keys_of(self.by)
         levels = {n for n in df.index.names if n is not None}
         for k in keys:
             if not pd.api.types.is_hashable(k) or callable(k) or isinstance(k, pd.Grouper):
