@@ -30,8 +30,10 @@ MAP_OPTIONS = ("n", "size", "nbytes", "by", "progress", "timeout", "args", "kwar
                "_cancel")
 
 
-def _pool_from_recipe(workers: int | None, backend: str, progress: Any, timeout: Any) -> Pool:
-    return Pool(workers, backend, progress=progress, timeout=timeout)
+def _pool_from_recipe(workers: int | None, backend: str, options: dict, closed: bool) -> Pool:
+    pool = Pool(workers, backend, **options)
+    pool._closed = closed
+    return pool
 
 
 def _check_workers(workers: Any) -> int | None:
@@ -70,10 +72,13 @@ class Pool:
         self._finalizer = weakref.finalize(self, _shutdown_backends, self._backends)
 
     def __reduce__(self):
-        """A pool travels as its recipe (workers, backend, defaults), never its workers: a
-        func that closes over its pool runs on processes too, where every map inside a worker
-        runs serially (nested maps)."""
-        return (_pool_from_recipe, (self._requested, self.backend, self.progress, self.timeout))
+        """A pool travels as its recipe (workers, backend, options, closed or not), never its
+        workers: a func that closes over its pool runs on processes too, where every map
+        inside a worker runs serially (nested maps). A dask ``client`` stays behind: the copy
+        connects by the options it has (``address``) or starts its own cluster."""
+        options = {k: v for k, v in self._options.items() if k != "client"}
+        options.update(progress=self.progress, timeout=self.timeout)
+        return (_pool_from_recipe, (self._requested, self.backend, options, self._closed))
 
     @property
     def workers(self) -> int:

@@ -169,13 +169,25 @@ def test_nested_maps_run_serially_in_the_worker(pool):
 
 
 def test_a_func_that_closes_over_its_own_pool_runs_serially_inside(pool):
-    """The pool travels to process workers as its recipe; inside, its maps run serially."""
-    def inner(c):
-        return pool.map_reduce(None, c, Sum(), n=2)
+    """The pool travels to process workers as its recipe; inside, its maps run serially
+    (in the worker's own process, on the serial backend)."""
+    import os
 
-    assert np.isclose(pool.map_reduce(inner, X, operator.add, n=3), X.sum())
-    copy = pickle.loads(pickle.dumps(pool))
-    assert (copy.backend, copy._requested) == (pool.backend, pool._requested)
+    def inner(c):
+        sums = pool.map_chunks(lambda part: (os.getpid(), float(part.sum())), c, n=2)
+        return {pid for pid, _ in sums}, sum(s for _, s in sums)
+
+    outer = pool.map_chunks(lambda c: (os.getpid(), inner(c)), X, n=3)
+    assert np.isclose(sum(total for _, (_, total) in outer), X.sum())
+    for pid, (inner_pids, _) in outer:
+        assert inner_pids == {pid}  # never a pool inside a pool
+    copy = pickle.loads(pickle.dumps(par.Pool(2, pool.backend, timeout=9, start_method="spawn")))
+    assert (copy.backend, copy._requested, copy.timeout) == (pool.backend, 2, 9)
+    assert copy._options == {"start_method": "spawn"}
+    closed = par.Pool(2, "thread")
+    closed.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pickle.loads(pickle.dumps(closed)).map_chunks(len, X)
     copy.close()
 
 
