@@ -10,6 +10,7 @@ the blame.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class Batch(pickling.Batch):
     """A batch as submitted to dask, with the keys of the chunks it was given by scatter."""
 
     keys: list = field(default_factory=list)
+    submitted: float = field(default_factory=time.monotonic)  # first sent to the cluster
     attempts: int = 0  # times its worker died while it ran
     marker: str | None = None  # True on the scheduler while a resubmitted run runs
     current: Any = None  # the dask future running it now
@@ -71,7 +73,8 @@ class Batch(pickling.Batch):
 
 def crash_error(exc: BaseException, batch: Batch, exits: Any = ()) -> WorkerCrashedError:
     """The error of a batch the cluster could not run: which chunks, why we gave up, and how
-    the last worker of ours died (``exits``: our LocalCluster's exit codes, newest last)."""
+    the last worker died that exited since the batch was sent (``exits``: the cluster's
+    ``(time, exit code)``, newest last; a clean exit, code 0, says nothing)."""
     chunk = batch.first_index
     n = len(batch.keys)  # scattered chunks: one key each; other chunks: not known here
     where = (f"chunk {chunk}" if n == 1 else f"chunks {chunk}..{chunk + n - 1}" if n else
@@ -84,7 +87,8 @@ def crash_error(exc: BaseException, batch: Batch, exits: Any = ()) -> WorkerCras
     else:
         what = (f"{where} was lost {batch.requeues} times with dask workers that died while "
                 "running other chunks")
-    exitcode = exits[-1] if exits else None
+    since = [code for when, code in list(exits) if when >= batch.submitted and code]
+    exitcode = since[-1] if since else None
     if exitcode is not None:
         what += f" (the last worker process {describe_exit(exitcode)})"
     return WorkerCrashedError(

@@ -8,6 +8,7 @@ concern; submitting and retrying batches are another.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections import deque
 from typing import Any
@@ -57,9 +58,10 @@ def connect(workers: int | None, address: str | None, threads_per_worker: int,
 
 
 def watch_exits(cluster: Any) -> deque:
-    """The exit codes of a LocalCluster's worker processes as they die, newest last: what a
-    crash error names (the signal). Its nannies run in this process, so the callback each
-    calls when its worker process exits is wrapped (none for a remote cluster)."""
+    """``(time.monotonic(), exit code)`` of a LocalCluster's worker processes as they die,
+    newest last: what a crash error names (the signal). Its nannies run in this process, so
+    the callback each calls when its worker process exits is wrapped (none for a remote
+    cluster; nannies added later by scaling are not watched)."""
     exits: deque = deque(maxlen=32)
     for nanny in getattr(cluster, "workers", {}).values():
         sync = getattr(type(nanny), "_on_worker_exit_sync", None)
@@ -69,9 +71,10 @@ def watch_exits(cluster: Any) -> deque:
         held = weakref.ref(nanny)  # weakly: no cycle through the nanny
 
         def record(exitcode: Any, _sync: Any = sync, _held: Any = held) -> None:
-            exits.append(exitcode)
-            if _held() is not None:
-                _sync(_held(), exitcode)
+            exits.append((time.monotonic(), exitcode))
+            nanny = _held()
+            if nanny is not None:
+                _sync(nanny, exitcode)
 
         nanny._on_worker_exit_sync = record  # the worker processes it starts from now on
         if getattr(nanny, "process", None) is not None:
