@@ -98,7 +98,8 @@ def workload_table(recs: list[Record], workload: str, cpus: int) -> str:
 
 def scaling_table(recs: list[Record], workload: str) -> str:
     """Chunking gains told apart from parallel gains: serial over chunks vs the one call, and
-    each backend with more workers vs the same backend with one."""
+    each runner that ran with one worker (our backends; the ceiling's bare pools) with more
+    workers vs the same runner with one."""
     rows = [r for r in recs if r.workload == workload and r.ok and r.kind != "plain"]
     lines = []
     for variant in dict.fromkeys(r.variant for r in rows):
