@@ -30,7 +30,7 @@ from .plan import Plan, cut, place
 from .progress import progress_bar
 from .reduce import TreeReduction
 from .reducers import Fold
-from .share import Shared
+from .share import local_value
 from .split import Chunking
 from .worker import Job, apply_job, write_rows
 
@@ -103,7 +103,7 @@ def _reduce_empty(call: MapCall) -> Any:
     reducer, job = call.job.reducer, call.job
     if isinstance(reducer, Fold):
         raise TypeError("reduce() of empty data with no initial value")
-    data = call.data.value if isinstance(call.data, Shared) else call.data
+    data = local_value(call.data)
     if hasattr(data, "empty_frame"):  # a lazy source without rows: its empty DataFrame
         data = data.empty_frame()
     if isinstance(data, (list, tuple)) or hasattr(data, "chunk_specs"):
@@ -157,7 +157,7 @@ def _empty_array(call: MapCall, dtype: Any, row_shape: Any) -> np.ndarray:
     """map_array of no rows: the dtype and row shape ``func`` gives on the empty input, when it
     gives an array of no rows there (as dask infers its meta), else float64; ``dtype=`` and
     ``shape=`` win."""
-    data = call.data.value if isinstance(call.data, Shared) else call.data
+    data = local_value(call.data)
     if (dtype is None or row_shape is None) and isinstance(data, np.ndarray):
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..cpus import available_cpus
-from ..share import Shared
+from ..share import local_value
 from ..specs import Local, readonly
 from ..split import take_rows
 from ..worker import Job, Outcome
@@ -78,7 +78,7 @@ class Backend:
     def place(self, data: Any, slices: list[slice]) -> Placement:
         """Specs for the chunks of ``data`` (an array, frame, table or Shared handle) cut at
         ``slices``; here read-only views of the caller's data."""
-        value = readonly(data.value if isinstance(data, Shared) else data)  # its rows are too
+        value = readonly(local_value(data))  # its rows are too
         return Placement([Local(i, s.start, s.stop, take_rows(value, s))
                           for i, s in enumerate(slices)])
 
