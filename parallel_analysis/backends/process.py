@@ -40,7 +40,7 @@ from .generation import Generation
 from .pickling import REQUEUES, Batch, deliver_call, loads_outcomes, pack_batch
 from .placing import place_shared
 from .remote import call_pickled, run_batch_pickled
-from .spawning import context
+from .spawning import context, interrupts_deferred
 
 #: Seconds to wait for workers to exit on shutdown before they are killed.
 SHUTDOWN_GRACE = 5.0
@@ -101,9 +101,12 @@ class ProcessBackend(Backend):
         """Submit to the working executor; one that broke under the submit is replaced."""
         with self._lock:  # no executor is replaced (or shut down) under a submit
             for attempt in range(SUBMIT_TRIES):
-                gen = self._generation()
+                current = self._current
+                starting = current is None or current.broken or \
+                    len(current.processes) < self.workers
                 try:
-                    return gen.submit(fn, *args)
+                    with interrupts_deferred(starting):  # queues and workers made whole
+                        return self._generation().submit(fn, *args)
                 except BrokenProcessPool:
                     if attempt + 1 == SUBMIT_TRIES:
                         raise

@@ -8,16 +8,19 @@ the package).
   cloudpickle, so workers never need it.
 - A child of ``os.fork()`` forgets the parent's forkserver and workers.
 - A worker's exit code is read right even when two threads poll it at once.
+- Ctrl-C waits while an executor is built and its workers start (:func:`interrupts_deferred`).
 - :func:`describe_exit` says how a worker died, from its exit code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from multiprocessing import context as mp_context
 from multiprocessing import spawn
 
@@ -148,6 +151,27 @@ def context(start_method: str | None):
     if method == "forkserver":
         mp.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
     return _CONTEXTS[method]() if method in _CONTEXTS else mp.get_context(method)
+
+
+@contextlib.contextmanager
+def interrupts_deferred(needed: bool = True) -> Iterator[None]:
+    """Ctrl-C held back while multiprocessing builds an executor's queues and starts its
+    workers, and delivered (KeyboardInterrupt) right after: an interrupt in the middle leaves
+    a named semaphore in /dev/shm that nobody unlinks, or a worker whose pid never reached the
+    executor. Only in the main thread, over Python's own handler (signal handlers are the
+    main thread's; another handler is the caller's to keep)."""
+    if not needed or threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    caught: list = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def describe_exit(exitcode: int | None) -> str:
