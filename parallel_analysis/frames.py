@@ -31,6 +31,7 @@ from .groupby_keys import as_column_keys
 from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
+from .share import local_value
 from .split import Chunking, keys_of, rows_and_row_nbytes
 
 
@@ -122,9 +123,11 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     """
     if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
         options.setdefault("backend", "thread")
-    if _pandas_only(df, by, agg, level):
-        return df.groupby(by, level=level, sort=sort, dropna=dropna, observed=observed).agg(agg)
+    if _pandas_only(local_value(df), by, agg, level):
+        return local_value(df).groupby(by, level=level, sort=sort, dropna=dropna,
+                                       observed=observed).agg(agg)
     if level is not None and by is None:  # index levels, as keys named after them
+        df = local_value(df)  # (a Shared frame's view: its levels become columns of a copy)
         levels = level if isinstance(level, list) else [level]
         keys = [df.index.get_level_values(lv) for lv in levels]
         by = keys if isinstance(level, list) else keys[0]

@@ -177,6 +177,10 @@ def test_functions_dicts_and_levels_as_keys_and_pandas_own_forms(pool):
         got = par.groupby_agg(frame, by, agg, level=level, n=4, backend=pool.backend,
                               workers=2)
         assert_same(got, want)
+    with par.share(mi) as shared:  # levels of a shared frame's index too
+        assert_same(par.groupby_agg(shared, None, {"f": "sum"}, level="c", n=4,
+                                    backend=pool.backend, workers=2),
+                    mi.groupby(level="c").agg({"f": "sum"}))
 
 
 def test_aggregations_that_do_not_merge_use_the_rows(pool):
