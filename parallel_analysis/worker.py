@@ -81,8 +81,8 @@ def apply_job(job: Job, chunk: Any, index: int | None = None) -> Any:
     if halos is not None:
         value = halos.trim(index, value)
     if job.mode == "reduce":
-        arrow = type(value).__module__.startswith("pyarrow") and hasattr(value, "to_pandas")
-        if arrow and getattr(job.reducer, "arrow_as_pandas", False):
+        if getattr(job.reducer, "arrow_as_pandas", False) and \
+                type(value).__module__.startswith("pyarrow") and hasattr(value, "to_pandas"):
             value = value.to_pandas()  # Arrow data as pandas reduces it: NA skipped, per column
         return job.reducer.partial(value)
     return value
@@ -121,8 +121,12 @@ def call_without_exit(func: Callable, /, *args: Any, **kwargs: Any) -> Any:
     except SystemExit as exc:
         raise WorkerCrashedError(
             f"the submitted call called sys.exit({exc.code!r}) in the worker; the caller keeps "
-            "running (raise an exception instead)",
-            exitcode=exc.code if isinstance(exc.code, int) else 1) from None
+            "running (raise an exception instead)", exitcode=_exit_code(exc)) from None
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """The process exit code ``sys.exit(code)`` stands for (1 for a message or other object)."""
+    return exc.code if isinstance(exc.code, int) else 1
 
 
 def exit_error(index: int, exc: SystemExit) -> BaseException:
@@ -131,7 +135,7 @@ def exit_error(index: int, exc: SystemExit) -> BaseException:
         f"chunk {index} called sys.exit({exc.code!r}) in the worker; the caller keeps running "
         "(raise an exception instead to stop a map)",
         chunk=index,
-        exitcode=exc.code if isinstance(exc.code, int) else 1,
+        exitcode=_exit_code(exc),
     )
 
 
