@@ -18,6 +18,16 @@ Load does not move it: load shows up as run delay (subtracted), or as the OS sus
 while it holds the GIL, which makes the watcher wait but adds no CPU time to func. Load can hide
 holding (a starved watcher sees nothing) but not fake it. Garbage collection is paused while a
 piece runs (a collection holds the GIL for milliseconds at random).
+
+Two things the scheduler does would still fool it, and are ruled out:
+
+* A woken thread is often queued on the CPU it last ran on: behind func, while the other CPU
+  idles (measured on this project's Linux 6.18 machine: the watcher of a pure-Python func waited
+  for a CPU through ~80% of each piece on an idle machine, and saw nothing). The watcher pins
+  itself to a CPU other than the one func runs on (when it may use more than one).
+* A timer that fires late (a virtual CPU the host did not run) looks like a wait for the GIL.
+  Waiting for the GIL means sleeping a second time, on the GIL's condition variable, so a nap in
+  which the watcher was scheduled in only once (schedstat's third field) waited for no GIL.
 """
 
 from __future__ import annotations
@@ -35,27 +45,46 @@ from typing import Any, NamedTuple
 NAP = 200e-6
 
 
-def _schedstat_reader(tid: int | None = None) -> tuple[Callable[[], float], Callable[[], None]]:
-    """A function giving a thread's run delay in seconds (this thread's, or native id ``tid``
-    of this process), and one closing the file; 0 where schedstat is missing."""
-    path = "/proc/thread-self/schedstat" if tid is None else f"/proc/self/task/{tid}/schedstat"
+def _schedstat_reader() -> Callable[[], tuple[float, int]]:
+    """A function giving this thread's (run delay in seconds, times scheduled in); (0, 0) where
+    schedstat is missing (then every nap counts as one that blocked twice)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
     except OSError:
-        return (lambda: 0.0), (lambda: None)
+        return lambda: (0.0, 0)
 
-    def read() -> float:
+    def read() -> tuple[float, int]:
         try:
-            return int(os.pread(fd, 128, 0).split()[1]) * 1e-9
+            fields = os.pread(fd, 128, 0).split()
+            return int(fields[1]) * 1e-9, int(fields[2])
         except (OSError, ValueError, IndexError):
-            return 0.0
+            return 0.0, 0
 
-    return read, (lambda: os.close(fd))
+    return read
+
+
+def current_cpu() -> int | None:
+    """The CPU the calling thread runs on (``/proc/thread-self/stat``), or None."""
+    try:
+        with open("/proc/thread-self/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[36])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pin_away_from(cpu: int | None, allowed: set) -> None:
+    """Pin the calling thread to the CPUs in ``allowed`` other than ``cpu`` (all of ``allowed``
+    when that leaves none, or ``cpu`` is unknown)."""
+    others = allowed - {cpu} if cpu is not None else set()
+    try:
+        os.sched_setaffinity(0, others or allowed)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 class Watcher:
     """A daemon thread that naps while asked to and records, per nap, (start, end, its own run
-    delay, the watched thread's run delay)."""
+    delay, the watched thread's CPU seconds, whether it blocked more than once)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -63,29 +92,40 @@ class Watcher:
         self._first = threading.Event()
         self._samples: list = []
         self._target: Callable[[], float] = lambda: 0.0
+        self._away_from: int | None = None  # the CPU func runs on
         self.baseline = None  # typical lateness of a nap with the GIL free and a CPU at hand
         self._thread = threading.Thread(target=self._loop, name="gil-watcher", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
-        read, _close = _schedstat_reader()
+        read = _schedstat_reader()
         perf, sleep = time.perf_counter, time.sleep
+        try:
+            allowed = os.sched_getaffinity(0)
+        except (AttributeError, OSError):
+            allowed = set()
+        pinned = None
         while True:
             self._active.wait()
+            if len(allowed) > 1 and self._away_from != pinned:
+                pinned = self._away_from
+                _pin_away_from(pinned, allowed)
             other = self._target
-            t0, r0, o0 = perf(), read(), other()
+            t0, (r0, s0), o0 = perf(), read(), other()
             sleep(NAP)
-            r1, o1, t1 = read(), other(), perf()
+            (r1, s1), o1, t1 = read(), other(), perf()
             with self._lock:
-                self._samples.append((t0, t1, r1 - r0, o1 - o0))
+                self._samples.append((t0, t1, r1 - r0, o1 - o0, s1 - s0 != 1))
             self._first.set()
 
-    def start(self, clock: int | None = None) -> None:
+    def start(self, clock: int | None = None, cpu: int | None = None) -> None:
         """Start napping; ``clock``: the CPU-time clock of the thread that runs func
-        (``time.pthread_getcpuclockid``), read at both ends of every nap."""
+        (``time.pthread_getcpuclockid``), read at both ends of every nap; ``cpu``: the CPU it
+        runs on, which the watcher keeps off."""
         with self._lock:
             self._samples = []
         self._target = (lambda: time.clock_gettime(clock)) if clock is not None else (lambda: 0.0)
+        self._away_from = cpu
         self._first.clear()
         self._active.set()
         self._first.wait(1.0)  # the watcher is napping: func's start is covered
@@ -109,7 +149,7 @@ class Watcher:
         self.start()
         time.sleep(naps * NAP * 1.6)
         s = self.stop()
-        late = [t1 - t0 - NAP - rd for t0, t1, rd, _ in s] or [0.0]
+        late = [t1 - t0 - NAP - rd for t0, t1, rd, *_ in s] or [0.0]
         self.baseline = max(0.0, statistics.median(late))
         return self.baseline
 
@@ -147,14 +187,16 @@ def gil_wait(samples: list, t_start: float, t_end: float, baseline: float,
     Per nap, the watcher waited for the GIL ``wait = wall - NAP - baseline - its run delay``
     (the time it was ready to run but blocked). The func thread's CPU time ``a`` over the nap is
     read from its CPU clock; ``min(wait, a)`` of it ran with the GIL held, since the nap ends as
-    soon as func lets go. Counting func's progress rather than wall time makes the share blind
-    to load: a GIL holder that the OS suspends for other work makes the watcher wait, but makes
-    no progress, and adds nothing. ``cpu=False`` (no CPU clock for the func thread): the share
-    of the watcher's ready time spent waiting, which such suspensions inflate.
+    soon as func lets go; a nap in which the watcher was scheduled in only once waited for no
+    GIL (a late timer) and counts none. Counting func's progress rather than wall time makes
+    the share blind to load: a GIL holder that the OS suspends for other work makes the watcher
+    wait, but makes no progress, and adds nothing. ``cpu=False`` (no CPU clock for the func
+    thread): the share of the watcher's ready time spent waiting, which such suspensions
+    inflate.
     """
     held = ran = starved = 0.0
     used = 0
-    for t0, t1, rd, a in samples:
+    for t0, t1, rd, a, blocked_again in samples:
         if t1 <= t_start or t0 >= t_end:
             continue
         used += 1
@@ -163,7 +205,7 @@ def gil_wait(samples: list, t_start: float, t_end: float, baseline: float,
         late = max(0.0, t1 - t_end)
         rd = max(0.0, rd - late)
         wall = t1 - late - t0
-        wait = max(0.0, wall - NAP - baseline - rd)
+        wait = max(0.0, wall - NAP - baseline - rd) if blocked_again else 0.0
         starved += rd
         if cpu:
             held += min(wait, a)
@@ -202,7 +244,7 @@ def _watch(w: Watcher, func: Callable, piece: Any) -> Watched:
     collecting = gc.isenabled()
     gc.disable()  # a collection holds the GIL for ms at random: in a short piece, an outlier
     clock = _cpu_clock()
-    w.start(clock)
+    w.start(clock, current_cpu())
     t0 = time.perf_counter()
     try:
         func(piece)
