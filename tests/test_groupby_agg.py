@@ -125,6 +125,20 @@ def test_keys_given_as_arrays_and_series_as_pandas_takes_them(pool):
         par.groupby_agg(df, df["v"].to_numpy()[:10], "sum", backend=pool.backend)
 
 
+def test_the_columns_keep_their_name_and_label_dtype(pool):
+    """The input's column axis name (and a MultiIndex's names) stays on the result, and labels
+    of object dtype stay object for string and list aggregations; a dict's keys are labels anew,
+    as pandas makes them (found by an independent probe: the name was dropped, object became
+    str)."""
+    df = keyed_frame(600)[["i", "f", "v"]]
+    df.columns = df.columns.astype(object).rename("cols")
+    for agg in ["sum", "max", "mean", ["max", "var"], {"f": "max"}, {"f": ["max"], "v": "sum"},
+                {"v": "nunique"}]:
+        got = par.groupby_agg(df, "i", agg, n=4, backend=pool.backend, workers=2)
+        assert_same(got, df.groupby("i").agg(agg))
+        assert got.columns.names == df.groupby("i").agg(agg).columns.names
+
+
 def test_a_tuple_is_one_key_as_in_pandas(pool):
     """A tuple is one label (a MultiIndex column), not a list of keys, as pandas 2 reads it:
     grouping by it, aggregating MultiIndex columns (labels and their levels' dtypes as pandas

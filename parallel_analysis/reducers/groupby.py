@@ -64,7 +64,7 @@ class GroupState(NamedTuple):
     pairs: dict  # column -> list of distinct (keys, value) frames, for nunique
     rows: dict  # column -> list of raw (keys, value) frames, for aggregations that do not merge
     moment_dtypes: dict  # column -> dtype of its mean/var/std result
-    columns: list  # the input's columns, for agg given as a string or list
+    columns: pd.Index  # the input's columns, for agg given as a string or list (their labels)
     dense: tuple = ()  # Dense partials (integer keys in small ranges, as arrays), unmerged
 
 
@@ -137,10 +137,10 @@ class GroupBy(Reducer):
                 table = pd.DataFrame({**dict(zip(keys, coded.uniques)), **parts}, copy=False)
                 # factorize's uniques are the chunk's own first values: no codes needed
                 return GroupState([typed_keys(table, keys, chunk)], {}, {}, dtypes,
-                                  list(chunk.columns))
+                                  chunk.columns)
             dense = Dense(tuple(coded.lows), tuple(coded.spans), parts,
                           tuple(chunk[k].dtype for k in keys), len(chunk))
-            return GroupState([], {}, {}, dtypes, list(chunk.columns), (dense,))
+            return GroupState([], {}, {}, dtypes, chunk.columns, (dense,))
         index, parts = size.index, {comp("size"): size, **parts}
         table = pd.DataFrame({k: _column(v, index) for k, v in parts.items()}, index=index,
                              copy=False)
@@ -149,7 +149,7 @@ class GroupBy(Reducer):
         codes = (lambda: labels.codes) if labels is not None else \
             functools.cache(lambda: kernels.group_codes(g, len(size)).codes)
         return GroupState([typed_keys(table.reset_index(), keys, chunk, codes)], pairs, rows,
-                          dtypes, list(chunk.columns))
+                          dtypes, chunk.columns)
 
     def _parts(self, chunk: pd.DataFrame, plan: Any, g: Any, labels: Any, dtypes: dict
                ) -> tuple[dict, dict, dict]:
@@ -260,6 +260,6 @@ class GroupBy(Reducer):
         result = result[labels]
         if plan.series:
             return result.iloc[:, 0].rename(None)
-        named = list(self.agg) if isinstance(self.agg, dict) else state.columns
-        result.columns = result_columns([o.label for o in plan.outputs], plan.flat, named)
+        result.columns = result_columns([o.label for o in plan.outputs], plan.flat,
+                                        state.columns, isinstance(self.agg, dict))
         return result

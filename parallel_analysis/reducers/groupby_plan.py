@@ -84,19 +84,24 @@ def on_column(grouped: Any, column: Any, how: str, *args: Any, **kwargs: Any) ->
     return getattr(grouped[column], how)(*args, **kwargs)
 
 
-def result_columns(labels: list, flat: bool, source: list) -> pd.Index:
-    """The result's columns as pandas labels them: the input's own labels (a MultiIndex's
-    levels as the input's) for one aggregation per column, else (column, function) pairs,
-    a MultiIndex column's label extended by the function."""
-    if not flat:
-        return pd.MultiIndex.from_tuples([(*c, f) if isinstance(c, tuple) else (c, f)
-                                          for c, f in labels])
-    if labels and all(isinstance(c, tuple) for c in source):
-        full = pd.MultiIndex.from_tuples(source)
-        where = full.get_indexer(labels)
-        if (where >= 0).all():
-            return full.take(where)
-    return pd.Index(labels)
+def result_columns(labels: list, flat: bool, source: pd.Index, from_dict: bool) -> pd.Index:
+    """The result's columns as pandas labels them: for one aggregation per column the input's
+    own labels (``source``: their dtype, name, a MultiIndex's levels), else (column, function)
+    pairs, a MultiIndex column's label extended by the function; the names of ``source`` kept.
+    A dict's keys are labels anew (their dtype inferred), as pandas makes them."""
+    columns = labels if flat else [c for c, _ in labels]
+    where = source.get_indexer(columns) if source.is_unique and not from_dict else None
+    if where is not None and (where >= 0).all():
+        base = source.take(where)
+    elif isinstance(source, pd.MultiIndex) and columns:
+        base = pd.MultiIndex.from_tuples(columns, names=source.names)
+    else:
+        base = pd.Index(columns, name=source.name, tupleize_cols=False)
+    if flat:
+        return base
+    levels = [base.get_level_values(i) for i in range(base.nlevels)]
+    return pd.MultiIndex.from_arrays([*levels, [f for _, f in labels]],
+                                     names=[*source.names, None])
 
 
 def comp(kind: str, column: Any = None) -> str:
