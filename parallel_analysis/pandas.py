@@ -102,8 +102,15 @@ class FrameAccessor(_Accessor):
 class SeriesAccessor(_Accessor):
     """``s.par``: Series methods computed in parallel, with pandas' exact results."""
 
-    def apply(self, func: Any, args: tuple = (), **kwargs: Any) -> Any:
-        """``s.apply(func, args, **kwargs)``."""
+    def apply(self, func: Any, args: tuple = (), *, by_row: Any = "compat",
+              **kwargs: Any) -> Any:
+        """``s.apply(func, args, by_row, **kwargs)``; ``by_row=False`` hands func the whole
+        Series, as pandas does (in the caller: chunks would change what func sees)."""
+        if by_row is not False and by_row != "compat":
+            raise ValueError(f"by_row={by_row!r}: pandas' Series.apply takes by_row=False or "
+                             "'compat'")
+        if by_row is False:
+            return self._obj.apply(func, args=tuple(args), by_row=False, **kwargs)
         return series_apply(self._obj, func, self._runner(), tuple(args), kwargs)
 
     def map(self, arg: Any, na_action: str | None = None) -> Any:

@@ -105,6 +105,10 @@ class Rolling:
         import pandas as pd
 
         value = local_value(data)
+        if not isinstance(value, (np.ndarray, pd.Series, pd.DataFrame)):
+            raise TypeError(f"rolling takes a Series, DataFrame, 1-d or 2-d array or a Shared "
+                            f"handle of one, got {type(value).__name__}: wrap it first "
+                            "(np.asarray(data) or pd.Series(data))")
         if isinstance(window, pd.api.indexers.BaseIndexer):
             raise TypeError("custom BaseIndexer windows are not supported: give a number of "
                             "rows or a time window such as '5min'")

@@ -141,6 +141,16 @@ def test_one_row_and_empty_frames(pool):
               lambda: df.par(pool=pool).groupby("k").apply(len))
 
 
+def test_series_apply_by_row_false_hands_func_the_whole_series(pool):
+    s = realistic(300)["x"]
+    whole = lambda v: v - v.mean()  # noqa: E731  a function of the whole Series
+    assert_series_equal(s.par(pool=pool).apply(whole, by_row=False),
+                        s.apply(whole, by_row=False))
+    assert_series_equal(s.par(pool=pool).apply(abs, by_row="compat"), s.apply(abs))
+    with pytest.raises(ValueError, match="by_row=False or 'compat'"):
+        s.par(pool=pool).apply(abs, by_row=True)
+
+
 def test_agg_is_groupby_agg(pool):
     df = realistic(500)
     by_k = df.par(pool=pool).groupby("k")

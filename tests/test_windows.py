@@ -293,6 +293,8 @@ def test_bad_input():
         par.rolling(np.arange(3.0), 2.5)
     with pytest.raises(ValueError, match="1-d or 2-d"):
         par.rolling(np.zeros((3, 2, 2)), 2)
+    with pytest.raises(TypeError, match="got list: wrap it first"):
+        par.rolling([1.0, 2.0, 3.0], 2)
     with pytest.raises(TypeError, match="BaseIndexer"):
         par.rolling(pd.Series([1.0]), pd.api.indexers.FixedForwardWindowIndexer(window_size=2))
     with pytest.raises(TypeError, match="unexpected option"):
