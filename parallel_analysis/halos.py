@@ -231,8 +231,28 @@ def edge_rows(data: Any, boundary: Any, positions: Any) -> Any:
         return data.iloc[source_rows(boundary, n, positions)]
     labels = data.index[source_rows("nearest", n, positions)]
     if data.ndim == 1:
-        return type(data)(boundary, index=labels, name=data.name)
-    return type(data)(boundary, index=labels, columns=data.columns)
+        return _padding_like(data, boundary, labels)
+    import pandas as pd
+
+    if data.shape[1] == 0:
+        return type(data)(index=labels, columns=data.columns)
+    pad = pd.concat([_padding_like(data.iloc[:, j], boundary, labels)
+                     for j in range(data.shape[1])], axis=1)
+    pad.columns = data.columns
+    return pad
+
+
+def _padding_like(column: Any, value: Any, labels: Any) -> Any:
+    """``value`` at ``labels``, in the dtype of ``column`` (a Series) where that holds it
+    exactly (0 in an int8 or a float32 column), else in the dtype pandas infers for it."""
+    pad = type(column)(value, index=labels, name=column.name)
+    try:
+        cast = pad.astype(column.dtype)
+        if bool(((cast == pad) | (cast.isna() & pad.isna())).all()):
+            return cast
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return pad
 
 
 @dataclass(frozen=True)

@@ -317,6 +317,21 @@ def test_frame_boundaries_copy_rows_with_their_labels():
     assert np.isnan(seen[0]["a"].iloc[0]) and np.isnan(seen[0]["a"].iloc[-1])
 
 
+def test_a_scalar_boundary_keeps_the_dtype_of_a_column_that_holds_it():
+    """Padding with 0 leaves int8, float32 and Int64 columns as they are (the identity gives
+    the input back); a value a column cannot hold takes pandas' promotion (NaN: float64)."""
+    df = pd.DataFrame({"a": np.arange(6, dtype=np.int8), "f": np.arange(6, dtype=np.float32),
+                       "n": pd.array(range(6), dtype="Int64")}, index=list("uvwxyz"))
+    pd.testing.assert_frame_equal(par.map_overlap(lambda c: c, df, 1, boundary=0, n=2,
+                                                  backend="serial"), df)
+    pd.testing.assert_series_equal(par.map_overlap(lambda c: c, df["f"], 1, boundary=0, n=2,
+                                                   backend="serial"), df["f"])
+    seen = []
+    par.map_overlap(lambda c: seen.append(c) or c, df, 1, boundary=np.nan, n=2,
+                    backend="serial")
+    assert seen[0].dtypes.astype(str).tolist() == ["float64", "float32", "Int64"]
+
+
 def test_empty_input_runs_nothing():
     out = par.map_overlap(lambda c: 1 / 0, np.empty((0, 3)), 2, boundary="reflect")
     assert out.shape == (0, 3)
