@@ -313,3 +313,23 @@ def test_reducers_take_a_pyarrow_table_as_pandas_does():
     joined = par.map_reduce(None, table, lambda a, b: pa.concat_tables([a, b]), n=2,
                             backend="process")
     assert joined.equals(table)
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_integer_column_sums_stay_exact_beside_float_columns(pool, n):
+    """pandas sums each column in its own dtype and converts the row of sums once: an int64
+    sum beyond 2**53 or a wrapped uint64 sum beside a float column is that sum as a float, not
+    a sum of per-chunk floats (found by an independent dtype probe)."""
+    frames = [
+        pd.DataFrame({"i": [2**53 + 1] * 7, "f": [0.5] * 7}),
+        pd.DataFrame({"u": np.array([2**64 - 1, 2**64 - 1, 3, 1, 5, 6, 7], np.uint64),
+                      "f": [0.5] * 7}),
+        pd.DataFrame({"i": pd.array([2**53 + 1] * 6 + [None], dtype="Int64"),
+                      "f": pd.array([0.5, None, 1, 2, 3, 4, 5], dtype="Float64")}),
+        pd.DataFrame({"b": [True, False] * 3 + [True], "u": np.arange(7, dtype=np.uint64)}),
+        pd.DataFrame({"s": list("abcdefg"), "i": range(7),
+                      "t": pd.to_timedelta(range(7), "s")}),
+    ]
+    for df in frames:
+        assert_series_equal(par.sum(df, n=n, backend=pool.backend, workers=2), df.sum(),
+                            check_exact=True)

@@ -37,6 +37,25 @@ class HalfSum(NamedTuple):
     total: Any
 
 
+class ColumnSums(NamedTuple):
+    """A DataFrame's column sums, each in its own column's type (int64, uint64, float, str...),
+    and the dtype pandas gives the row of them: ``chunk.sum()`` of a frame that mixes integer
+    and float columns would turn the integer sums into floats in each chunk (inexact beyond
+    2**53, and a wrapped uint64 sum would not wrap), where pandas converts the exact sums once.
+    """
+
+    columns: Any
+    totals: list
+    dtype: Any
+
+
+def _mixes_integers(frame: Any) -> bool:
+    """A frame with integer (or bool) columns beside columns of other dtypes."""
+    dtypes = set(map(str, frame.dtypes))
+    return len(dtypes) > 1 and any(
+        getattr(d, "kind", "") in "iub" for d in frame.dtypes)
+
+
 class Sum(Reducer):
     """Sum of all elements (``axis=None``) or per column (``axis=0``); exact for integers.
 
@@ -50,6 +69,10 @@ class Sum(Reducer):
 
     def partial(self, chunk):
         if is_pandas(chunk):
+            if chunk.ndim == 2 and _mixes_integers(chunk):
+                return ColumnSums(chunk.columns,
+                                  [chunk.iloc[:, j].sum() for j in range(chunk.shape[1])],
+                                  chunk.iloc[:0].sum().dtype)
             return chunk.sum()
         if np.asarray(chunk).dtype == np.float16:
             return HalfSum(np.sum(chunk, axis=self.axis, dtype=np.float32))
@@ -58,6 +81,9 @@ class Sum(Reducer):
     def combine(self, a, b):
         if isinstance(a, HalfSum):
             return HalfSum(a.total + b.total)
+        if isinstance(a, ColumnSums):
+            with np.errstate(over="ignore"):  # integers wrap silently, as pandas' sums do
+                return a._replace(totals=[x + y for x, y in zip(a.totals, b.totals)])
         if np.asarray(a).dtype.kind in "iub":
             with np.errstate(over="ignore"):  # integers wrap silently, as np.sum's do
                 return a + b
@@ -66,6 +92,10 @@ class Sum(Reducer):
     def finalize(self, state):
         if isinstance(state, HalfSum):
             return np.asarray(state.total).astype(np.float16)[()]
+        if isinstance(state, ColumnSums):
+            import pandas as pd
+
+            return pd.Series(state.totals, index=state.columns, dtype=state.dtype)
         return state
 
 
