@@ -25,7 +25,7 @@ import numpy as np
 from .halos import coarsen, depth_pair, is_index_depth, plan_halos
 from .pipeline import MapCall
 from .plan import Chunked
-from .share import local_value
+from .share import local_value, refuse_masked
 from .split import row_slices
 
 
@@ -62,6 +62,7 @@ def run(call: MapCall, depth: Any, boundary: Any, runner: Callable[[MapCall], An
     by ``depth``; ``runner`` runs the prepared call (``Pool._run``)."""
     data = call.data
     value = _value(data)
+    refuse_masked(value)
     slices = _slices(value, call, depth, parallelism)
     halos = plan_halos(value, slices, depth, boundary)
     if not slices:

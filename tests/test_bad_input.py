@@ -139,6 +139,24 @@ def test_object_dtype_travels_by_pickle_with_one_warning(pool, rows):
     assert len(fallbacks) == (1 if pool.backend == "process" else 0), [str(w) for w in caught]
 
 
+def test_masked_arrays_are_refused_rather_than_unmasked(pool):
+    """Shared memory, map_array's output and the reducers hold plain arrays: a masked array's
+    mask would be dropped without a word (its mean was the mean of the masked values too), so
+    every map refuses it and says what to pass instead. A list of masked chunks is the user's
+    own objects, and goes as it is."""
+    m = np.ma.masked_array([1.0, 2.0, 99.0, 99.0, 5.0, 6.0], mask=[0, 0, 1, 1, 0, 0])
+    calls = [lambda: pool.map_reduce(None, m, par.reducers.Mean(), n=2),
+             lambda: pool.map_chunks(len, m, n=2),
+             lambda: pool.map_array(lambda c: c + 1, m, n=2),
+             lambda: pool.map_overlap(lambda c: c, m, 1, n=2),
+             lambda: par.rolling(m, 2, n=2, pool=pool).mean(),
+             lambda: par.share(m)]
+    for call in calls:
+        with pytest.raises(TypeError, match=r"masked arrays are not supported.*m\.filled"):
+            call()
+    assert pool.map_chunks(lambda c: float(c.sum()), [m[:3], m[3:]]) == [3.0, 11.0]
+
+
 @SIZES
 @pytest.mark.parametrize("dtype", ["datetime64[ns]", "timedelta64[s]", "float16", "complex128",
                                    "complex64", "bool", "uint8", "int8"])

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from .arrays import ArrayMeta, ArrayRows, share_array, shared_array
-from .handle import Shared, local_value
+from .handle import Shared, local_value, refuse_masked
 
-__all__ = ["ArrayMeta", "ArrayRows", "Shared", "is_frame_like", "local_value", "share",
-           "share_array", "shared_array"]
+__all__ = ["ArrayMeta", "ArrayRows", "Shared", "is_frame_like", "local_value", "refuse_masked",
+           "share", "share_array", "shared_array"]
 
 
 def is_frame_like(obj: Any) -> bool:

@@ -21,7 +21,7 @@ from .. import attached as _attached
 from .. import segment as _segment
 from ..errors import PickleFallbackWarning
 from ..specs import Spec
-from .handle import Pickled, Shared, owners
+from .handle import Pickled, Shared, owners, refuse_masked
 
 #: Above this size, copies into shared memory use two threads (numpy releases the GIL in copyto).
 PARALLEL_COPY_BYTES = 64 * 2**20
@@ -99,6 +99,7 @@ def share_array(arr: np.ndarray, transient: bool = False) -> Shared:
     ``transient`` (a map's own copy, released when the map ends) reuses recently released
     memory and is mapped by workers per chunk rather than cached.
     """
+    refuse_masked(arr)
     if arr.dtype.hasobject:
         warnings.warn(
             f"an array of dtype {arr.dtype} holds Python objects, which cannot live in shared "

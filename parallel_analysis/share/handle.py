@@ -153,6 +153,16 @@ def local_value(data: Any) -> Any:
     return data.value if isinstance(data, Shared) else data
 
 
+def refuse_masked(value: Any) -> None:
+    """Refuse a numpy masked array: shared memory, ``map_array``'s output and the reducers hold
+    plain arrays, and would drop its mask without a word."""
+    if type(value).__name__ == "MaskedArray" and hasattr(value, "mask"):
+        raise TypeError(
+            "numpy masked arrays are not supported (shared memory and the reducers would drop "
+            "the mask): pass m.filled(np.nan) to reduce with the masked values as NaN, or "
+            "m.compressed() for the unmasked values alone")
+
+
 def _maps_name(pid: int, name: str) -> bool:
     try:
         with open(f"/proc/{pid}/maps") as f:
