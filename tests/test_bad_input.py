@@ -157,6 +157,17 @@ def test_masked_arrays_are_refused_rather_than_unmasked(pool):
     assert pool.map_chunks(lambda c: float(c.sum()), [m[:3], m[3:]]) == [3.0, 11.0]
 
 
+def test_longdouble_means_and_variances_keep_its_digits(pool):
+    """numpy's mean and var of longdouble data accumulate in longdouble; a float64 accumulator
+    gave 1.0 for a mean of 1 + 2**-60 and a variance 2.5 times too large (the dtype probe)."""
+    x = np.longdouble(1) + np.arange(3, dtype=np.longdouble) * np.longdouble(2) ** -60
+    for n in (1, 2, 3):
+        assert pool.map_reduce(None, x, Mean(), n=n) == np.mean(x)
+        var = par.var(x, n=n, backend=pool.backend, workers=2)
+        assert var.dtype == np.longdouble
+        np.testing.assert_allclose(var, np.var(x), rtol=1e-12)
+
+
 @SIZES
 @pytest.mark.parametrize("dtype", ["datetime64[ns]", "timedelta64[s]", "float16", "complex128",
                                    "complex64", "bool", "uint8", "int8"])

@@ -122,10 +122,11 @@ def merge_moments(parts: Moments, group: np.ndarray | None = None, groups: int =
     N = 0, mean NaN and M2 0. Exact in exact arithmetic; with the reference and the two-float
     mean, no digit is lost to a large offset.
     """
-    n = np.asarray(parts.n, dtype=np.float64)
-    hi = np.asarray(parts.mean, dtype=np.float64)
-    lo = np.broadcast_to(np.asarray(parts.lo, dtype=np.float64), hi.shape)
-    m2 = np.asarray(parts.m2, dtype=np.float64)
+    real = _real_type(parts.mean)
+    n = np.asarray(parts.n, dtype=real)
+    hi = np.asarray(parts.mean, dtype=real)
+    lo = np.broadcast_to(np.asarray(parts.lo, dtype=real), hi.shape)
+    m2 = np.asarray(parts.m2, dtype=real)
     has = n > 0
     if group is None:
         first = np.argmax(has, axis=0)  # the first partial with values (0 when none has any)
@@ -171,7 +172,13 @@ def _identity(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _real_type(*means: Any) -> np.dtype:
+    """float64, or longdouble when a mean is one (moments of longdouble data keep its digits)."""
+    return np.result_type(np.float64, *(np.asarray(m).dtype for m in means))
+
+
 def combine_moments(a: Moments, b: Moments) -> Moments:
     """Two partial moments merged (Chan et al.'s pairwise update, via :func:`merge_moments`)."""
-    pair = [np.broadcast_arrays(*(np.asarray(x, np.float64) for x in s)) for s in (a, b)]
+    real = _real_type(a.mean, b.mean)
+    pair = [np.broadcast_arrays(*(np.asarray(x, real) for x in s)) for s in (a, b)]
     return merge_moments(Moments(*(np.stack(x) for x in zip(*pair))))

@@ -2,8 +2,9 @@
 core (imports reducers.base, reducers.kinds and reducers.numeric).
 
 Each partial holds the count, mean and M2 (sum of squared deviations) of its chunk, two-pass and
-in float64; :func:`~.base.merge_moments` merges them, so the result stays accurate on data with
-a large offset. ``finalize`` then divides as the input's library does:
+in float64 (longdouble for longdouble input); :func:`~.base.merge_moments` merges them, so the
+result stays accurate on data with a large offset. ``finalize`` then divides as the input's
+library does:
 
 - numpy (arrays): ``M2 / max(N - ddof, 0)`` with numpy's "Degrees of freedom <= 0" warning, so
   ``ddof >= N`` gives ``inf`` (or ``nan`` when M2 is 0) as ``np.var``; the result has numpy's
@@ -106,7 +107,7 @@ def _moments(values: np.ndarray, axis: Any) -> Moments:
     if count == 0:
         zero = np.zeros(shape)
         return Moments(zero, zero, zero)
-    mean = np.mean(values, axis=axis, dtype=np.float64)
+    mean = np.mean(values, axis=axis, dtype=np.result_type(values.dtype, np.float64))
     dev = values - mean
     return Moments(np.full(shape, float(count)), mean, np.sum(dev * dev, axis=axis))
 

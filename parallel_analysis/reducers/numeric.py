@@ -133,15 +133,19 @@ def mean_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def _acc_dtype(dtype: np.dtype) -> np.dtype | None:
-    """The accumulator of the mean: float64, complex128 for complex input, the input's own
-    timedelta64 (NaT propagates, as in numpy)."""
+    """The accumulator of the mean: float64, complex128 for complex input (longdouble and
+    clongdouble keep theirs, as numpy's), the input's own timedelta64 (NaT propagates, as in
+    numpy)."""
     if dtype.kind == "m":
         return None
-    return np.dtype(np.complex128) if dtype.kind == "c" else np.dtype(np.float64)
+    if dtype.kind in "fc":
+        return np.result_type(dtype, np.complex128 if dtype.kind == "c" else np.float64)
+    return np.dtype(np.float64)
 
 
 class Mean(Reducer):
-    """Arithmetic mean, accumulated in float64 (complex128 for complex input).
+    """Arithmetic mean, accumulated in float64 (complex128 for complex input; longdouble in
+    longdouble).
 
     numpy: ``np.mean``'s dtype (timedelta64 means are timedelta64, NaT for no values, with
     numpy's "Mean of empty slice" warning). pandas: ``Series.mean`` / ``DataFrame.mean``, NA
