@@ -157,6 +157,15 @@ def test_masked_arrays_are_refused_rather_than_unmasked(pool):
     assert pool.map_chunks(lambda c: float(c.sum()), [m[:3], m[3:]]) == [3.0, 11.0]
 
 
+def test_the_variance_of_strings_is_refused_also_when_empty(pool):
+    for x in (np.empty(0, "U1"), np.array([b"a", b"b"], "S1")):
+        with pytest.raises(TypeError, match="cannot compute the var"):
+            pool.map_reduce(None, x, par.reducers.Var())
+        with pytest.raises(TypeError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns of the empty one first
+            np.var(x)
+
+
 def test_longdouble_means_and_variances_keep_its_digits(pool):
     """numpy's mean and var of longdouble data accumulate in longdouble; a float64 accumulator
     gave 1.0 for a mean of 1 + 2**-60 and a variance 2.5 times too large (the dtype probe)."""

@@ -9,7 +9,9 @@ library does:
 - numpy (arrays): ``M2 / max(N - ddof, 0)`` with numpy's "Degrees of freedom <= 0" warning, so
   ``ddof >= N`` gives ``inf`` (or ``nan`` when M2 is 0) as ``np.var``; the result has numpy's
   dtype (float16/float32 stay, complex gives its real dtype; M2 is rounded to it before the
-  division, as numpy's sum of squares is, so a float16 variance overflows where numpy's does);
+  division, as numpy's sum of squares is, so a float16 variance overflows where numpy's M2
+  does; numpy's float16 mean, summed in float16, also overflows past 65504 and makes its
+  variance inf: this one's mean, in float64, does not);
   datetime64 and timedelta64 raise TypeError, empty or not, as numpy does.
 - pandas (Series, DataFrames): ``ddof=1`` by default and the rules of :mod:`.kinds`: ``nan``
   for ``N - ddof <= 0`` or any ±inf in numpy-backed columns, numpy's ``inf`` and ``<NA>`` for
@@ -56,9 +58,10 @@ class Var(Reducer):
         if is_pandas(chunk):
             return _pandas_moments(chunk, op)
         chunk = np.asarray(chunk)
-        if chunk.dtype.kind in "mM":
+        if chunk.dtype.kind in "mMUSV":  # also when empty, as numpy
             raise TypeError(f"cannot compute the {op} of {chunk.dtype} values (numpy refuses "
-                            "it too); convert to numbers first, e.g. x.astype('i8')")
+                            "it too); convert to numbers first, e.g. x.astype('i8') for "
+                            "datetimes, x.astype(float) for numbers written as strings")
         dtype = mean_dtype(chunk.dtype)
         rows = chunk.size if self.axis is None else chunk.shape[0]
         if chunk.dtype.kind == "c":  # |z - m|² adds the variances of the real and imaginary parts
