@@ -51,9 +51,8 @@ class ColumnSums(NamedTuple):
 
 def _mixes_integers(frame: Any) -> bool:
     """A frame with integer (or bool) columns beside columns of other dtypes."""
-    dtypes = set(map(str, frame.dtypes))
-    return len(dtypes) > 1 and any(
-        getattr(d, "kind", "") in "iub" for d in frame.dtypes)
+    return len(set(map(str, frame.dtypes))) > 1 and any(
+        getattr(d, "kind", "O") in "iub" for d in frame.dtypes)
 
 
 class Sum(Reducer):

@@ -15,6 +15,7 @@ What the bytes mean is the metadata's business: every kind of metadata (arrays i
 from __future__ import annotations
 
 import os
+import sys
 import time
 import weakref
 from dataclasses import dataclass
@@ -155,8 +156,10 @@ def local_value(data: Any) -> Any:
 
 def refuse_masked(value: Any) -> None:
     """Refuse a numpy masked array: shared memory, ``map_array``'s output and the reducers hold
-    plain arrays, and would drop its mask without a word."""
-    if type(value).__name__ == "MaskedArray" and hasattr(value, "mask"):
+    plain arrays, and would drop its mask without a word. (Asked of ``numpy.ma`` only when it is
+    loaded: numpy itself does not import it, and no masked array exists before it is.)"""
+    ma = sys.modules.get("numpy.ma")
+    if ma is not None and isinstance(value, ma.MaskedArray):
         raise TypeError(
             "numpy masked arrays are not supported (shared memory and the reducers would drop "
             "the mask): pass m.filled(np.nan) to reduce with the masked values as NaN, or "
