@@ -19,10 +19,12 @@ one worker                                 serial    nothing to run in parallel
 one chunk                                  thread    nothing to run in parallel
 a reducer whose partials release the GIL   thread    its kernels say so (``releases_gil``);
                                                      no probe
+a map with ``timeout=``, not remembered    process   its chunks can be stopped; no probe (func
+                                                     in this thread could not be)
 a chunk takes < ``TINY_CHUNK_SECONDS``     thread    too little work to move to processes
 median held share >= ``HELD_SHARE``        process   threads would take turns on the GIL
 otherwise                                  thread    func releases the GIL: no data moves
-func raised                                thread    let the map raise it, with its chunk
+func raised (or called sys.exit)           thread    let the map raise it, with its chunk
 =========================================  ========  =========================================
 
 A pool remembers the answers of the GIL votes (:class:`Memory`), keyed by what decides them:
@@ -263,9 +265,11 @@ def _votes(func: Callable, piece_maker: Callable[[int], Any], rows: int) -> tupl
 
 
 def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
-           data: Any = None) -> tuple[str, str]:
+           data: Any = None, timeout: float | None = None) -> tuple[str, str]:
     """(backend name, reason) for running ``job`` over ``specs`` with ``workers`` workers;
-    ``memory`` (with the map's ``data``) remembers the GIL votes' answers for the next map."""
+    ``memory`` (with the map's ``data``) remembers the GIL votes' answers for the next map.
+    A map with a ``timeout`` that would need a probe goes to processes unprobed: the probe runs
+    func in this thread, where an overrun cannot be stopped (nor can it in a thread)."""
     if workers <= 1:
         return "serial", "one worker: nothing to run in parallel"
     if len(specs) < 2:
@@ -282,6 +286,10 @@ def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
             return choice, f"{reason} (remembered from an earlier map: no probe)"
         return "thread", (f"a chunk takes about {estimate * 1e3:.2f} ms (at the rate an earlier "
                           "map measured): too little work to move to processes")
+    if timeout is not None:
+        return "process", (f"timeout={timeout:g} s given: processes, whose chunks are stopped "
+                           "when they overrun (a probe in this thread, or a thread, could not "
+                           "be; no probe)")
     choice, reason, per_row = _probe(job, specs)
     if per_row is not None and key is not None:
         memory.put(key, (choice, reason, per_row))
@@ -304,7 +312,7 @@ def _probe(job: Job, specs: list) -> tuple[str, str, float | None]:
     try:
         piece_maker, rows = _piece_maker(specs)
         votes = _votes(lambda piece: apply_job(probe, piece), piece_maker, rows)
-    except Exception as exc:  # the map itself will raise it, with the chunk
+    except (Exception, SystemExit) as exc:  # the map itself will raise it, with the chunk
         return "thread", f"the probe raised {type(exc).__name__}; running on threads", None
     if isinstance(votes, str):
         return "thread", votes, None

@@ -60,7 +60,7 @@ def run(call: MapCall, backend_for: Callable[[str], Backend], name: str,
     if name == AUTO:
         try:
             chosen, reason = auto.decide(call.job, plan.specs, backend.workers, memory,
-                                         call.data)
+                                         call.data, call.timeout)
         except BaseException:
             plan.close()
             raise

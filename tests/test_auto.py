@@ -107,6 +107,36 @@ def test_a_probe_that_raises_leaves_the_error_to_the_map():
     assert choice == "thread" and "KeyError" in reason
 
 
+def test_sys_exit_in_the_probe_is_a_crash_of_the_chunk_not_of_the_caller():
+    import sys
+
+    import parallel_analysis as par
+    from parallel_analysis.errors import WorkerCrashedError
+
+    choice, reason = auto.decide(Job(lambda c: sys.exit(3), "map"), _specs(np.arange(1000)), 2)
+    assert choice == "thread" and "SystemExit" in reason
+    with pytest.raises(WorkerCrashedError, match="sys.exit"):
+        par.map_chunks(lambda c: sys.exit(3), np.arange(1000), n=4, backend="auto", workers=2)
+
+
+def test_a_map_with_a_timeout_goes_to_processes_unprobed_and_is_stopped_in_time():
+    """The probe runs func in the calling thread, where an overrun cannot be stopped: a map
+    with timeout= that no earlier probe decided goes to processes, which stop it."""
+    import parallel_analysis as par
+    from parallel_analysis.errors import ChunkTimeoutError
+
+    calls = []
+    choice, reason = auto.decide(Job(lambda c: calls.append(1), "map"),
+                                 _specs(np.arange(1000)), 2, timeout=0.5)
+    assert (choice, calls) == ("process", []) and "timeout=0.5" in reason
+    with par.Pool(workers=2, backend="auto") as pool:
+        started = time.perf_counter()
+        with pytest.raises(ChunkTimeoutError):
+            pool.map_chunks(lambda c: time.sleep(30), np.arange(1000), n=4, timeout=0.5)
+        assert time.perf_counter() - started < 15  # not the 30 s a probe would have slept
+        assert pool.map_chunks(len, np.arange(1000), n=4, timeout=5) == [250] * 4
+
+
 class _Declared:
     """A reducer that says its partials release the GIL, and counts calls to them."""
 
