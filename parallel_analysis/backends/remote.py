@@ -101,27 +101,61 @@ def _round_trips(obj: Any) -> bool:
         return False
 
 
-def travelling_error(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling *and* unpickling, else a copy of it that does.
+def _arrives_as_it_is(exc: BaseException) -> bool:
+    """``exc`` pickled and unpickled is the same exception: type, args and message. Pickle
+    rebuilds an exception by calling its class with its ``args``; an ``__init__`` that formats
+    its message (``super().__init__(f"code {code}")``) formats it twice, one that takes other
+    arguments fails."""
+    import cloudpickle
 
-    Pickling alone is not enough: an exception whose ``__init__`` takes other arguments than
-    its ``args`` (``WeirdError(a, b)`` calling ``super().__init__(f"{a}-{b}")``) pickles in the
-    worker and fails to rebuild in the caller, where it would cost the whole batch's results.
-    The copy keeps the type, with arguments that do not pickle replaced by their repr; if the
-    constructor refuses those, a RuntimeError names the type and message. Only failed chunks
-    pay for the check.
+    try:
+        back = cloudpickle.loads(cloudpickle.dumps(exc))
+        return type(back) is type(exc) and back.args == exc.args and str(back) == str(exc)
+    except Exception:  # an __init__ that wants other arguments, or args that do not compare
+        return False
+
+
+def _rebuilt(cls: type, args: tuple, state: dict) -> BaseException:
+    """An exception of type ``cls`` with these ``args`` and attributes, its ``__init__`` not run
+    again (the worker's instance had run it)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class _AsItWas:
+    """Pickles as the exception it holds, rebuilt by :func:`_rebuilt`."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self) -> tuple:
+        return _rebuilt, (type(self.exc), self.exc.args, dict(vars(self.exc)))
+
+
+def travelling_error(exc: BaseException) -> Any:
+    """``exc``, or what pickles as a faithful copy of it (unpickled, it *is* the exception).
+
+    Pickling alone is not enough: pickle rebuilds an exception by calling its class with its
+    ``args``, so one whose ``__init__`` takes other arguments (``WeirdError(a, b)`` calling
+    ``super().__init__(f"{a}-{b}")``) fails to rebuild in the caller, where it would cost the
+    whole batch's results, and one that formats its message gets it formatted twice. The copy
+    is rebuilt without calling ``__init__``: same type, args and attributes, those that do not
+    pickle replaced by their repr. If even that fails, a RuntimeError names the type and
+    message. Only failed chunks pay for the checks.
     """
-    if _round_trips(exc):
+    if _arrives_as_it_is(exc):
         return exc
     try:
-        copy = type(exc)(*[a if _round_trips(a) else repr(a) for a in exc.args])
-        for note in getattr(exc, "__notes__", ()):
-            copy.add_note(note)
-        copy.add_note("(arguments of this exception that could not be pickled were replaced "
-                      "by their repr to send it from the worker)")
-        if _round_trips(copy):
-            return copy
-    except Exception:  # a constructor that wants other arguments
+        copy = _rebuilt(type(exc), tuple(a if _round_trips(a) else repr(a) for a in exc.args),
+                        {k: v if _round_trips(v) else repr(v) for k, v in vars(exc).items()})
+        if copy.args != exc.args or vars(copy) != vars(exc):
+            copy.add_note("(arguments or attributes of this exception that could not be "
+                          "pickled were replaced by their repr to send it from the worker)")
+        if _round_trips(_AsItWas(copy)):
+            return _AsItWas(copy)
+    except Exception:  # a class that cannot be made without its __init__
         pass
     error = RuntimeError(f"{type(exc).__name__}: {exc}")
     for note in getattr(exc, "__notes__", ()):

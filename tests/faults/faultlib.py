@@ -46,6 +46,21 @@ class TwoPartError(Exception):
         super().__init__(f"{what} failed with code {code}")
 
 
+class CodedError(Exception):
+    """An exception whose constructor formats its message: pickle's ``CodedError(*args)``
+    would format it a second time ("code code 7")."""
+
+    def __init__(self, code):
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+def raise_coded(chunk):
+    if chunk[0] == 0:
+        raise CodedError(7)
+    return int(chunk.sum())
+
+
 def raise_two_part(chunk):
     if chunk[0] == 0:
         raise TwoPartError("chunk", 7)

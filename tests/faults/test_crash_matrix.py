@@ -130,16 +130,19 @@ def test_unpicklable_exception_keeps_its_type(fpool, start_method):
     _check_pool_works(fpool, start_method)
 
 
-def test_exception_that_does_not_unpickle_arrives_with_its_message_chunk_and_traceback(
-        fpool, start_method):
-    """func raises an exception that pickles in the worker but cannot be rebuilt in the caller:
-    the batch's other results are not lost, and the error names the type and message."""
-    with pytest.raises(RuntimeError, match="TwoPartError: chunk failed with code 7") as info:
+def test_an_exception_pickle_cannot_rebuild_arrives_as_itself(fpool, start_method):
+    """func raises exceptions that pickle in the worker but that pickle would rebuild wrong in
+    the caller (it calls the class with the exception's args): one whose __init__ takes other
+    arguments, one that formats its message. Both arrive with their type, message, attributes,
+    chunk and traceback, and the batch's other results are not lost."""
+    with pytest.raises(faultlib.TwoPartError, match="^chunk failed with code 7") as info:
         fpool.map_chunks(faultlib.raise_two_part, X, n=4)
-    assert info.value.chunk_index == 0
+    assert str(info.value) == "chunk failed with code 7" and info.value.chunk_index == 0
     assert "raise_two_part" in str(info.value.__cause__), "remote traceback missing"
-    assert any("in place of TwoPartError" in n for n in info.value.__notes__)
-    with pytest.raises(RuntimeError, match="TwoPartError: chunk failed") as info:
+    with pytest.raises(faultlib.CodedError, match="^code 7") as info:
+        fpool.map_chunks(faultlib.raise_coded, X, n=4)
+    assert str(info.value) == "code 7" and info.value.code == 7
+    with pytest.raises(faultlib.TwoPartError, match="^chunk failed with code 7") as info:
         fpool.submit(faultlib.raise_two_part, X).result(timeout=30)
     assert "raise_two_part" in str(info.value.__cause__)
     assert fpool.submit(faultlib.raise_two_part, X[10:]).result(timeout=30) == X[10:].sum()
