@@ -223,6 +223,40 @@ def test_submit_returns_a_future(pool):
     assert pool.submit(functools.partial(operator.mul, 6), 7).result(timeout=30) == 42
 
 
+def _sleep_then_mark(path, seconds):
+    import time
+
+    time.sleep(seconds)
+    with open(path, "a") as f:
+        f.write("ran\n")
+    return seconds
+
+
+def test_a_submitted_call_cancels_as_concurrent_futures_does(tmp_path):
+    """cancel() of a call a worker already runs returns False and the call completes (it did
+    return True and the call ran anyway); a call still waiting behind busy workers cancels,
+    and never runs (found by an independent pool probe)."""
+    import time
+
+    with par.Pool(2, backend="process") as pool:
+        assert pool.submit(operator.add, 1, 1).result(timeout=30) == 2  # workers are up
+        mark = tmp_path / "ran"
+        running = pool.submit(_sleep_then_mark, mark, 1.0)
+        deadline = time.monotonic() + 10
+        while not running.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert running.running() and not running.cancel() and not running.cancelled()
+        busy = [pool.submit(time.sleep, 1.0) for _ in range(2)]
+        waiting = [pool.submit(_sleep_then_mark, mark, 0.0) for _ in range(6)]
+        cancelled = [f for f in waiting if f.cancel()]
+        assert cancelled and all(f.cancelled() for f in cancelled)
+        assert running.result(timeout=30) == 1.0
+        for f in busy + [f for f in waiting if not f.cancelled()]:
+            f.result(timeout=30)
+        ran = mark.read_text().count("ran")
+        assert ran == 1 + len(waiting) - len(cancelled)
+
+
 def test_a_submitted_sys_exit_is_an_error_of_the_call_not_of_the_caller(pool):
     """As a map's chunk: WorkerCrashedError with the exit code, and the pool works on."""
     import sys

@@ -106,6 +106,25 @@ def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
     return [Outcome(specs[0].index, False, error=error, remote_tb=tb)]
 
 
+class CallFuture(Future):
+    """The caller's future of a submitted call, whose value comes from the executor's future
+    ``sent`` (unpickled by :func:`deliver_call`). As concurrent.futures' own: ``cancel()``
+    succeeds only while the call still waits (once it runs it returns False and the call
+    completes), ``running()`` is True from when the executor hands it to a worker."""
+
+    def __init__(self, sent: Future) -> None:
+        super().__init__()
+        self._sent = sent
+
+    def cancel(self) -> bool:
+        if not self._sent.cancel():  # running or done: not to be cancelled
+            return False
+        return super().cancel()
+
+    def running(self) -> bool:
+        return super().running() or (not self.done() and self._sent.running())
+
+
 def deliver_call(sent: Future, result: Future) -> None:
     """A submitted call's value or exception (:func:`.remote.call_pickled`), unpickled into the
     caller's ``result`` future; a worker's death is a WorkerCrashedError, a cancelled call

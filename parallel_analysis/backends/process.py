@@ -37,7 +37,7 @@ from ..share.arrays import output_array
 from . import crashes
 from .base import Backend, Delivery, Output
 from .generation import Generation
-from .pickling import REQUEUES, Batch, deliver_call, loads_outcomes, pack_batch
+from .pickling import REQUEUES, Batch, CallFuture, deliver_call, loads_outcomes, pack_batch
 from .placing import place_shared
 from .remote import call_pickled, run_batch_pickled
 from .spawning import context, interrupts_deferred
@@ -138,8 +138,7 @@ class ProcessBackend(Backend):
         except Exception as exc:
             raise pickling_error("the function or its arguments", fn, exc) from exc
         sent = self._submit(call_pickled, payload)
-        result: Future = Future()
-        result.add_done_callback(lambda r: r.cancelled() and sent.cancel())
+        result = CallFuture(sent)
         sent.add_done_callback(lambda f: deliver_call(f, result))
         return result
 
