@@ -21,6 +21,7 @@ import numpy as np
 
 from . import auto, insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
+from .cpus import available_cpus
 from .reducers import as_reducer
 from .split import Chunking
 from .worker import Job, call_without_exit, in_worker
@@ -82,8 +83,16 @@ class Pool:
 
     @property
     def workers(self) -> int:
-        """Workers of this pool (a dask pool: the cluster's worker threads, once it runs)."""
+        """Workers of this pool. A dask pool: the cluster's worker threads (a cluster given by
+        ``client=`` or ``address=`` is asked; one the pool will start, planned from
+        ``workers`` and ``threads_per_worker``)."""
         built = self._backends.get(self.backend)
+        if built is None and self.backend == "dask" and not self._closed:
+            if "client" in self._options or "address" in self._options:
+                built = self._backend(self.backend)  # connecting starts nothing
+            else:
+                threads = int(self._options.get("threads_per_worker", 1))
+                return threads * (self._requested or max(1, available_cpus() // threads))
         return built.workers if built is not None else planned_workers(self.backend,
                                                                       self._requested)
 

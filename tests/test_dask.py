@@ -72,6 +72,17 @@ def test_workers_are_the_threads_of_the_cluster(dpool, backend):
     assert "dask backend" in backend.describe()
 
 
+def test_a_pool_on_a_client_knows_its_workers_before_its_first_map(client):
+    """pool.workers is the cluster's threads from the start (it said 0, or the workers asked
+    for, until a map had run: found by the pool probe); a cluster the pool will start is
+    planned from workers and threads_per_worker."""
+    with par.Pool(backend="dask", client=client) as pool, \
+            par.Pool(5, backend="dask", client=client) as asked:
+        assert pool.workers == asked.workers == N_WORKERS
+    with par.Pool(3, backend="dask", threads_per_worker=2) as planned:
+        assert planned.workers == 6 and "dask" not in planned._backends  # nothing started
+
+
 def test_a_pool_without_address_starts_and_closes_its_own_cluster():
     with par.Pool(1, backend="dask") as pool:
         assert pool.map_reduce(None, np.arange(100), par.reducers.Sum(), n=3) == 4950

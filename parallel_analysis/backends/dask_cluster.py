@@ -69,9 +69,16 @@ def watch_exits(cluster: Any) -> deque:
             continue
 
         held = weakref.ref(nanny)  # weakly: no cycle through the nanny
+        # another pool's recorder on the same cluster, called in turn (replacing it would
+        # leave that pool's crash errors without their signal)
+        earlier = nanny.__dict__.get("_on_worker_exit_sync")
 
-        def record(exitcode: Any, _sync: Any = sync, _held: Any = held) -> None:
+        def record(exitcode: Any, _sync: Any = sync, _held: Any = held,
+                   _earlier: Any = earlier) -> None:
             exits.append((time.monotonic(), exitcode))
+            if _earlier is not None:
+                _earlier(exitcode)
+                return
             nanny = _held()
             if nanny is not None:
                 _sync(nanny, exitcode)
