@@ -118,6 +118,8 @@ def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run) 
     submitted = _Submitted(map_id)
     try:
         for group in batches(specs, backend.workers):
+            if run.cancel is not None and run.cancel.is_set():  # serial runs while submitting
+                raise CancelledError("the map was cancelled")
             sent = time.monotonic()
             future = backend.submit_batch(job, group, map_id)
             submitted.specs[future], submitted.sent[future] = group, sent
