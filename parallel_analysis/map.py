@@ -22,6 +22,7 @@ messages, not 5,000.
 from __future__ import annotations
 
 import itertools
+import numbers
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
@@ -58,9 +59,16 @@ class Run:
     n_total: int = 0  # chunks of the whole map, for "chunk i of n" (0: these specs)
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and not self.timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got "
-                             f"{self.timeout!r}")
+        check_timeout(self.timeout)
+
+
+def check_timeout(timeout: Any) -> None:
+    """``timeout=``: None or a positive number of seconds, else a ValueError that says so."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds (per chunk) or None, "
+                         f"got {timeout!r}")
 
 
 def batches(specs: list, workers: int) -> list[list]:

@@ -25,7 +25,7 @@ import numpy as np
 from . import auto
 from .backends import AUTO, Backend
 from .insights import RunStats, finish_run, timed_run
-from .map import Run, execute
+from .map import Run, check_timeout, execute
 from .plan import Plan, cut, place
 from .progress import progress_bar
 from .reduce import TreeReduction
@@ -48,6 +48,9 @@ class MapCall:
     cancel: threading.Event | None = None  # set: the map stops (its asyncio task was cancelled)
     out_dtype: Any = None  # map_array: the output's dtype and row shape (None: from chunk 0)
     out_shape: tuple | None = None
+
+    def __post_init__(self) -> None:
+        check_timeout(self.timeout)  # before auto's decision, which reads it
 
 
 def run(call: MapCall, backend_for: Callable[[str], Backend], name: str,

@@ -246,6 +246,15 @@ def test_workers_must_be_an_integer(workers):
         par.Pool(workers, "thread")
 
 
+@pytest.mark.parametrize("timeout", ["x", 0, -1, True, float("nan")])
+@pytest.mark.parametrize("backend", ["thread", "auto"])
+def test_timeout_must_be_a_positive_number(timeout, backend):
+    """A clear ValueError on every backend, before auto's decision (a string reached a raw
+    TypeError of a comparison, or of auto's message)."""
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        par.map_chunks(len, np.arange(10), n=2, timeout=timeout, backend=backend, workers=2)
+
+
 @pytest.mark.parametrize("n", [0, -1, -10])
 def test_negative_or_zero_n(pool, n):
     with pytest.raises(ValueError, match="n"):
