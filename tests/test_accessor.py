@@ -259,8 +259,8 @@ def test_errors_keep_their_type_and_name_label_and_chunk(pools):
 
 
 def test_an_exception_that_does_not_pickle_travels_as_a_map_error_does(pools):
-    """Its arguments that do not pickle become their repr; if its constructor then refuses
-    them, a RuntimeError names its type and message (as for any map)."""
+    """Its arguments and attributes that do not pickle become their repr, and one whose
+    constructor takes other arguments than its args is rebuilt without it (as for any map)."""
     import threading
 
     df = realistic(10)
@@ -275,8 +275,9 @@ def test_an_exception_that_does_not_pickle_travels_as_a_map_error_does(pools):
         df.par(pool=pools["process"], n=2).apply(holding, axis=1)
     assert info.value.args[:2] == ("no lock for", df.index[0])
     assert "raised by func on row with label" in info.value.__notes__[0]
-    with pytest.raises(RuntimeError, match="Odd: odd row"):
+    with pytest.raises(Odd, match="odd row") as info:
         df.par(pool=pools["process"], n=2).apply(odd, axis=1)
+    assert str(info.value) == f"odd row {df.index[0]}" and "lock" in info.value.lock
 
 
 # -- pinned pandas internals -------------------------------------------------------------------
