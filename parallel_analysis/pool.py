@@ -21,7 +21,7 @@ import numpy as np
 
 from . import auto, insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
-from .cpus import available_cpus
+from .backends.dask_cluster import local_workers
 from .reducers import as_reducer
 from .split import Chunking
 from .worker import Job, call_without_exit, in_worker
@@ -92,7 +92,7 @@ class Pool:
                 built = self._backend(self.backend)  # connecting starts nothing
             else:
                 threads = int(self._options.get("threads_per_worker", 1))
-                return threads * (self._requested or max(1, available_cpus() // threads))
+                return threads * local_workers(self._requested, threads)
         return built.workers if built is not None else planned_workers(self.backend,
                                                                       self._requested)
 

@@ -38,6 +38,12 @@ def import_distributed() -> Any:
     return distributed
 
 
+def local_workers(workers: int | None, threads_per_worker: int) -> int:
+    """The worker processes of a LocalCluster we start: ``workers``, or one per usable CPU's
+    group of ``threads_per_worker``."""
+    return workers if workers else max(1, available_cpus() // threads_per_worker)
+
+
 def connect(workers: int | None, address: str | None, threads_per_worker: int,
             cluster_options: dict) -> tuple[Any, Any]:
     """(client, cluster we started or None) for a scheduler's ``address``, or a new
@@ -45,7 +51,7 @@ def connect(workers: int | None, address: str | None, threads_per_worker: int,
     distributed = import_distributed()
     if address is not None:
         return distributed.Client(address, set_as_default=False), None
-    n_workers = workers if workers else max(1, available_cpus() // threads_per_worker)
+    n_workers = local_workers(workers, threads_per_worker)
     cluster_options.setdefault("dashboard_address", ":0")  # any free port
     cluster_options.setdefault("processes", True)
     cluster = distributed.LocalCluster(

@@ -153,8 +153,9 @@ def travelling_error(exc: BaseException) -> Any:
         if copy.args != exc.args or vars(copy) != vars(exc):
             copy.add_note("(arguments or attributes of this exception that could not be "
                           "pickled were replaced by their repr to send it from the worker)")
-        if _round_trips(_AsItWas(copy)):
-            return _AsItWas(copy)
+        faithful = _AsItWas(copy)
+        if _round_trips(faithful):
+            return faithful
     except Exception:  # a class that cannot be made without its __init__
         pass
     error = RuntimeError(f"{type(exc).__name__}: {exc}")
