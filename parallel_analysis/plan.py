@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import Backend, Placement
-from .share import local_value, refuse_masked
+from .share import local_value, refuse_masked, whole_tables
 from .specs import local_specs
 from .split import Chunking, group_slices, row_slices
 
@@ -71,6 +71,7 @@ def cut(data: Any, chunking: Chunking, parallelism: int) -> Cut:
         specs = data.chunk_specs(n=chunking.n, size=chunking.size, nbytes=chunking.nbytes)
         return Cut(sum(s.out_stop - s.out_start for s in specs), specs=specs)
     refuse_masked(local_value(data))
+    data = whole_tables(data)
     if isinstance(data, (list, tuple)):
         specs = local_specs(list(data))
         return Cut(specs[-1].out_stop if specs else 0, specs=specs)

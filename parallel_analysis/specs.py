@@ -52,7 +52,7 @@ class Local(Spec):
     value: Any = None
 
     def load(self) -> Any:
-        return self.value
+        return readonly(self.value)  # an array unpickled in a worker is writable again
 
 
 @dataclass

@@ -6,12 +6,18 @@ import functools
 import operator
 import pickle
 import traceback
+import warnings
 
 import numpy as np
 import pytest
 
 import parallel_analysis as par
-from parallel_analysis.errors import ChunkTimeoutError, PicklingError, WorkerCrashedError
+from parallel_analysis.errors import (
+    ChunkTimeoutError,
+    PickleFallbackWarning,
+    PicklingError,
+    WorkerCrashedError,
+)
 from parallel_analysis.reducers import Concat, Mean, Sum, Var
 
 X = np.random.default_rng(1).normal(size=(20_000, 3))
@@ -151,6 +157,14 @@ def test_read_only_input_cannot_be_corrupted(pool):
     with pytest.raises(ValueError, match="read-only"):
         pool.map_chunks(write, data, n=2)
     assert data[0] == 0.0
+
+
+def test_object_arrays_are_read_only_in_workers_too(pool):
+    """An object array travels by pickle; unpickled in a process it would be writable again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PickleFallbackWarning)
+        flags = pool.map_chunks(lambda c: c.flags.writeable, np.arange(10, dtype=object), n=2)
+    assert flags == [False, False]
 
 
 def test_unpicklable_function_names_pickling(pools):

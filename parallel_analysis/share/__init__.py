@@ -24,12 +24,40 @@ from .arrays import ArrayMeta, ArrayRows, share_array, shared_array
 from .handle import Shared, local_value, refuse_masked
 
 __all__ = ["ArrayMeta", "ArrayRows", "Shared", "is_frame_like", "local_value", "refuse_masked",
-           "share", "share_array", "shared_array"]
+           "share", "share_array", "shared_array", "whole_tables"]
+
+#: The pyarrow classes that share, split and map take: tables of rows.
+ARROW_TABLES = ("Table", "RecordBatch")
+
+
+def _is_arrow(obj: Any) -> bool:
+    return type(obj).__module__.startswith("pyarrow")
 
 
 def is_frame_like(obj: Any) -> bool:
     """A pandas DataFrame or Series, or a pyarrow Table (checked without importing either)."""
-    return type(obj).__module__.startswith(("pandas", "pyarrow"))
+    module = type(obj).__module__
+    return module.startswith("pandas") or (_is_arrow(obj) and type(obj).__name__ in ARROW_TABLES)
+
+
+def refuse_arrow_arrays(obj: Any) -> None:
+    """A clear error for the pyarrow objects that are not tables (arrays, chunked arrays)."""
+    if _is_arrow(obj) and type(obj).__name__ not in ARROW_TABLES:
+        raise TypeError(
+            f"a pyarrow {type(obj).__name__} is not a table of rows: wrap it as "
+            "pa.table({'x': arr}), or pass arr.to_pandas() or arr.to_numpy()")
+
+
+def whole_tables(data: Any) -> Any:
+    """``data``, with a pyarrow Table's dictionary columns given one dictionary each, so that
+    every chunk converts to pandas with the categories of the whole table (as
+    ``table.to_pandas()`` does); a RecordBatch as a Table. Anything else as it is."""
+    refuse_arrow_arrays(data)
+    if not _is_arrow(data):
+        return data
+    from .frames import unified_dictionaries  # pyarrow, loaded for Arrow data only
+
+    return unified_dictionaries(data)
 
 
 def share(obj: Any) -> Shared:
@@ -42,6 +70,7 @@ def share(obj: Any) -> Shared:
         return obj
     if isinstance(obj, np.ndarray):
         return share_array(obj)
+    refuse_arrow_arrays(obj)
     if is_frame_like(obj):
         from .frames import share_frame  # pandas and pyarrow, loaded for frames only
 

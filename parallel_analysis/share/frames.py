@@ -9,7 +9,7 @@ top of the same memory::
     ──────                                      ──────
     each column ──encode──▶ Arrow array ─┐      segment ──IPC read──▶ Table (no copy)
     index levels ──encode──▶ Arrow array ┼─▶    .slice(rows) ──decode──▶ numpy views /
-    labels, dtypes, categories ──▶ meta ─┘      ArrowStringArray / masked arrays → DataFrame
+    labels, dtypes, attrs ──▶ meta ──────┘      ArrowStringArray / masked arrays → DataFrame
 
 How each column is stored is :mod:`.arrow`'s business. Only a column Arrow cannot hold
 (arbitrary Python objects) travels by pickle, with one
@@ -31,7 +31,7 @@ from .. import attached as _attached
 from .. import segment as _segment
 from ..errors import PickleFallbackWarning
 from ..specs import Spec
-from .arrow import decode, encode
+from .arrow import decode, encode, plain_values
 from .handle import Shared
 
 
@@ -43,8 +43,8 @@ class IndexSpec:
     names: tuple
     start: int = 0
     step: int = 1
-    levels: tuple | None = None  # MultiIndex levels (small; travel in the metadata)
     freq: Any = None
+    levels: tuple | None = None  # MultiIndex: the categorical levels (kept here), else None
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class FrameMeta:
     codecs: tuple = ()  # index arrays first, then one per column
     index: IndexSpec | None = None
     pickled: dict | None = None  # array number -> values that Arrow cannot hold
+    attrs: dict | None = None  # DataFrame.attrs / Series.attrs
+    allows_duplicate_labels: bool = True  # .flags, kept as pandas' own copies keep it
 
     def decode(self, owner: bool) -> Any:
         """The whole shared object (``Shared.value``), rebuilt on the segment's memory."""
@@ -70,20 +72,23 @@ def _index_arrays(index: pd.Index) -> tuple[IndexSpec, list]:
     if isinstance(index, pd.RangeIndex):
         return IndexSpec("range", names, index.start, index.step), []
     if isinstance(index, pd.MultiIndex):
-        return (IndexSpec("multi", names, levels=tuple(index.levels)),
-                [np.asarray(c) for c in index.codes])
-    return IndexSpec("flat", names, freq=getattr(index, "freq", None)), [_values(index)]
-
-
-def _values(obj: pd.Series | pd.Index) -> Any:
-    """A numpy array (a view) for numpy dtypes, else the pandas extension array."""
-    return obj.to_numpy() if isinstance(obj.dtype, np.dtype) else obj.array
+        # Each level a categorical of its codes, so that the level lives in the segment too; a
+        # level that is itself categorical can't be categories, and stays in the metadata.
+        kept = tuple(level if isinstance(level.dtype, pd.CategoricalDtype) else None
+                     for level in index.levels)
+        return IndexSpec("multi", names, levels=kept if any(k is not None for k in kept)
+                         else None), [
+            np.asarray(codes) if keep is not None else
+            pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(level), validate=False)
+            for codes, level, keep in zip(index.codes, index.levels, kept)]
+    return IndexSpec("flat", names, freq=getattr(index, "freq", None)), [plain_values(index)]
 
 
 def _parts(obj: Any) -> tuple[str, Any, pd.Index, list]:
     if isinstance(obj, pd.Series):
-        return "series", obj.name, obj.index, [_values(obj)]
-    return "frame", obj.columns, obj.index, [_values(obj.iloc[:, i]) for i in range(obj.shape[1])]
+        return "series", obj.name, obj.index, [plain_values(obj)]
+    return "frame", obj.columns, obj.index, [plain_values(obj.iloc[:, i])
+                                             for i in range(obj.shape[1])]
 
 
 def share_frame(obj: Any, transient: bool = False) -> Shared:
@@ -91,8 +96,9 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
 
     ``transient=True`` (a map's own copy) makes workers map it per chunk instead of caching it.
     """
-    if isinstance(obj, pa.Table):
-        return _write(obj, dict(kind="table", n_rows=obj.num_rows), transient)
+    if isinstance(obj, (pa.Table, pa.RecordBatch)):
+        return _write(unified_dictionaries(obj), dict(kind="table", n_rows=obj.num_rows),
+                      transient)
     kind, columns, index, arrays = _parts(obj)
     spec, index_arrays = _index_arrays(index)
     fields, codecs, pickled = [], [], {}
@@ -102,7 +108,7 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
         if codec.how == "pickle":
             pickled[number] = encoded
         else:
-            fields.append((f"a{number}", encoded))
+            fields += [(_field(number, part), array) for part, array in enumerate(encoded)]
     if pickled:
         warnings.warn(
             f"{len(pickled)} column(s) or index level(s) hold Python objects that Arrow cannot "
@@ -117,8 +123,25 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
          for _, f in fields],
         names=[name for name, _ in fields])
     info = dict(kind=kind, n_rows=len(obj), columns=columns, codecs=tuple(codecs), index=spec,
-                pickled=pickled or None)
+                pickled=pickled or None, attrs=dict(obj.attrs) or None,
+                allows_duplicate_labels=obj.flags.allows_duplicate_labels)
     return _write(table, info, transient)
+
+
+def _field(number: int, part: int) -> str:
+    """The Arrow field name of part ``part`` of array ``number`` (index levels, then columns)."""
+    return f"a{number}" if part == 0 else f"a{number}.{part}"
+
+
+def unified_dictionaries(table: pa.Table | pa.RecordBatch) -> pa.Table:
+    """``table`` with one dictionary per dictionary column, so that every slice of it converts
+    to pandas with the categories of the whole (``pa.concat_tables`` keeps one per piece); a
+    RecordBatch as a one-batch Table."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    if any(pa.types.is_dictionary(c.type) and c.num_chunks > 1 for c in table.columns):
+        return table.unify_dictionaries()
+    return table
 
 
 def _write(table: pa.Table, info: dict, transient: bool) -> Shared:
@@ -147,8 +170,11 @@ def _rebuild_index(spec: IndexSpec, arrays: list, codecs: tuple, start: int,
         return pd.RangeIndex(spec.start + start * spec.step, spec.start + stop * spec.step,
                              spec.step, name=spec.names[0])
     if spec.kind == "multi":
-        return pd.MultiIndex(levels=spec.levels, codes=arrays, names=spec.names,
-                             verify_integrity=False)
+        kept = spec.levels or (None,) * len(arrays)
+        return pd.MultiIndex(
+            levels=[a.categories if k is None else k for a, k in zip(arrays, kept)],
+            codes=[a.codes if k is None else a for a, k in zip(arrays, kept)],
+            names=spec.names, verify_integrity=False)
     dtype = codecs[0].dtype if isinstance(codecs[0].dtype, np.dtype) else None
     index = pd.Index(arrays[0], dtype=dtype, name=spec.names[0], copy=False)
     if spec.freq is not None:
@@ -167,16 +193,22 @@ def _frame_from(meta: FrameMeta, table: pa.Table, start: int, stop: int,
         if codec.how == "pickle":
             arrays.append(pickled[number])
         else:
-            arrays.append(decode(table.column(f"a{number}"), codec))
+            arrays.append(decode([table.column(_field(number, part))
+                                  for part in range(codec.parts)], codec))
     index = _rebuild_index(meta.index, arrays[:n_index], meta.codecs, start, stop)
     columns = [pd.Series(values, index=index, copy=False,
                          dtype=codec.dtype if isinstance(codec.dtype, np.dtype) else None)
                for values, codec in zip(arrays[n_index:], meta.codecs[n_index:])]
     if meta.kind == "series":
-        return columns[0].rename(meta.columns)
-    frame = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
-    frame.columns = meta.columns
-    return frame
+        result = columns[0].rename(meta.columns)
+    else:
+        result = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
+        result.columns = meta.columns
+    if meta.attrs:
+        result.attrs = dict(meta.attrs)
+    if not meta.allows_duplicate_labels:
+        result = result.set_flags(allows_duplicate_labels=False)
+    return result
 
 
 @dataclass

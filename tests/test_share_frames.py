@@ -1,0 +1,146 @@
+"""share.frames and share.arrow: what a shared frame's handle carries, and what its readers copy.
+
+A handle pickles to metadata only, whatever the data (categories and MultiIndex levels live in
+the segment, not the handle); numeric, bool, tz-aware and nullable columns are read as views of
+the segment; pandas' ``attrs`` and ``flags`` and pyarrow's dictionaries come back as pandas keeps
+them. pandas is the oracle; the conftest checks /dev/shm after every test.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pandas.testing import assert_frame_equal, assert_index_equal, assert_series_equal
+
+import parallel_analysis as par
+from parallel_analysis.share.frames import frame_rows_specs
+
+N = 20_000
+
+
+def _wide_metadata_frames() -> dict:
+    """Frames whose categories or index levels grow with the rows."""
+    labels = np.arange(N).astype(str)
+    return {
+        "categorical": pd.DataFrame({"a": pd.Categorical(labels), "x": np.arange(N)}),
+        "multiindex": pd.DataFrame({"x": np.arange(N, dtype=float)},
+                                   index=pd.MultiIndex.from_arrays([np.arange(N) * 1.5, labels],
+                                                                   names=["f", "s"])),
+        "categoricalindex": pd.DataFrame({"x": np.arange(N)},
+                                         index=pd.CategoricalIndex(labels, name="c")),
+        "series": pd.Series(pd.Categorical(labels, ordered=True), name="s"),
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(_wide_metadata_frames()))
+def test_handle_stays_small_however_many_categories_and_levels(kind):
+    frame = _wide_metadata_frames()[kind]
+    equal = assert_series_equal if kind == "series" else assert_frame_equal
+    with par.share(frame) as handle:
+        assert len(pickle.dumps(handle)) < 4096
+        equal(pickle.loads(pickle.dumps(handle)).value, frame, check_exact=True)
+        for rows in (slice(0, 1), slice(7, 12_345), slice(N, N)):
+            equal(frame_rows_specs(handle, [rows])[0].load(), frame.iloc[rows], check_exact=True)
+
+
+def test_categories_and_levels_with_missing_values_round_trip():
+    codes = pd.Categorical(["b", None, "a", "b"], categories=["b", "a", "unused"], ordered=True)
+    index = pd.MultiIndex.from_arrays([[1.0, np.nan, 2.0, 1.0], ["x", "y", None, "x"]])
+    frame = pd.DataFrame({"c": codes, "dates": pd.Categorical(pd.date_range("2020", periods=4)),
+                          "ints": pd.Categorical([3, 1, 3, None])}, index=index)
+    categorical_level = frame.set_index(pd.CategoricalIndex(["p", "q", "p", None]), append=True)
+    for data in (frame, categorical_level):
+        with par.share(data) as handle:
+            assert_frame_equal(handle.value, data, check_exact=True)
+            assert_frame_equal(frame_rows_specs(handle, [slice(1, 3)])[0].load(), data.iloc[1:3],
+                               check_exact=True)
+
+
+def _address_range(handle) -> tuple[int, int]:
+    base = np.frombuffer(handle._segment.buf, np.uint8).__array_interface__["data"][0]
+    return base, base + handle.meta.ref.size
+
+
+def _address(values: np.ndarray) -> int:
+    return values.__array_interface__["data"][0]
+
+
+def test_bool_tz_and_nullable_columns_are_read_without_copies():
+    frame = pd.DataFrame({
+        "bool": np.arange(N) % 3 == 0,
+        "tz": pd.date_range("2020", periods=N, freq="min", tz="Europe/Paris"),
+        "Int64": pd.array(np.where(np.arange(N) % 5 == 0, None, np.arange(N)), dtype="Int64"),
+        "Float64": pd.array(np.where(np.arange(N) % 5 == 0, None, np.arange(N) / 2),
+                            dtype="Float64"),
+        "boolean": pd.array(np.where(np.arange(N) % 5 == 0, None, np.arange(N) % 2 == 0),
+                            dtype="boolean"),
+    })
+    with par.share(frame) as handle:
+        low, high = _address_range(handle)
+        for chunk in (handle.value, frame_rows_specs(handle, [slice(100, 900)])[0].load()):
+            assert low <= _address(chunk["bool"].to_numpy()) < high
+            assert low <= _address(chunk["tz"].array.asi8) < high
+            for name in ("Int64", "Float64", "boolean"):
+                masked = chunk[name].array
+                assert low <= _address(masked._data) < high, name
+                assert low <= _address(masked._mask) < high, name
+        assert_frame_equal(handle.value, frame, check_exact=True)
+
+
+def test_a_float64_column_keeps_nan_apart_from_na():
+    values = pd.arrays.FloatingArray(np.array([1.5, 0.0, np.nan]),  # a NaN value, not missing
+                                     np.array([False, True, False]))
+    with par.share(pd.Series(values)) as handle:
+        got = handle.value.array
+        assert list(got.isna()) == list(values.isna())
+        assert np.isnan(got._data[2]) and not got._mask[2]
+
+
+@pytest.mark.parametrize("kind", ["frame", "series"])
+def test_attrs_and_flags_travel_with_the_data(pool, kind):
+    data = pd.DataFrame({"a": np.arange(10)}) if kind == "frame" else pd.Series(np.arange(10.0))
+    data = data.set_flags(allows_duplicate_labels=False)
+    data.attrs["unit"] = "m"
+    with par.share(data) as handle:
+        value = handle.value
+        assert value.attrs == {"unit": "m"} and not value.flags.allows_duplicate_labels
+    seen = pool.map_chunks(lambda c: (c.attrs, c.flags.allows_duplicate_labels), data, n=3)
+    assert seen == [({"unit": "m"}, False)] * 3
+
+
+def _pieces_with_own_dictionaries() -> pa.Table:
+    return pa.concat_tables([
+        pa.table({"c": pa.array(["a", "b", "a"]).dictionary_encode(), "x": [1.0, 2.0, 3.0]}),
+        pa.table({"c": pa.array(["c", "c", "b"]).dictionary_encode(), "x": [4.0, 5.0, 6.0]}),
+    ])
+
+
+def test_table_pieces_with_their_own_dictionaries_reduce_as_to_pandas(pool):
+    table = _pieces_with_own_dictionaries()
+    frame = table.to_pandas()
+    got = pool.map_reduce(None, table, par.reducers.GroupBy("c", {"x": "sum"}), n=2)
+    assert_frame_equal(got, frame.groupby("c", observed=True).agg({"x": "sum"}))
+    counts = pool.map_reduce(lambda t: t.column("c"), table, par.reducers.ValueCounts(), n=2)
+    assert_index_equal(counts.sort_index().index,
+                       frame["c"].value_counts().sort_index().index, exact=True)
+    for chunk in pool.map_chunks(lambda t: t.to_pandas()["c"].dtype, table, n=2):
+        assert chunk == frame["c"].dtype
+
+
+def test_a_record_batch_is_taken_as_a_table(pool):
+    batch = pa.record_batch({"a": [1, 2, 3], "b": ["x", None, "z"]})
+    assert pool.map_chunks(lambda t: t.num_rows, batch, n=2) == [2, 1]
+    with par.share(batch) as handle:
+        assert handle.value.equals(pa.Table.from_batches([batch]))
+
+
+@pytest.mark.parametrize("value", [pa.array([1, 2, None]), pa.chunked_array([[1], [2]])],
+                         ids=["array", "chunked"])
+def test_arrow_arrays_are_refused_with_what_to_pass(value):
+    for call in (par.share, par.sum, lambda v: par.map_chunks(len, v)):
+        with pytest.raises(TypeError, match=r"not a table of rows.*pa\.table"):
+            call(value)
