@@ -101,3 +101,19 @@ def test_stale_handle_gives_a_clear_error():
 def test_sharing_unsupported_things_is_a_type_error():
     with pytest.raises(TypeError, match="cannot share"):
         par.share({"a": 1})
+
+
+@pytest.mark.parametrize("shape", [0, (0, 3), (4, 0)])
+def test_empty_arrays_are_writable_where_made_as_numpy_ones_are(shape):
+    """``out = par.shared_array(n); out.value[:] = ...`` must not fail only when n == 0."""
+    with par.shared_array(shape) as made:
+        made.value[...] = 1
+        assert made.value.flags.writeable
+        assert not pickle.loads(pickle.dumps(made)).value.flags.writeable  # read-only elsewhere
+    with par.share(np.zeros(shape)) as copied:
+        copied.value[...] = 1
+
+
+def test_a_shape_past_what_memory_can_address_is_refused_before_anything_is_made():
+    with pytest.raises(ValueError, match="too big.*18,446,744,073,709,551,616 bytes"):
+        par.shared_array((2**32, 2**32), "i1")  # its int64 size wraps to 0

@@ -10,6 +10,8 @@ to pass one.
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -41,7 +43,7 @@ class ArrayMeta:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return _nbytes(self.shape, self.dtype)
 
     def decode(self, owner: bool) -> np.ndarray:
         """The array on the segment's memory (read-only unless the owner's or writable)."""
@@ -84,9 +86,17 @@ def copy_into(dst: np.ndarray, src: np.ndarray) -> None:
         worker.join()
 
 
+def _nbytes(shape: tuple, dtype: np.dtype) -> int:
+    """Bytes of an array of ``shape`` (Python ints: a product past int64 does not wrap)."""
+    return math.prod(int(d) for d in shape) * dtype.itemsize
+
+
 def _segment_for(shape: tuple, dtype: np.dtype, transient: bool = False
                  ) -> tuple[_segment.Segment | None, ArrayMeta]:
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = _nbytes(shape, dtype)
+    if nbytes > sys.maxsize:
+        raise ValueError(f"array is too big: shape {tuple(shape)} of {dtype} would take "
+                         f"{nbytes:,} bytes, more than any array can address")
     if nbytes == 0:
         return None, ArrayMeta(None, tuple(shape), dtype)
     seg = _segment.create(nbytes, transient=transient)

@@ -50,10 +50,12 @@ class Shared:
     segment; a copy of the handle in another process only releases its own mapping.
     """
 
-    def __init__(self, kind: str, meta: Any, segment: _segment.Segment | None = None):
+    def __init__(self, kind: str, meta: Any, segment: _segment.Segment | None = None,
+                 made_here: bool = True):
         self.kind = kind  # "array", "frame" or "pickled"
         self.meta = meta
         self._segment = segment
+        self._made_here = made_here  # False for a copy unpickled from another process
         self._closed = False
         self._sent_to_processes = False
         self._finalizer = (
@@ -67,7 +69,7 @@ class Shared:
         if self._closed:
             raise ValueError("cannot send a closed Shared handle to a worker; share the data again")
         self._sent_to_processes = True
-        return (Shared, (self.kind, self.meta))
+        return (Shared, (self.kind, self.meta, None, False))
 
     # -- access -----------------------------------------------------------------------------
     @property
@@ -76,11 +78,18 @@ class Shared:
         return self._segment is not None and self._segment.ref.owner == os.getpid()
 
     @property
+    def _writes(self) -> bool:
+        """The owner writes its data; so does the maker of an empty array (it has no segment to
+        own, and numpy lets anyone write nothing into an empty array)."""
+        empty = self._segment is None and getattr(self.meta, "ref", False) is None
+        return self.owner or (empty and self._made_here)
+
+    @property
     def value(self) -> Any:
         """The shared data as an ndarray / DataFrame / Series / Table, without copying."""
         if self._closed:
             raise ValueError("this Shared handle is closed; share the data again")
-        return self.meta.decode(self.owner)
+        return self.meta.decode(self._writes)
 
     @property
     def nbytes(self) -> int:
@@ -142,7 +151,7 @@ class Shared:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("owner" if self.owner else "attached")
+        state = "closed" if self._closed else ("owner" if self._writes else "attached")
         where = self.segment_name or ("pickled" if self.kind == "pickled" else "empty")
         shape = self.shape if not self._closed else "?"
         return f"<Shared {self.kind} shape={shape} {where} {state}>"
