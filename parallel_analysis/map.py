@@ -96,11 +96,6 @@ def _overdue(outcome: Outcome, timeout: float | None) -> bool:
     return timeout is not None and outcome.seconds > timeout
 
 
-def _stops_map(delivery: Delivery, timeout: float | None) -> bool:
-    """Whether a batch holds a failed or overdue chunk (no later batch should start)."""
-    return any(not o.ok or _overdue(o, timeout) for o in delivery.outcomes)
-
-
 class _Submitted:
     """The batches of one map in flight: their specs, when they were sent, what came back."""
 
@@ -109,6 +104,7 @@ class _Submitted:
         self.specs: dict = {}  # future → its specs
         self.sent: dict = {}  # future → monotonic time submitted
         self.ready: dict = {}  # future → (Delivery, time) read at submission (a serial batch)
+        self.delivered: set = set()  # futures delivered while submitting
 
     def read(self, backend: Backend, future) -> Delivery:
         """The batch's delivery. When the backend resubmitted the batch (it lost its workers to
@@ -121,8 +117,10 @@ class _Submitted:
         return delivery
 
 
-def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run) -> _Submitted:
-    """Submit every batch; a batch that ran at once (serial) and failed stops the rest."""
+def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run,
+                collect) -> _Submitted:
+    """Submit every batch. A batch done at once (serial runs it while it is submitted) is
+    delivered at once, so its bar advances and its error stops the rest before they run."""
     submitted = _Submitted(map_id)
     try:
         for group in batches(specs, backend.workers):
@@ -136,8 +134,8 @@ def _submit_all(backend: Backend, job: Job, specs: list, map_id: int, run: Run) 
                 if delivery.replacement is not None:
                     continue
                 submitted.ready[future] = (delivery, time.monotonic())
-                if _stops_map(delivery, run.timeout):
-                    break
+                _collect_done([future], set(), submitted, backend, collect, run)
+                submitted.delivered.add(future)
     except BaseException as exc:
         # Batches already submitted must not run on after the error; Ctrl-C stops the chunks
         # already running as well. Other maps on the backend are not touched.
@@ -197,8 +195,8 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
         return
     run.n_total = run.n_total or len(specs)
     map_id = next(_map_ids)
-    submitted = _submit_all(backend, job, specs, map_id, run)
-    pending = set(submitted.specs)
+    submitted = _submit_all(backend, job, specs, map_id, run, collect)
+    pending = set(submitted.specs) - submitted.delivered
     # Bounded even without timeout= or cancel: a pool closed mid-map cancels our futures, and a
     # future cancelled that way never wakes a wait() already blocked on it.
     poll = POLL_INTERVAL if (run.timeout is not None or run.cancel is not None) else IDLE_POLL

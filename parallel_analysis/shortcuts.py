@@ -8,11 +8,13 @@ Each takes the data, the reducer's own options, and the common map options (``n`
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import numpy as np
 
 from . import reducers as r
+from .errors import PickleFallbackWarning
 from .maps import map_reduce
 from .reducers import histogram as h
 from .reducers.base import is_pandas
@@ -120,8 +122,17 @@ def histogram(data: Any, bins: Any = 10, range: tuple | None = None,
     if isinstance(bins, str):
         bins, range = _estimated_bins(data, bins, range, options)
     elif range is None and np.ndim(bins) == 0:
-        range = h.outer_edges(map_reduce(None, data, h.Extent(), **options), None)
+        range = h.outer_edges(_prelude(None, data, h.Extent(), options), None)
     return map_reduce(None, data, r.Histogram(bins, range), **options)
+
+
+def _prelude(func: Any, data: Any, reducer: Any, options: dict) -> Any:
+    """A pass that prepares the histogram (its range, statistics for the bin count): without a
+    bar or a pickle warning of its own, so that the call shows one bar and warns once, as every
+    map does (its last pass shows both)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PickleFallbackWarning)
+        return map_reduce(func, data, reducer, **{**options, "progress": False})
 
 
 def _estimated_bins(data: Any, name: str, range: tuple | None, options: dict) -> tuple:
@@ -130,26 +141,26 @@ def _estimated_bins(data: Any, name: str, range: tuple | None, options: dict) ->
     if name not in h.ESTIMATORS:
         raise ValueError(f"{name!r} is not a valid estimator for `bins`; use one of "
                          f"{', '.join(h.ESTIMATORS)}, a number of bins or the edges")
-    extent = map_reduce(None, data, h.Extent(), **options)
+    extent = _prelude(None, data, h.Extent(), options)
     edges = h.outer_edges(extent, range)
     trim = None if range is None else edges
     if trim is not None:
-        extent = map_reduce(None, data, h.Extent(trim), **options)
+        extent = _prelude(None, data, h.Extent(trim), options)
     sample = h.Sample(extent.count, extent.low, extent.high)
     if not sample.size:
         return 1, edges
     values = functools.partial(h.in_range, range=trim)
     if name in ("scott", "doane"):
-        sample = sample._replace(std=map_reduce(values, data, r.Std(ddof=0), **options))
+        sample = sample._replace(std=_prelude(values, data, r.Std(ddof=0), options))
     if name == "doane" and sample.size > 2 and sample.std > 0:
-        mean = map_reduce(values, data, r.Mean(), **options)
+        mean = _prelude(values, data, r.Mean(), options)
         cubes = functools.partial(h.cubed_deviations, range=trim, mean=mean, sigma=sample.std)
-        sample = sample._replace(skew=map_reduce(cubes, data, r.Mean(), **options))
+        sample = sample._replace(skew=_prelude(cubes, data, r.Mean(), options))
     if name in ("fd", "auto"):
-        q75, q25 = map_reduce(values, data, r.Quantile([0.75, 0.25], exact=True), **options)
+        q75, q25 = _prelude(values, data, r.Quantile([0.75, 0.25], exact=True), options)
         sample = sample._replace(iqr=np.subtract(q75, q25))
     if name == "stone":
-        counts = map_reduce(None, data, h.StoneCounts(h.stone_bins(sample), edges), **options)
+        counts = _prelude(None, data, h.StoneCounts(h.stone_bins(sample), edges), options)
         sample = sample._replace(stone=counts)
     return h.bin_count(name, sample, edges), edges
 

@@ -139,6 +139,20 @@ def test_object_dtype_travels_by_pickle_with_one_warning(pool, rows):
     assert len(fallbacks) == (1 if pool.backend == "process" else 0), [str(w) for w in caught]
 
 
+@pytest.mark.parametrize("bins", [5, "auto", "doane"])
+def test_a_histogram_of_objects_warns_once_whatever_its_passes(pool, bins):
+    x = np.arange(100, dtype=object)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        counts, edges = par.histogram(x, bins=bins, n=4, backend=pool.backend, workers=2)
+    want = np.histogram(x, bins=bins)
+    np.testing.assert_array_equal(counts, want[0])
+    np.testing.assert_array_equal(edges, want[1])
+    assert edges.dtype == want[1].dtype
+    fallbacks = [w for w in caught if issubclass(w.category, PickleFallbackWarning)]
+    assert len(fallbacks) == (1 if pool.backend == "process" else 0), [str(w) for w in caught]
+
+
 def test_masked_arrays_are_refused_rather_than_unmasked(pool):
     """Shared memory, map_array's output and the reducers hold plain arrays: a masked array's
     mask would be dropped without a word (its mean was the mean of the masked values too), so

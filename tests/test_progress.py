@@ -156,3 +156,31 @@ def test_worker_logs_do_not_draw_an_auto_bar_early(pools, terminal, caplog):
     pools["process"].map_chunks(_logs, np.arange(40), n=4, progress="auto")
     assert len([r for r in caplog.records if r.name == "par_test.progress"]) == 4
     assert terminal.getvalue() == ""  # a quick map stays quiet, even while replaying logs
+
+
+def test_a_serial_bar_advances_while_the_chunks_run(pools, monkeypatch):
+    """Serial chunks run as the map submits them; each must reach the bar as it ends, not all
+    at the end."""
+    from parallel_analysis import pipeline
+
+    started, updates = [], []
+
+    class Recorder(progress.NoBar):
+        def update(self, n=1):
+            updates.append((len(started), n))
+
+    monkeypatch.setattr(pipeline, "progress_bar", lambda total, desc, mode: Recorder())
+
+    def chunk(values):
+        started.append(len(values))
+        return len(values)
+
+    pools["serial"].map_chunks(chunk, np.arange(40), n=4, progress=True)
+    assert updates == [(1, 1), (2, 1), (3, 1), (4, 1)]
+
+
+@pytest.mark.parametrize("bins", [10, "auto", "doane"])
+def test_a_histogram_shows_one_bar_whatever_its_passes(terminal, bins):
+    terminal = terminal()
+    par.histogram(np.arange(100.0), bins=bins, n=4, backend="thread", workers=2, progress=True)
+    assert terminal.getvalue().count("4/4") == 1
