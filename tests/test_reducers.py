@@ -251,3 +251,18 @@ def test_combine_is_associative(x):
     left = r.finalize(r.combine(r.combine(a, b), c))
     right = r.finalize(r.combine(a, r.combine(b, c)))
     assert left == pytest.approx(right, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_float16_series_variance_is_float16_as_pandas_gives_it(n):
+    """pandas computes a float16 Series' var/std in float64 and casts it back to float16 (its
+    mean stays float64); describe's std is that float16 value, widened."""
+    cases = [np.arange(300), [np.nan, np.nan], [1.0], np.linspace(-3, 5, 41)]
+    for values in cases:
+        s = pd.Series(np.asarray(values, dtype=np.float16))
+        for op in ("var", "std"):
+            for ddof in (0, 1):
+                want = getattr(s, op)(ddof=ddof)
+                got = getattr(par, op)(s, ddof=ddof, n=n, backend="serial")
+                assert type(got) is type(want) and (got == want or np.isnan(want)), (op, got)
+        pd.testing.assert_series_equal(par.describe(s, n=n, backend="serial"), s.describe())

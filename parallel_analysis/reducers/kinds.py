@@ -117,6 +117,9 @@ def var_result(kind: Kind, m2: float, count: int, ddof: int, rows: int, sqrt: bo
             value = np.float64(m2) / max(count - ddof, 0) if count else np.nan
         else:  # pandas' nanvar: never inf
             value = np.float64(m2) / (count - ddof) if count - ddof > 0 else np.nan
+        if kind.family == "number" and kind.dtype == np.float16 and rows:
+            # pandas' nanvar casts back to a float column's dtype, and nanstd is its sqrt
+            return np.sqrt(np.float16(value)) if sqrt else np.float16(value)
         value = np.sqrt(value) if sqrt else value
     return _typed(kind, value, empty=rows == 0, delta=True)
 
