@@ -91,6 +91,11 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
     ``backend``, ``pool``, ``progress``, ``timeout``, and ``n``, ``size`` or ``nbytes`` (rows
     or bytes per chunk, counted as that many chunks: groups are never cut).
     """
+    if not isinstance(local_value(df), (pd.DataFrame, pd.Series)):
+        raise TypeError(
+            f"groupby_apply takes a pandas DataFrame or Series (or a Shared handle of one), not "
+            f"{type(df).__name__}: every group must be whole in one chunk, so read it into a "
+            "frame first (pd.read_parquet(path) for a par.from_parquet source)")
     call = (tuple(options.pop("args", ())), dict(options.pop("kwargs", None) or {}))
     size, nbytes = options.pop("size", None), options.pop("nbytes", None)
     if size is not None or nbytes is not None:

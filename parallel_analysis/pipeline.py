@@ -109,7 +109,9 @@ def _reduce_empty(call: MapCall) -> Any:
     data = local_value(call.data)
     if hasattr(data, "empty_frame"):  # a lazy source without rows: its empty DataFrame
         data = data.empty_frame()
-    if isinstance(data, (list, tuple)) or hasattr(data, "chunk_specs"):
+    if isinstance(data, (list, tuple)) and job.func is None:
+        data = np.asarray(data)  # no chunks: numpy's answer for np.asarray([]), as np.sum([])
+    elif isinstance(data, (list, tuple)) or hasattr(data, "chunk_specs"):
         if hasattr(reducer, "identity"):
             return reducer.finalize(reducer.identity())
         raise ValueError("cannot reduce no chunks: the data is empty")

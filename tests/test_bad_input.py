@@ -53,6 +53,17 @@ def test_empty_array(pool):
         pool.map_reduce(None, x, lambda a, b: a + b)  # like functools.reduce
 
 
+def test_an_empty_list_of_chunks_reduces_as_numpy_reduces_an_empty_list(pool):
+    assert pool.map_chunks(len, []) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for reducer, numpy_call in ((Sum(), np.sum), (Mean(), np.mean)):
+            got, want = pool.map_reduce(None, [], reducer), numpy_call([])
+            assert got == want or (np.isnan(got) and np.isnan(want))
+    with pytest.raises(ValueError):
+        pool.map_reduce(None, [], Max())  # numpy: zero-size array has no maximum
+
+
 def test_zero_d_array(pool):
     with pytest.raises(ValueError, match="atleast_1d"):
         pool.map_chunks(lambda c: c, np.array(3.0))

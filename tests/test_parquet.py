@@ -224,6 +224,16 @@ def test_missing_path_and_unknown_column_are_clear(files, tmp_path):
         par.from_parquet(files["one"], columns=["k", "nope"])
 
 
+def test_what_needs_whole_groups_or_neighbours_refuses_a_source_clearly(files):
+    source = par.from_parquet(files["one"])
+    with pytest.raises(TypeError, match=r"groupby_apply takes .*pd\.read_parquet"):
+        par.groupby_apply(source, "k", len)
+    with pytest.raises(TypeError, match="rolling takes"):
+        par.rolling(source, 3)
+    with pytest.raises(TypeError, match="lazy sources have none"):
+        par.map_overlap(lambda c: c, source, 1)
+
+
 # -- every map, reducer and groupby_agg, on every local backend --------------------------------
 
 def test_map_chunks_map_reduce_and_map_array(pool, files):
