@@ -31,6 +31,7 @@ from .groupby_keys import as_column_keys
 from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
+from .reducers.groupby_plan import ONE_PER_GROUP, fname
 from .share import local_value
 from .split import Chunking, keys_of, rows_and_row_nbytes
 
@@ -147,25 +148,29 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
         None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed), **options))
 
 
-#: Aggregations whose output is not one value per group and column: ``ohlc`` (four columns)
-#: and pandas' transformations (one value per row), which ``agg`` also takes.
-NOT_ONE_PER_GROUP = ("ohlc", "bfill", "cumcount", "cummax", "cummin", "cumprod", "cumsum",
-                     "diff", "ffill", "ngroup", "pct_change", "rank", "shift")
-
-
 def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:
     """Whether pandas itself computes this groupby, in the caller: time-binned keys
-    (``pd.Grouper``), both ``by`` and ``level`` (or neither), repeated column labels, or an
-    aggregation in :data:`NOT_ONE_PER_GROUP`. Their answers are pandas' own; they run on one
-    thread."""
+    (``pd.Grouper``), both ``by`` and ``level`` (or neither), repeated keys or column labels,
+    a list naming one function twice (pandas raises), or an aggregation named by a string
+    that is not one value per group (:data:`~.reducers.groupby_plan.ONE_PER_GROUP`: ``ohlc``,
+    ``head``, ``describe``, pandas' transformations...). Their answers (and errors) are pandas'
+    own; they run on one thread."""
     if not isinstance(df, pd.DataFrame):
         return False
     funcs = agg.values() if isinstance(agg, dict) else [agg]
-    named = [f for fs in funcs for f in (fs if isinstance(fs, (list, tuple)) else [fs])]
-    return any(isinstance(k, pd.Grouper) for k in keys_of(by)) or \
+    lists = [list(fs) if isinstance(fs, (list, tuple)) else [fs] for fs in funcs]
+    named = [f for fs in lists for f in fs]
+    keys = keys_of(by)
+    return any(isinstance(k, pd.Grouper) for k in keys) or \
         (by is None) == (level is None) \
-        or not df.columns.is_unique or \
-        any(isinstance(f, str) and f in NOT_ONE_PER_GROUP for f in named)
+        or not df.columns.is_unique or _repeated(keys) or \
+        any(_repeated([fname(f) for f in fs]) for fs in lists) or \
+        any(isinstance(f, str) and f not in ONE_PER_GROUP for f in named)
+
+
+def _repeated(labels: list) -> bool:
+    hashable = [k for k in labels if isinstance(k, (str, int, float, tuple))]
+    return len(set(hashable)) < len(hashable)
 
 
 def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,

@@ -63,13 +63,38 @@ class GroupState(NamedTuple):
     tables: list  # DataFrames of keys + one column per component, in chunk order
     pairs: dict  # column -> list of distinct (keys, value) frames, for nunique
     rows: dict  # column -> list of raw (keys, value) frames, for aggregations that do not merge
-    moment_dtypes: dict  # column -> dtype of its mean/var/std result
+    dtypes: dict  # column -> its dtype, for the numeric columns of moments, sums, products
     columns: pd.Index  # the input's columns, for agg given as a string or list (their labels)
     dense: tuple = ()  # Dense partials (integer keys in small ranges, as arrays), unmerged
 
 
 def _rows_in(frames: list) -> int:
     return sum(len(f) for f in frames)
+
+
+def _dtypes_needed(plan: Any, chunk: pd.DataFrame, agg: Any) -> list:
+    """The columns whose dtype the last step needs: numeric columns of moments (their result
+    dtype) and of sums and products (an integer total's narrowing, :func:`narrowed`); object
+    columns of a plain string ``agg`` of min or max (pandas' frame path keeps them object,
+    where its per-column path, for lists and dicts, gives ``str``)."""
+    wanted = set(plan.moments) | {o.column for o in plan.outputs if o.func in ("sum", "prod")}
+    numeric = [c for c in wanted if moment_dtype(chunk[c].dtype) is not None]
+    if agg in ("min", "max"):
+        numeric += [c for c in chunk.columns if chunk[c].dtype == object]
+    return numeric
+
+
+def narrowed(values: pd.Series, dtype: Any) -> pd.Series:
+    """An integer sum or product in its column's own ``dtype`` when every group's value fits
+    it, as pandas gives it (its totals are int64 and narrowed back; ours were merged from
+    partials, some of which may not have fit)."""
+    if dtype.kind not in "iu" or values.dtype == dtype or values.dtype.kind not in "iu":
+        return values
+    info = np.iinfo(dtype.numpy_dtype if hasattr(dtype, "numpy_dtype") else dtype)
+    present = values.dropna()
+    if len(present) and (present.min() < info.min or present.max() > info.max):
+        return values
+    return values.astype(dtype)
 
 
 def _column(values: Any, index: pd.Index) -> Any:
@@ -112,11 +137,7 @@ class GroupBy(Reducer):
         if not isinstance(chunk, pd.DataFrame):
             raise TypeError(f"GroupBy needs DataFrame chunks, got {type(chunk).__name__}")
         keys, plan = self._keys, plan_outputs(self.agg, self._keys, chunk.columns)
-        dtypes = {}
-        for column in plan.moments:
-            dtype = moment_dtype(chunk[column].dtype)
-            if dtype is not None:
-                dtypes[column] = dtype
+        dtypes = {c: chunk[c].dtype for c in _dtypes_needed(plan, chunk, self.agg)}
         coded = kernels.direct_codes(chunk, keys, plan, self.sort) or \
             kernels.factorized_codes(chunk, keys, plan)
         if coded is None:
@@ -125,7 +146,7 @@ class GroupBy(Reducer):
             # categories with observed=False, sort=False's order, the levels of the index).
             g = chunk.groupby(keys, **CHUNK_GROUPING)
             size = g.size()
-            labels = kernels.group_codes(g, len(size)) if dtypes else None
+            labels = kernels.group_codes(g, len(size)) if plan.moments else None
         else:
             g, labels = None, coded.labels
         parts, pairs, rows = self._parts(chunk, plan, g, labels, dtypes)
@@ -168,7 +189,7 @@ class GroupBy(Reducer):
                 parts[comp(func, column)] = on_column(g, column, "sum", min_count=1)
             elif func in SIMPLE:
                 parts[comp(func, column)] = on_column(g, column, func)
-            elif func in MOMENTS and column in dtypes:
+            elif func in MOMENTS and moment_dtype(dtypes.get(column)) is not None:
                 if comp("n", column) in parts:
                     continue
                 n, mean, m2 = kernels.column_moments(labels, chunk[column],
@@ -206,8 +227,7 @@ class GroupBy(Reducer):
             if _rows_in(pairs[c]) > COMPACT_ROWS:
                 pairs[c] = [pd.concat(pairs[c], ignore_index=True).drop_duplicates()]
         rows = {c: a.rows[c] + b.rows[c] for c in a.rows}
-        return GroupState(tables, pairs, rows, a.moment_dtypes or b.moment_dtypes, a.columns,
-                          dense)
+        return GroupState(tables, pairs, rows, a.dtypes or b.dtypes, a.columns, dense)
 
     def _merged_dense(self, tables: list, dense: tuple) -> tuple[list, tuple]:
         """(tables, dense) with the dense partials merged into one, or, when their key ranges
@@ -237,9 +257,9 @@ class GroupBy(Reducer):
                 main[name] = (comp("size"), "sum")
             elif func in SIMPLE:
                 main[name] = (comp(func, column), SIMPLE[func])
-            elif func in MOMENTS and column in state.moment_dtypes:
+            elif func in MOMENTS and moment_dtype(state.dtypes.get(column)) is not None:
                 table = table.assign(**{name: moment(table, column, func,
-                                                     state.moment_dtypes[column])})
+                                                     moment_dtype(state.dtypes[column]))})
                 main[name] = (name, "first")
             elif func == "nunique":
                 pairs = pd.concat(state.pairs[column], ignore_index=True)
@@ -252,12 +272,18 @@ class GroupBy(Reducer):
         if dense and not tables:  # a single row per group already, in key order
             result = one_row_groups(table, self._keys, main)
         else:
-            result = aggregate(self._group(table), main)
+            result = aggregate(table, self._group(table), main)
         for name, series in extra.items():
             if not series.index.equals(result.index):
                 series = series.reindex(result.index)
             result[name] = series.to_numpy() if series.dtype == object else series.array
         result = result[labels]
+        for name, out in zip(labels, plan.outputs):
+            dtype = state.dtypes.get(out.column)
+            if out.func in ("sum", "prod") and dtype is not None:
+                result[name] = narrowed(result[name], dtype)
+            elif dtype == np.dtype(object) and result[name].dtype != dtype:  # _dtypes_needed
+                result[name] = result[name].astype(object)
         if plan.series:
             return result.iloc[:, 0].rename(None)
         result.columns = result_columns([o.label for o in plan.outputs], plan.flat,

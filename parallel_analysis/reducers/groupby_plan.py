@@ -4,6 +4,7 @@ and how the partial columns are named. Layer: core (pandas at import).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,12 @@ import pandas as pd
 SIMPLE = {"sum": "sum", "count": "sum", "size": "sum", "min": "min", "max": "max",
            "first": "first", "last": "last", "prod": "prod"}
 MOMENTS = ("mean", "var", "std")
+#: The aggregations named by a string that give one value per group and column, which
+#: :class:`~.groupby.GroupBy` computes; any other string (``ohlc``, ``head``, ``describe``,
+#: ``value_counts``, pandas' transformations) is refused there and left to pandas by
+#: ``par.groupby_agg``.
+ONE_PER_GROUP = frozenset([*SIMPLE, *MOMENTS, "nunique", "median", "sem", "skew", "kurt",
+                           "any", "all", "idxmax", "idxmin", "quantile"])
 PREFIX = "\x00"  # partial columns are named so that they cannot collide with a user's key
 
 
@@ -56,6 +63,11 @@ def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
     else:
         raise TypeError(f"agg must be a string, a list of strings or a dict, got {agg!r}")
     for out in plan.outputs:
+        if isinstance(out.func, str) and out.func not in ONE_PER_GROUP:
+            raise ValueError(
+                f"agg {out.func!r} does not give one value per group and column, which the "
+                "GroupBy reducer merges: use par.groupby_agg (which hands it to pandas) or "
+                "par.groupby_apply")
         if out.func in MOMENTS:
             plan.moments[out.column] = "var" if out.func != "mean" or \
                 plan.moments.get(out.column) == "var" else "mean"
@@ -78,10 +90,13 @@ def fnames(funcs: list) -> list[str]:
 
 def on_column(grouped: Any, column: Any, how: str, *args: Any, **kwargs: Any) -> pd.Series:
     """``getattr(grouped[column], how)(*args, **kwargs)``, also for a tuple label (a MultiIndex
-    column), which pandas' ``grouped[...]`` refuses as a list written as a tuple."""
-    if isinstance(column, tuple):
-        return getattr(grouped[[column]], how)(*args, **kwargs).iloc[:, 0]
-    return getattr(grouped[column], how)(*args, **kwargs)
+    column), which pandas' ``grouped[...]`` refuses as a list written as a tuple. Sums and
+    products of ``inf`` and ``-inf`` are NaN without a warning, as in pandas' one groupby
+    (whose kernel for sorted groups is silent where the one for unsorted groups warns)."""
+    with np.errstate(invalid="ignore") if how in ("sum", "prod") else contextlib.nullcontext():
+        if isinstance(column, tuple):
+            return getattr(grouped[[column]], how)(*args, **kwargs).iloc[:, 0]
+        return getattr(grouped[column], how)(*args, **kwargs)
 
 
 def result_columns(labels: list, flat: bool, source: pd.Index, from_dict: bool) -> pd.Index:

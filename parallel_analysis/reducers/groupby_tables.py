@@ -17,13 +17,21 @@ import numpy as np
 import pandas as pd
 
 from .base import Moments, merge_moments
-from .groupby_plan import PREFIX, SIMPLE, comp, kind_of, moment_names
+from .groupby_plan import PREFIX, SIMPLE, comp, kind_of, moment_names, on_column
 
 
-def aggregate(grouped: Any, outputs: dict) -> pd.DataFrame:
-    """``grouped.agg(**outputs)`` (name -> (column, function)), one method call per output:
-    what pandas' named aggregation does, without its per-call overhead."""
-    columns = {name: getattr(grouped[column], how)() for name, (column, how) in outputs.items()}
+def aggregate(table: pd.DataFrame, grouped: Any, outputs: dict) -> pd.DataFrame:
+    """``grouped.agg(**outputs)`` (name -> (column, function)) of ``grouped = table.groupby``,
+    one method call per output: what pandas' named aggregation does, without its per-call
+    overhead.
+
+    Float partial sums and products merge with NaN kept: a chunk's NaN values were skipped in
+    its partial already, so a NaN partial is ``inf - inf``, and pandas' one sum is NaN there.
+    """
+    columns = {}
+    for name, (column, how) in outputs.items():
+        keep_nan = how in ("sum", "prod") and table[column].dtype.kind == "f"
+        columns[name] = on_column(grouped, column, how, **({"skipna": False} if keep_nan else {}))
     return pd.DataFrame(columns, copy=False)
 
 
@@ -83,7 +91,7 @@ def compact(tables: list, keys: list) -> pd.DataFrame:
             moments.append(name)
         elif kind not in ("lo", "m2"):
             merge[name] = SIMPLE.get(kind, "sum")
-    out = aggregate(grouped, {name: (name, how) for name, how in merge.items()})
+    out = aggregate(table, grouped, {name: (name, how) for name, how in merge.items()})
     codes = functools.cache(lambda: grouped.ngroup().to_numpy())
     for mean in moments:
         out = out.assign(**_merged_moments(table, codes(), len(out), mean))
