@@ -93,15 +93,21 @@ class Chunking:
             return self.by
         return Groups(self.by)
 
+    def row_limit(self, row_nbytes: int) -> int | None:
+        """The most rows a chunk may hold under ``size`` or ``nbytes`` (None: no bound)."""
+        if self.size is not None:
+            return int(self.size)
+        if self.nbytes is not None:
+            return max(1, int(self.nbytes) // max(1, row_nbytes))
+        return None
+
     def count(self, n_rows: int, row_nbytes: int, parallelism: int = 1) -> int:
         """The number of chunks for ``n_rows`` rows of ``row_nbytes`` bytes each."""
         if self.n is not None:
             return min(int(self.n), n_rows)
-        if self.size is not None:
-            return math.ceil(n_rows / int(self.size)) if n_rows else 0
-        if self.nbytes is not None:
-            rows = max(1, int(self.nbytes) // max(1, row_nbytes))
-            return math.ceil(n_rows / rows) if n_rows else 0
+        limit = self.row_limit(row_nbytes)
+        if limit is not None:
+            return math.ceil(n_rows / limit) if n_rows else 0
         return choose_n_chunks(n_rows, row_nbytes, parallelism)
 
 
@@ -180,6 +186,15 @@ def _spread_big_groups(sizes: np.ndarray, count: int) -> np.ndarray | None:
     return chunk_of
 
 
+def _assign_groups(sizes: np.ndarray, count: int, contiguous: bool) -> np.ndarray:
+    """Chunk of each group: ``count`` chunks balanced by rows (see :func:`group_slices`)."""
+    chunk_of = None if contiguous or count < 2 else _spread_big_groups(sizes, count)
+    if chunk_of is None:
+        cuts = balanced_cuts(sizes, count)
+        chunk_of = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts))
+    return chunk_of
+
+
 def keys_of(by: Any) -> list:
     """A groupby's ``by`` as a list of keys, read as pandas reads it: a list holds several keys;
     anything else is one, a tuple too (the label of a MultiIndex column, pandas 2)."""
@@ -222,10 +237,15 @@ def group_slices(data: Any, groups: Groups, chunking: Chunking,
     if not sizes.size:
         return data.iloc[:0], [], np.arange(0)
     count = min(count, len(sizes))
-    chunk_of = None if groups.contiguous or count < 2 else _spread_big_groups(sizes, count)
-    if chunk_of is None:
-        cuts = balanced_cuts(sizes, count)
-        chunk_of = np.repeat(np.arange(len(cuts) - 1), np.diff(cuts))
+    chunk_of = _assign_groups(sizes, count, groups.contiguous)
+    limit = chunking.row_limit(row_nbytes)
+    while limit is not None and count < len(sizes):  # size= / nbytes= are bounds: keep them
+        loads = np.bincount(chunk_of, weights=sizes, minlength=count)
+        groups_in = np.bincount(chunk_of, minlength=count)
+        if not np.any((loads > limit) & (groups_in > 1)):
+            break
+        count = min(len(sizes), max(count + 1, math.ceil(count * loads.max() / limit)))
+        chunk_of = _assign_groups(sizes, count, groups.contiguous)
     rank = np.where(codes >= 0, chunk_of[np.maximum(codes, 0)] * len(sizes) + codes, -1)
     order = None
     if rank[0] < 0 or np.any(rank[1:] < rank[:-1]):

@@ -79,3 +79,22 @@ def test_conflicting_sizes_and_0d_input_are_errors():
         par.split(np.array(3.0), 2)
     with pytest.raises(TypeError, match="cannot split"):
         par.split({"a": 1}, 2)
+
+
+@given(keys=st.lists(st.integers(0, 12), min_size=1, max_size=120),
+       size=st.integers(1, 40), by_bytes=st.booleans())
+def test_whole_groups_keep_the_size_and_nbytes_bounds_where_they_can(keys, size, by_bytes):
+    """With ``by=``, a chunk holds at most ``size`` rows (or ``nbytes`` bytes) unless it is one
+    group bigger than that: a chunk count of rows / size alone left groups packed over it."""
+    import pandas as pd
+
+    df = pd.DataFrame({"k": keys, "v": np.arange(len(keys), dtype=np.int64)})
+    bound = dict(nbytes=size * 16) if by_bytes else dict(size=size)
+    chunks = par.split(df, by="k", **bound)
+    assert sum(len(c) for c in chunks) == len(df)
+    for chunk in chunks:
+        assert len(chunk) <= size or chunk["k"].nunique() == 1
+    groups = [set(c["k"]) for c in chunks]
+    assert sum(len(g) for g in groups) == len(set().union(*groups))  # each group in one chunk
+    assert [len(c) for c in par.split(pd.DataFrame({"k": np.repeat(np.arange(4), 3)}), size=5,
+                                      by="k")] == [3, 3, 3, 3]
