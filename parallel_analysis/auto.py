@@ -1,5 +1,5 @@
 """auto: backend="auto" chooses threads or processes per map from a probe, and says why. Layer:
-pipeline (imports gil, split and worker; touches no pool).
+pipeline (imports gil, split, tagging and worker; touches no pool).
 
 The question is whether ``func`` holds the GIL: threads that take turns on it cannot run in
 parallel, processes can; threads that release it need no data moved at all. :mod:`.gil` answers
@@ -9,8 +9,9 @@ chunk: a first piece of 1/64 of the chunk (which also sizes the work), then piec
 :data:`VOTE_CPU_SECONDS` of func's CPU time, until two votes agree or three are in; the median
 held share decides. A piece in which the watcher took the GIL many times and found it almost
 never held settles alone (:data:`RELEASED_SHARE`): a GIL holder lets another thread in at most
-once per switch interval, so many naps in one short piece cannot come from one. Their results
-are thrown away: 4-20 ms of func time, a few per cent of a 0.3 s map, less of a longer one.
+once per switch interval, so many naps in one short piece cannot come from one. Their results,
+logs and prints are thrown away (the chunks say it all again): 4-20 ms of func time, a few
+per cent of a 0.3 s map, less of a longer one.
 
 =========================================  ========  =========================================
 probe                                      choice    why
@@ -27,28 +28,24 @@ otherwise                                  thread    func releases the GIL: no d
 func raised (or called sys.exit)           thread    let the map raise it, with its chunk
 =========================================  ========  =========================================
 
-A pool remembers the answers of the GIL votes (:class:`Memory`), keyed by what decides them:
+A pool remembers the answers of the GIL votes (:mod:`.auto_memory`), keyed by what decides them:
 the function (its code, looked through ``functools.partial`` and bound methods, so the
 accessor's wrappers key on the user's function), the map's mode and reducer, and the kind of
 data (type and dtypes). Later maps of the same function on the same kind of data pay no probe:
 the probe is a cost of the first maps, as a warm pool's start-up is. Answers that depend on
 the size of the chunks (too small, could not watch, func raised) are not remembered, and an
-answer is used only once :data:`CONFIRMED` probes in a row agreed on it.
+answer is used only once ``CONFIRMED`` probes in a row agreed on it.
 """
 
 from __future__ import annotations
 
-import functools
 import statistics
-import threading
 import time
-import types
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from . import tagging
+from .auto_memory import Memory
 from .gil import Watched, watch
 from .split import take_rows
 from .worker import Job, apply_job
@@ -87,116 +84,6 @@ TINY_CHUNK_SECONDS = 0.002
 #: Measured shares sit far from it: <= 0.2 for numpy and pandas' groupby kernels, >= 0.5 for
 #: work that is mostly Python.
 HELD_SHARE = 0.4
-
-
-#: Decisions a pool remembers (the least recently used go first).
-REMEMBERED = 256
-
-#: Probes in a row that must give one backend before a pool stops probing (one probe can be
-#: unlucky: a first call in a cold process, a stall of the machine).
-CONFIRMED = 2
-
-#: Plain values of a partial's arguments that go into the key as themselves (others by type).
-_PLAIN = (str, bytes, int, float, bool, type(None))
-
-
-def _func_key(func: Any, depth: int = 0) -> Any:
-    """What identifies ``func``'s behaviour: its code (and a closure's cells), looked through
-    partials and bound methods; a builtin or ufunc itself; another callable's class."""
-    if depth > 8:
-        return type(func)
-    if isinstance(func, functools.partial):
-        return ("partial", _func_key(func.func, depth + 1),
-                tuple(_arg_key(a, depth) for a in func.args),
-                tuple(sorted((k, _arg_key(v, depth)) for k, v in func.keywords.items())))
-    if hasattr(func, "__func__") and hasattr(func, "__self__"):  # a bound method
-        return ("method", _func_key(func.__func__, depth + 1), type(func.__self__))
-    code = getattr(func, "__code__", None)
-    if code is not None:  # a closure also by what it closes over (a factory's functions)
-        cells = getattr(func, "__closure__", None) or ()
-        return (code, tuple(_cell_key(cell, depth) for cell in cells)) if cells else code
-    if isinstance(func, (types.BuiltinFunctionType, np.ufunc)):
-        return func
-    return type(func)  # a callable object: by class (the key must not keep its data alive)
-
-
-def _cell_key(cell: Any, depth: int) -> Any:
-    try:
-        return _arg_key(cell.cell_contents, depth)
-    except ValueError:  # a cell not yet filled
-        return None
-
-
-def _arg_key(value: Any, depth: int) -> Any:
-    if callable(value) and not isinstance(value, type):
-        return _func_key(value, depth + 1)
-    if isinstance(value, _PLAIN) and not (isinstance(value, (str, bytes)) and len(value) > 200):
-        return value
-    if isinstance(value, (tuple, list)) and len(value) <= 8:
-        return (type(value), tuple(_arg_key(v, depth) for v in value))
-    return type(value)
-
-
-def _data_key(data: Any) -> Any:
-    """The kind of the data: its type and dtype(s), or the first chunk's for a list of them."""
-    data = getattr(data, "value", data)  # a Shared handle: what it holds
-    if isinstance(data, (list, tuple)):
-        return ("chunks", _data_key(data[0]) if data else None)
-    dtypes = getattr(data, "dtypes", None)
-    if dtypes is not None and not isinstance(dtypes, np.dtype):
-        try:
-            return (type(data), tuple(str(d) for d in dtypes))
-        except TypeError:
-            pass
-    return (type(data), str(getattr(data, "dtype", "")), getattr(data, "ndim", None))
-
-
-class Memory:
-    """The GIL votes' answers a pool has seen, by (function, mode, reducer, data kind)."""
-
-    def __init__(self, size: int = REMEMBERED) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._answers: OrderedDict = OrderedDict()
-
-    def key(self, job: Job, data: Any) -> Any:
-        """The key of ``job`` on ``data``, or None when it cannot be told (never remembered)."""
-        try:
-            key = (_func_key(job.func), job.mode, type(job.reducer), job.halos is not None,
-                   tuple(_arg_key(a, 0) for a in job.args),
-                   tuple(sorted((k, _arg_key(v, 0)) for k, v in (job.kwargs or {}).items())),
-                   _data_key(data))
-            hash(key)
-        except Exception:  # an odd object anywhere: decide afresh each time
-            return None
-        return key
-
-    def get(self, key: Any) -> tuple[str, str, float] | None:
-        """(backend, reason, func's wall seconds per row) for ``key``, once :data:`CONFIRMED`
-        probes in a row gave that backend; else None (probe again)."""
-        if key is None:
-            return None
-        with self._lock:
-            answer = self._answers.get(key)
-            if answer is None or answer[3] < CONFIRMED:
-                return None
-            self._answers.move_to_end(key)
-            return answer[:3]
-
-    def put(self, key: Any, answer: tuple[str, str, float]) -> None:
-        """A probe's answer: it confirms the one remembered, or replaces it."""
-        if key is None:
-            return
-        with self._lock:
-            seen = self._answers.get(key)
-            times = seen[3] + 1 if seen is not None and seen[0] == answer[0] else 1
-            self._answers[key] = (*answer, times)
-            self._answers.move_to_end(key)
-            while len(self._answers) > self._size:
-                self._answers.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._answers)
 
 
 def _piece_maker(specs: list) -> tuple[Callable[[int], Any], int]:
@@ -311,7 +198,8 @@ def _probe(job: Job, specs: list) -> tuple[str, str, float | None]:
                 job.kwargs)
     try:
         piece_maker, rows = _piece_maker(specs)
-        votes = _votes(lambda piece: apply_job(probe, piece), piece_maker, rows)
+        with tagging.silenced():
+            votes = _votes(lambda piece: apply_job(probe, piece), piece_maker, rows)
     except (Exception, SystemExit) as exc:  # the map itself will raise it, with the chunk
         return "thread", f"the probe raised {type(exc).__name__}; running on threads", None
     if isinstance(votes, str):

@@ -21,7 +21,7 @@ The items travel back with the chunk's outcome (:class:`Captured` ``.items``, pi
 construction) and :func:`parallel_analysis.replay.replay` re-emits them in the caller. Thread
 and serial backends need none of this: their chunks already run where the handlers are, so
 ``capture`` is a no-op for them; their records are tagged as they are made instead
-(:func:`enter_chunk`: ``Logger.makeRecord``, wrapped once, reads the chunk this thread runs).
+(:mod:`.tagging`).
 
 Costs: with nothing emitted, a chunk pays for swapping ``sys.stdout``/``sys.stderr``, one handler
 and one warnings filter (a few microseconds). Records are turned into plain dicts (message
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import threading
 import warnings
@@ -50,54 +49,6 @@ MAX_TEXT = 1_000_000
 _PLAIN = (str, int, float, bool, type(None))
 
 _capturing = threading.local()  # .active: a chunk's capture is running in this thread
-_running = threading.local()  # .chunk: the chunk a thread or serial worker runs now (or None)
-_tagging_lock = threading.Lock()
-_tagging_installed = False  # Logger.makeRecord wrapped (see _install_tagging)
-
-
-def enter_chunk(index: int) -> Any:
-    """Tag the log records this thread makes with chunk ``index`` (a thread or serial worker,
-    whose records go straight to the caller's handlers); returns what :func:`leave_chunk`
-    restores. A chunk of a map nested in a running chunk keeps the outer chunk's tag, as a
-    process worker's capture does."""
-    if not _tagging_installed:
-        _install_tagging()
-    outer = getattr(_running, "chunk", None)
-    if outer is None:
-        _running.chunk = index
-    return outer
-
-
-def leave_chunk(outer: Any) -> None:
-    _running.chunk = outer
-
-
-def _install_tagging() -> None:
-    """Wrap ``logging.Logger.makeRecord`` (whatever it is) once: records made while a chunk
-    runs in this thread get ``record.chunk`` / ``record.worker_pid`` and the message tag
-    ``[chunk i, thread name]``, as a process worker's replayed records do. Set after the
-    record's ``extra``, and only where ``extra`` set none: a chunk's own ``extra={"chunk":
-    ...}`` wins, as in the replay (a record factory runs before ``extra``, which then refuses
-    to overwrite)."""
-    global _tagging_installed
-    with _tagging_lock:
-        if _tagging_installed:
-            return
-        make = logging.Logger.makeRecord
-
-        def make_tagged(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = make(self, *args, **kwargs)
-            index = getattr(_running, "chunk", None)
-            if index is not None:
-                record.__dict__.setdefault("chunk", index)
-                record.__dict__.setdefault("worker_pid", os.getpid())
-                if isinstance(record.msg, str):
-                    record.msg = (f"{record.msg} [chunk {index}, thread "
-                                  f"{threading.current_thread().name}]")
-            return record
-
-        logging.Logger.makeRecord = make_tagged
-        _tagging_installed = True
 
 
 class Captured:

@@ -50,7 +50,7 @@ def replay(items: list, index: int, pid: int) -> None:
     so the caller's filters apply (an ``"error"`` filter raises here, naming the chunk); text
     goes to ``sys.stdout`` / ``sys.stderr`` as they are now (in Jupyter: the running cell).
     """
-    with _clear_of_bars():
+    with clear_of_bars():
         _replay(items, index, pid)
 
 
@@ -69,7 +69,7 @@ def _replay(items: list, index: int, pid: int) -> None:
 
 
 @contextlib.contextmanager
-def _clear_of_bars() -> Iterator[None]:
+def clear_of_bars() -> Iterator[None]:
     """Lift text progress bars off the terminal while replayed text is written, then redraw them.
 
     Without it a worker's log line lands after the bar's text on the same line ("3/8 [00:01]INFO
@@ -101,9 +101,11 @@ def _drawn_as_text(bar: Any) -> bool:
     return delay <= 0 or bar.last_print_t >= bar.start_t + delay
 
 
-def tag(index: int, pid: int) -> str:
-    """The tag added to replayed messages: which chunk, on which worker process."""
-    return f"[chunk {index}, worker {pid}]"
+def tag(index: int | None, pid: int) -> str:
+    """The tag added to replayed messages: which chunk (None: a ``Pool.submit`` call), on which
+    worker process."""
+    what = "submitted call" if index is None else f"chunk {index}"
+    return f"[{what}, worker {pid}]"
 
 
 # -- caller side helpers ---------------------------------------------------------------------

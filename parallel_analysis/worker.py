@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import feedback
+from . import feedback, tagging
 from .board import Board
 from .errors import WorkerCrashedError
 
@@ -116,12 +116,17 @@ def call_without_exit(func: Callable, /, *args: Any, **kwargs: Any) -> Any:
     """``func(*args, **kwargs)`` for ``Pool.submit``; a ``sys.exit()`` in it is an error of the
     call (WorkerCrashedError, as a map's chunk gives), which ``result()`` raises: not a
     SystemExit that would end the caller's script."""
+    in_caller = not process_state.get("in_worker")  # a thread: its records tagged as a call's
+    outer = tagging.enter_chunk(tagging.CALL) if in_caller else None
     try:
         return func(*args, **kwargs)
     except SystemExit as exc:
         raise WorkerCrashedError(
             f"the submitted call called sys.exit({exc.code!r}) in the worker; the caller keeps "
             "running (raise an exception instead)", exitcode=_exit_code(exc)) from None
+    finally:
+        if in_caller:
+            tagging.leave_chunk(outer)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -157,11 +162,11 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
                 if in_process:  # its records are tagged when replayed in the caller
                     outcome = _run_one(job, spec, board, slot, map_id)
                 else:
-                    outer_chunk = feedback.enter_chunk(spec.index)
+                    outer_chunk = tagging.enter_chunk(spec.index)
                     try:
                         outcome = _run_one(job, spec, board, slot, map_id)
                     finally:
-                        feedback.leave_chunk(outer_chunk)
+                        tagging.leave_chunk(outer_chunk)
                 outcome.pid = pid
                 items = captured.take()
                 if items:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from parallel_analysis import auto
+from parallel_analysis import auto, auto_memory
 from parallel_analysis.backends import make_backend
 from parallel_analysis.bench import work
 from parallel_analysis.gil import watch
@@ -196,7 +196,7 @@ def test_a_pool_remembers_the_answer_per_function_and_data_kind():
         pool.map_reduce(work.collatz_steps, data[:64], work.add, n=16)
         assert pool.last_reason.startswith("thread:") and "too little work" in pool.last_reason
         numbers = np.random.default_rng(2).random(2_000_000)
-        for _ in range(auto.CONFIRMED + 1):
+        for _ in range(auto_memory.CONFIRMED + 1):
             pool.map_reduce(work.trig_norm, numbers, work.add, n=8)
         assert pool.last_reason.startswith("thread:") and "remembered" in pool.last_reason
     with par.Pool(workers=2, backend="auto") as fresh:  # each pool has its own memory

@@ -16,14 +16,14 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 
 #: Bottom to top. A module may import modules of its own layer or of layers below it.
 LAYERS = [
-    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "reduce", "board", "arena",
-                "gil"]),
+    ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "tagging", "reduce", "board",
+                "arena", "gil"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
     ("core", ["cuts", "split", "specs", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet", "parquet_footers"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
-    ("pipeline", ["pipeline", "auto", "overlap"]),
+    ("pipeline", ["pipeline", "auto", "auto_memory", "overlap"]),
     ("pool", ["pool", "maps"]),
     ("api", ["frames", "groupby_keys", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
              "windows.*"]),

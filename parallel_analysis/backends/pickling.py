@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from .. import replay
 from ..errors import RemoteTraceback, WorkerCrashedError, pickling_error
 from ..worker import Job, Outcome
 from . import wire
@@ -147,11 +148,17 @@ def deliver_call(sent: Future, result: Future) -> None:
         _settle(result, error=exc)
         return
     try:
-        status, *rest = wire.loads(raw)
+        status, *rest, (pid, items) = wire.loads(raw)
     except Exception as exc:  # a value that does not unpickle here
         _settle(result, error=pickling_error("the result of the call", None, exc,
                                              verb="unpickle"))
         return
+    if items:  # what the call logged, warned and printed, as a chunk's
+        try:
+            replay.replay(items, None, pid)
+        except Exception as exc:  # a warnings "error" filter: the call's error, as a chunk's
+            _settle(result, error=exc)
+            return
     if status == "ok":
         _settle(result, value=rest[0])
         return

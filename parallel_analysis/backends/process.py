@@ -33,6 +33,7 @@ import numpy as np
 
 from ..cpus import threads_per_worker
 from ..errors import pickling_error
+from ..replay import caller_level
 from ..share.arrays import output_array
 from . import crashes
 from .base import Backend, Delivery, Output
@@ -137,7 +138,7 @@ class ProcessBackend(Backend):
             payload = cloudpickle.dumps((fn, args, kwargs))
         except Exception as exc:
             raise pickling_error("the function or its arguments", fn, exc) from exc
-        sent = self._submit(call_pickled, payload)
+        sent = self._submit(call_pickled, payload, caller_level())
         result = CallFuture(sent)
         sent.add_done_callback(lambda f: deliver_call(f, result))
         return result

@@ -23,7 +23,7 @@ import time
 import traceback
 from typing import Any
 
-from .. import attached
+from .. import attached, feedback
 from ..board import Board
 from ..errors import pickling_error
 from ..worker import exit_error, process_state, run_chunks
@@ -245,21 +245,27 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def call_pickled(payload: bytes) -> bytes:
+def call_pickled(payload: bytes, log_level: int = 10) -> bytes:
     """``Pool.submit``'s task: a cloudpickled (function, args, kwargs), called.
 
     The value or exception goes back pickled here, as a map's outcomes do, not by the executor's
     standard pickler: that one cannot pickle an instance of a class defined in the caller's
-    ``__main__`` (a script, a notebook), which functions and classes reach us by value.
+    ``__main__`` (a script, a notebook), which functions and classes reach us by value. What
+    the call logged, warned and printed goes with it (as a chunk's does), for the caller to
+    replay; ``log_level`` is the lowest level the caller's loggers accept.
     """
     import cloudpickle
 
+    with feedback.capture(0, enabled=True, level=log_level) as captured:
+        try:
+            fn, args, kwargs = cloudpickle.loads(payload)
+            value = fn(*args, **kwargs)
+            reply: tuple = ("ok", value)
+        except Exception as exc:
+            reply = ("failed", travelling_error(exc), traceback.format_exc())
+    said = (os.getpid(), captured.take())
     try:
-        fn, args, kwargs = cloudpickle.loads(payload)
-        value = fn(*args, **kwargs)
+        return wire.dumps((*reply, said))
     except Exception as exc:
-        return wire.dumps(("failed", travelling_error(exc), traceback.format_exc()))
-    try:
-        return wire.dumps(("ok", value))
-    except Exception as exc:
-        return wire.dumps(("failed", pickling_error("the result of the call", value, exc), ""))
+        return wire.dumps(("failed", pickling_error("the result of the call", reply[1], exc), "",
+                           said))
