@@ -22,6 +22,8 @@ import numpy as np
 from . import auto, insights, overlap, pipeline, replay
 from .backends import AUTO, Backend, check_name, make_backend, planned_workers
 from .backends.dask_cluster import local_workers
+from .map import check_timeout
+from .progress import check_mode
 from .reducers import as_reducer
 from .split import Chunking
 from .worker import Job, call_without_exit, in_worker
@@ -35,6 +37,34 @@ def _pool_from_recipe(workers: int | None, backend: str, options: dict, closed: 
     pool = Pool(workers, backend, **options)
     pool._closed = closed
     return pool
+
+
+#: Options a Pool of a local backend takes (a dask pool passes the rest to its LocalCluster).
+LOCAL_OPTIONS = ("start_method",)
+
+
+def _check_options(backend: str, options: dict) -> None:
+    """A clear error for an option no backend of this pool reads (a typo like ``timout=``
+    would otherwise be ignored: maps refuse theirs)."""
+    if backend == "dask":
+        return
+    unknown = sorted(set(options) - set(LOCAL_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"Pool got unexpected option(s) {', '.join(unknown)}: a {backend!r} pool takes "
+            f"workers, backend, progress, timeout and {', '.join(LOCAL_OPTIONS)} (dask pools "
+            "also address, client and LocalCluster's options)")
+
+
+def _call_arguments(options: dict) -> tuple[tuple, dict]:
+    """``args=`` and ``kwargs=`` of a map as a tuple and a dict, or an error naming them."""
+    args, kwargs = options.get("args", ()), options.get("kwargs") or {}
+    if isinstance(args, (str, bytes)) or not hasattr(args, "__iter__"):
+        raise TypeError(f"args= must be a tuple (or list) of extra arguments for func, got "
+                        f"{args!r}; a single one is args=({args!r},)")
+    if not hasattr(kwargs, "keys"):
+        raise TypeError(f"kwargs= must be a dict of keyword arguments for func, got {kwargs!r}")
+    return tuple(args), dict(kwargs)
 
 
 def _check_workers(workers: Any) -> int | None:
@@ -62,8 +92,10 @@ class Pool:
     def __init__(self, workers: int | None = None, backend: str = "process", **options: Any):
         self.backend = check_name(backend)
         self._requested = _check_workers(workers)
-        self.progress = options.pop("progress", None)
+        self.progress = check_mode(options.pop("progress", None))
         self.timeout = options.pop("timeout", None)
+        check_timeout(self.timeout)
+        _check_options(self.backend, options)
         self._options = options
         self._backends: dict[str, Backend] = {}
         self._lock = threading.Lock()
@@ -159,6 +191,8 @@ class Pool:
 
     def submit(self, func, /, *args: Any, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on one worker; returns a ``concurrent.futures.Future``."""
+        if not callable(func):
+            raise TypeError(f"submit needs a callable to run, got {func!r}")
         name = self._resolve(None)
         return self._backend("thread" if name == AUTO else name).submit(
             call_without_exit, func, *args, **kwargs)
@@ -190,8 +224,7 @@ class Pool:
             raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}{hint}")
         if func is not None and not callable(func):
             raise TypeError(f"func must be callable or None, got {func!r}")
-        job = Job(func, mode, reducer, tuple(options.get("args", ())),
-                  dict(options.get("kwargs") or {}), log_level=replay.caller_level())
+        job = Job(func, mode, reducer, *_call_arguments(options), log_level=replay.caller_level())
         # The bar's name: the function, else the reducer (par.sum(x, progress=True) shows "Sum").
         desc = (options.get("desc") or getattr(func, "__name__", None)
                 or (type(reducer).__name__ if reducer is not None else "map"))

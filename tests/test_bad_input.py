@@ -300,6 +300,29 @@ def test_unknown_start_method():
         par.Pool(1, "process", start_method="teleport").map_chunks(len, np.arange(3))
 
 
+@pytest.mark.parametrize("backend", ["serial", "thread", "process", "auto"])
+def test_a_pool_refuses_what_it_would_ignore_when_it_is_made(backend):
+    """A typo (``timout=``) was dropped without a word; a bad progress= or timeout= waited for
+    the first map."""
+    with pytest.raises(TypeError, match="unexpected option.*timout"):
+        par.Pool(2, backend, timout=1)
+    with pytest.raises(ValueError, match="progress must be"):
+        par.Pool(2, backend, progress="yes")
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        par.Pool(2, backend, timeout=-1)
+
+
+def test_args_kwargs_and_submit_say_which_argument_is_wrong(pool):
+    with pytest.raises(TypeError, match=r"args= must be a tuple.*args=\(5,\)"):
+        pool.map_chunks(len, np.arange(4), args=5)
+    with pytest.raises(TypeError, match="kwargs= must be a dict"):
+        pool.map_chunks(len, np.arange(4), kwargs=[1])
+    with pytest.raises(TypeError, match="submit needs a callable"):
+        pool.submit(5)
+    assert pool.map_chunks(lambda c, a, b=0: a + b, np.arange(4), n=2, args=[1],
+                           kwargs={"b": 2}) == [3, 3]
+
+
 def test_unknown_option(pool):
     with pytest.raises(TypeError, match="unexpected option.*chunksize"):
         pool.map_chunks(lambda c: c, np.arange(10), chunksize=3)
