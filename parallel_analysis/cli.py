@@ -85,6 +85,17 @@ def _report(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # a missing file, not JSON, not results
         print(f"report: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _render(args, runs)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # JSON of another shape
+        print(f"report: {' or '.join(args.results)} is JSON with a 'benchmarks' list but not "
+              f"results this tool wrote ({type(exc).__name__}: {exc}): give the results.json "
+              "that `parallel-analysis bench` or pytest-benchmark wrote", file=sys.stderr)
+        return 2
+
+
+def _render(args: argparse.Namespace, runs: list) -> int:
+    """Write (or print) the report of one run, or the comparison of two."""
     if len(runs) == 1:
         doc, recs = runs[0]
         if args.out:
@@ -121,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:  # --out
+        print(f"{args.command}: cannot write the report to {getattr(args, 'out', None)!r} "
+              f"({exc.strerror}): give --out a folder (it is made if missing)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

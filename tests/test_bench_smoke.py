@@ -226,7 +226,22 @@ def test_accessor_workloads_run_and_state_their_goals(tmp_path):
 def test_report_of_a_file_that_is_no_results_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("nope")
     (tmp_path / "empty.json").write_text("{}")
+    (tmp_path / "entries.json").write_text('{"benchmarks": [5]}')
+    (tmp_path / "machine.json").write_text('{"machine_info": 3, "benchmarks": []}')
+    (tmp_path / "stats.json").write_text('{"benchmarks": [{"name": "x", "stats": '
+                                         '{"median": "fast"}}]}')
     for name, says in [("missing.json", "No such file"), ("bad.json", "is not JSON"),
-                       ("empty.json", "holds no benchmark results")]:
+                       ("empty.json", "holds no benchmark results"),
+                       ("entries.json", "entries are not benchmark results"),
+                       ("machine.json", "not results this tool wrote"),
+                       ("stats.json", "not results this tool wrote")]:
         assert cli.main(["report", str(tmp_path / name)]) == 2
         assert says in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert cli.main(["report", str(tmp_path / "entries.json"), str(tmp_path / "entries.json")]
+                    ) == 2
+    capsys.readouterr()
+    results = tmp_path / "run.json"
+    results.write_text('{"benchmarks": []}')
+    assert cli.main(["report", str(results), "--out", str(tmp_path / "a_file")]) == 2
+    assert "give --out a folder" in capsys.readouterr().err

@@ -115,7 +115,12 @@ def load(path: str) -> tuple[dict, list[Record]]:
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise ValueError(f"{path} holds no benchmark results (no 'benchmarks' list): give the "
                          "results.json that `parallel-analysis bench` or pytest-benchmark wrote")
-    return doc, records(doc)
+    try:
+        return doc, records(doc)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path} has a 'benchmarks' list whose entries are not benchmark "
+                         f"results ({type(exc).__name__}: {exc}): give the results.json that "
+                         "`parallel-analysis bench` or pytest-benchmark wrote") from None
 
 
 def baseline(rec: Record, recs: list[Record]) -> Record | None:
