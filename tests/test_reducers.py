@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -266,3 +268,32 @@ def test_float16_series_variance_is_float16_as_pandas_gives_it(n):
                 got = getattr(par, op)(s, ddof=ddof, n=n, backend="serial")
                 assert type(got) is type(want) and (got == want or np.isnan(want)), (op, got)
         pd.testing.assert_series_equal(par.describe(s, n=n, backend="serial"), s.describe())
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_variance_of_python_objects_is_numpys_in_their_own_arithmetic(pool, n):
+    """np.var of Decimal, Fraction or int objects computes in the objects' arithmetic (a
+    Decimal result, an exact Fraction); the partial moments merge the same way."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    cases = [np.array([Decimal(k) / 4 for k in range(60)], dtype=object),
+             np.array([Fraction(k, 7) for k in range(40)], dtype=object),
+             np.arange(30).astype(object),
+             np.array([1.0, np.float32(2), 3, 4.5], dtype=object)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", par.errors.PickleFallbackWarning)
+        for values in cases:
+            for ddof in (0, 1):
+                want = np.var(values, ddof=ddof)
+                got = pool.map_reduce(None, values, Var(ddof=ddof), n=n)
+                assert type(got) is type(want)
+                assert got == want or float(abs(got - want)) <= float(abs(want)) * 1e-20, got
+            if not isinstance(values[0], Fraction):  # numpy: a Fraction has no sqrt
+                want, got = np.std(values), pool.map_reduce(None, values, Std(), n=n)
+                assert type(got) is type(want)
+                assert float(abs(got - want)) <= float(abs(want)) * 1e-12
+        columns = np.array([[Decimal(v) for v in row] for row in ((1, 2), (3, 5), (7, 1))],
+                           dtype=object)
+        np.testing.assert_array_equal(pool.map_reduce(None, columns, Var(axis=0), n=2),
+                                      np.var(columns, axis=0))

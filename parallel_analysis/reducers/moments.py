@@ -64,12 +64,16 @@ class Var(Reducer):
                             "datetimes, x.astype(float) for numbers written as strings")
         dtype = mean_dtype(chunk.dtype)
         rows = chunk.size if self.axis is None else chunk.shape[0]
+        if chunk.dtype == object:  # Decimal, Fraction, ints: in their own arithmetic, as numpy
+            return VarState(_object_moments(chunk, self.axis), chunk.dtype, rows=rows)
         if chunk.dtype.kind == "c":  # |z - m|² adds the variances of the real and imaginary parts
             return VarState(_moments(chunk.real, self.axis), dtype,
                             imag=_moments(chunk.imag, self.axis), rows=rows)
         return VarState(_moments(chunk, self.axis), dtype, rows=rows)
 
     def combine(self, a: VarState, b: VarState) -> VarState:
+        if a.dtype == object:
+            return a._replace(moments=_combine_objects(a.moments, b.moments), rows=a.rows + b.rows)
         imag = None if a.imag is None else combine_moments(a.imag, b.imag)
         template = a.template if a.template is None or len(a.template) else b.template
         return VarState(combine_moments(a.moments, b.moments), a.dtype, imag, a.kinds,
@@ -79,6 +83,8 @@ class Var(Reducer):
         if state.dtype is None:
             return self._pandas(state)
         ddof = self.ddof or 0
+        if state.dtype == object:
+            return _object_result(state, ddof, self._sqrt)
         n, m2 = state.moments.n, state.moments.m2
         if state.imag is not None:
             m2 = m2 + state.imag.m2
@@ -113,6 +119,45 @@ def _moments(values: np.ndarray, axis: Any) -> Moments:
     mean = np.mean(values, axis=axis, dtype=np.result_type(values.dtype, np.float64))
     dev = values - mean
     return Moments(np.full(shape, float(count)), mean, np.sum(dev * dev, axis=axis))
+
+
+def _object_moments(values: np.ndarray, axis: Any) -> Moments:
+    """Count, mean and M2 of Python objects, in their own arithmetic (a Decimal stays one, a
+    Fraction exact), as numpy's var of an object array computes them."""
+    count = values.size if axis is None else values.shape[0]
+    if count == 0:
+        return Moments(0, None, None)
+    mean = np.sum(values, axis=axis) / count
+    dev = values - mean
+    return Moments(count, mean, np.sum(dev * dev, axis=axis))
+
+
+def _combine_objects(a: Moments, b: Moments) -> Moments:
+    """Chan et al.'s pairwise update in the objects' arithmetic (counts are Python ints)."""
+    if not a.n or not b.n:
+        return a if a.n else b
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    return Moments(n, a.mean + delta * b.n / n, a.m2 + b.m2 + delta * delta * (a.n * b.n) / n)
+
+
+def _object_result(state: VarState, ddof: int, sqrt: bool) -> Any:
+    """numpy's last steps of ``np.var`` / ``np.std`` of an object array, on the merged M2."""
+    op = np.std if sqrt else np.var
+    if not state.moments.n:  # no values: numpy's own answer (and warnings) for none
+        return op(np.empty(0, dtype=object), ddof=ddof)
+    dof = np.intp(max(state.moments.n - ddof, 0))
+    if state.moments.n - ddof <= 0:
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
+    m2 = state.moments.m2
+    if isinstance(m2, np.ndarray):
+        out = np.true_divide(m2, dof)
+        return np.sqrt(out) if sqrt else out
+    if hasattr(m2, "dtype"):  # a numpy scalar among the objects: numpy keeps its type
+        out = m2.dtype.type(m2 / dof)
+        return m2.dtype.type(np.sqrt(out)) if sqrt else out
+    out = m2 / dof
+    return np.sqrt(out) if sqrt else out
 
 
 def _pandas_moments(chunk: Any, op: str) -> VarState:
