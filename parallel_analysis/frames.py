@@ -31,7 +31,7 @@ from .groupby_keys import as_column_keys
 from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
-from .reducers.groupby_plan import ONE_PER_GROUP, fname
+from .reducers.groupby_plan import ONE_PER_GROUP
 from .share import local_value
 from .split import Chunking, keys_of, rows_and_row_nbytes
 
@@ -164,11 +164,13 @@ def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:
     return any(isinstance(k, pd.Grouper) for k in keys) or \
         (by is None) == (level is None) \
         or not df.columns.is_unique or _repeated(keys) or \
-        any(_repeated([fname(f) for f in fs]) for fs in lists) or \
+        any(_repeated([f if isinstance(f, str) else id(f) for f in fs]) for fs in lists) or \
         any(isinstance(f, str) and f not in ONE_PER_GROUP for f in named)
 
 
 def _repeated(labels: list) -> bool:
+    """Whether a label repeats (pandas' rule for keys, and for functions: a string or the same
+    function object twice; ``[np.sum, "sum"]`` is no repeat)."""
     hashable = [k for k in labels if isinstance(k, (str, int, float, tuple))]
     return len(set(hashable)) < len(hashable)
 

@@ -81,13 +81,16 @@ def clear_of_bars() -> Iterator[None]:
     if not getattr(cls, "_instances", None):
         yield
         return
+    # tqdm's lock is not held while the text is written: a handler that writes through tqdm
+    # (tqdm.contrib.logging) takes it inside its own lock, the reverse order, and would deadlock.
     with cls.get_lock():
         drawn = [bar for bar in list(cls._instances) if _drawn_as_text(bar)]
         for bar in drawn:
             bar.clear(nolock=True)
-        try:
-            yield
-        finally:
+    try:
+        yield
+    finally:
+        with cls.get_lock():
             for bar in drawn:
                 bar.refresh(nolock=True)
 

@@ -25,6 +25,9 @@ from . import replay
 
 _running = threading.local()  # .chunk: the chunk a thread or serial worker runs now (or None)
 _muted = threading.local()  # .on: this thread's records and prints are dropped (silenced())
+_mute_lock = threading.Lock()
+_mute_count = [0]  # threads inside silenced(): the streams are swapped while any is
+_streams: list = []  # the streams silenced() swapped out
 _tagging_lock = threading.Lock()
 _tagging_installed = False  # logging and warnings wrapped (see _install_tagging)
 
@@ -62,16 +65,23 @@ def silenced() -> Iterator[None]:
     all again). Other threads write as they do; warnings are left to their filters."""
     if not _tagging_installed:
         _install_tagging()
-    streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = (_Muted(s) if s is not None else s for s in streams)
+    with _mute_lock:
+        _mute_count[0] += 1
+        if _mute_count[0] == 1:  # the first silenced thread swaps the streams for them all
+            _streams[:] = [sys.stdout, sys.stderr]
+            sys.stdout, sys.stderr = (_Muted(s) if s is not None else s for s in _streams)
+    outer = getattr(_muted, "on", False)
     _muted.on = True
     try:
         yield
     finally:
-        _muted.on = False
-        for name, old in zip(("stdout", "stderr"), streams):
-            if isinstance(getattr(sys, name), _Muted):  # unless someone swapped it meanwhile
-                setattr(sys, name, old)
+        _muted.on = outer
+        with _mute_lock:
+            _mute_count[0] -= 1
+            if _mute_count[0] == 0:
+                for name, old in zip(("stdout", "stderr"), _streams):
+                    if isinstance(getattr(sys, name), _Muted):  # unless swapped meanwhile
+                        setattr(sys, name, old)
 
 
 class _Muted:
@@ -112,8 +122,9 @@ def _install_tagging() -> None:
             if index is not None:
                 record.__dict__.setdefault("chunk", None if index == CALL else index)
                 record.__dict__.setdefault("worker_pid", os.getpid())
-                if isinstance(record.msg, str):
-                    record.msg = f"{record.msg} {_tag(index)}"
+                if isinstance(record.msg, str):  # a thread name's % must not format
+                    tag = _tag(index)
+                    record.msg = f"{record.msg} {tag.replace('%', '%%') if record.args else tag}"
             return record
 
         def handle_in_chunk(self: logging.Logger, record: logging.LogRecord) -> Any:

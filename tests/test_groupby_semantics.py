@@ -85,3 +85,15 @@ def test_the_groupby_reducer_refuses_what_it_cannot_merge():
     df = pd.DataFrame({"k": [1, 1, 2], "v": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="'head' does not give one value per group"):
         par.map_reduce(None, df, GroupBy("k", "head"), backend="serial")
+
+
+def test_lists_of_functions_stay_parallel_unless_pandas_would_refuse_them():
+    from parallel_analysis.frames import _pandas_only
+
+    df = pd.DataFrame({"k": [1, 1, 2], "v": [1.0, 2.0, 3.0]})
+    spread, total = (lambda s: s.max() - s.min()), (lambda s: s.sum())
+    for agg in ([spread, total], {"v": [spread, total]}, [np.sum, "sum"], [np.mean, "mean"]):
+        assert not _pandas_only(df, "k", agg, None), agg
+        assert_frame_equal(par.groupby_agg(df, "k", agg, n=2), df.groupby("k").agg(agg))
+    for agg in (["min", "min"], [spread, spread], [np.sum, np.sum]):  # pandas raises
+        assert _pandas_only(df, "k", agg, None), agg

@@ -280,7 +280,8 @@ def test_variance_of_python_objects_is_numpys_in_their_own_arithmetic(pool, n):
     cases = [np.array([Decimal(k) / 4 for k in range(60)], dtype=object),
              np.array([Fraction(k, 7) for k in range(40)], dtype=object),
              np.arange(30).astype(object),
-             np.array([1.0, np.float32(2), 3, 4.5], dtype=object)]
+             np.array([1.0, 2, 3, 4.5], dtype=object),
+             np.array([1j, 2, 3 + 1j, 4 - 2j, 0, 2.5j], dtype=object)]  # numpy: E|z - m|²
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", par.errors.PickleFallbackWarning)
         for values in cases:

@@ -53,11 +53,53 @@ def test_categories_and_levels_with_missing_values_round_trip():
     frame = pd.DataFrame({"c": codes, "dates": pd.Categorical(pd.date_range("2020", periods=4)),
                           "ints": pd.Categorical([3, 1, 3, None])}, index=index)
     categorical_level = frame.set_index(pd.CategoricalIndex(["p", "q", "p", None]), append=True)
-    for data in (frame, categorical_level):
+    odd_categories = pd.DataFrame({
+        "period": pd.Categorical.from_codes([0, 1, 2, -1],
+                                            categories=pd.period_range("2020", periods=3,
+                                                                       freq="M")),
+        "interval": pd.Categorical.from_codes([2, 1, -1, 0], categories=pd.interval_range(0, 3)),
+        "named": pd.Categorical.from_codes([0, 1, 1, 0], dtype=pd.CategoricalDtype(
+            pd.Index(["a", "b"], name="nm"))),
+    })
+    nan_level = pd.DataFrame({"x": range(4)}, index=pd.MultiIndex(
+        levels=[[np.nan, 1.0], [1, 2]], codes=[[0, 1, 0, 1], [0, 0, 1, 1]]))
+    period_level = pd.DataFrame({"x": range(6)}, index=pd.MultiIndex.from_product(
+        [pd.period_range("2020", periods=3, freq="D"), [1, 2]]))
+    for data in (frame, categorical_level, odd_categories, nan_level, period_level):
         with par.share(data) as handle:
             assert_frame_equal(handle.value, data, check_exact=True)
             assert_frame_equal(frame_rows_specs(handle, [slice(1, 3)])[0].load(), data.iloc[1:3],
                                check_exact=True)
+
+
+def test_a_process_reads_a_categorical_columns_categories_once():
+    """Rebuilding categories (and checking them unique) for every chunk cost as much as the
+    categories, however small the chunk: chunks of one handle share one dtype."""
+    frame = pd.DataFrame({"c": pd.Categorical(np.arange(N).astype(str)), "x": np.arange(N)})
+    with par.share(frame) as handle:
+        first, second = (frame_rows_specs(handle, [s])[0].load() for s in (slice(0, 10),
+                                                                            slice(10, 20)))
+        assert first["c"].dtype is second["c"].dtype
+        assert_frame_equal(second, frame.iloc[10:20], check_exact=True)
+
+
+def test_attrs_that_do_not_travel_stay_behind_with_a_warning(pools):
+    class Local:
+        def __deepcopy__(self, memo):  # pandas copies attrs along; pickle cannot
+            return self
+
+        def __reduce__(self):
+            raise TypeError("stays here")
+
+    frame = pd.DataFrame({"x": np.arange(6)})
+    frame.attrs["local"] = Local()
+    with pytest.warns(UserWarning, match="attrs are not carried.*do not pickle"):
+        total = pools["process"].map_reduce(None, frame, par.reducers.Sum(), n=2)
+    assert total.tolist() == [15]
+    frame.attrs = {"big": np.zeros(100_000)}
+    with pytest.warns(UserWarning, match="attrs are not carried.*bytes"), \
+            par.share(frame) as handle:
+        assert len(pickle.dumps(handle)) < 4096
 
 
 def _address_range(handle) -> tuple[int, int]:

@@ -111,3 +111,52 @@ def test_log_lines_never_land_on_the_bar_line(pools, monkeypatch, backend):
     starts = [i for i in range(len(text)) if text.startswith("hello from", i)]
     assert len(starts) == 4
     assert all(text[i - 1] in "\r\n" for i in starts), text
+
+
+def test_nested_silencing_keeps_the_outer_one(capsys):
+    from parallel_analysis import tagging
+
+    with tagging.silenced():
+        with tagging.silenced():
+            print("inner")
+        print("outer")
+    print("after")
+    assert capsys.readouterr().out == "after\n"
+
+
+DEADLOCK = """
+import logging, sys, threading
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+import parallel_analysis as par
+logging.basicConfig(level=logging.INFO)
+log = logging.getLogger("x")
+done = threading.Event()
+def background():
+    while not done.is_set():
+        log.info("background")
+def chunk(c):
+    for i in range(50):
+        log.info("chunk line %d", i)
+    return 0
+with logging_redirect_tqdm():
+    threading.Thread(target=background, daemon=True).start()
+    bar = tqdm(total=10, file=sys.stderr)
+    for _ in range(3):
+        par.map_chunks(chunk, np.arange(100), n=8, backend="thread", workers=2)
+    done.set()
+print("DONE")
+"""
+
+
+def test_chunk_logging_beside_tqdms_logging_redirect_does_not_deadlock(tmp_path):
+    """Lifting the bar took tqdm's lock and then the handler's, while tqdm's redirect handler
+    takes them the other way round: a thread chunk's log line and another thread's hung."""
+    import subprocess
+
+    script = tmp_path / "redirect.py"
+    script.write_text(DEADLOCK)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "DONE" in done.stdout, done.stderr[-2000:]

@@ -146,7 +146,8 @@ class GroupBy(Reducer):
             # categories with observed=False, sort=False's order, the levels of the index).
             g = chunk.groupby(keys, **CHUNK_GROUPING)
             size = g.size()
-            labels = kernels.group_codes(g, len(size)) if plan.moments else None
+            numeric = any(moment_dtype(dtypes.get(c)) is not None for c in plan.moments)
+            labels = kernels.group_codes(g, len(size)) if numeric else None
         else:
             g, labels = None, coded.labels
         parts, pairs, rows = self._parts(chunk, plan, g, labels, dtypes)

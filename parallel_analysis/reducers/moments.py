@@ -129,7 +129,7 @@ def _object_moments(values: np.ndarray, axis: Any) -> Moments:
         return Moments(0, None, None)
     mean = np.sum(values, axis=axis) / count
     dev = values - mean
-    return Moments(count, mean, np.sum(dev * dev, axis=axis))
+    return Moments(count, mean, np.sum(dev * np.conjugate(dev), axis=axis))  # |z - m|², numpy's
 
 
 def _combine_objects(a: Moments, b: Moments) -> Moments:
@@ -138,7 +138,8 @@ def _combine_objects(a: Moments, b: Moments) -> Moments:
         return a if a.n else b
     n = a.n + b.n
     delta = b.mean - a.mean
-    return Moments(n, a.mean + delta * b.n / n, a.m2 + b.m2 + delta * delta * (a.n * b.n) / n)
+    spread = delta * np.conjugate(delta) * (a.n * b.n) / n
+    return Moments(n, a.mean + delta * b.n / n, a.m2 + b.m2 + spread)
 
 
 def _object_result(state: VarState, ddof: int, sqrt: bool) -> Any:

@@ -38,6 +38,7 @@ class Codec:
     parts: int = 1
     inner: Codec | None = None  # dict: how the categories are stored
     freq: Any = None  # dict: the categories' freq (a DatetimeIndex of them may have one)
+    name: Any = None  # dict: the categories' name
 
 
 def _numpy_to_arrow(values: np.ndarray, validity: Any = None) -> pa.Array:
@@ -57,17 +58,20 @@ def plain_values(obj: pd.Series | pd.Index) -> Any:
 def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> tuple[list, Codec]:
     """Codes as the indices of an Arrow dictionary whose dictionary is the categories."""
     inner_parts, inner = encode(plain_values(dtype.categories))
-    if inner.how == "pickle" or inner.parts != 1:  # categories Arrow can't hold: in the metadata
+    dictionary = inner_parts[0] if inner.how != "pickle" and inner.parts == 1 else None
+    if isinstance(dictionary, pa.ChunkedArray):
+        dictionary = dictionary.combine_chunks()
+    if dictionary is None or isinstance(dictionary.type, pa.ExtensionType):
+        # Categories Arrow can't hold, or not as a dictionary an IPC stream reads back (pandas'
+        # period and interval types): in the metadata, as the dtype itself.
         return [_numpy_to_arrow(codes)], Codec("cat", dtype)
     codes = np.ascontiguousarray(codes)
     missing = codes < 0
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
-    dictionary = inner_parts[0]
-    if isinstance(dictionary, pa.ChunkedArray):
-        dictionary = dictionary.combine_chunks()
     array = pa.DictionaryArray.from_arrays(_numpy_to_arrow(codes, validity), dictionary)
+    categories = dtype.categories
     return [array], Codec("dict", pd.CategoricalDtype(ordered=dtype.ordered), inner=inner,
-                          freq=getattr(dtype.categories, "freq", None))
+                          freq=getattr(categories, "freq", None), name=categories.name)
 
 
 def encode(values: Any) -> tuple[Any, Codec]:
@@ -121,9 +125,10 @@ def _view(array: pa.Array, dtype: np.dtype) -> np.ndarray:
                          offset=array.offset * dtype.itemsize)
 
 
-def decode(columns: list, codec: Codec) -> Any:
+def decode(columns: list, codec: Codec, dtypes: dict | None = None, key: Any = None) -> Any:
     """Rebuild pandas values from a column's Arrow parts, on the same memory where the dtype
-    allows."""
+    allows. ``dtypes`` caches a categorical's dtype under ``key``: its categories are read and
+    checked once, not for every chunk of the column."""
     how, dtype = codec.how, codec.dtype
     if how == "arrowdtype":
         return pd.arrays.ArrowExtensionArray(columns[0])
@@ -152,12 +157,22 @@ def decode(columns: list, codec: Codec) -> Any:
                                          validate=False)
     if how == "dict":
         indices = array.indices
-        inner = codec.inner
-        categories = pd.Index(decode([array.dictionary], inner), copy=False,
-                              dtype=inner.dtype if isinstance(inner.dtype, np.dtype) else None)
-        if codec.freq is not None:
-            categories = type(categories)(categories, freq=codec.freq)
+        categorical = dtypes.get(key) if dtypes is not None else None
+        if categorical is None:
+            categorical = _categories(array.dictionary, codec)
+            if dtypes is not None:
+                dtypes[key] = categorical
         return pd.Categorical.from_codes(
-            _view(indices, np.dtype(indices.type.to_pandas_dtype())),
-            dtype=pd.CategoricalDtype(categories, ordered=dtype.ordered), validate=False)
+            _view(indices, np.dtype(indices.type.to_pandas_dtype())), dtype=categorical,
+            validate=False)
     raise ValueError(f"unknown column codec {how!r}")  # pragma: no cover
+
+
+def _categories(dictionary: pa.Array, codec: Codec) -> pd.CategoricalDtype:
+    """The categorical dtype of a ``dict`` column, from the dictionary stored in the segment."""
+    inner = codec.inner
+    categories = pd.Index(decode([dictionary], inner), copy=False, name=codec.name,
+                          dtype=inner.dtype if isinstance(inner.dtype, np.dtype) else None)
+    if codec.freq is not None:
+        categories = type(categories)(categories, freq=codec.freq, name=codec.name)
+    return pd.CategoricalDtype(categories, ordered=codec.dtype.ordered)

@@ -19,6 +19,8 @@ it. The handle pickles to the metadata: a segment name, the column labels and th
 
 from __future__ import annotations
 
+import pickle
+import threading
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -73,9 +75,10 @@ def _index_arrays(index: pd.Index) -> tuple[IndexSpec, list]:
         return IndexSpec("range", names, index.start, index.step), []
     if isinstance(index, pd.MultiIndex):
         # Each level a categorical of its codes, so that the level lives in the segment too; a
-        # level that is itself categorical can't be categories, and stays in the metadata.
-        kept = tuple(level if isinstance(level.dtype, pd.CategoricalDtype) else None
-                     for level in index.levels)
+        # level that is itself categorical, or holds NaN, can't be categories: it stays in the
+        # metadata.
+        kept = tuple(level if isinstance(level.dtype, pd.CategoricalDtype) or level.hasnans
+                     else None for level in index.levels)
         return IndexSpec("multi", names, levels=kept if any(k is not None for k in kept)
                          else None), [
             np.asarray(codes) if keep is not None else
@@ -123,9 +126,44 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
          for _, f in fields],
         names=[name for name, _ in fields])
     info = dict(kind=kind, n_rows=len(obj), columns=columns, codecs=tuple(codecs), index=spec,
-                pickled=pickled or None, attrs=dict(obj.attrs) or None,
+                pickled=pickled or None, attrs=_portable(obj.attrs),
                 allows_duplicate_labels=obj.flags.allows_duplicate_labels)
     return _write(table, info, transient)
+
+
+#: A categorical column's dtype per (segment, array number), read from the segment once per
+#: process: rebuilding categories (hashing them to check they are unique) for every chunk
+#: costs as much as the categories, however few rows the chunk has.
+_category_dtypes: dict = {}
+_CATEGORY_DTYPES_KEPT = 64
+_category_lock = threading.Lock()
+
+
+def _forget_old_categories() -> None:
+    with _category_lock:
+        while len(_category_dtypes) > _CATEGORY_DTYPES_KEPT:
+            del _category_dtypes[next(iter(_category_dtypes))]
+
+#: ``attrs`` travel in the handle's metadata up to this size (pickled).
+ATTRS_MAX_BYTES = 64 * 1024
+
+
+def _portable(attrs: dict) -> dict | None:
+    """``attrs`` if they pickle small enough to travel in every batch's metadata; else None,
+    with a warning (the values themselves are shared; only ``attrs`` stay behind)."""
+    if not attrs:
+        return None
+    try:
+        size = len(pickle.dumps(dict(attrs)))
+    except Exception as exc:
+        why = f"they do not pickle ({type(exc).__name__}: {exc})"
+    else:
+        if size <= ATTRS_MAX_BYTES:
+            return dict(attrs)
+        why = f"they pickle to {size:,} bytes, more than {ATTRS_MAX_BYTES:,}"
+    warnings.warn(f"the frame's attrs are not carried to its shared copy: {why}",
+                  UserWarning, stacklevel=4)
+    return None
 
 
 def _field(number: int, part: int) -> str:
@@ -194,7 +232,10 @@ def _frame_from(meta: FrameMeta, table: pa.Table, start: int, stop: int,
             arrays.append(pickled[number])
         else:
             arrays.append(decode([table.column(_field(number, part))
-                                  for part in range(codec.parts)], codec))
+                                  for part in range(codec.parts)], codec,
+                                 _category_dtypes, (meta.ref.name, number)))
+    if len(_category_dtypes) > _CATEGORY_DTYPES_KEPT:
+        _forget_old_categories()
     index = _rebuild_index(meta.index, arrays[:n_index], meta.codecs, start, stop)
     columns = [pd.Series(values, index=index, copy=False,
                          dtype=codec.dtype if isinstance(codec.dtype, np.dtype) else None)
