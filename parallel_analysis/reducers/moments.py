@@ -129,7 +129,14 @@ def _object_moments(values: np.ndarray, axis: Any) -> Moments:
         return Moments(0, None, None)
     mean = np.sum(values, axis=axis) / count
     dev = values - mean
-    return Moments(count, mean, np.sum(dev * np.conjugate(dev), axis=axis))  # |z - m|², numpy's
+    return Moments(count, mean, np.sum(_squared(dev), axis=axis))
+
+
+def _squared(dev: Any) -> Any:
+    """``|dev|²`` of objects as numpy's var takes it: ``(dev * conj(dev)).real``, with the
+    ``.real`` of an object array, which numpy 2.4 leaves complex and numpy 2.5 makes real."""
+    real = np.asarray(dev * np.conjugate(dev), dtype=object).real
+    return real[()] if isinstance(real, np.ndarray) and real.ndim == 0 else real
 
 
 def _combine_objects(a: Moments, b: Moments) -> Moments:
@@ -138,7 +145,7 @@ def _combine_objects(a: Moments, b: Moments) -> Moments:
         return a if a.n else b
     n = a.n + b.n
     delta = b.mean - a.mean
-    spread = delta * np.conjugate(delta) * (a.n * b.n) / n
+    spread = _squared(delta) * (a.n * b.n) / n
     return Moments(n, a.mean + delta * b.n / n, a.m2 + b.m2 + spread)
 
 
