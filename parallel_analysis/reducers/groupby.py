@@ -84,6 +84,12 @@ def _dtypes_needed(plan: Any, chunk: pd.DataFrame, agg: Any) -> list:
     return numeric
 
 
+def _moment_dtypes(plan: Any, dtypes: dict) -> dict:
+    """Column -> the dtype of its mean/var/std result, for the numeric columns of moments."""
+    out = {c: moment_dtype(dtypes.get(c)) for c in plan.moments}
+    return {c: d for c, d in out.items() if d is not None}
+
+
 def narrowed(values: pd.Series, dtype: Any) -> pd.Series:
     """An integer sum or product in its column's own ``dtype`` when every group's value fits
     it, as pandas gives it (its totals are int64 and narrowed back; ours were merged from
@@ -138,6 +144,7 @@ class GroupBy(Reducer):
             raise TypeError(f"GroupBy needs DataFrame chunks, got {type(chunk).__name__}")
         keys, plan = self._keys, plan_outputs(self.agg, self._keys, chunk.columns)
         dtypes = {c: chunk[c].dtype for c in _dtypes_needed(plan, chunk, self.agg)}
+        moments = _moment_dtypes(plan, dtypes)
         coded = kernels.direct_codes(chunk, keys, plan, self.sort) or \
             kernels.factorized_codes(chunk, keys, plan)
         if coded is None:
@@ -146,11 +153,10 @@ class GroupBy(Reducer):
             # categories with observed=False, sort=False's order, the levels of the index).
             g = chunk.groupby(keys, **CHUNK_GROUPING)
             size = g.size()
-            numeric = any(moment_dtype(dtypes.get(c)) is not None for c in plan.moments)
-            labels = kernels.group_codes(g, len(size)) if numeric else None
+            labels = kernels.group_codes(g, len(size)) if moments else None
         else:
             g, labels = None, coded.labels
-        parts, pairs, rows = self._parts(chunk, plan, g, labels, dtypes)
+        parts, pairs, rows = self._parts(chunk, plan, g, labels, moments)
         if coded is not None:  # kernels' outputs only (no pairs, no rows), rows counted on the way
             parts = {k: v.astype(np.int64, copy=False) if k == comp("size") or
                      k.startswith(PREFIX + "count") else v
@@ -173,10 +179,11 @@ class GroupBy(Reducer):
         return GroupState([typed_keys(table.reset_index(), keys, chunk, codes)], pairs, rows,
                           dtypes, chunk.columns)
 
-    def _parts(self, chunk: pd.DataFrame, plan: Any, g: Any, labels: Any, dtypes: dict
+    def _parts(self, chunk: pd.DataFrame, plan: Any, g: Any, labels: Any, moments: dict
                ) -> tuple[dict, dict, dict]:
         """The partial's components (one value per group) but the size, and the distinct
-        pairs (nunique) and rows (other aggregations) per column."""
+        pairs (nunique) and rows (other aggregations) per column; ``moments``: the numeric
+        columns of means and variances (see :func:`_moment_dtypes`)."""
         parts, pairs, rows = {}, {}, {}
         for out in plan.outputs:
             column, func = out.column, out.func
@@ -190,7 +197,7 @@ class GroupBy(Reducer):
                 parts[comp(func, column)] = on_column(g, column, "sum", min_count=1)
             elif func in SIMPLE:
                 parts[comp(func, column)] = on_column(g, column, func)
-            elif func in MOMENTS and moment_dtype(dtypes.get(column)) is not None:
+            elif func in MOMENTS and column in moments:
                 if comp("n", column) in parts:
                     continue
                 n, mean, m2 = kernels.column_moments(labels, chunk[column],
@@ -247,6 +254,7 @@ class GroupBy(Reducer):
 
     def finalize(self, state: GroupState) -> Any:
         plan = plan_outputs(self.agg, self._keys, state.columns)
+        moments = _moment_dtypes(plan, state.dtypes)
         tables, dense = self._merged_dense(state.tables, state.dense)
         table = compact(tables + [to_table(d, self._keys) for d in dense], self._keys)
         main, labels, extra = {}, [], {}
@@ -258,9 +266,8 @@ class GroupBy(Reducer):
                 main[name] = (comp("size"), "sum")
             elif func in SIMPLE:
                 main[name] = (comp(func, column), SIMPLE[func])
-            elif func in MOMENTS and moment_dtype(state.dtypes.get(column)) is not None:
-                table = table.assign(**{name: moment(table, column, func,
-                                                     moment_dtype(state.dtypes[column]))})
+            elif func in MOMENTS and column in moments:
+                table = table.assign(**{name: moment(table, column, func, moments[column])})
                 main[name] = (name, "first")
             elif func == "nunique":
                 pairs = pd.concat(state.pairs[column], ignore_index=True)

@@ -177,9 +177,18 @@ def unified_dictionaries(table: pa.Table | pa.RecordBatch) -> pa.Table:
     RecordBatch as a one-batch Table."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    if any(pa.types.is_dictionary(c.type) and c.num_chunks > 1 for c in table.columns):
+    if any(_pieces_differ(c) for c in table.columns):
         return table.unify_dictionaries()
     return table
+
+
+def _pieces_differ(column: pa.ChunkedArray) -> bool:
+    """A dictionary column whose pieces do not all share the first piece's dictionary (a
+    table unified once, e.g. by the map that shares it, is not unified again)."""
+    if not pa.types.is_dictionary(column.type) or column.num_chunks < 2:
+        return False
+    first = column.chunk(0).dictionary
+    return not all(c.dictionary.equals(first) for c in column.iterchunks())
 
 
 def _write(table: pa.Table, info: dict, transient: bool) -> Shared:
