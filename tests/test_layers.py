@@ -19,7 +19,7 @@ LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "tagging", "reduce", "board",
                 "arena", "gil"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
-    ("core", ["cuts", "split", "specs", "halos", "reducers", "reducers.*"]),
+    ("core", ["cuts", "split", "specs", "boundaries", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet", "parquet_footers"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),

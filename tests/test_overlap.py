@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import parallel_analysis as par
-from parallel_analysis.halos import check_boundary, coarsen, depth_pair, halo_slices, plan_halos
+from parallel_analysis.boundaries import check_boundary
+from parallel_analysis.halos import coarsen, depth_pair, halo_slices, plan_halos
 
 SCALE = int(os.environ.get("PAR_HYPOTHESIS_SCALE", "1"))
 
