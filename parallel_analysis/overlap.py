@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .halos import coarsen, depth_pair, is_index_depth, plan_halos
-from .pipeline import MapCall
+from .pipeline import MapCall, empty_output
 from .plan import Chunked
 from .share import local_value, refuse_masked
 from .split import row_slices
@@ -77,10 +77,20 @@ def run(call: MapCall, depth: Any, boundary: Any, runner: Callable[[MapCall], An
 
 
 def _empty(value: Any, call: MapCall) -> Any:
-    """No rows, no chunks: func never runs; the result is empty like the input."""
-    if isinstance(value, np.ndarray):
-        shape = value.shape[1:] if call.out_shape is None else call.out_shape
-        return np.empty((0,) + tuple(shape), call.out_dtype or value.dtype)
+    """No rows, no chunks: the result is what ``func`` gives on the empty input (as it is for
+    the whole data serially, and for map_array), where that has no rows either; else empty
+    like the input. ``dtype=``/``shape=`` win for arrays."""
+    out = empty_output(call.job, value)
+    if isinstance(value, np.ndarray) or call.out_dtype is not None:
+        out = np.asarray(out) if out is not None and np.ndim(out) >= 1 else None
+        known = out is not None and out.shape[0] == 0
+        shape = call.out_shape if call.out_shape is not None else (
+            out.shape[1:] if known else value.shape[1:])
+        dtype = call.out_dtype if call.out_dtype is not None else (
+            out.dtype if known else value.dtype)
+        return np.empty((0,) + tuple(shape), dtype)
+    if out is not None and hasattr(out, "iloc") and len(out) == 0:
+        return out.set_axis(value.index, axis=0)
     return value.iloc[:0].copy()
 
 

@@ -31,7 +31,14 @@ from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
 from .maps import map_chunks
 from .pool import Pool
-from .windows import Rolling, rolling
+from .windows import Rolling
+
+
+class PandasRolling(Rolling):
+    """The accessor's windows: pandas' own defaults, so that ``s.par.rolling(5).apply(f)``
+    is ``s.rolling(5).apply(f)`` with ``f`` given Series (``raw=False``)."""
+
+    RAW_DEFAULT = False
 
 
 class _Accessor:
@@ -55,11 +62,13 @@ class _Accessor:
         """``[func(chunk) for chunk in chunks of rows]`` (:func:`parallel_analysis.map_chunks`)."""
         return map_chunks(func, self._obj, **{**self._options.given(), **options})
 
-    def rolling(self, window: Any, **kwargs: Any) -> Rolling:
+    def rolling(self, window: Any, *, min_periods: int | None = None, center: bool = False,
+                closed: str | None = None, **options: Any) -> Rolling:
         """:func:`parallel_analysis.rolling` on this object: ``df.par.rolling(1000).mean()``
         equals ``df.rolling(1000).mean()`` (``min_periods``, ``center``, ``closed``, as
-        pandas)."""
-        return rolling(self._obj, window, **{**self._options.given(), **kwargs})
+        pandas), and ``.apply(func)`` passes Series, as pandas' ``raw=False`` default does."""
+        return PandasRolling(self._obj, window, min_periods, center, closed,
+                             {**self._options.given(), **options})
 
     def __repr__(self) -> str:
         given = ", ".join(f"{k}={v!r}" for k, v in self._options.given().items())

@@ -164,16 +164,23 @@ def _empty_array(call: MapCall, dtype: Any, row_shape: Any) -> np.ndarray:
     ``shape=`` win."""
     data = local_value(call.data)
     if (dtype is None or row_shape is None) and isinstance(data, np.ndarray):
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                probe = np.asarray(apply_job(call.job, data))
-        except Exception:  # func needs rows to say: the dtype stays unknown
-            probe = None
+        probe = empty_output(call.job, data)
+        probe = None if probe is None else np.asarray(probe)
         if probe is not None and probe.ndim >= 1 and probe.shape[0] == 0:
             dtype = probe.dtype if dtype is None else dtype
             row_shape = probe.shape[1:] if row_shape is None else row_shape
     return np.empty((0,) + tuple(row_shape or ()), dtype or np.float64)
+
+
+def empty_output(job: Job, data: Any) -> Any:
+    """``func``'s output on data of no rows, quietly, or None where it needs rows to run: what
+    it gives there tells an empty result its dtype, row shape and columns (as dask's meta)."""
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return apply_job(job, data)
+    except Exception:
+        return None
 
 
 def _map_job(job: Job) -> Job:

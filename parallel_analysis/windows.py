@@ -146,13 +146,19 @@ class Rolling:
     def median(self, **kwargs: Any) -> Any:
         return self._run("median", (), kwargs)
 
-    def quantile(self, q: float, **kwargs: Any) -> Any:
-        return self._run("quantile", (q,), kwargs)
+    def quantile(self, q: float, interpolation: str = "linear", **kwargs: Any) -> Any:
+        return self._run("quantile", (q,), dict(kwargs, interpolation=interpolation))
 
-    def apply(self, func: Any, raw: bool = True, **kwargs: Any) -> Any:
-        """``func`` on each window: an ndarray (``raw=True``, the default here) or a Series
-        with the data's labels (``raw=False``, pandas' default). Runs on processes unless told
-        otherwise: a Python function per window holds the GIL."""
+    #: What ``apply`` passes ``func`` when not told: ndarrays here (DESIGN.md's
+    #: ``.apply(func, raw=True)``, and the only kind an array has); the accessor's windows
+    #: (``s.par.rolling``) take pandas' default, Series.
+    RAW_DEFAULT = True
+
+    def apply(self, func: Any, raw: bool | None = None, **kwargs: Any) -> Any:
+        """``func`` on each window: an ndarray (``raw=True``) or a Series with the data's labels
+        (``raw=False``); unset, :attr:`RAW_DEFAULT`. Runs on processes unless told otherwise: a
+        Python function per window holds the GIL."""
+        raw = self.RAW_DEFAULT if raw is None else raw
         return self._run("apply", (func,), dict(kwargs, raw=raw))
 
     def __repr__(self) -> str:

@@ -340,6 +340,22 @@ def test_empty_input_runs_nothing():
     pd.testing.assert_frame_equal(par.map_overlap(lambda c: 1 / 0, df, 2), df)
 
 
+def test_empty_input_gives_what_func_gives_on_it():
+    """As func on the whole (empty) data would, and as map_array does: its dtype, row shape,
+    columns and kind, where func runs on no rows; the input's otherwise."""
+    x = np.array([], dtype=np.int64)
+    assert par.map_overlap(lambda a: a / 2, x, 1, backend="serial").dtype == np.float64
+    assert par.map_overlap(lambda a: np.stack([a, a], 1), x, 1).shape == (0, 2)
+    assert par.map_overlap(lambda a: a / 2, x, 1, dtype=np.float32).dtype == np.float32
+    df = pd.DataFrame({"a": pd.Series([], dtype="int64")})
+    pd.testing.assert_frame_equal(par.map_overlap(lambda f: f.assign(b=f.a * 2), df, 1),
+                                  df.assign(b=df.a * 2))
+    pd.testing.assert_series_equal(par.map_overlap(lambda f: f.sum(axis=1), df, 1),
+                                   df.sum(axis=1))
+    s = pd.Series([], dtype="int64", name="s")
+    pd.testing.assert_series_equal(par.map_overlap(lambda v: v / 2, s, 1), s / 2)
+
+
 def test_async_twins():
     x = np.arange(100.0)
 

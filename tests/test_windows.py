@@ -310,3 +310,28 @@ def test_std_of_constant_windows_is_fragile_in_pandas_itself():
     whole = s.rolling(100).var().iloc[20_100:]
     later = s.iloc[10_000:].rolling(100).var().iloc[10_100:]
     assert (whole == 0).all() and (later > 0).all() and (later < 1e-12).all()
+
+
+def test_apply_default_is_raw_here_and_series_on_the_accessor():
+    """par.rolling(...).apply passes ndarrays unless told (DESIGN.md's raw=True); the accessor
+    is pandas' own surface, so s.par.rolling(...).apply passes Series, as pandas does."""
+    import parallel_analysis.pandas  # noqa: F401  (registers .par)
+
+    s = pd.Series([1.0, 2.0, 3.0, 4.0], index=list("wxyz"))
+    is_series = lambda w: float(isinstance(w, pd.Series))  # noqa: E731
+    assert par.rolling(s, 2, backend="serial").apply(is_series).tolist()[1:] == [0.0] * 3
+    assert_exact(s.par(backend="serial").rolling(2).apply(is_series),
+                 s.rolling(2).apply(is_series))
+    last_label = lambda w: float(ord(w.index[-1]))  # noqa: E731
+    df = pd.DataFrame({"a": s, "b": -s})
+    assert_exact(df.par(backend="thread", n=2).rolling(2, min_periods=1).apply(last_label),
+                 df.rolling(2, min_periods=1).apply(last_label))
+    assert_exact(s.par(backend="serial").rolling(2).apply(is_series, True),
+                 s.rolling(2).apply(is_series, True))
+
+
+def test_quantile_takes_interpolation_by_position():
+    s = pd.Series(np.arange(9.0))
+    for how in ("linear", "lower", "higher", "midpoint", "nearest"):
+        assert_exact(par.rolling(s, 3, n=3, backend="serial").quantile(0.4, how),
+                     s.rolling(3).quantile(0.4, how))
