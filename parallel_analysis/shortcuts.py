@@ -150,12 +150,13 @@ def _estimated_bins(data: Any, name: str, range: tuple | None, options: dict) ->
     if not sample.size:
         return 1, edges
     values = functools.partial(h.in_range, range=trim)
+    half = np.asarray(extent.low).dtype == np.float16
     if name in ("scott", "doane"):
-        sample = sample._replace(std=_prelude(values, data, r.Std(ddof=0), options))
+        sample = sample._replace(std=_numpy_std(data, trim, sample.size, half, options))
     if name == "doane" and sample.size > 2 and sample.std > 0:
-        mean = _prelude(values, data, r.Mean(), options)
+        mean = _numpy_mean(values, data, sample.size, half, options)
         cubes = functools.partial(h.cubed_deviations, range=trim, mean=mean, sigma=sample.std)
-        sample = sample._replace(skew=_prelude(cubes, data, r.Mean(), options))
+        sample = sample._replace(skew=_numpy_mean(cubes, data, sample.size, half, options))
     if name in ("fd", "auto"):
         q75, q25 = _prelude(values, data, r.Quantile([0.75, 0.25], exact=True), options)
         sample = sample._replace(iqr=np.subtract(q75, q25))
@@ -163,6 +164,30 @@ def _estimated_bins(data: Any, name: str, range: tuple | None, options: dict) ->
         counts = _prelude(None, data, h.StoneCounts(h.stone_bins(sample), edges), options)
         sample = sample._replace(stone=counts)
     return h.bin_count(name, sample, edges), edges
+
+
+def _numpy_std(data: Any, trim: tuple | None, count: int, half: bool, options: dict) -> Any:
+    """``np.std`` of the values within ``trim``, for numpy's estimators. float16 data the way
+    numpy takes it, in float16 (a float16 mean, squares that may fall to subnormals), since the
+    bin count follows numpy's value, not the more exact one of :class:`~.reducers.Std`."""
+    values = functools.partial(h.in_range, range=trim)
+    if not half:
+        return _prelude(values, data, r.Std(ddof=0), options)
+    mean = _prelude(values, data, r.Sum(), options) / count
+    squares = functools.partial(h.squared_deviations, range=trim, mean=mean)
+    return np.sqrt(_prelude(squares, data, r.Sum(), options) / count)
+
+
+def _numpy_mean(values: Any, data: Any, count: int, half: bool, options: dict) -> Any:
+    """``np.mean`` of ``values(chunk)`` over the data; float16 as numpy: summed in float32."""
+    if not half:
+        return _prelude(values, data, r.Mean(), options)
+    as_float32 = functools.partial(_then_float32, values)
+    return np.float16(_prelude(as_float32, data, r.Sum(), options) / count)
+
+
+def _then_float32(values: Any, chunk: Any) -> np.ndarray:
+    return np.asarray(values(chunk), dtype=np.float32)
 
 
 def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096,

@@ -299,3 +299,70 @@ def test_variance_of_python_objects_is_numpys_in_their_own_arithmetic(pool, n):
                            dtype=object)
         np.testing.assert_array_equal(pool.map_reduce(None, columns, Var(axis=0), n=2),
                                       np.var(columns, axis=0))
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Float32"])
+def test_nullable_float_sum_is_na_where_the_partials_add_to_nan(dtype):
+    """pandas' sum of a nullable float Series whose valid values add to NaN (inf + -inf) is
+    <NA>; chunks that hold -inf and inf apart must not give nan instead."""
+    cases = [[-np.inf, np.inf], [-np.inf, None, np.inf], [1.5, None, 2.0], [None, None], []]
+    for values in cases:
+        s = pd.Series(pd.array(values, dtype=dtype))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = s.sum()
+            for n in (1, 2, 3):
+                got = par.sum(s, n=n, backend="serial")
+                assert (got is pd.NA) == (want is pd.NA), (values, n, got)
+                if want is not pd.NA:
+                    assert type(got) is type(want) and got == want
+    frame = pd.DataFrame({"a": [-np.inf, np.nan, np.inf], "b": pd.array([None, None, 0], "Int64")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pandas' own, for inf + -inf
+        assert all(par.sum(frame, axis=None, n=n, backend="thread") is pd.NA for n in (1, 2, 3))
+
+
+def test_approximate_quantile_takes_q_of_any_shape_and_dtype_as_numpy():
+    """Data within the sketch: numpy's exact answer, for a 2-d q (it was read row by row) and
+    for q of float32 or longdouble (numpy interpolates in q's dtype; pandas in float64)."""
+    x = np.array([3, 1, 4, 1, 5, 9, 2, 6], dtype=np.int8)
+    qs = [[[0.1, 0.5], [0.6, 0.9]], np.float32(0.3), np.longdouble(0.5),
+          np.array([[0.3], [0.7]], dtype=np.float32), [[0, 1]], 0.3]
+    for q in qs:
+        for data in (x, x.astype(np.float64) + 0.25):
+            for n in (1, 3):
+                got, want = par.quantile(data, q, n=n, backend="serial"), np.quantile(data, q)
+                assert np.shape(got) == np.shape(want) and np.asarray(got).dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+    s = pd.Series(x.astype(np.int64))
+    got = par.quantile(s, np.float32(0.3), n=3, backend="serial")
+    assert got == s.quantile(np.float32(0.3)) and type(got) is type(s.quantile(0.3))
+    big = np.random.default_rng(4).standard_normal(20_000)
+    q = np.array([[0.1, 0.5], [0.6, 0.9]])
+    got = par.quantile(big, q, n=4, backend="serial")
+    bound = (len(big) / 4096 + 1) / len(big)  # the docstring's rank bound, as a fraction
+    ranks = np.searchsorted(np.sort(big), got) / (len(big) - 1)
+    assert got.shape == q.shape and (np.abs(ranks - q) <= bound + 1e-9).all()
+
+
+@pytest.mark.parametrize("bins", ["scott", "doane", "fd", "auto"])
+def test_histogram_estimators_of_float16_data_count_bins_as_numpy(bins):
+    """numpy's scott and doane take np.std and np.mean of float16 data in float16 (squares
+    that fall to subnormals): the bin count follows numpy's values, not more exact ones."""
+    rng = np.random.default_rng(7)
+    cases = [np.array([7.6015625, 8.6015625, 4.0, 7.69921875, -11.203125], np.float16),
+             np.array([0.000554, 0.000872, -0.0001503, 0.00077], np.float16)]
+    cases += [(rng.standard_normal(int(rng.integers(3, 300))) * 10.0 ** rng.uniform(-4, 2))
+              .astype(np.float16) for _ in range(40)]
+    for x in cases:
+        for rng_ in (None, (float(x.min()), (float(x.min()) + float(x.max())) / 2)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # float16 squares overflow
+                try:
+                    want = np.histogram(x, bins, range=rng_)
+                except ValueError:  # numpy's own float16 rounding can put a value in bin -1
+                    continue
+                gots = [par.histogram(x, bins, range=rng_, n=n, backend="serial") for n in (1, 3)]
+            for got in gots:
+                np.testing.assert_array_equal(got[1], want[1])
+                np.testing.assert_array_equal(got[0], want[0])

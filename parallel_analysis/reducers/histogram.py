@@ -114,6 +114,13 @@ def cubed_deviations(chunk: Any, range: tuple | None, mean: Any, sigma: Any) -> 
     return temp
 
 
+def squared_deviations(chunk: Any, range: tuple | None, mean: Any) -> np.ndarray:
+    """(x - mean)² in the data's dtype, as ``np.var`` squares them (float16 data: in float16)."""
+    temp = in_range(chunk, range) - mean
+    np.multiply(temp, temp, temp)
+    return temp
+
+
 class StoneCounts(Reducer):
     """Counts of the values in 1, 2, ... ``most`` equal bins over ``range`` (Stone's rule)."""
 

@@ -37,6 +37,13 @@ class HalfSum(NamedTuple):
     total: Any
 
 
+class MaskedFloatSum(NamedTuple):
+    """The sum of a nullable float Series (Float64, Float32): pandas answers ``<NA>`` where the
+    valid values' sum is NaN (``inf + -inf``), so partials that add up to NaN must too."""
+
+    total: Any
+
+
 class ColumnSums(NamedTuple):
     """A DataFrame's column sums, each in its own column's type (int64, uint64, float, str...),
     and the dtype pandas gives the row of them: ``chunk.sum()`` of a frame that mixes integer
@@ -72,6 +79,9 @@ class Sum(Reducer):
                 return ColumnSums(chunk.columns,
                                   [chunk.iloc[:, j].sum() for j in range(chunk.shape[1])],
                                   chunk.iloc[:0].sum().dtype)
+            if chunk.ndim == 1 and kind_of(chunk.dtype).family == "masked" \
+                    and chunk.dtype.kind == "f":
+                return MaskedFloatSum(chunk.sum())
             return chunk.sum()
         if np.asarray(chunk).dtype == np.float16:
             return HalfSum(np.sum(chunk, axis=self.axis, dtype=np.float32))
@@ -80,6 +90,9 @@ class Sum(Reducer):
     def combine(self, a, b):
         if isinstance(a, HalfSum):
             return HalfSum(a.total + b.total)
+        if isinstance(a, MaskedFloatSum):
+            with np.errstate(invalid="ignore"):  # inf + -inf: <NA>, silently as pandas'
+                return MaskedFloatSum(a.total + b.total)
         if isinstance(a, ColumnSums):
             with np.errstate(over="ignore"):  # integers wrap silently, as pandas' sums do
                 return a._replace(totals=[x + y for x, y in zip(a.totals, b.totals)])
@@ -91,6 +104,10 @@ class Sum(Reducer):
     def finalize(self, state):
         if isinstance(state, HalfSum):
             return np.asarray(state.total).astype(np.float16)[()]
+        if isinstance(state, MaskedFloatSum):
+            import pandas as pd
+
+            return pd.NA if pd.isna(state.total) else state.total
         if isinstance(state, ColumnSums):
             import pandas as pd
 

@@ -131,22 +131,28 @@ class Quantile(Reducer):
                                         state.points.dtype), self.q)
         points = state.points
         low, high, gamma = self._neighbours(state, np.argsort(points, kind="stable"))
+        shape = np.shape(self.q)
         if np.asarray(self.q).dtype.kind in "iub":  # q of 0 and 1: numpy takes, no interpolation
-            return points[low][0] if np.ndim(self.q) == 0 else points[low]
-        if np.ndim(self.q) == 0:  # numpy's NEP 50 rule: a Python float q is weak
-            g = float(gamma[0]) if type(self.q) in (int, float) else np.float64(gamma[0])
+            return points[low][0] if not shape else points[low].reshape(shape)
+        # numpy's own interpolation between the two neighbours, at q = gamma (in q's dtype)
+        if not shape:  # numpy's NEP 50 rule: a Python float q is weak
+            g = float(gamma[0]) if type(self.q) in (int, float) else gamma[0]
             return np.quantile(points[[low[0], high[0]]], g)
         # q as an array: numpy's arithmetic on arrays (integers wrap silently, unlike scalars)
-        out = [np.quantile(points[[i, j]], [g])[0] for i, j, g in zip(low, high, gamma)]
-        return np.array(out).reshape(np.shape(self.q))
+        out = [np.quantile(points[[i, j]], gamma[k:k + 1])[0]
+               for k, (i, j) in enumerate(zip(low, high))]
+        return np.array(out).reshape(shape)
 
-    def _neighbours(self, state: QuantileState, order: np.ndarray
+    def _neighbours(self, state: QuantileState, order: np.ndarray, in_q_dtype: bool = True
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions in ``state.points`` (sorted by ``order``) of the order statistics numpy
-        interpolates between for each q (ranks floor(q(N - 1)) and the next; the last one twice
-        at the top), and the interpolation weight."""
+        interpolates between for each q, flattened (ranks floor(q(N - 1)) and the next; the last
+        one twice at the top), and the interpolation weight, computed as numpy computes it: in
+        q's own float dtype (float32, longdouble; ``in_q_dtype``), else float64 (as pandas)."""
         cum = np.cumsum(state.weights[order])
-        virtual = np.atleast_1d((state.count - 1) * np.asanyarray(self.q, dtype=np.float64))
+        q = np.asanyarray(self.q)
+        q = q if q.dtype.kind == "f" and in_q_dtype else q.astype(np.float64)
+        virtual = np.ravel((state.count - 1) * q)
         previous = np.floor(virtual)
         top = virtual >= state.count - 1
         gamma = np.where(top, 0.0, virtual - previous)
@@ -165,7 +171,8 @@ class Quantile(Reducer):
             kept = [p for p in (points, state.na) if p is not None and len(p)] or [points]
             return (pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]) \
                 .quantile(self.q)
-        low, high, gamma = self._neighbours(state, points.argsort(kind="stable").to_numpy())
+        low, high, gamma = self._neighbours(state, points.argsort(kind="stable").to_numpy(),
+                                            in_q_dtype=False)
         parts = []
         for i, j, g in zip(low, high, gamma):
             pair = points.iloc[[i, j]] if state.na is None else \
