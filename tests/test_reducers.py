@@ -366,3 +366,23 @@ def test_histogram_estimators_of_float16_data_count_bins_as_numpy(bins):
             for got in gots:
                 np.testing.assert_array_equal(got[1], want[1])
                 np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_variance_keeps_its_digits_on_a_large_offset_whatever_the_chunking():
+    """Each partial's mean carries its rounding error (the mean of its deviations), so Chan's
+    merge loses nothing to an offset: as accurate as numpy's one pass over the whole data."""
+    rng = np.random.default_rng(3)
+    for offset in (1e9, 1e12, 1e15):
+        x = offset + rng.standard_normal(50_000)
+        truth = np.var(x - offset)  # exact differences (Sterbenz): the variance to ~1e-16
+        numpy_error = abs(np.var(x) - truth) / truth
+        for n in (2, 7, 64):
+            error = abs(par.var(x, n=n, backend="serial") - truth) / truth
+            assert error <= 2 * numpy_error + 1e-14, (offset, n, error, numpy_error)
+    ints = np.array([0, 1, 2, 3, 1, 2, 0, 3, 3, 1, 2, 2, 0, 1, 3, 2], dtype=np.int64) + 2**40
+    for n in range(1, 17):  # it was 1.10936 for n=5
+        assert par.var(ints, n=n, backend="serial") == pytest.approx(np.var(ints), rel=1e-15)
+    s = pd.Series(1e12 + rng.standard_normal(50_000))
+    truth = (s - 1e12).var()
+    pandas_error = abs(s.var() - truth) / truth
+    assert abs(par.var(s, n=7, backend="thread") - truth) / truth <= 2 * pandas_error + 1e-14

@@ -110,7 +110,9 @@ class Var(Reducer):
 
 
 def _moments(values: np.ndarray, axis: Any) -> Moments:
-    """Count, mean and M2 of real values (all, or per column with ``axis=0``), two-pass."""
+    """Count, mean and M2 of real values (all, or per column with ``axis=0``), two-pass. The
+    mean's rounding error, the mean of the deviations, is kept as its low part: on data with a
+    large offset (1e12 + noise) it is most of the difference between two chunks' means."""
     count = values.size if axis is None else values.shape[0]
     shape = () if axis is None else values.shape[1:]
     if count == 0:
@@ -118,7 +120,9 @@ def _moments(values: np.ndarray, axis: Any) -> Moments:
         return Moments(zero, zero, zero)
     mean = np.mean(values, axis=axis, dtype=np.result_type(values.dtype, np.float64))
     dev = values - mean
-    return Moments(np.full(shape, float(count)), mean, np.sum(dev * dev, axis=axis))
+    lo = np.mean(dev, axis=axis)
+    m2 = np.maximum(np.sum(dev * dev, axis=axis) - count * lo * lo, 0)  # about mean + lo
+    return Moments(np.full(shape, float(count)), mean, m2, lo)
 
 
 def _object_moments(values: np.ndarray, axis: Any) -> Moments:
