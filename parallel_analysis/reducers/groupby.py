@@ -267,7 +267,9 @@ class GroupBy(Reducer):
             elif func in SIMPLE:
                 main[name] = (comp(func, column), SIMPLE[func])
             elif func in MOMENTS and column in moments:
-                table = table.assign(**{name: moment(table, column, func, moments[column])})
+                integral = getattr(state.dtypes[column], "kind", "f") in "iub"
+                table = table.assign(**{name: moment(table, column, func, moments[column],
+                                                     integral)})
                 main[name] = (name, "first")
             elif func == "nunique":
                 pairs = pd.concat(state.pairs[column], ignore_index=True)

@@ -114,13 +114,24 @@ def _merged_moments(table: pd.DataFrame, codes: np.ndarray, groups: int, mean: s
     return out
 
 
-def moment(table: pd.DataFrame, column: Any, func: str, dtype: Any) -> Any:
+def moment(table: pd.DataFrame, column: Any, func: str, dtype: Any, integral: bool = False
+           ) -> Any:
     """The mean, var or std of ``column`` per row of a merged table, in pandas' result dtype
-    (``dtype``; std of float16 is float64, as pandas gives it)."""
+    (``dtype``; std of float16 is float64, as pandas gives it).
+
+    The mean of an ``integral`` column (ints, bools) is its exact integer sum over the count,
+    as pandas' is (its float sum of integers is exact below 2**53): the sum is the merged
+    two-float mean times the count, rounded to the integer it is, so no chunking changes the
+    last bit."""
     n = table[comp("n", column)].to_numpy(np.float64)
     if func == "mean":
         values = table[comp("mean", column)].to_numpy(np.float64) + \
             table[comp("lo", column)].to_numpy(np.float64)
+        if integral:
+            with np.errstate(invalid="ignore"):
+                sums = np.rint(values * n)
+                exact = (n > 0) & (np.abs(sums) < 2.0**53)
+                values = np.where(exact, sums / np.where(exact, n, 1.0), values)
     else:
         m2 = table[comp("m2", column)].to_numpy(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
