@@ -117,3 +117,39 @@ def test_empty_arrays_are_writable_where_made_as_numpy_ones_are(shape):
 def test_a_shape_past_what_memory_can_address_is_refused_before_anything_is_made():
     with pytest.raises(ValueError, match="too big.*18,446,744,073,709,551,616 bytes"):
         par.shared_array((2**32, 2**32), "i1")  # its int64 size wraps to 0
+
+
+def test_a_map_while_another_thread_imports_numpy_ma():
+    """The masked-array check met numpy.ma half imported (pandas imports it; so does dask's
+    IO thread on a first scatter) and raised AttributeError from the map. A fresh interpreter:
+    this one has numpy.ma loaded already."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys, threading, time
+        import numpy as np
+        import parallel_analysis as par
+        assert "numpy.ma" not in sys.modules
+        x, errors, stop = np.arange(1000), [], []
+        def mapper():
+            while not stop:
+                try:
+                    par.map_reduce(None, x, par.reducers.Sum(), n=2, backend="serial")
+                    time.sleep(0.0005)  # the import runs too (a tight loop slows it 10x)
+                except Exception as exc:
+                    errors.append(repr(exc))
+                    return
+        t = threading.Thread(target=mapper)
+        t.start()
+        import numpy.ma  # noqa: F401
+        import pandas  # noqa: F401
+        stop.append(True)
+        t.join()
+        print(errors)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)  # before the fix: the error in every run of 5
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -166,9 +166,10 @@ def local_value(data: Any) -> Any:
 def refuse_masked(value: Any) -> None:
     """Refuse a numpy masked array: shared memory, ``map_array``'s output and the reducers hold
     plain arrays, and would drop its mask without a word. (Asked of ``numpy.ma`` only when it is
-    loaded: numpy itself does not import it, and no masked array exists before it is.)"""
-    ma = sys.modules.get("numpy.ma")
-    if ma is not None and isinstance(value, ma.MaskedArray):
+    loaded: numpy itself does not import it, and no masked array exists before it is. While
+    another thread imports it, the module is there without its class yet: no instance either.)"""
+    masked = getattr(sys.modules.get("numpy.ma"), "MaskedArray", None)
+    if masked is not None and isinstance(value, masked):
         raise TypeError(
             "numpy masked arrays are not supported (shared memory and the reducers would drop "
             "the mask): pass m.filled(np.nan) to reduce with the masked values as NaN, or "
