@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -317,6 +318,22 @@ def test_a_chunk_that_keeps_killing_workers_is_reported(dpool, client, monkeypat
     finally:
         _healthy(client)
     assert dpool.map_chunks(len, np.arange(100), n=4) == [25] * 4  # the pool works afterwards
+
+
+def test_a_submitted_call_that_kills_its_workers_is_a_worker_crash(dpool, client):
+    """As a process pool's submit says it (dask's own KilledWorker is its cause)."""
+
+    def dies():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    try:
+        with pytest.raises(WorkerCrashedError, match="submitted call") as info:
+            dpool.submit(dies).result(timeout=120)
+        assert type(info.value.__cause__).__name__ == "KilledWorker"
+        assert info.value.exitcode in (-signal.SIGKILL, None)
+    finally:
+        _healthy(client)
+    assert dpool.submit(sum, [1, 2]).result(timeout=60) == 3
 
 
 def wait_until(predicate, timeout: float) -> bool:

@@ -110,6 +110,18 @@ def crash_error(death: Death, gen: Generation) -> WorkerCrashedError:
         chunk=death.chunk, exitcode=death.exitcode)
 
 
+def call_death(gen: Generation) -> tuple[str | None, int | None]:
+    """How the worker of a submitted call died, told when ``gen`` broke with one death only
+    (a submit runs no chunk, so the board cannot say which of several was its)."""
+    verdict = judge(gen)
+    deaths = verdict.idle + list(verdict.culprits.values())
+    if len(deaths) != 1:
+        return None, None
+    d = deaths[0]
+    return (f"(pid {d.pid}) {describe_exit(d.exitcode)}"
+            f"{gen.memory.explain(d.pid, d.exitcode, d.rss)}", d.exitcode)
+
+
 def lost_error(first_index: int, times: int, verdict: Verdict, gen: Generation
                ) -> WorkerCrashedError:
     """The error of a batch lost too many times with workers that died running other work."""

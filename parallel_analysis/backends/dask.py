@@ -37,7 +37,7 @@ import numpy as np
 from ..share import local_value
 from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
-from .dask_batches import Batch, crash_error
+from .dask_batches import Batch, call_crash_error, crash_error
 from .dask_cluster import close_cluster, connect, import_distributed, wait_for_workers, watch_exits
 from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch
 from .pickling import dumps_job, dumps_specs, loads_outcomes
@@ -178,6 +178,7 @@ class DaskBackend(Backend):
     # -- running -----------------------------------------------------------------------------
     def submit(self, fn, /, *args, **kwargs) -> Future:
         result: Future = Future()
+        result.submitted = time.monotonic()
         dask_future = self._client.submit(call, fn, args, kwargs, pure=False)
         result.add_done_callback(lambda r: r.cancelled() and dask_future.cancel())
         dask_future.add_done_callback(lambda f: self._deliver(f, result, None))
@@ -238,7 +239,9 @@ class DaskBackend(Backend):
             value = future.result()
             future.release()  # the cluster forgets the result (and the chunks it depended on)
         except (distributed.KilledWorker, CancelledError) as exc:
-            if batch is None or result.done() or self._closing:
+            if batch is None and isinstance(exc, distributed.KilledWorker):  # a submit's
+                self._fail(result, call_crash_error(exc, result.submitted, self._exits))
+            elif batch is None or result.done() or self._closing:
                 self._fail(result, exc)
             elif batch.retry(exc, finished, self._started):
                 self._relaunch(batch, result)

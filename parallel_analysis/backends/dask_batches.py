@@ -87,8 +87,7 @@ def crash_error(exc: BaseException, batch: Batch, exits: Any = ()) -> WorkerCras
     else:
         what = (f"{where} was lost {batch.requeues} times with dask workers that died while "
                 "running other chunks")
-    since = [code for when, code in list(exits) if when >= batch.submitted and code]
-    exitcode = since[-1] if since else None
+    exitcode = last_exit(exits, batch.submitted)
     if exitcode is not None:
         what += f" (the last worker process {describe_exit(exitcode)})"
     return WorkerCrashedError(
@@ -97,3 +96,22 @@ def crash_error(exc: BaseException, batch: Batch, exits: Any = ()) -> WorkerCras
         "cluster itself keeps working.",
         chunk=chunk, exitcode=exitcode,
     )
+
+
+def last_exit(exits: Any, since: float) -> int | None:
+    """The exit code of the last worker that exited since ``since`` (a clean exit, code 0,
+    says nothing)."""
+    codes = [code for when, code in list(exits) if when >= since and code]
+    return codes[-1] if codes else None
+
+
+def call_crash_error(exc: BaseException, submitted: float, exits: Any = ()) -> WorkerCrashedError:
+    """The error of a submitted call whose worker died under it (dask's KilledWorker), told as
+    a process pool's submit tells it."""
+    exitcode = last_exit(exits, submitted)
+    how = "" if exitcode is None else f" (the last worker process {describe_exit(exitcode)})"
+    error = WorkerCrashedError(
+        f"the dask workers running the submitted call died{how}; dask gave up "
+        f"({type(exc).__name__}: {exc}). The cluster itself keeps working.", exitcode=exitcode)
+    error.__cause__ = exc
+    return error

@@ -126,10 +126,13 @@ class CallFuture(Future):
         return super().running() or (not self.done() and self._sent.running())
 
 
-def deliver_call(sent: Future, result: Future) -> None:
+def deliver_call(sent: Future, result: Future, death: Any = None) -> None:
     """A submitted call's value or exception (:func:`.remote.call_pickled`), unpickled into the
     caller's ``result`` future; a worker's death is a WorkerCrashedError, a cancelled call
-    stays cancelled."""
+    stays cancelled. ``death()`` tells how the worker died: ("was killed by SIGKILL ...", its
+    exit code), or (None, None) where that is not known. It
+    waits for the broken executor to reap its workers, so it runs in a thread of its own, not
+    in the executor's, which calls this."""
     if result.done():  # the caller cancelled it
         return
     if sent.cancelled():
@@ -138,11 +141,11 @@ def deliver_call(sent: Future, result: Future) -> None:
     try:
         raw = sent.result()
     except BrokenProcessPool as exc:  # its worker died: as a map's chunk would say
-        error = WorkerCrashedError("a worker process died while it ran the submitted call "
-                                   "(os._exit, a signal, or the OOM killer); the pool starts "
-                                   "fresh workers for the next call")
-        error.__cause__ = exc
-        _settle(result, error=error)
+        if death is None:
+            _settle_crash(result, exc, None)
+        else:
+            threading.Thread(target=_settle_crash, args=(result, exc, death), daemon=True,
+                             name="parallel_analysis-call-crash").start()
         return
     except BaseException as exc:  # its executor was shut down
         _settle(result, error=exc)
@@ -165,6 +168,20 @@ def deliver_call(sent: Future, result: Future) -> None:
     error, tb = rest
     if tb and error.__cause__ is None:
         error.__cause__ = RemoteTraceback(tb)
+    _settle(result, error=error)
+
+
+def _settle_crash(result: Future, exc: BaseException, death: Any) -> None:
+    try:
+        how, code = death() if death is not None else (None, None)
+    except Exception:  # noqa: BLE001 - the crash is the error; how it died is a detail
+        how, code = None, None
+    what = f"the worker process running the submitted call {how}" if how else \
+        "a worker process died while it ran the submitted call (os._exit, a signal, or the " \
+        "OOM killer)"
+    error = WorkerCrashedError(f"{what}; the pool starts fresh workers for the next call",
+                               exitcode=code)
+    error.__cause__ = exc
     _settle(result, error=error)
 
 

@@ -140,7 +140,8 @@ class ProcessBackend(Backend):
             raise pickling_error("the function or its arguments", fn, exc) from exc
         sent = self._submit(call_pickled, payload, caller_level())
         result = CallFuture(sent)
-        sent.add_done_callback(lambda f: deliver_call(f, result))
+        sent.add_done_callback(
+            lambda f: deliver_call(f, result, lambda: crashes.call_death(f.generation)))
         return result
 
     def submit_batch(self, job, specs, map_id) -> Future:

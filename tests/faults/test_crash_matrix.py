@@ -10,6 +10,7 @@ those cases run in a child interpreter, and only "nothing outlives it" is assert
 
 from __future__ import annotations
 
+import signal
 import time
 
 import faultlib
@@ -152,8 +153,11 @@ def test_an_exception_pickle_cannot_rebuild_arrives_as_itself(fpool, start_metho
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("fault", ["os._exit", "SIGKILL"])
 def test_a_submitted_call_that_kills_its_worker_is_a_worker_crash(fpool, start_method, fault):
-    with pytest.raises(WorkerCrashedError, match="submitted call"):
+    with pytest.raises(WorkerCrashedError, match="submitted call") as info:
         fpool.submit(faultlib.trigger, fault).result(timeout=30)
+    # how it died, as a map's chunk says it
+    assert info.value.exitcode == (7 if fault == "os._exit" else -signal.SIGKILL)
+    assert ("exited with code 7" if fault == "os._exit" else "SIGKILL") in str(info.value)
     assert fpool.submit(sum, [1, 2]).result(timeout=30) == 3
     _check_pool_works(fpool, start_method)
 
