@@ -17,6 +17,7 @@ loads numpy only. Each method returns exactly what the pandas method of the same
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -81,9 +82,15 @@ class FrameAccessor(_Accessor):
     """``df.par``: DataFrame methods computed in parallel, with pandas' exact results."""
 
     def apply(self, func: Any, axis: int | str = 0, raw: bool = False,
-              result_type: str | None = None, args: tuple = (), **kwargs: Any) -> Any:
-        """``df.apply(func, axis, raw, result_type, args, **kwargs)``: axis=1 splits rows,
-        axis=0 columns."""
+              result_type: str | None = None, args: tuple = (), by_row: Any = "compat",
+              engine: Any = "python", engine_kwargs: dict | None = None, **kwargs: Any) -> Any:
+        """``df.apply(func, axis, raw, result_type, args, by_row, engine, engine_kwargs,
+        **kwargs)``: axis=1 splits rows, axis=0 columns. pandas' other ``by_row`` and
+        ``engine`` (numba's own parallelism) run as pandas runs them, in the caller."""
+        if by_row != "compat" or engine != "python" or engine_kwargs is not None:
+            return self._obj.apply(func, axis=axis, raw=raw, result_type=result_type,
+                                   args=tuple(args), by_row=by_row, engine=engine,
+                                   engine_kwargs=engine_kwargs, **kwargs)
         call = ApplyCall(func, axis, raw, result_type, tuple(args), kwargs)
         return frame_apply(self._obj, call, self._runner())
 
@@ -122,9 +129,13 @@ class SeriesAccessor(_Accessor):
             return self._obj.apply(func, args=tuple(args), by_row=False, **kwargs)
         return series_apply(self._obj, func, self._runner(), tuple(args), kwargs)
 
-    def map(self, arg: Any, na_action: str | None = None) -> Any:
-        """``s.map(arg, na_action)``: a function runs on the workers; a dict or Series
-        mapper is one vectorised lookup, done by pandas at once."""
+    def map(self, arg: Any, na_action: str | None = None, **kwargs: Any) -> Any:
+        """``s.map(arg, na_action, **kwargs)``: a function runs on the workers (with
+        ``kwargs``); a dict or Series mapper is one vectorised lookup, done by pandas at once."""
+        if kwargs:
+            if not callable(arg):  # pandas' own answer (its error) for a mapper with kwargs
+                return self._obj.map(arg, na_action, **kwargs)
+            arg = functools.partial(arg, **kwargs)
         return series_map(self._obj, arg, self._runner(), na_action)
 
 

@@ -287,3 +287,21 @@ def test_the_private_pandas_names_are_pinned():
     tests/test_exact_*.py on it, then add it to assembly.PANDAS_TESTED."""
     assert assembly.missing_private_names() == []
     assert assembly.hooks_usable(), (pd.__version__, assembly.PANDAS_TESTED)
+
+
+def test_pandas_keywords_of_apply_and_map_are_pandas_own():
+    """df.apply's by_row= and engine= were passed on to func; s.map(func, **kwargs) was
+    refused. by_row=False and other engines run as pandas runs them."""
+    df = pd.DataFrame({"a": [1, 2, 3], "b": [4.0, 5, 6]})
+    on = df.par(backend="thread", n=2)
+    total = lambda x: x.sum()  # noqa: E731
+    for kw in ({"by_row": "compat"}, {"engine": "python"}):
+        pd.testing.assert_series_equal(on.apply(total, **kw), df.apply(total, **kw))
+    pd.testing.assert_frame_equal(on.apply(["sum", np.mean], by_row=False),
+                                  df.apply(["sum", np.mean], by_row=False))
+    s = pd.Series([1.0, 2.0, None])
+    times = lambda v, k: v * k  # noqa: E731
+    pd.testing.assert_series_equal(s.par(backend="process", n=2).map(times, k=3),
+                                   s.map(times, k=3))
+    pd.testing.assert_series_equal(s.par(backend="thread").map(times, "ignore", k=3),
+                                   s.map(times, "ignore", k=3))
