@@ -34,6 +34,9 @@ from .maps import map_chunks
 from .pool import Pool
 from .windows import Rolling
 
+#: ``DataFrame.apply``'s keywords of its own, with their defaults (the parallel path's).
+APPLY_ENGINE_DEFAULTS = {"by_row": "compat", "engine": "python", "engine_kwargs": None}
+
 
 class PandasRolling(Rolling):
     """The accessor's windows: pandas' own defaults, so that ``s.par.rolling(5).apply(f)``
@@ -82,15 +85,15 @@ class FrameAccessor(_Accessor):
     """``df.par``: DataFrame methods computed in parallel, with pandas' exact results."""
 
     def apply(self, func: Any, axis: int | str = 0, raw: bool = False,
-              result_type: str | None = None, args: tuple = (), by_row: Any = "compat",
-              engine: Any = "python", engine_kwargs: dict | None = None, **kwargs: Any) -> Any:
-        """``df.apply(func, axis, raw, result_type, args, by_row, engine, engine_kwargs,
-        **kwargs)``: axis=1 splits rows, axis=0 columns. pandas' other ``by_row`` and
-        ``engine`` (numba's own parallelism) run as pandas runs them, in the caller."""
-        if by_row != "compat" or engine != "python" or engine_kwargs is not None:
+              result_type: str | None = None, args: tuple = (), **kwargs: Any) -> Any:
+        """``df.apply(func, axis, raw, result_type, args, **kwargs)``: axis=1 splits rows,
+        axis=0 columns. pandas' own keywords ``by_row``, ``engine`` and ``engine_kwargs`` are
+        taken as pandas takes them (not passed to ``func``); values other than their defaults
+        (numba brings its own parallelism) run as pandas runs them, in the caller."""
+        engine = {k: kwargs.pop(k) for k in APPLY_ENGINE_DEFAULTS if k in kwargs}
+        if any(value != APPLY_ENGINE_DEFAULTS[k] for k, value in engine.items()):
             return self._obj.apply(func, axis=axis, raw=raw, result_type=result_type,
-                                   args=tuple(args), by_row=by_row, engine=engine,
-                                   engine_kwargs=engine_kwargs, **kwargs)
+                                   args=tuple(args), **engine, **kwargs)
         call = ApplyCall(func, axis, raw, result_type, tuple(args), kwargs)
         return frame_apply(self._obj, call, self._runner())
 
