@@ -80,7 +80,8 @@ def _empty(value: Any, call: MapCall) -> Any:
     """No rows, no chunks: the result is what ``func`` gives on the empty input (as it is for
     the whole data serially, and for map_array), where that has no rows either; else empty
     like the input. ``dtype=``/``shape=`` win for arrays."""
-    out = empty_output(call.job, value)
+    told = call.out_dtype is not None and call.out_shape is not None
+    out = None if told else empty_output(call.job, value)
     if isinstance(value, np.ndarray) or call.out_dtype is not None:
         out = np.asarray(out) if out is not None and np.ndim(out) >= 1 else None
         known = out is not None and out.shape[0] == 0

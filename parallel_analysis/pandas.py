@@ -35,7 +35,8 @@ from .pool import Pool
 from .windows import Rolling
 
 #: ``DataFrame.apply``'s keywords of its own, with their defaults (the parallel path's).
-APPLY_ENGINE_DEFAULTS = {"by_row": "compat", "engine": "python", "engine_kwargs": None}
+APPLY_ENGINE_DEFAULTS = {"by_row": ("compat",), "engine": (None, "python"),
+                         "engine_kwargs": (None,)}
 
 
 class PandasRolling(Rolling):
@@ -91,7 +92,7 @@ class FrameAccessor(_Accessor):
         taken as pandas takes them (not passed to ``func``); values other than their defaults
         (numba brings its own parallelism) run as pandas runs them, in the caller."""
         engine = {k: kwargs.pop(k) for k in APPLY_ENGINE_DEFAULTS if k in kwargs}
-        if any(value != APPLY_ENGINE_DEFAULTS[k] for k, value in engine.items()):
+        if any(value not in APPLY_ENGINE_DEFAULTS[k] for k, value in engine.items()):
             return self._obj.apply(func, axis=axis, raw=raw, result_type=result_type,
                                    args=tuple(args), **engine, **kwargs)
         call = ApplyCall(func, axis, raw, result_type, tuple(args), kwargs)
@@ -135,8 +136,10 @@ class SeriesAccessor(_Accessor):
     def map(self, arg: Any, na_action: str | None = None, **kwargs: Any) -> Any:
         """``s.map(arg, na_action, **kwargs)``: a function runs on the workers (with
         ``kwargs``); a dict or Series mapper is one vectorised lookup, done by pandas at once."""
+        if kwargs.get("engine") is None:
+            kwargs.pop("engine", None)  # pandas' own keyword, at its default
         if kwargs:
-            if not callable(arg):  # pandas' own answer (its error) for a mapper with kwargs
+            if not callable(arg) or "engine" in kwargs:  # pandas' own answer, or its engine
                 return self._obj.map(arg, na_action, **kwargs)
             arg = functools.partial(arg, **kwargs)
         return series_map(self._obj, arg, self._runner(), na_action)

@@ -305,3 +305,5 @@ def test_pandas_keywords_of_apply_and_map_are_pandas_own():
                                    s.map(times, k=3))
     pd.testing.assert_series_equal(s.par(backend="thread").map(times, "ignore", k=3),
                                    s.map(times, "ignore", k=3))
+    pd.testing.assert_series_equal(s.par(backend="thread").map(times, engine=None, k=3),
+                                   s.map(times, engine=None, k=3))

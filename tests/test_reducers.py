@@ -386,3 +386,16 @@ def test_variance_keeps_its_digits_on_a_large_offset_whatever_the_chunking():
     truth = (s - 1e12).var()
     pandas_error = abs(s.var() - truth) / truth
     assert abs(par.var(s, n=7, backend="thread") - truth) / truth <= 2 * pandas_error + 1e-14
+
+
+def test_review_edges_of_the_mean_low_part_and_q_dtype():
+    """An overflowing mean keeps numpy's inf variance (its low part was inf - inf); a float16
+    q on more than 65,504 values is read in float64 ((N - 1) q overflowed to the maximum)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = np.array([1.7e308, 1.7e308])
+        assert par.var(a, n=1, backend="serial") == np.var(a) == np.inf
+        assert par.var(pd.Series(a), n=1, backend="serial") == pd.Series(a).var()
+    x = np.random.default_rng(0).standard_normal(100_000)
+    got = par.quantile(x, np.float16(0.5), n=2, backend="serial")
+    assert abs(got - np.median(x)) < 0.05

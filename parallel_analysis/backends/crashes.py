@@ -114,7 +114,7 @@ def call_death(gen: Generation) -> tuple[str | None, int | None]:
     """How the worker of a submitted call died, told when ``gen`` broke with one death only
     (a submit runs no chunk, so the board cannot say which of several was its)."""
     verdict = judge(gen)
-    deaths = verdict.idle + list(verdict.culprits.values())
+    deaths = verdict.idle  # culprits ran a map's chunk; a submit marks no chunk
     if len(deaths) != 1:
         return None, None
     d = deaths[0]

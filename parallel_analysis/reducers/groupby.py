@@ -267,9 +267,8 @@ class GroupBy(Reducer):
             elif func in SIMPLE:
                 main[name] = (comp(func, column), SIMPLE[func])
             elif func in MOMENTS and column in moments:
-                integral = getattr(state.dtypes[column], "kind", "f") in "iub"
-                table = table.assign(**{name: moment(table, column, func, moments[column],
-                                                     integral)})
+                whole = getattr(state.dtypes[column], "kind", "f") in "iub"
+                table = table.assign(**{name: moment(table, column, func, moments[column], whole)})
                 main[name] = (name, "first")
             elif func == "nunique":
                 pairs = pd.concat(state.pairs[column], ignore_index=True)

@@ -122,7 +122,7 @@ def moment(table: pd.DataFrame, column: Any, func: str, dtype: Any, integral: bo
     The mean of an ``integral`` column (ints, bools) is its exact integer sum over the count,
     as pandas' is (its float sum of integers is exact below 2**53): the sum is the merged
     two-float mean times the count, rounded to the integer it is, so no chunking changes the
-    last bit."""
+    last bit. Below 2**50 only, where that product's rounding stays under half a unit."""
     n = table[comp("n", column)].to_numpy(np.float64)
     if func == "mean":
         values = table[comp("mean", column)].to_numpy(np.float64) + \
@@ -130,7 +130,7 @@ def moment(table: pd.DataFrame, column: Any, func: str, dtype: Any, integral: bo
         if integral:
             with np.errstate(invalid="ignore"):
                 sums = np.rint(values * n)
-                exact = (n > 0) & (np.abs(sums) < 2.0**53)
+                exact = (n > 0) & (np.abs(sums) < 2.0**50)
                 values = np.where(exact, sums / np.where(exact, n, 1.0), values)
     else:
         m2 = table[comp("m2", column)].to_numpy(np.float64)

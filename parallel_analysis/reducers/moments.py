@@ -120,7 +120,7 @@ def _moments(values: np.ndarray, axis: Any) -> Moments:
         return Moments(zero, zero, zero)
     mean = np.mean(values, axis=axis, dtype=np.result_type(values.dtype, np.float64))
     dev = values - mean
-    lo = np.mean(dev, axis=axis)
+    lo = np.where(np.isfinite(mean), np.mean(dev, axis=axis), 0)  # inf mean: M2 inf, as numpy
     m2 = np.maximum(np.sum(dev * dev, axis=axis) - count * lo * lo, 0)  # about mean + lo
     return Moments(np.full(shape, float(count)), mean, m2, lo)
 

@@ -151,7 +151,8 @@ class Quantile(Reducer):
         q's own float dtype (float32, longdouble; ``in_q_dtype``), else float64 (as pandas)."""
         cum = np.cumsum(state.weights[order])
         q = np.asanyarray(self.q)
-        q = q if q.dtype.kind == "f" and in_q_dtype else q.astype(np.float64)
+        wide = q.dtype.kind == "f" and q.dtype.itemsize >= 4  # float16 q: (N - 1) q overflows
+        q = q if wide and in_q_dtype else q.astype(np.float64)
         virtual = np.ravel((state.count - 1) * q)
         previous = np.floor(virtual)
         top = virtual >= state.count - 1
