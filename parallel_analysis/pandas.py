@@ -34,7 +34,8 @@ from .maps import map_chunks
 from .pool import Pool
 from .windows import Rolling
 
-#: ``DataFrame.apply``'s keywords of its own, with their defaults (the parallel path's).
+#: ``DataFrame.apply``'s keywords of its own, and the values (pandas' defaults) that keep the
+#: parallel path; any other value runs pandas' own apply.
 APPLY_ENGINE_DEFAULTS = {"by_row": ("compat",), "engine": (None, "python"),
                          "engine_kwargs": (None,)}
 
