@@ -276,6 +276,11 @@ def split(
     if chunking.groups is not None:
         data, slices, _ = group_slices(data, chunking.groups, chunking)
     elif isinstance(data, (list, tuple)):
+        if any(v is not None for v in (n, size, nbytes)):
+            raise TypeError(
+                f"split: a {type(data).__name__} is taken as chunks already (every map accepts "
+                "it as is), so n, size and nbytes cannot apply to it; to cut its items into "
+                "chunks, pass np.asarray(data)")
         return list(data)
     else:
         slices = row_slices(data, chunking, parallelism=available_cpus())

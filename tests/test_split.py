@@ -81,6 +81,14 @@ def test_conflicting_sizes_and_0d_input_are_errors():
         par.split({"a": 1}, 2)
 
 
+def test_a_list_is_chunks_already_and_a_count_for_it_is_an_error():
+    chunks = [np.arange(3), np.arange(2)]
+    assert par.split(chunks) == chunks and par.split(tuple(chunks)) == chunks
+    for option in ({"n": 2}, {"size": 1}, {"nbytes": 8}):
+        with pytest.raises(TypeError, match="chunks already.*np.asarray"):
+            par.split([1, 2, 3, 4], **option)
+
+
 @given(keys=st.lists(st.integers(0, 12), min_size=1, max_size=120),
        size=st.integers(1, 40), by_bytes=st.booleans())
 def test_whole_groups_keep_the_size_and_nbytes_bounds_where_they_can(keys, size, by_bytes):
