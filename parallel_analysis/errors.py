@@ -8,6 +8,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
      ├── WorkerCrashedError(RuntimeError)     a worker died (signal, os._exit, sys.exit)
      ├── ChunkTimeoutError(TimeoutError)      a chunk ran longer than ``timeout=``
      ├── SharedMemoryError(OSError)           no room for a segment, or a stale/foreign segment
+ ├── SourceChangedError(OSError)          a Parquet file changed since par.from_parquet read it
      └── PicklingError(pickle.PicklingError)  a function, chunk or result could not be pickled
 
     RemoteTraceback(Exception)                a worker's traceback, as a raised error's __cause__
@@ -56,6 +57,10 @@ class ChunkTimeoutError(ParallelAnalysisError, TimeoutError):
 
 class SharedMemoryError(ParallelAnalysisError, OSError):
     """Shared memory could not be had: no room (says needed and free bytes) or a stale handle."""
+
+
+class SourceChangedError(ParallelAnalysisError, OSError):
+    """A lazy source's file changed after its footers were read (``par.from_parquet``)."""
 
 
 class PicklingError(ParallelAnalysisError, pickle.PicklingError):

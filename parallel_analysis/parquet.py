@@ -21,8 +21,15 @@ chunks are asked for.
 Chunks are pandas DataFrames, as ``pd.read_parquet`` would give for those rows: dtypes from the
 pandas metadata stored in the file, and the index labels of the whole dataset (a default index
 numbers rows across all files and chunks), so concatenating the chunks gives
-``pd.read_parquet(path, columns=..., filters=...)``. Hive partition columns (``key=value``
-folders) come as plain values rather than categoricals, so that every chunk has the same dtypes.
+``pd.read_parquet(path, columns=..., filters=...)``. Categorical columns get the categories
+pandas gives the whole dataset, in every chunk: hive partition columns (``key=value`` folders)
+every value found in the folders' names, and dictionary columns the union of every row group's
+dictionary (:meth:`ParquetSource.unify_dictionaries`), so codes mean the same in every chunk.
+
+A file is read only as it was when ``from_parquet`` read its footer: its size and modification
+time are checked before each read, and the rows read against the footer's counts, so a file
+rewritten since raises :class:`~parallel_analysis.errors.SourceChangedError` instead of giving
+other rows or a column of nulls.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Any
 
 from .cpus import available_cpus
 from .cuts import balanced_cuts, capped_cuts
+from .errors import SourceChangedError
 from .specs import Spec
 from .split import Chunking
 
@@ -45,6 +53,7 @@ class RowGroup:
     num_rows: int
     nbytes: int  # uncompressed bytes of the selected columns
     partition: Any = None  # a pyarrow Expression for hive partition values, or None
+    stamp: tuple | None = None  # the file's (size, mtime_ns) when its footer was read
 
 
 @dataclass
@@ -56,7 +65,7 @@ class ParquetChunk(Spec):
 
     def load(self) -> Any:
         """Read this chunk's row groups (asked columns only, filter applied) as a DataFrame."""
-        return self.source.read(self.row_groups, self.out_start)
+        return self.source.read(self.row_groups, self.out_start, self.out_stop - self.out_start)
 
 
 @dataclass
@@ -71,17 +80,37 @@ class ReadOptions:
     index_step: int = 1
     index_name: Any = None
     range_index: bool = True  # True: number rows by their position in the dataset
+    categories: dict = field(default_factory=dict)  # column -> the dataset's CategoricalDtype
 
-    def read(self, row_groups: tuple, position: int) -> Any:
+    def read(self, row_groups: tuple, position: int, rows: int | None = None) -> Any:
+        """The rows of ``row_groups`` as a DataFrame; ``rows``: how many the footers promised."""
         import pyarrow as pa
 
         tables = []
-        for path, ids, partition in _by_file(row_groups):
+        for path, ids, partition, stamp in _by_file(row_groups):
+            self._check_unchanged(path, stamp)
             fragment = _fragment(path, self.filesystem, partition, ids)
             tables.append(fragment.to_table(schema=self.schema, columns=self.columns,
                                             filter=self.filter, use_threads=False))
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        if rows is not None and table.num_rows != rows:
+            raise SourceChangedError(
+                f"{_files(row_groups)} gave {table.num_rows} rows where its footers, read by "
+                f"par.from_parquet, counted {rows}: the data changed since; call "
+                "par.from_parquet again")
         return self._to_pandas(table, position)
+
+    def _check_unchanged(self, path: str, stamp: tuple | None) -> None:
+        if stamp is None:
+            return
+        info = self.filesystem.get_file_info(path)
+        now = (info.size, info.mtime_ns)
+        if now != stamp and None not in now:
+            how = (f"{stamp[0]} bytes then, {info.size} now" if info.size != stamp[0]
+                   else "written again")
+            raise SourceChangedError(
+                f"{path} changed since par.from_parquet read its footer ({how}): its row "
+                "groups may hold other rows or columns now; call par.from_parquet again")
 
     def _to_pandas(self, table: Any, position: int) -> Any:
         import pandas as pd
@@ -90,6 +119,9 @@ class ReadOptions:
         # Free Arrow buffers as columns convert: one copy of the chunk in memory, not two.
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
+        for name, dtype in self.categories.items():
+            if name in frame.columns:
+                frame[name] = frame[name].astype(dtype)
         if self.range_index:
             start = self.index_start + self.index_step * position
             frame.index = pd.RangeIndex(start, start + self.index_step * rows, self.index_step,
@@ -112,15 +144,20 @@ def _fragment(path: str, filesystem: Any, partition: Any, ids: list[int]) -> Any
     return whole.subset(row_group_ids=ids)
 
 
-def _by_file(row_groups: tuple) -> list[tuple[str, list[int], Any]]:
+def _by_file(row_groups: tuple) -> list[tuple[str, list[int], Any, tuple | None]]:
     """Consecutive row groups of the same file, so each file is opened once per chunk."""
     out: list = []
     for rg in row_groups:
         if out and out[-1][0] == rg.path:
             out[-1][1].append(rg.id)
         else:
-            out.append((rg.path, [rg.id], rg.partition))
+            out.append((rg.path, [rg.id], rg.partition, rg.stamp))
     return out
+
+
+def _files(row_groups: tuple) -> str:
+    paths = list(dict.fromkeys(rg.path for rg in row_groups))
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files ({paths[0]}, ...)"
 
 
 @dataclass
@@ -135,6 +172,7 @@ class ParquetSource:
     options: ReadOptions
     paths: list = field(default_factory=list)
     _counts: list | None = None
+    _unified: bool = False
 
     # -- what the caller may ask without reading the data ----------------------------------
     @property
@@ -170,6 +208,7 @@ class ParquetSource:
         """The frame ``pd.read_parquet`` gives when no row passes (no file, every row group
         filtered out): the columns, dtypes and index kind, no rows. A map over a source without
         rows computes on it, as it would on an empty DataFrame."""
+        self.unify_dictionaries()
         table = self.options.schema.empty_table()
         if self.options.columns is not None:
             table = table.select(self.options.columns)
@@ -183,6 +222,7 @@ class ParquetSource:
         so a chunk may exceed ``size`` or ``nbytes`` when one row group does.
         """
         chunking = Chunking(n, size, nbytes)
+        self.unify_dictionaries()
         counts = self._row_counts()
         groups = [(rg, c) for rg, c in zip(self.row_groups, counts) if c > 0]
         if not groups:
@@ -203,6 +243,36 @@ class ParquetSource:
             row += rows
         return specs
 
+    def unify_dictionaries(self) -> None:
+        """Give every chunk the categories ``pd.read_parquet`` gives the whole dataset.
+
+        Each row group stores its own dictionary, so files written apart (a file per day) or
+        row groups written from different frames hold different categories; pandas unites
+        them, in the order they come. The footers do not hold them, so the caller reads the
+        asked dictionary columns once (one row group at a time), only when there are several
+        row groups, and keeps the union only for columns whose dictionaries differ.
+        """
+        if self._unified:
+            return
+        self._unified = True
+        import pyarrow as pa
+
+        schema, options = self.options.schema, self.options
+        names = options.columns if options.columns is not None else schema.names
+        wanted = [name for name in names if name not in options.categories
+                  and pa.types.is_dictionary(schema.field(name).type)]
+        if not wanted or len(self.row_groups) < 2:
+            return
+        dictionaries: dict = {name: [] for name in wanted}
+        for rg in self.row_groups:
+            table = (_fragment(rg.path, options.filesystem, rg.partition, [rg.id])
+                     .to_table(schema=schema, columns=wanted, use_threads=False))
+            for name in wanted:
+                dictionaries[name] += [chunk.dictionary for chunk in table.column(name).chunks]
+        for name, found in dictionaries.items():
+            if any(not d.equals(found[0]) for d in found[1:]):
+                options.categories[name] = categories_dtype(schema.field(name).type, found)
+
     def _row_counts(self) -> list[int]:
         """Rows per row group; with a filter, the rows that pass it (reads the filter columns).
 
@@ -221,3 +291,14 @@ class ParquetSource:
                     for rg in self.row_groups
                 ]
         return self._counts
+
+
+def categories_dtype(dictionary_type: Any, dictionaries: list) -> Any:
+    """The CategoricalDtype pandas gives a column whose chunks hold these ``dictionaries``:
+    pyarrow's own unification (first seen first), converted as pandas converts it."""
+    import pyarrow as pa
+
+    empty = pa.array([], type=dictionary_type.index_type)
+    chunks = [pa.DictionaryArray.from_arrays(empty, d, ordered=dictionary_type.ordered)
+              for d in dictionaries]
+    return pa.chunked_array(chunks, type=chunks[0].type).to_pandas().dtype

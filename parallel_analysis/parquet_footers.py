@@ -12,20 +12,25 @@ import glob
 import os
 from typing import Any
 
-from .parquet import ParquetSource, ReadOptions, RowGroup
+from .parquet import ParquetSource, ReadOptions, RowGroup, categories_dtype
 
 
 def _expand(path: str | os.PathLike | list) -> list[str] | str:
-    """A list of files for a glob or a list; a single path (file or folder) as it is."""
+    """A list of files for a glob or a list; a single path (file or folder) as it is. Local
+    paths are made absolute: workers (and a later ``os.chdir``) must read the same files."""
     if isinstance(path, (list, tuple)):
-        return [os.fspath(p) for p in path]
-    path = os.fspath(path)
+        return [_absolute(os.fspath(p)) for p in path]
+    path = _absolute(os.fspath(path))
     if glob.has_magic(path) and "://" not in path:
         files = sorted(glob.glob(path, recursive=True))
         if not files:
             raise FileNotFoundError(f"no file matches {path!r}")
         return files
     return path
+
+
+def _absolute(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
 
 
 def _filter_expression(filters: Any) -> Any:
@@ -66,7 +71,8 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
     import pyarrow.dataset as ds
 
     expression = _filter_expression(filters)
-    dataset = ds.dataset(_expand(path), format="parquet", partitioning="hive")
+    where = _expand(path)
+    dataset = ds.dataset(where, format="parquet", partitioning="hive")
     if columns is not None:
         columns = list(columns)
         missing = [c for c in columns if c not in dataset.schema.names]
@@ -76,6 +82,8 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
     row_groups, files = [], []
     for fragment in dataset.get_fragments(filter=expression):
         files.append(fragment.path)
+        info = dataset.filesystem.get_file_info(fragment.path)
+        stamp = (info.size, info.mtime_ns)
         metadata = fragment.metadata
         pieces = (fragment.split_by_row_group(expression, schema=dataset.schema)
                   if expression is not None else [fragment])
@@ -83,11 +91,30 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
         for rg_id in ids:
             row_groups.append(RowGroup(fragment.path, rg_id, metadata.row_group(rg_id).num_rows,
                                        _column_bytes(metadata, rg_id, columns),
-                                       fragment.partition_expression))
-    options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression)
+                                       fragment.partition_expression, stamp))
+    options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression,
+                          categories=_partition_categories(where, dataset, columns))
     _index_options(options, dataset.schema, single_file=len(files) == 1 and expression is None,
                    columns=columns)
     return ParquetSource(row_groups, options, files)
+
+
+def _partition_categories(paths: Any, dataset: Any, columns: list | None) -> dict:
+    """The CategoricalDtype of each hive partition column, as ``pd.read_parquet`` gives it:
+    every value in the folders' names, in the order found (pyarrow's dictionary discovery)."""
+    import pyarrow.dataset as ds
+
+    fragment = next(iter(dataset.get_fragments()), None)
+    stored = set(fragment.physical_schema.names) if fragment is not None else set()
+    fields = [name for name in dataset.schema.names
+              if name not in stored and (columns is None or name in columns)]
+    if not fields:
+        return {}
+    found = ds.dataset(paths, format="parquet",
+                       partitioning=ds.HivePartitioning.discover(infer_dictionary=True))
+    schema, values = found.partitioning.schema, found.partitioning.dictionaries
+    return {name: categories_dtype(schema.field(name).type, [values[schema.names.index(name)]])
+            for name in fields if name in schema.names and len(values) == len(schema.names)}
 
 
 def _index_options(options: ReadOptions, schema: Any, single_file: bool,

@@ -196,13 +196,74 @@ def test_a_stored_range_index_is_kept_as_pandas_keeps_it(tmp_path):
         assert got.index.name == want.index.name
 
 
-def test_hive_partitions_become_plain_columns(files):
-    got = _read_all(par.from_parquet(files["hive"]))
+def test_hive_partitions_are_categoricals_of_every_folder_value_as_pandas_reads_them(files):
+    source = par.from_parquet(files["hive"])
+    chunks = [spec.load() for spec in source.chunk_specs(n=4)]
     expected = pd.read_parquet(files["hive"])
-    assert set(got["s"]) == {"x", "y", "zz"}
-    assert not isinstance(got["s"].dtype, pd.CategoricalDtype)  # the same dtype in every chunk
-    expected = expected.assign(s=expected["s"].astype(got["s"].dtype))
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+    assert all(chunk["s"].dtype == expected["s"].dtype for chunk in chunks)  # every value, each
+    pd.testing.assert_frame_equal(pd.concat(chunks), expected)
+    filtered = [("s", "==", "zz")]
+    got = _read_all(par.from_parquet(files["hive"], filters=filtered))
+    pd.testing.assert_frame_equal(got, pd.read_parquet(files["hive"], filters=filtered))
+
+
+def test_categories_of_files_written_apart_are_united_as_pandas_unites_them(tmp_path):
+    for day, values in enumerate([["b", "a", "b"], ["c", "a"], ["a", "d", "d"]]):
+        pd.DataFrame({"c": pd.Categorical(values), "x": np.arange(len(values), dtype=float)}) \
+            .to_parquet(tmp_path / f"day-{day}.parquet")
+    expected = pd.read_parquet(tmp_path)
+    source = par.from_parquet(tmp_path)
+    for backend in ("serial", "process"):
+        chunks = par.map_chunks(lambda c: c, source, backend=backend, workers=2)
+        assert all(c["c"].dtype == expected["c"].dtype for c in chunks)  # codes mean one thing
+        pd.testing.assert_frame_equal(pd.concat(chunks), expected)
+        pd.testing.assert_frame_equal(
+            par.groupby_agg(source, "c", {"x": "sum"}, backend=backend),
+            expected.groupby("c", observed=True).agg({"x": "sum"}))
+    pd.testing.assert_series_equal(par.map_reduce(lambda c: c["c"], source,
+                                                  par.reducers.ValueCounts(), backend="serial"),
+                                   expected["c"].value_counts())
+
+
+def test_a_relative_path_stays_the_file_whose_footers_were_read(tmp_path, monkeypatch):
+    for name, value in (("a", 0.0), ("b", 1.0)):
+        (tmp_path / name).mkdir()
+        pd.DataFrame({"x": np.full(100, value)}).to_parquet(tmp_path / name / "data.parquet",
+                                                           row_group_size=10)
+    monkeypatch.chdir(tmp_path / "b")
+    source = par.from_parquet("data.parquet")
+    monkeypatch.chdir(tmp_path / "a")  # a notebook's %cd between the footers and the map
+    assert source.paths == [str(tmp_path / "b" / "data.parquet")]
+    assert par.map_reduce(lambda c: c["x"], source, par.reducers.Sum(), backend="serial") == 100
+
+
+@pytest.mark.parametrize("rewrite", [
+    lambda p: pd.DataFrame({"y": np.arange(1000.0)}).to_parquet(p, row_group_size=100),
+    lambda p: pd.DataFrame({"x": np.arange(500.0)}).to_parquet(p, row_group_size=50),
+], ids=["other column", "fewer rows"])
+def test_a_file_rewritten_after_its_footers_were_read_is_an_error_not_other_rows(
+        tmp_path, rewrite):
+    import os
+
+    path = tmp_path / "f.parquet"
+    pd.DataFrame({"x": np.arange(1000.0)}).to_parquet(path, row_group_size=100)
+    source = par.from_parquet(path)
+    stat = path.stat()
+    rewrite(path)
+    # as a later write stamps it, on a file system with coarse timestamps too
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    for backend in ("serial", "process"):
+        with pytest.raises(par.errors.SourceChangedError, match="changed since par.from_parquet"):
+            par.map_reduce(lambda c: c["x"], source, par.reducers.Sum(), backend=backend)
+
+
+def test_rows_that_differ_from_the_footers_counts_are_an_error(tmp_path):
+    path = tmp_path / "f.parquet"
+    pd.DataFrame({"x": np.arange(100.0)}).to_parquet(path, row_group_size=10)
+    source = par.from_parquet(path)
+    spec = source.chunk_specs(n=2)[0]
+    with pytest.raises(par.errors.SourceChangedError, match="gave 50 rows .* counted 49"):
+        source.options.read(spec.row_groups, 0, 49)
 
 
 @pytest.mark.parametrize("filters", [[("s", "==", "zz")], [("s", "==", "zz"), ("v", ">", 0)]])
@@ -266,10 +327,12 @@ def test_groupby_agg_over_parquet_matches_pandas(backend, files):
 @given(rows=st.lists(st.integers(0, 50), min_size=1, max_size=40), k=st.integers(1, 50))
 @settings(max_examples=200, deadline=None)
 def test_chunking_by_count_covers_every_row_group_once(rows, k):
+    import pyarrow as pa
+
     from parallel_analysis.parquet import ParquetSource, ReadOptions, RowGroup
 
     groups = [RowGroup("f.parquet", i, r, 8 * r) for i, r in enumerate(rows)]
-    source = ParquetSource(groups, ReadOptions(None, None))
+    source = ParquetSource(groups, ReadOptions(pa.schema([]), None))
     specs = source.chunk_specs(n=k)
     kept = [g for g in groups if g.num_rows]
     assert [g for s in specs for g in s.row_groups] == kept  # in order, each once, no empties
