@@ -1,5 +1,6 @@
 """parquet: lazy Parquet sources whose chunks are row groups, read inside the workers. Layer:
-share (imports cuts, split and specs; pyarrow and pandas inside the functions).
+share (imports cuts, split, specs, errors and parquet_dictionaries; pyarrow and pandas inside
+the functions).
 
 ``par.from_parquet(path)`` (:mod:`.parquet_footers`) reads only the files' footers in the
 caller (row counts, sizes, schema) and returns a lazy source. A map plans its chunks from that
@@ -40,6 +41,7 @@ from typing import Any
 from .cpus import available_cpus
 from .cuts import balanced_cuts, capped_cuts
 from .errors import SourceChangedError
+from .parquet_dictionaries import fragment, united_categories
 from .specs import Spec
 from .split import Chunking
 
@@ -89,8 +91,8 @@ class ReadOptions:
         tables = []
         for path, ids, partition, stamp in _by_file(row_groups):
             self._check_unchanged(path, stamp)
-            fragment = _fragment(path, self.filesystem, partition, ids)
-            tables.append(fragment.to_table(schema=self.schema, columns=self.columns,
+            piece = fragment(path, self.filesystem, partition, ids)
+            tables.append(piece.to_table(schema=self.schema, columns=self.columns,
                                             filter=self.filter, use_threads=False))
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         if rows is not None and table.num_rows != rows:
@@ -127,21 +129,6 @@ class ReadOptions:
             frame.index = pd.RangeIndex(start, start + self.index_step * rows, self.index_step,
                                         name=self.index_name)
         return frame
-
-
-def _fragment(path: str, filesystem: Any, partition: Any, ids: list[int]) -> Any:
-    """The fragment of ``path`` holding row groups ``ids``.
-
-    Built with ``subset`` on a fragment with its footer loaded: in pyarrow 26,
-    ``make_fragment(..., row_groups=ids)`` returns the wrong rows for some runs of several row
-    groups (e.g. 7 and 8 of 11), while ``subset`` reads exactly those asked for.
-    """
-    import pyarrow.dataset as ds
-
-    whole = ds.ParquetFileFormat().make_fragment(path, filesystem,
-                                                 partition_expression=partition)
-    whole.ensure_complete_metadata()
-    return whole.subset(row_group_ids=ids)
 
 
 def _by_file(row_groups: tuple) -> list[tuple[str, list[int], Any, tuple | None]]:
@@ -244,34 +231,11 @@ class ParquetSource:
         return specs
 
     def unify_dictionaries(self) -> None:
-        """Give every chunk the categories ``pd.read_parquet`` gives the whole dataset.
-
-        Each row group stores its own dictionary, so files written apart (a file per day) or
-        row groups written from different frames hold different categories; pandas unites
-        them, in the order they come. The footers do not hold them, so the caller reads the
-        asked dictionary columns once (one row group at a time), only when there are several
-        row groups, and keeps the union only for columns whose dictionaries differ.
-        """
-        if self._unified:
-            return
-        self._unified = True
-        import pyarrow as pa
-
-        schema, options = self.options.schema, self.options
-        names = options.columns if options.columns is not None else schema.names
-        wanted = [name for name in names if name not in options.categories
-                  and pa.types.is_dictionary(schema.field(name).type)]
-        if not wanted or len(self.row_groups) < 2:
-            return
-        dictionaries: dict = {name: [] for name in wanted}
-        for rg in self.row_groups:
-            table = (_fragment(rg.path, options.filesystem, rg.partition, [rg.id])
-                     .to_table(schema=schema, columns=wanted, use_threads=False))
-            for name in wanted:
-                dictionaries[name] += [chunk.dictionary for chunk in table.column(name).chunks]
-        for name, found in dictionaries.items():
-            if any(not d.equals(found[0]) for d in found[1:]):
-                options.categories[name] = categories_dtype(schema.field(name).type, found)
+        """Give every chunk the categories ``pd.read_parquet`` gives the whole dataset (see
+        :mod:`.parquet_dictionaries`); once per source, before its first chunks are planned."""
+        if not self._unified:
+            self._unified = True
+            self.options.categories.update(united_categories(self.row_groups, self.options))
 
     def _row_counts(self) -> list[int]:
         """Rows per row group; with a filter, the rows that pass it (reads the filter columns).
@@ -285,20 +249,10 @@ class ParquetSource:
                 self._counts = [rg.num_rows for rg in self.row_groups]
             else:
                 self._counts = [
-                    _fragment(rg.path, self.options.filesystem, rg.partition, [rg.id])
+                    fragment(rg.path, self.options.filesystem, rg.partition, [rg.id])
                     .to_table(schema=self.options.schema, filter=self.options.filter,
                               columns=[], use_threads=False).num_rows
                     for rg in self.row_groups
                 ]
         return self._counts
 
-
-def categories_dtype(dictionary_type: Any, dictionaries: list) -> Any:
-    """The CategoricalDtype pandas gives a column whose chunks hold these ``dictionaries``:
-    pyarrow's own unification (first seen first), converted as pandas converts it."""
-    import pyarrow as pa
-
-    empty = pa.array([], type=dictionary_type.index_type)
-    chunks = [pa.DictionaryArray.from_arrays(empty, d, ordered=dictionary_type.ordered)
-              for d in dictionaries]
-    return pa.chunked_array(chunks, type=chunks[0].type).to_pandas().dtype

@@ -12,7 +12,8 @@ import glob
 import os
 from typing import Any
 
-from .parquet import ParquetSource, ReadOptions, RowGroup, categories_dtype
+from .parquet import ParquetSource, ReadOptions, RowGroup
+from .parquet_dictionaries import categories_dtype
 
 
 def _expand(path: str | os.PathLike | list) -> list[str] | str:

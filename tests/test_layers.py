@@ -20,7 +20,7 @@ LAYERS = [
                 "arena", "gil"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
     ("core", ["cuts", "split", "specs", "boundaries", "halos", "reducers", "reducers.*"]),
-    ("share", ["share", "share.*", "parquet", "parquet_footers"]),
+    ("share", ["share", "share.*", "parquet", "parquet_footers", "parquet_dictionaries"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "auto_memory", "overlap"]),
