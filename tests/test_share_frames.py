@@ -72,6 +72,25 @@ def test_categories_and_levels_with_missing_values_round_trip():
                                check_exact=True)
 
 
+def test_categories_of_a_frame_without_rows_round_trip():
+    codes = pd.Categorical(["a", "b"], categories=["z", "a", "b"], ordered=True)
+    frame = pd.DataFrame({"c": codes, "x": [1.0, 2.0]})
+    level = pd.MultiIndex.from_arrays([pd.Categorical(["p", "q"], categories=["q", "p", "r"]),
+                                       [1, 2]])
+    for data in (frame.iloc[:0], frame["c"].iloc[:0], frame.set_index("c").iloc[:0],
+                 frame.set_index(level).iloc[:0]):
+        equal = assert_series_equal if isinstance(data, pd.Series) else assert_frame_equal
+        with par.share(data) as handle:
+            equal(handle.value, data, check_exact=True)
+
+
+@pytest.mark.parametrize("value", [pd.Index([1, 2]), pd.Categorical(["a"]), pd.array([1, None])],
+                         ids=["index", "categorical", "array"])
+def test_pandas_objects_that_are_not_frames_are_refused_with_what_to_pass(value):
+    with pytest.raises(TypeError, match=r"cannot share .*pd\.Series\(\.\.\.\)"):
+        par.share(value)
+
+
 def test_a_process_reads_a_categorical_columns_categories_once():
     """Rebuilding categories (and checking them unique) for every chunk cost as much as the
     categories, however small the chunk: chunks of one handle share one dtype."""

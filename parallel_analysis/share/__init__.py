@@ -34,10 +34,17 @@ def _is_arrow(obj: Any) -> bool:
     return type(obj).__module__.startswith("pyarrow")
 
 
+#: The pandas classes that share, split and map take (and their subclasses).
+PANDAS_FRAMES = ("DataFrame", "Series")
+
+
 def is_frame_like(obj: Any) -> bool:
-    """A pandas DataFrame or Series, or a pyarrow Table (checked without importing either)."""
-    module = type(obj).__module__
-    return module.startswith("pandas") or (_is_arrow(obj) and type(obj).__name__ in ARROW_TABLES)
+    """A pandas DataFrame or Series (or a subclass), or a pyarrow Table (checked without
+    importing either); not the other pandas objects (an Index, a Categorical, a groupby)."""
+    if _is_arrow(obj):
+        return type(obj).__name__ in ARROW_TABLES
+    return any(cls.__module__.startswith("pandas") and cls.__name__ in PANDAS_FRAMES
+               for cls in type(obj).__mro__)
 
 
 def refuse_arrow_arrays(obj: Any) -> None:
@@ -79,7 +86,9 @@ def share(obj: Any) -> Shared:
         raise TypeError(
             f"cannot share a scalar ({type(obj).__name__}): pass it to the map's args= instead"
         )
+    hint = (": wrap it as pd.Series(...) or pass .to_numpy()"  # an Index, a pandas array
+            if hasattr(obj, "dtype") and hasattr(obj, "__len__") else "")
     raise TypeError(
         f"cannot share {type(obj).__name__}: expected a numpy array, pandas DataFrame or Series, "
-        "or pyarrow Table"
+        f"or pyarrow Table{hint}"
     )

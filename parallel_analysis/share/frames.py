@@ -191,15 +191,30 @@ def _pieces_differ(column: pa.ChunkedArray) -> bool:
     return not all(c.dictionary.equals(first) for c in column.iterchunks())
 
 
+def _batches(table: pa.Table) -> list:
+    """The table's record batches; for a table without rows one empty batch, which carries the
+    categories (an IPC stream writes a dictionary only before a batch, and pyarrow leaves out
+    empty ones)."""
+    batches = table.to_batches()
+    if batches or not table.num_columns:
+        return batches
+    return [pa.RecordBatch.from_arrays(
+        [c.chunk(0) if c.num_chunks else pa.array([], type=c.type) for c in table.columns],
+        schema=table.schema)]
+
+
 def _write(table: pa.Table, info: dict, transient: bool) -> Shared:
+    batches = _batches(table)
     sink = pa.MockOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+        for batch in batches:
+            writer.write_batch(batch)
     seg = _segment.create(max(1, sink.size()), transient=transient)
     try:
         stream = pa.FixedSizeBufferWriter(pa.py_buffer(seg.buf))
         with pa.ipc.new_stream(stream, table.schema) as writer:
-            writer.write_table(table)
+            for batch in batches:
+                writer.write_batch(batch)
     except BaseException:
         seg.unlink()
         raise
