@@ -33,6 +33,11 @@ def _wide_metadata_frames() -> dict:
         "categoricalindex": pd.DataFrame({"x": np.arange(N)},
                                          index=pd.CategoricalIndex(labels, name="c")),
         "series": pd.Series(pd.Categorical(labels, ordered=True), name="s"),
+        "periods": pd.DataFrame({"p": pd.Categorical(pd.period_range("2000", periods=N,
+                                                                     freq="D"))}),
+        "intervals": pd.DataFrame({"i": pd.Categorical(pd.interval_range(0, N))}),
+        "categoricallevel": pd.DataFrame({"x": np.arange(N)}, index=pd.MultiIndex.from_arrays(
+            [pd.Categorical(labels), np.arange(N)], names=["c", "n"])),
     }
 
 
@@ -70,6 +75,14 @@ def test_categories_and_levels_with_missing_values_round_trip():
             assert_frame_equal(handle.value, data, check_exact=True)
             assert_frame_equal(frame_rows_specs(handle, [slice(1, 3)])[0].load(), data.iloc[1:3],
                                check_exact=True)
+
+
+def test_categories_of_python_objects_travel_by_pickle_with_the_warning():
+    frame = pd.DataFrame({"c": pd.Categorical([1, "x", 1]), "x": [1.0, 2.0, 3.0]})
+    with pytest.warns(par.errors.PickleFallbackWarning, match="by pickle"):
+        handle = par.share(frame)
+    with handle:
+        assert_frame_equal(handle.value, frame, check_exact=True)
 
 
 def test_categories_of_a_frame_without_rows_round_trip():

@@ -39,6 +39,8 @@ class Codec:
     inner: Codec | None = None  # dict: how the categories are stored
     freq: Any = None  # dict: the categories' freq (a DatetimeIndex of them may have one)
     name: Any = None  # dict: the categories' name
+    extension: Any = None  # dict: the categories' Arrow extension type (the dictionary holds
+    #                        its storage: an IPC stream does not read extension dictionaries)
 
 
 def _numpy_to_arrow(values: np.ndarray, validity: Any = None) -> pa.Array:
@@ -61,17 +63,21 @@ def _categorical(codes: np.ndarray, dtype: pd.CategoricalDtype) -> tuple[list, C
     dictionary = inner_parts[0] if inner.how != "pickle" and inner.parts == 1 else None
     if isinstance(dictionary, pa.ChunkedArray):
         dictionary = dictionary.combine_chunks()
-    if dictionary is None or isinstance(dictionary.type, pa.ExtensionType):
-        # Categories Arrow can't hold, or not as a dictionary an IPC stream reads back (pandas'
-        # period and interval types): in the metadata, as the dtype itself.
+    if dictionary is None:
+        # Categories Arrow can't hold (Python objects): in the metadata, as the dtype itself,
+        # so they travel by pickle (share_frame warns).
         return [_numpy_to_arrow(codes)], Codec("cat", dtype)
+    extension = None
+    if isinstance(dictionary.type, pa.ExtensionType):  # pandas' period and interval types
+        extension, dictionary = dictionary.type, dictionary.storage
     codes = np.ascontiguousarray(codes)
     missing = codes < 0
     validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
     array = pa.DictionaryArray.from_arrays(_numpy_to_arrow(codes, validity), dictionary)
     categories = dtype.categories
     return [array], Codec("dict", pd.CategoricalDtype(ordered=dtype.ordered), inner=inner,
-                          freq=getattr(categories, "freq", None), name=categories.name)
+                          freq=getattr(categories, "freq", None), name=categories.name,
+                          extension=extension)
 
 
 def encode(values: Any) -> tuple[Any, Codec]:
@@ -171,6 +177,8 @@ def decode(columns: list, codec: Codec, dtypes: dict | None = None, key: Any = N
 def _categories(dictionary: pa.Array, codec: Codec) -> pd.CategoricalDtype:
     """The categorical dtype of a ``dict`` column, from the dictionary stored in the segment."""
     inner = codec.inner
+    if codec.extension is not None:
+        dictionary = pa.ExtensionArray.from_storage(codec.extension, dictionary)
     categories = pd.Index(decode([dictionary], inner), copy=False, name=codec.name,
                           dtype=inner.dtype if isinstance(inner.dtype, np.dtype) else None)
     if codec.freq is not None:

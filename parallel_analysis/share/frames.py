@@ -46,7 +46,26 @@ class IndexSpec:
     start: int = 0
     step: int = 1
     freq: Any = None
-    levels: tuple | None = None  # MultiIndex: the categorical levels (kept here), else None
+    levels: tuple | None = None  # MultiIndex: per level, None (stored as categories of its
+    #   codes), CATEGORIES (a categorical level of its own categories in order: stored as that
+    #   categorical) or the level itself, kept here (NaN in it, or categories in another order)
+
+
+#: A MultiIndex level that is a CategoricalIndex of exactly its categories, in their order (what
+#: ``from_arrays``, ``from_product`` and a groupby make of a categorical key).
+CATEGORIES = "categories"
+
+
+def _level_storage(level: pd.Index) -> Any:
+    """How a MultiIndex level is stored (see :attr:`IndexSpec.levels`)."""
+    if isinstance(level.dtype, pd.CategoricalDtype):
+        whole = np.array_equal(level.codes, np.arange(len(level.categories)))
+        return CATEGORIES if whole else level
+    return level if level.hasnans else None
+
+
+def _whole_categories(kept: Any) -> bool:
+    return isinstance(kept, str) and kept == CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -75,14 +94,16 @@ def _index_arrays(index: pd.Index) -> tuple[IndexSpec, list]:
         return IndexSpec("range", names, index.start, index.step), []
     if isinstance(index, pd.MultiIndex):
         # Each level a categorical of its codes, so that the level lives in the segment too; a
-        # level that is itself categorical, or holds NaN, can't be categories: it stays in the
+        # categorical level of its own categories is that categorical; a level that holds NaN,
+        # or whose categories come in another order, can't be categories: it stays in the
         # metadata.
-        kept = tuple(level if isinstance(level.dtype, pd.CategoricalDtype) or level.hasnans
-                     else None for level in index.levels)
+        kept = tuple(_level_storage(level) for level in index.levels)
         return IndexSpec("multi", names, levels=kept if any(k is not None for k in kept)
                          else None), [
-            np.asarray(codes) if keep is not None else
             pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(level), validate=False)
+            if keep is None else
+            pd.Categorical.from_codes(codes, dtype=level.dtype, validate=False)
+            if _whole_categories(keep) else np.asarray(codes)
             for codes, level, keep in zip(index.codes, index.levels, kept)]
     return IndexSpec("flat", names, freq=getattr(index, "freq", None)), [plain_values(index)]
 
@@ -112,12 +133,12 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
             pickled[number] = encoded
         else:
             fields += [(_field(number, part), array) for part, array in enumerate(encoded)]
-    if pickled:
+    objects = [c for c in codecs if c.how in ("pickle", "cat")]  # cat: object categories
+    if objects:
         warnings.warn(
-            f"{len(pickled)} column(s) or index level(s) hold Python objects that Arrow cannot "
-            "store "
-            f"({', '.join(str(c.dtype) for c in codecs if c.how == 'pickle')}): they are sent to "
-            "workers by pickle (one copy per chunk); the other columns are shared.",
+            f"{len(objects)} column(s) or index level(s) hold Python objects that Arrow cannot "
+            f"store ({', '.join(str(c.dtype) for c in objects)}): they (or their categories) "
+            "are sent to workers by pickle (one copy per chunk); the other columns are shared.",
             PickleFallbackWarning,
             stacklevel=3,
         )
@@ -234,8 +255,12 @@ def _rebuild_index(spec: IndexSpec, arrays: list, codecs: tuple, start: int,
     if spec.kind == "multi":
         kept = spec.levels or (None,) * len(arrays)
         return pd.MultiIndex(
-            levels=[a.categories if k is None else k for a, k in zip(arrays, kept)],
-            codes=[a.codes if k is None else a for a, k in zip(arrays, kept)],
+            levels=[a.categories if k is None else
+                    pd.CategoricalIndex(pd.Categorical.from_codes(
+                        np.arange(len(a.categories)), dtype=a.dtype, validate=False))
+                    if _whole_categories(k) else k for a, k in zip(arrays, kept)],
+            codes=[a.codes if k is None or _whole_categories(k) else a
+                   for a, k in zip(arrays, kept)],
             names=spec.names, verify_integrity=False)
     dtype = codecs[0].dtype if isinstance(codecs[0].dtype, np.dtype) else None
     index = pd.Index(arrays[0], dtype=dtype, name=spec.names[0], copy=False)
