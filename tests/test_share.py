@@ -55,6 +55,16 @@ def test_shared_array_allocates_without_copy_and_fill():
         np.testing.assert_array_equal(h.value, np.zeros(5))
 
 
+@pytest.mark.parametrize("shape", [3.0, (2.5, 3), "ab", (2, None)])
+def test_shared_array_takes_the_shapes_np_zeros_takes_and_refuses_floats(shape):
+    with pytest.raises(TypeError):
+        np.zeros(shape)
+    with pytest.raises(TypeError, match="shape must be an int or a sequence of ints"):
+        par.shared_array(shape)
+    with par.shared_array([2, np.int32(3)]) as h:
+        assert h.value.shape == np.zeros([2, np.int32(3)]).shape
+
+
 def test_garbage_collection_unlinks():
     h = par.share(np.arange(100))
     path = shm_path(h)

@@ -11,6 +11,7 @@ to pass one.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import threading
 import warnings
@@ -130,8 +131,8 @@ def share_array(arr: np.ndarray, transient: bool = False) -> Shared:
 
 def shared_array(shape: int | tuple, dtype: Any = np.float64, fill: Any = None) -> Shared:
     """Allocate an array directly in shared memory (no copy at all); zeros unless ``fill``."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(int(d) < 0 for d in shape):
+    shape = _shape_of(shape)
+    if any(d < 0 for d in shape):
         raise ValueError(f"negative dimensions are not allowed: {shape}")
     dtype = np.dtype(dtype)
     if dtype.hasobject:
@@ -141,6 +142,19 @@ def shared_array(shape: int | tuple, dtype: Any = np.float64, fill: Any = None) 
     if fill is not None and seg is not None:
         handle.value[...] = fill
     return handle
+
+
+def _shape_of(shape: Any) -> tuple[int, ...]:
+    """``shape`` as np.zeros reads it: an int, or a sequence of ints (never a float)."""
+    try:
+        return (operator.index(shape),)
+    except TypeError:
+        pass
+    try:
+        return tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"shared_array: shape must be an int or a sequence of ints, as for "
+                        f"np.zeros, not {shape!r}") from None
 
 
 def output_array(shape: tuple, dtype: Any, transient: bool = False) -> Shared:
