@@ -36,9 +36,12 @@ class Arena:
         self._timer: threading.Timer | None = None
 
     def take(self, size: int) -> Any:
-        """A kept segment of at least ``size`` bytes (and at most twice that), or None."""
+        """A kept segment of this process of at least ``size`` bytes (and at most twice that),
+        or None."""
         with self._lock:
-            fits = [s for s in self._free if size <= s.buf.size() <= 2 * size]
+            mine = os.getpid()
+            fits = [s for s in self._free
+                    if s.ref.owner == mine and size <= s.buf.size() <= 2 * size]
             if not fits:
                 return None
             seg = min(fits, key=lambda s: s.buf.size())
@@ -69,6 +72,15 @@ class Arena:
             dropped, self._free = self._free, []
         for seg in dropped:
             seg.close_fd()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's kept segments are not the child's to reuse (their
+        pages are the parent's, shared: two maps would write into the same memory), and a lock
+        that another thread held at the fork would never be released."""
+        self._lock = threading.Lock()
+        dropped, self._free, self._timer = self._free, [], None
+        for seg in dropped:
+            seg.close_fd()  # the child's copy of the descriptor; the parent keeps its own
 
     @property
     def nbytes(self) -> int:

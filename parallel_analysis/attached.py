@@ -30,6 +30,16 @@ _attached: dict[str, mmap.mmap] = {}
 _attach_lock = threading.Lock()
 
 
+def _new_lock_after_fork() -> None:
+    """A forked child gets a free lock: one another thread held at the fork stays held."""
+    global _attach_lock
+    _attach_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def attach(ref: SegmentRef, *, writable: bool = False, cache: bool = True) -> mmap.mmap:
     """Map a segment another process created, without registering it with any tracker.
 

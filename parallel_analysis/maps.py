@@ -1,10 +1,10 @@
 """maps: the default pools and the module-level maps (``par.map_chunks`` ...). Layer: pool
-(imports pool and backends).
+(imports pool, backends and cpus).
 
-The module-level functions run on a default pool per (backend, workers), created on first use,
-reused across calls and notebook cells, and shut down at exit; or on ``pool=`` when given (a
-pool on a dask cluster, say), so that every function built on them (``groupby_agg``,
-``apply``, ``rolling``...) runs there.
+The module-level functions run on a default pool per (backend, workers; None is the usable
+CPUs), created on first use, reused across calls and notebook cells, and shut down at exit; or
+on ``pool=`` when given (a pool on a dask cluster, say), so that every function built on them
+(``groupby_agg``, ``apply``, ``rolling``...) runs there.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .backends import check_name
+from .cpus import available_cpus
 from .pool import Pool
 
 _default_pools: dict[tuple, Pool] = {}
@@ -24,10 +25,21 @@ _default_owner = [os.getpid()]
 _default_lock = threading.Lock()
 
 
+def _new_lock_after_fork() -> None:
+    """A forked child gets a free lock: one another thread held at the fork stays held."""
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def default_pool(backend: str | None = None, workers: int | None = None) -> Pool:
     """The shared pool for (backend, workers): created on first use, reused, closed at exit."""
     backend = check_name("process" if backend is None else backend)
-    key = (backend, workers)
+    # workers=None is the usable CPUs: spelt out, it is the same pool (not a second one)
+    key = (backend, workers if workers is not None or backend == "dask" else available_cpus())
     with _default_lock:
         if _default_owner[0] != os.getpid():  # a forked child: the parent's pools are not ours
             _default_pools.clear()

@@ -115,6 +115,8 @@ class Segment:
 
 #: Transient segments released recently, kept mapped for reuse (see :mod:`.arena`).
 arena = Arena()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=arena.forget_after_fork)
 
 
 

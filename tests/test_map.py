@@ -286,6 +286,10 @@ def test_module_level_functions_reuse_the_default_pool():
     first = par.default_pool()
     assert par.map_chunks(len, np.arange(10), n=2) == [5, 5]
     assert par.default_pool() is first
+    usable = par.info()["cpus"]["usable"]  # spelt out, workers=None is the same pool
+    assert par.default_pool(workers=usable) is first
+    assert par.map_chunks(len, np.arange(4), n=4, workers=usable) == [1, 1, 1, 1]
+    assert par.default_pool("process", usable) is first
 
 
 def test_bad_options_are_clear_errors():

@@ -17,6 +17,8 @@ module here with a subclass of it, and a line in :data:`FACTORIES`.
 
 from __future__ import annotations
 
+import multiprocessing
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,14 @@ AUTO = "auto"
 
 
 def _process(workers: int | None, options: dict) -> Backend:
+    if multiprocessing.current_process().daemon:
+        # A multiprocessing.Pool's worker may not start processes ("daemonic processes are not
+        # allowed to have children"): run its maps serially, as joblib does there.
+        warnings.warn("a map inside a daemonic process (a multiprocessing.Pool worker) cannot "
+                      "start worker processes: it runs serially in this process; give the "
+                      "outer pool's work to par instead, or use backend='thread'",
+                      RuntimeWarning, stacklevel=2)
+        return SerialBackend(1)
     return ProcessBackend(workers or available_cpus(), start_method=options.get("start_method"))
 
 

@@ -23,6 +23,7 @@ Each executor is a :class:`~.generation.Generation`; starting workers safely is
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import threading
 import weakref
@@ -53,6 +54,25 @@ GENERATIONS_KEPT = 4
 SUBMIT_TRIES = 3
 
 _live: weakref.WeakSet = weakref.WeakSet()  # every ProcessBackend of this process
+_exit_hook_pid = [0]  # the process whose exit shuts _live down (see _shut_down_at_exit)
+
+
+def _shut_down_at_exit() -> None:
+    """Stop every live process backend of this process: also in a multiprocessing child (a
+    ``Process`` target, a ProcessPoolExecutor's worker), which ends without running atexit
+    after it joins its non-daemonic children, the workers among them: without this it would
+    wait for them forever."""
+    for backend in list(_live):
+        if backend._creator == os.getpid():
+            backend.shutdown(wait=True)
+
+
+def _register_exit_hook() -> None:
+    if _exit_hook_pid[0] != os.getpid():
+        _exit_hook_pid[0] = os.getpid()
+        # Before the executors' queues close (their finalizers have priority 10): the workers'
+        # stop sentinels must still get through.
+        multiprocessing.util.Finalize(None, _shut_down_at_exit, exitpriority=100)
 
 
 def live_worker_pids() -> set[int]:
@@ -73,6 +93,7 @@ class ProcessBackend(Backend):
         self._closed = False
         self._creator = os.getpid()
         _live.add(self)
+        _register_exit_hook()
 
     # -- executor life cycle --------------------------------------------------------------
     def _generation(self) -> Generation:
