@@ -12,6 +12,8 @@ import os
 import threading
 from typing import Any
 
+from .forks import ForkSafeLock
+
 
 class Arena:
     """Recently released transient segments, kept mapped so the next map pays no page faults.
@@ -32,7 +34,7 @@ class Arena:
 
     def __init__(self) -> None:
         self._free: list = []
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()
         self._timer: threading.Timer | None = None
 
     def take(self, size: int) -> Any:
@@ -75,9 +77,7 @@ class Arena:
 
     def forget_after_fork(self) -> None:
         """In a forked child: the parent's kept segments are not the child's to reuse (their
-        pages are the parent's, shared: two maps would write into the same memory), and a lock
-        that another thread held at the fork would never be released."""
-        self._lock = threading.Lock()
+        pages are the parent's, shared: two maps would write into the same memory)."""
         dropped, self._free, self._timer = self._free, [], None
         for seg in dropped:
             seg.close_fd()  # the child's copy of the descriptor; the parent keeps its own

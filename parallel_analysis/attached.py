@@ -15,9 +15,9 @@ import errno
 import mmap
 import os
 import tempfile
-import threading
 
 from .errors import SharedMemoryError
+from .forks import ForkSafeLock
 from .segment import SHM_DIR, SegmentRef, owned
 
 try:  # POSIX shared memory, as multiprocessing.shared_memory uses it
@@ -27,17 +27,7 @@ except ImportError:  # pragma: no cover - Windows
 
 #: Segments this process attached (it does not own them), by ``name:r`` / ``name:w``.
 _attached: dict[str, mmap.mmap] = {}
-_attach_lock = threading.Lock()
-
-
-def _new_lock_after_fork() -> None:
-    """A forked child gets a free lock: one another thread held at the fork stays held."""
-    global _attach_lock
-    _attach_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_after_fork)
+_attach_lock = ForkSafeLock()
 
 
 def attach(ref: SegmentRef, *, writable: bool = False, cache: bool = True) -> mmap.mmap:

@@ -8,7 +8,7 @@ tree whose members are also builtins, so ``except RuntimeError`` style handlers 
      ├── WorkerCrashedError(RuntimeError)     a worker died (signal, os._exit, sys.exit)
      ├── ChunkTimeoutError(TimeoutError)      a chunk ran longer than ``timeout=``
      ├── SharedMemoryError(OSError)           no room for a segment, or a stale/foreign segment
- ├── SourceChangedError(OSError)          a Parquet file changed since par.from_parquet read it
+     ├── SourceChangedError(OSError)          a Parquet file changed since par.from_parquet read it
      └── PicklingError(pickle.PicklingError)  a function, chunk or result could not be pickled
 
     RemoteTraceback(Exception)                a worker's traceback, as a raised error's __cause__

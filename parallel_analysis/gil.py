@@ -40,6 +40,8 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .forks import ForkSafeLock
+
 #: The watcher's nap. Short enough for ~15 naps per piece when func releases the GIL, long
 #: enough that the watcher uses little CPU (the work it displaces is part of the probe's cost).
 NAP = 200e-6
@@ -165,7 +167,7 @@ def _cpu_clock() -> int | None:
         return None
 
 
-_watcher_lock = threading.Lock()
+_watcher_lock = ForkSafeLock()
 
 
 def watcher() -> Watcher:
@@ -237,7 +239,7 @@ def watch(func: Callable, piece: Any) -> Watched:
         return _watch(w, func, piece)
 
 
-_watch_lock = threading.Lock()
+_watch_lock = ForkSafeLock()
 
 
 def _watch(w: Watcher, func: Callable, piece: Any) -> Watched:

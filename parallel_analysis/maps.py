@@ -11,28 +11,18 @@ from __future__ import annotations
 
 import atexit
 import os
-import threading
 from typing import Any
 
 import numpy as np
 
 from .backends import check_name
 from .cpus import available_cpus
+from .forks import ForkSafeLock
 from .pool import Pool
 
 _default_pools: dict[tuple, Pool] = {}
 _default_owner = [os.getpid()]
-_default_lock = threading.Lock()
-
-
-def _new_lock_after_fork() -> None:
-    """A forked child gets a free lock: one another thread held at the fork stays held."""
-    global _default_lock
-    _default_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_lock_after_fork)
+_default_lock = ForkSafeLock()
 
 
 def default_pool(backend: str | None = None, workers: int | None = None) -> Pool:

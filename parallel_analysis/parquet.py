@@ -93,7 +93,7 @@ class ReadOptions:
             self._check_unchanged(path, stamp)
             piece = fragment(path, self.filesystem, partition, ids)
             tables.append(piece.to_table(schema=self.schema, columns=self.columns,
-                                            filter=self.filter, use_threads=False))
+                                         filter=self.filter, use_threads=False))
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         if rows is not None and table.num_rows != rows:
             raise SourceChangedError(

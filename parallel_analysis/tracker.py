@@ -1,5 +1,5 @@
 """tracker: multiprocessing's resource tracker, kept alive and told what this process owns.
-Layer: low (imports the leaf errors).
+Layer: low (imports the leaves errors and forks).
 
 The resource tracker is the helper process that unlinks this process's named shared-memory
 segments (``par.share``) and semaphores (six per process pool, made by ``ProcessPoolExecutor``'s
@@ -29,9 +29,10 @@ from collections.abc import Iterator
 from multiprocessing import resource_tracker
 
 from .errors import ResourceTrackerWarning
+from .forks import ForkSafeLock
 
 _ledger: set[tuple[str, str]] = set()  # (name, rtype) registered by this process, still owned
-_lock = threading.RLock()
+_lock = ForkSafeLock(reentrant=True)
 _local = threading.local()  # .sending: inside our _send (the warning waits for the message)
 _state: dict = {"installed": False, "warnings": [], "relaunches": 0}
 
@@ -159,8 +160,6 @@ def install() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock
-    _lock = threading.RLock()
     _ledger.clear()  # the parent's names are the parent's to replay, not this child's
     _state["warnings"] = []
 

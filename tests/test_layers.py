@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 #: Bottom to top. A module may import modules of its own layer or of layers below it.
 LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "tagging", "reduce", "board",
-                "arena", "gil"]),
+                "arena", "gil", "forks"]),
     ("low", ["segment", "attached", "worker", "progress", "tracker"]),
     ("core", ["cuts", "split", "specs", "boundaries", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet", "parquet_footers", "parquet_dictionaries"]),

@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import replay
 from ..errors import RemoteTraceback, WorkerCrashedError, pickling_error
+from ..forks import ForkSafeLock
 from ..worker import Job, Outcome
 from . import wire
 
@@ -47,7 +48,7 @@ def pack_batch(job: Job, specs: list, map_id: int) -> Batch:
 
 
 _jobs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Job → its pickle
-_jobs_lock = threading.Lock()
+_jobs_lock = ForkSafeLock()
 
 
 def _dumps(obj: Any, what: str) -> bytes:

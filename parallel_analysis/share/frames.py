@@ -20,7 +20,6 @@ it. The handle pickles to the metadata: a segment name, the column labels and th
 from __future__ import annotations
 
 import pickle
-import threading
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +31,7 @@ import pyarrow as pa
 from .. import attached as _attached
 from .. import segment as _segment
 from ..errors import PickleFallbackWarning
+from ..forks import ForkSafeLock
 from ..specs import Spec
 from .arrow import decode, encode, plain_values
 from .handle import Shared
@@ -157,7 +157,7 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
 #: costs as much as the categories, however few rows the chunk has.
 _category_dtypes: dict = {}
 _CATEGORY_DTYPES_KEPT = 64
-_category_lock = threading.Lock()
+_category_lock = ForkSafeLock()
 
 
 def _forget_old_categories() -> None:
