@@ -18,11 +18,13 @@ on them and on :mod:`.exact`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .exact.describe import frame_describe
 from .exact.groups import GroupKeys
 from .exact.groups import groupby_apply as exact_groupby_apply
 from .exact.rows import ApplyCall, frame_apply
@@ -175,14 +177,16 @@ def _repeated(labels: list) -> bool:
     return len(set(hashable)) < len(hashable)
 
 
-def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
-             **options: Any) -> pd.DataFrame:
+def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), include: Any = None,
+             exclude: Any = None, exact: bool = False, **options: Any) -> pd.DataFrame:
     """``data.describe()`` for numeric columns, computed in parallel (see
     :class:`~parallel_analysis.reducers.Describe`).
 
     ``backend`` defaults to ``"thread"``, for the reasons :func:`groupby_agg` gives. numpy has
     no describe: a 1-d array is described as ``pd.Series(x)``, a 2-d one as ``pd.DataFrame(x)``
-    (views of it, not copies).
+    (views of it, not copies). ``include``/``exclude`` pick a DataFrame's columns as pandas
+    does; they are described whole, a column per worker, as ``df.par.describe`` does (a Series
+    ignores them, as pandas' does).
     """
     if isinstance(data, np.ndarray):
         if data.ndim not in (1, 2):
@@ -192,4 +196,16 @@ def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool =
         data = pd.Series(data, copy=False) if data.ndim == 1 else pd.DataFrame(data, copy=False)
     if options.get("pool") is None:  # a pool given has its backend
         options.setdefault("backend", "thread")
+    if include is not None or exclude is not None:
+        if isinstance(data, pd.Series):  # pandas ignores them there, with its warning
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                data.iloc[:0].describe(include=include, exclude=exclude)
+            for warning in said:
+                warnings.warn(warning.message, warning.category, stacklevel=2)
+            return map_reduce(None, data, Describe(percentiles, exact), **options)
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"describe(include=, exclude=) picks the columns of a DataFrame, "
+                            f"not of a {type(data).__name__}; select the columns first")
+        return frame_describe(data, Runner(_options(options)), percentiles, include, exclude)
     return map_reduce(None, data, Describe(percentiles, exact), **options)

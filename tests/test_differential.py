@@ -1196,6 +1196,28 @@ def test_describe_accepts_pool(pool, backend):
     fail_if(frame_diff(got.value, df.describe()))
 
 
+def test_describe_picks_columns_by_include_and_exclude_as_pandas_does(pool, backend):
+    rng = np.random.default_rng(6)
+    df = pd.DataFrame({"f": rng.standard_normal(60), "i": rng.integers(0, 9, 60),
+                       "s": rng.choice(["a", "b"], 60),
+                       "c": pd.Categorical(rng.choice(["x", "y"], 60)),
+                       "t": pd.date_range("2024", periods=60, freq="h"), "b": rng.random(60) > 0.5})
+    problems = []
+    for options in ({"include": "all"}, {"include": [np.number]}, {"exclude": [np.number]},
+                    {"include": ["category", "datetime"], "percentiles": [0.1, 0.9]},
+                    {"include": [object, "string"]}):
+        got = par_run(pool, lambda o=options: par.describe(df, pool=pool, **o))
+        problems += compare_outcomes(f"describe(df, {options})", got,
+                                     run(lambda o=options: df.describe(**o)),
+                                     lambda g, w: frame_diff(g, w), "no extra")
+    fail_if(problems)
+    with pytest.warns(DeprecationWarning, match="no effect on Series") as pandas_said:
+        want = df["f"].describe(include="all")
+    with pytest.warns(pandas_said[0].category, match="no effect on Series"):
+        got = par.describe(df["f"], include="all", pool=pool)
+    pd.testing.assert_series_equal(got, want)  # a Series ignores them, as in pandas
+
+
 def test_describe_of_an_array_is_pandas_describe_of_it(pool, backend):
     """numpy has no describe: a 1-d array as pd.Series(x).describe(), 2-d as pd.DataFrame(x)'s;
     other dimensions raise a TypeError that says what to pass."""
