@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Any
 
-from .forks import ForkSafeLock
+from .forks import fork_safe_lock
 
 
 class Arena:
@@ -34,7 +34,7 @@ class Arena:
 
     def __init__(self) -> None:
         self._free: list = []
-        self._lock = ForkSafeLock()
+        self._lock = fork_safe_lock()
         self._timer: threading.Timer | None = None
 
     def take(self, size: int) -> Any:

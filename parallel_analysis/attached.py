@@ -17,7 +17,7 @@ import os
 import tempfile
 
 from .errors import SharedMemoryError
-from .forks import ForkSafeLock
+from .forks import fork_safe_lock
 from .segment import SHM_DIR, SegmentRef, owned
 
 try:  # POSIX shared memory, as multiprocessing.shared_memory uses it
@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - Windows
 
 #: Segments this process attached (it does not own them), by ``name:r`` / ``name:w``.
 _attached: dict[str, mmap.mmap] = {}
-_attach_lock = ForkSafeLock()
+_attach_lock = fork_safe_lock()
 
 
 def attach(ref: SegmentRef, *, writable: bool = False, cache: bool = True) -> mmap.mmap:

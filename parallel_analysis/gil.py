@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .forks import ForkSafeLock
+from .forks import fork_safe_lock
 
 #: The watcher's nap. Short enough for ~15 naps per piece when func releases the GIL, long
 #: enough that the watcher uses little CPU (the work it displaces is part of the probe's cost).
@@ -167,7 +167,7 @@ def _cpu_clock() -> int | None:
         return None
 
 
-_watcher_lock = ForkSafeLock()
+_watcher_lock = fork_safe_lock()
 
 
 def watcher() -> Watcher:
@@ -239,7 +239,7 @@ def watch(func: Callable, piece: Any) -> Watched:
         return _watch(w, func, piece)
 
 
-_watch_lock = ForkSafeLock()
+_watch_lock = fork_safe_lock()
 
 
 def _watch(w: Watcher, func: Callable, piece: Any) -> Watched:

@@ -17,12 +17,12 @@ import numpy as np
 
 from .backends import check_name
 from .cpus import available_cpus
-from .forks import ForkSafeLock
+from .forks import fork_safe_lock
 from .pool import Pool
 
 _default_pools: dict[tuple, Pool] = {}
 _default_owner = [os.getpid()]
-_default_lock = ForkSafeLock()
+_default_lock = fork_safe_lock()
 
 
 def default_pool(backend: str | None = None, workers: int | None = None) -> Pool:

@@ -22,14 +22,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import replay
-from .forks import ForkSafeLock
+from .forks import fork_safe_lock
 
 _running = threading.local()  # .chunk: the chunk a thread or serial worker runs now (or None)
 _muted = threading.local()  # .on: this thread's records and prints are dropped (silenced())
-_mute_lock = ForkSafeLock()
+_mute_lock = fork_safe_lock()
 _mute_count = [0]  # threads inside silenced(): the streams are swapped while any is
 _streams: list = []  # the streams silenced() swapped out
-_tagging_lock = ForkSafeLock()
+_tagging_lock = fork_safe_lock()
 _tagging_installed = False  # logging and warnings wrapped (see _install_tagging)
 
 

@@ -29,10 +29,10 @@ from collections.abc import Iterator
 from multiprocessing import resource_tracker
 
 from .errors import ResourceTrackerWarning
-from .forks import ForkSafeLock
+from .forks import fork_safe_lock
 
 _ledger: set[tuple[str, str]] = set()  # (name, rtype) registered by this process, still owned
-_lock = ForkSafeLock(reentrant=True)
+_lock = fork_safe_lock(reentrant=True)
 _local = threading.local()  # .sending: inside our _send (the warning waits for the message)
 _state: dict = {"installed": False, "warnings": [], "relaunches": 0}
 

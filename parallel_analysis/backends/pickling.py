@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import replay
 from ..errors import RemoteTraceback, WorkerCrashedError, pickling_error
-from ..forks import ForkSafeLock
+from ..forks import fork_safe_lock
 from ..worker import Job, Outcome
 from . import wire
 
@@ -48,7 +48,7 @@ def pack_batch(job: Job, specs: list, map_id: int) -> Batch:
 
 
 _jobs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Job → its pickle
-_jobs_lock = ForkSafeLock()
+_jobs_lock = fork_safe_lock()
 
 
 def _dumps(obj: Any, what: str) -> bytes:

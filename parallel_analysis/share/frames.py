@@ -31,7 +31,7 @@ import pyarrow as pa
 from .. import attached as _attached
 from .. import segment as _segment
 from ..errors import PickleFallbackWarning
-from ..forks import ForkSafeLock
+from ..forks import fork_safe_lock
 from ..specs import Spec
 from .arrow import decode, encode, plain_values
 from .handle import Shared
@@ -157,7 +157,7 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
 #: costs as much as the categories, however few rows the chunk has.
 _category_dtypes: dict = {}
 _CATEGORY_DTYPES_KEPT = 64
-_category_lock = ForkSafeLock()
+_category_lock = fork_safe_lock()
 
 
 def _forget_old_categories() -> None:
