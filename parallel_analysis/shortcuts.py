@@ -110,20 +110,23 @@ def _axis(data: Any, axis: Any) -> Any:
     return 0 if resolved == [0] else axis
 
 
-def histogram(data: Any, bins: Any = 10, range: tuple | None = None,
+def histogram(data: Any, bins: Any = 10, range: tuple | None = None, density: bool = False,
               **options: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(counts, edges)`` as ``np.histogram``; without ``range``, a first pass finds it.
 
     ``bins`` may name one of numpy's estimators ("auto", "fd", "sturges", ...): the bin count
     then comes from statistics of the whole data, merged in a few passes (see
-    :mod:`~.reducers.histogram`).
+    :mod:`~.reducers.histogram`). ``density=True``: the counts divided as numpy divides them.
     """
     with_accessor(data)
     if isinstance(bins, str):
         bins, range = _estimated_bins(data, bins, range, options)
     elif range is None and np.ndim(bins) == 0:
         range = h.outer_edges(_prelude(None, data, h.Extent(), options), None)
-    return map_reduce(None, data, r.Histogram(bins, range), **options)
+    counts, edges = map_reduce(None, data, r.Histogram(bins, range), **options)
+    if density:  # numpy's own arithmetic: n / db / n.sum()
+        return counts / np.asarray(np.diff(edges), float) / counts.sum(), edges
+    return counts, edges
 
 
 def _prelude(func: Any, data: Any, reducer: Any, options: dict) -> Any:
@@ -191,9 +194,15 @@ def _then_float32(values: Any, chunk: Any) -> np.ndarray:
 
 
 def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096,
+             method: str | None = None, interpolation: str | None = None,
              **options: Any) -> Any:
-    """Quantile(s) ``q``: approximate within the bound of :class:`~.reducers.Quantile`, or exact."""
-    reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size)
+    """Quantile(s) ``q``: approximate within the bound of :class:`~.reducers.Quantile`, or exact,
+    by numpy's ``method`` (pandas' ``interpolation``: either spelling; ``exact=True`` for any
+    but ``"linear"``)."""
+    if method is not None and interpolation is not None:
+        raise TypeError("give method= (numpy's name) or interpolation= (pandas'), not both")
+    reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size,
+                         method=method or interpolation or "linear")
     return map_reduce(None, with_accessor(data), reducer, **options)
 
 

@@ -131,6 +131,37 @@ def test_exact_quantile_equals_numpy():
     np.testing.assert_array_equal(par.quantile(x, q, exact=True, n=7), np.quantile(x, q))
 
 
+def test_exact_quantile_takes_numpys_method_and_pandas_interpolation():
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 50, 1_001).astype(float)
+    s = pd.Series(x).where(x > 3)
+    frame = pd.DataFrame({"a": s, "b": rng.standard_normal(1_001)})
+    q = [0.1, 0.33, 0.5, 0.99]
+    for method in ("lower", "higher", "nearest", "midpoint", "linear", "median_unbiased"):
+        np.testing.assert_array_equal(par.quantile(x, q, exact=True, method=method, n=7),
+                                      np.quantile(x, q, method=method))
+    for how in ("lower", "higher", "nearest", "midpoint"):
+        pd.testing.assert_series_equal(par.quantile(s, q, exact=True, interpolation=how, n=5),
+                                       s.quantile(q, interpolation=how))
+        pd.testing.assert_frame_equal(
+            par.quantile(frame, 0.3, exact=True, method=how, n=3).to_frame(),
+            frame.quantile(0.3, interpolation=how).to_frame())
+    with pytest.raises(ValueError, match="needs exact=True"):
+        par.quantile(x, 0.5, method="lower")
+    with pytest.raises(TypeError, match="not both"):
+        par.quantile(x, 0.5, exact=True, method="lower", interpolation="lower")
+
+
+def test_histogram_density_is_numpys():
+    x = np.random.default_rng(9).normal(size=10_001)
+    for bins, range_ in ((20, None), ("fd", None), (np.array([-3, -1, 0, 2, 5]), None),
+                         (7, (-1.0, 1.0))):
+        got = par.histogram(x, bins=bins, range=range_, density=True, n=6)
+        want = np.histogram(x, bins=bins, range=range_, density=True)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
 @pytest.mark.parametrize("chunks", [1, 7, 100])
 def test_approximate_quantile_meets_its_rank_bound(chunks):
     x = np.random.default_rng(6).exponential(size=300_000)

@@ -52,22 +52,28 @@ class Quantile(Reducer):
     **Bound:** for N values in total, the returned value's rank differs from the requested rank
     ``q * (N - 1)`` by at most ``N / K + 1``, however the data is chunked. A chunk with at most K
     values is kept whole, so small data gives numpy's (pandas') exact answer. State is K points
-    per chunk. ``exact=True`` keeps all values and returns ``np.quantile``'s answer (linear
-    method), or ``Series.quantile``'s for a Series (see the module docstring for both's types).
-    NaN: arrays give NaN (as numpy), pandas skips it.
+    per chunk. ``exact=True`` keeps all values and returns ``np.quantile``'s answer, or
+    ``Series.quantile``'s for a Series (see the module docstring for both's types), by
+    ``method`` (numpy's name; pandas calls it ``interpolation``; the sketch knows ``"linear"``
+    only). NaN: arrays give NaN (as numpy), pandas skips it.
     """
 
     arrow_as_pandas = True
 
-    def __init__(self, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096):
+    def __init__(self, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096,
+                 method: str = "linear"):
         q_arr = np.asarray(q, dtype=float)
         if np.any((q_arr < 0) | (q_arr > 1)) or np.any(np.isnan(q_arr)):
             raise ValueError(f"quantiles must be in the range [0, 1], got {q!r}")
         if int(sketch_size) < 2:
             raise ValueError(f"sketch_size must be at least 2, got {sketch_size}")
+        if method != "linear" and not exact:
+            raise ValueError(f"method={method!r} needs exact=True: the approximate quantile "
+                             "interpolates linearly")
         self.q = q
         self.exact = bool(exact)
         self.sketch_size = int(sketch_size)
+        self.method = method
 
     def partial(self, chunk) -> QuantileState | FrameQuantiles:
         if is_pandas(chunk):
@@ -125,7 +131,7 @@ class Quantile(Reducer):
         if state.count == 0:
             raise ValueError("cannot compute a quantile of empty data")
         if self.exact:
-            return np.quantile(state.points, self.q, overwrite_input=True)
+            return np.quantile(state.points, self.q, overwrite_input=True, method=self.method)
         if state.has_nan:  # numpy's NaN (NaT) of numpy's result dtype
             return np.quantile(np.array([np.nan if state.points.dtype.kind == "f" else "NaT"],
                                         state.points.dtype), self.q)
@@ -171,7 +177,7 @@ class Quantile(Reducer):
         if self.exact or np.all(state.weights == 1):  # every value: pandas' own answer
             kept = [p for p in (points, state.na) if p is not None and len(p)] or [points]
             return (pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]) \
-                .quantile(self.q)
+                .quantile(self.q, interpolation=self.method)
         low, high, gamma = self._neighbours(state, points.argsort(kind="stable").to_numpy(),
                                             in_q_dtype=False)
         parts = []
@@ -190,9 +196,9 @@ class Quantile(Reducer):
         import pandas as pd
 
         if not state.template.shape[1]:
-            return state.template.quantile(self.q)
+            return state.template.quantile(self.q, interpolation=self.method)
         qs = list(np.atleast_1d(np.asarray(self.q, dtype=np.float64)))
-        listed = Quantile(qs, self.exact, self.sketch_size)
+        listed = Quantile(qs, self.exact, self.sketch_size, self.method)
         out = pd.DataFrame({i: listed._pandas(column).array
                             for i, column in enumerate(state.columns)},
                            index=pd.Index(qs, dtype=np.float64))
