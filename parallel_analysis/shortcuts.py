@@ -8,6 +8,7 @@ Each takes the data, the reducer's own options, and the common map options (``n`
 from __future__ import annotations
 
 import functools
+import operator
 import warnings
 from typing import Any
 
@@ -35,38 +36,46 @@ DEFAULT_AXIS: Any = _DefaultAxis()
 
 def sum(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:  # numpy's name
     """Sum of all elements (or per column with ``axis=0``), like ``np.sum`` / ``DataFrame.sum``."""
-    return _reduce(data, axis, r.Sum, options)
+    return _reduce(data, axis, r.Sum, options, "sum")
 
 
 def mean(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Arithmetic mean, like ``np.mean`` / ``DataFrame.mean``."""
-    return _reduce(data, axis, r.Mean, options)
+    return _reduce(data, axis, r.Mean, options, "mean")
 
 
 def var(data: Any, ddof: int | None = None, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Variance (``ddof`` defaults to numpy's 0 for arrays, pandas' 1 for frames)."""
-    return _reduce(data, axis, functools.partial(r.Var, ddof), options)
+    return _reduce(data, axis, functools.partial(r.Var, ddof), options, "var", ddof)
 
 
 def std(data: Any, ddof: int | None = None, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Standard deviation (``ddof`` as :func:`var`)."""
-    return _reduce(data, axis, functools.partial(r.Std, ddof), options)
+    return _reduce(data, axis, functools.partial(r.Std, ddof), options, "std", ddof)
 
 
 def min(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Minimum, like ``np.min`` (NaN propagates) / ``DataFrame.min`` (NaN skipped)."""
-    return _reduce(data, axis, r.Min, options)
+    return _reduce(data, axis, r.Min, options, "min")
 
 
 def max(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:
     """Maximum, like ``np.max`` / ``DataFrame.max``."""
-    return _reduce(data, axis, r.Max, options)
+    return _reduce(data, axis, r.Max, options, "max")
 
 
-def _reduce(data: Any, axis: Any, reducer: Any, options: dict) -> Any:
-    """``map_reduce(None, data, reducer(axis))``, the axis read as numpy or pandas read it, and
-    a DataFrame's ``numeric_only=True`` as pandas reads it (numbers and booleans)."""
+def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
+            ddof: int | None = None) -> Any:
+    """``map_reduce(None, data, reducer(axis))``, the axis read as numpy or pandas read it, a
+    DataFrame's ``numeric_only=True`` as pandas reads it (numbers and booleans), and pandas'
+    ``skipna=False`` and ``min_count`` (see :func:`_pandas_na`)."""
     value = local_value(data)
+    na_rules = {k: options.pop(k) for k in ("skipna", "min_count") if k in options}
+    if na_rules and not is_pandas(value):
+        raise TypeError(f"{', '.join(na_rules)}= are pandas' options; numpy's reductions "
+                        "propagate NaN already (np.nansum & co. skip it)")
+    if "min_count" in na_rules and method != "sum":
+        raise TypeError(f"min_count= is an option of sum, not of {method}")
     frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
     if frame and options.pop("numeric_only", False):
         data = value = value.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
@@ -75,8 +84,49 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict) -> Any:
 
         data, axis = pd.concat([value.iloc[:, i] for i in range(value.shape[1])],
                                ignore_index=True), DEFAULT_AXIS
-    return map_reduce(None, with_accessor(data), reducer(_axis(data, axis)), **options)
+    result = map_reduce(None, with_accessor(data), reducer(_axis(data, axis)), **options)
+    if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
+        result = _pandas_na(data, result, method, ddof, na_rules, options)
+    return result
 
+
+def _has_na(chunk: Any) -> Any:
+    return chunk.isna().any()
+
+
+def _count(chunk: Any) -> Any:
+    return chunk.count()
+
+
+def _pandas_na(data: Any, result: Any, method: str, ddof: int | None, rules: dict,
+               options: dict) -> Any:
+    """pandas' answer where ``skipna=False`` meets a missing value, or a sum has fewer than
+    ``min_count`` values, in place of the merged one: pandas' own answer for such a column of
+    that dtype (one missing value; no value at all), so NaN, ``<NA>`` or ``NaT`` as pandas
+    types it. Which columns: one more pass (missing values OR-ed, or counts added)."""
+    value = local_value(data)
+    frame = value.ndim == 2
+    none = value.iloc[:0].isna().any() if frame else False  # no row: nothing missing
+    missing, few = none, none
+    if rules.get("skipna", True) is False and len(value):
+        missing = map_reduce(_has_na, data, operator.or_, **options)
+    if rules.get("min_count", 0) > 0:
+        counts = map_reduce(_count, data, operator.add, **options) if len(value) else \
+            (value.iloc[:0].count() if frame else 0)
+        few = counts < rules["min_count"]
+    kwargs = {"ddof": ddof} if ddof is not None else {}
+
+    def answer(column: Any, too_few: bool) -> Any:
+        if too_few:  # pandas nulls a sum of too few values out in the column's own dtype
+            return column.iloc[:0].sum(min_count=1)
+        return getattr(column.iloc[:0].reindex(range(1)), method)(skipna=False, **kwargs)
+
+    if not frame:
+        return answer(value, bool(few)) if missing or few else result
+    result = result.copy()
+    for i in np.flatnonzero(np.asarray(missing) | np.asarray(few)):
+        result.iloc[i] = answer(value.iloc[:, i], bool(np.asarray(few)[i]))
+    return result
 
 def with_accessor(data: Any) -> Any:
     """``data``; a pandas object also registers ``df.par`` / ``s.par``, as any DataFrame

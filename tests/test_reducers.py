@@ -152,6 +152,46 @@ def test_exact_quantile_takes_numpys_method_and_pandas_interpolation():
         par.quantile(x, 0.5, exact=True, method="lower", interpolation="lower")
 
 
+@pytest.mark.parametrize("rows", [0, 1, 50])
+def test_skipna_false_and_min_count_give_pandas_missing_values(rows):
+    rng = np.random.default_rng(10)
+    frame = pd.DataFrame({
+        "f": rng.standard_normal(50), "i": rng.integers(0, 9, 50),
+        "I": pd.array(rng.integers(0, 9, 50), dtype="Int64"),
+        "F": pd.array(rng.random(50), dtype="Float64"),
+        "t": pd.date_range("2020", periods=50), "s": rng.choice(["a", "b"], 50),
+        "td": pd.to_timedelta(rng.integers(0, 9, 50), "s")})
+    for column in ("f", "I", "F", "t", "s", "td"):
+        frame.loc[min(3, rows - 1) if rows else 3, column] = None
+    frame = frame.iloc[:rows] if rows else frame.iloc[:0]
+    cases = [(op, {"skipna": False}) for op in ("sum", "mean", "var", "std", "min", "max")]
+    cases += [("sum", {"min_count": 1}), ("sum", {"min_count": 60}),
+              ("sum", {"skipna": False, "min_count": 2}), ("std", {"skipna": False, "ddof": 0})]
+    for op, options in cases:
+        for name in frame.columns:
+            column = frame[name]
+            try:
+                want = getattr(column, op)(**options)
+            except TypeError:
+                with pytest.raises(TypeError):
+                    getattr(par, op)(column, n=3, **options)
+                continue
+            got = getattr(par, op)(column, n=3, **options)
+            assert type(got) is type(want), (op, name, options, got, want)
+            if pd.isna(want):
+                assert pd.isna(got), (op, name, options, got, want)
+            else:
+                close = got == want or (isinstance(want, float) and got == pytest.approx(want))
+                assert close, (op, name, options, got, want)
+        numbers = frame[["f", "i", "I", "F"]]
+        pd.testing.assert_series_equal(getattr(par, op)(numbers, n=3, **options),
+                                       getattr(numbers, op)(**options))
+    with pytest.raises(TypeError, match="pandas' options"):
+        par.sum(np.arange(3.0), skipna=False)
+    with pytest.raises(TypeError, match="min_count= is an option of sum"):
+        par.mean(frame["f"], min_count=1)
+
+
 def test_histogram_density_is_numpys():
     x = np.random.default_rng(9).normal(size=10_001)
     for bins, range_ in ((20, None), ("fd", None), (np.array([-3, -1, 0, 2, 5]), None),
