@@ -74,6 +74,9 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if na_rules and not is_pandas(value):
         raise TypeError(f"{', '.join(na_rules)}= are pandas' options; numpy's reductions "
                         "propagate NaN already (np.nansum & co. skip it)")
+    shape_rules = {k: options.pop(k) for k in ("dtype", "keepdims") if k in options}
+    if shape_rules:
+        return _numpy_options(data, axis, reducer, options, method, shape_rules)
     if "min_count" in na_rules and method != "sum":
         raise TypeError(f"min_count= is an option of sum, not of {method}")
     frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
@@ -88,6 +91,36 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
         result = _pandas_na(data, result, method, ddof, na_rules, options)
     return result
+
+
+def _numpy_options(data: Any, axis: Any, reducer: Any, options: dict, method: str,
+                   rules: dict) -> Any:
+    """numpy's ``dtype=`` (the values taken in that dtype, as numpy takes them: each chunk
+    cast) and ``keepdims=True`` (the reduced axes kept, of length one)."""
+    value = local_value(data)
+    if is_pandas(value) or not hasattr(value, "ndim"):
+        raise TypeError(f"{', '.join(rules)}= are numpy's options, for arrays; pandas' "
+                        f"{method} has none")
+    dtype = None if rules.get("dtype") is None else np.dtype(rules["dtype"])
+    if dtype is not None and method in ("min", "max"):
+        raise TypeError(f"{method} takes no dtype=, as numpy's does not")
+    if dtype is not None and method != "sum" and dtype.kind not in "fc":
+        raise TypeError(f"{method}(dtype={dtype}) is not taken: numpy would compute it in "
+                        "integers, truncating; give a float dtype")
+    func = None if dtype is None else functools.partial(_as_dtype, dtype)
+    result = map_reduce(func, data, reducer(_axis(data, axis)), **options)
+    if dtype is not None and method == "sum":  # numpy's sum is of that dtype (ints wrap in it)
+        result = np.asarray(result).astype(dtype)[()]
+    if not rules.get("keepdims"):
+        return result
+    kept = _axis(data, axis)
+    if kept is None:
+        return np.asarray(result).reshape((1,) * value.ndim)
+    return np.expand_dims(np.asarray(result), kept)
+
+
+def _as_dtype(dtype: np.dtype, chunk: Any) -> Any:
+    return np.asarray(chunk).astype(dtype, copy=False)
 
 
 def _has_na(chunk: Any) -> Any:

@@ -192,6 +192,28 @@ def test_skipna_false_and_min_count_give_pandas_missing_values(rows):
         par.mean(frame["f"], min_count=1)
 
 
+def test_numpys_dtype_and_keepdims_are_numpys():
+    x = np.arange(12, dtype=np.int8).reshape(4, 3) * 20  # sums past int8: they wrap in it
+    for op in ("sum", "mean", "var", "std", "min", "max"):
+        for options in ({"keepdims": True}, {"axis": 0, "keepdims": True},
+                        {"dtype": np.float32}, {"axis": 0, "dtype": "f8", "keepdims": True}):
+            if "dtype" in options and op in ("min", "max"):
+                with pytest.raises(TypeError, match="no dtype"):
+                    getattr(par, op)(x, n=2, **options)
+                continue
+            got, want = getattr(par, op)(x, n=2, **options), getattr(np, op)(x, **options)
+            assert np.asarray(got).dtype == np.asarray(want).dtype, (op, options)
+            assert np.shape(got) == np.shape(want), (op, options)
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    for dtype in (np.int8, np.int64):
+        assert par.sum(x, dtype=dtype, n=3) == np.sum(x, dtype=dtype)
+        assert type(par.sum(x, dtype=dtype, n=3)) is type(np.sum(x, dtype=dtype))
+    with pytest.raises(TypeError, match="give a float dtype"):
+        par.mean(x, dtype=np.int64)
+    with pytest.raises(TypeError, match="numpy's options"):
+        par.sum(pd.Series([1, 2]), keepdims=True)
+
+
 def test_histogram_density_is_numpys():
     x = np.random.default_rng(9).normal(size=10_001)
     for bins, range_ in ((20, None), ("fd", None), (np.array([-3, -1, 0, 2, 5]), None),
