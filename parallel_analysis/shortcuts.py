@@ -8,7 +8,6 @@ Each takes the data, the reducer's own options, and the common map options (``n`
 from __future__ import annotations
 
 import functools
-import operator
 import warnings
 from typing import Any
 
@@ -19,6 +18,7 @@ from .errors import PickleFallbackWarning
 from .maps import map_reduce
 from .reducers import histogram as h
 from .reducers.base import is_pandas
+from .reduction_options import numpy_options, pandas_na
 from .share import local_value
 
 
@@ -68,7 +68,8 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
             ddof: int | None = None) -> Any:
     """``map_reduce(None, data, reducer(axis))``, the axis read as numpy or pandas read it, a
     DataFrame's ``numeric_only=True`` as pandas reads it (numbers and booleans), and pandas'
-    ``skipna=False`` and ``min_count`` (see :func:`_pandas_na`)."""
+    ``skipna=False`` and ``min_count``, and numpy's ``dtype`` and ``keepdims`` (see
+    :mod:`.reduction_options`)."""
     value = local_value(data)
     na_rules = {k: options.pop(k) for k in ("skipna", "min_count") if k in options}
     if na_rules and not is_pandas(value):
@@ -76,7 +77,7 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
                         "propagate NaN already (np.nansum & co. skip it)")
     shape_rules = {k: options.pop(k) for k in ("dtype", "keepdims") if k in options}
     if shape_rules:
-        return _numpy_options(data, axis, reducer, options, method, shape_rules)
+        return numpy_options(data, _axis(data, axis), reducer, options, method, shape_rules)
     if "min_count" in na_rules and method != "sum":
         raise TypeError(f"min_count= is an option of sum, not of {method}")
     frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
@@ -89,77 +90,9 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
                                ignore_index=True), DEFAULT_AXIS
     result = map_reduce(None, with_accessor(data), reducer(_axis(data, axis)), **options)
     if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
-        result = _pandas_na(data, result, method, ddof, na_rules, options)
+        result = pandas_na(data, result, method, ddof, na_rules, options)
     return result
 
-
-def _numpy_options(data: Any, axis: Any, reducer: Any, options: dict, method: str,
-                   rules: dict) -> Any:
-    """numpy's ``dtype=`` (the values taken in that dtype, as numpy takes them: each chunk
-    cast) and ``keepdims=True`` (the reduced axes kept, of length one)."""
-    value = local_value(data)
-    if is_pandas(value) or not hasattr(value, "ndim"):
-        raise TypeError(f"{', '.join(rules)}= are numpy's options, for arrays; pandas' "
-                        f"{method} has none")
-    dtype = None if rules.get("dtype") is None else np.dtype(rules["dtype"])
-    if dtype is not None and method in ("min", "max"):
-        raise TypeError(f"{method} takes no dtype=, as numpy's does not")
-    if dtype is not None and method != "sum" and dtype.kind not in "fc":
-        raise TypeError(f"{method}(dtype={dtype}) is not taken: numpy would compute it in "
-                        "integers, truncating; give a float dtype")
-    func = None if dtype is None else functools.partial(_as_dtype, dtype)
-    result = map_reduce(func, data, reducer(_axis(data, axis)), **options)
-    if dtype is not None and method == "sum":  # numpy's sum is of that dtype (ints wrap in it)
-        result = np.asarray(result).astype(dtype)[()]
-    if not rules.get("keepdims"):
-        return result
-    kept = _axis(data, axis)
-    if kept is None:
-        return np.asarray(result).reshape((1,) * value.ndim)
-    return np.expand_dims(np.asarray(result), kept)
-
-
-def _as_dtype(dtype: np.dtype, chunk: Any) -> Any:
-    return np.asarray(chunk).astype(dtype, copy=False)
-
-
-def _has_na(chunk: Any) -> Any:
-    return chunk.isna().any()
-
-
-def _count(chunk: Any) -> Any:
-    return chunk.count()
-
-
-def _pandas_na(data: Any, result: Any, method: str, ddof: int | None, rules: dict,
-               options: dict) -> Any:
-    """pandas' answer where ``skipna=False`` meets a missing value, or a sum has fewer than
-    ``min_count`` values, in place of the merged one: pandas' own answer for such a column of
-    that dtype (one missing value; no value at all), so NaN, ``<NA>`` or ``NaT`` as pandas
-    types it. Which columns: one more pass (missing values OR-ed, or counts added)."""
-    value = local_value(data)
-    frame = value.ndim == 2
-    none = value.iloc[:0].isna().any() if frame else False  # no row: nothing missing
-    missing, few = none, none
-    if rules.get("skipna", True) is False and len(value):
-        missing = map_reduce(_has_na, data, operator.or_, **options)
-    if rules.get("min_count", 0) > 0:
-        counts = map_reduce(_count, data, operator.add, **options) if len(value) else \
-            (value.iloc[:0].count() if frame else 0)
-        few = counts < rules["min_count"]
-    kwargs = {"ddof": ddof} if ddof is not None else {}
-
-    def answer(column: Any, too_few: bool) -> Any:
-        if too_few:  # pandas nulls a sum of too few values out in the column's own dtype
-            return column.iloc[:0].sum(min_count=1)
-        return getattr(column.iloc[:0].reindex(range(1)), method)(skipna=False, **kwargs)
-
-    if not frame:
-        return answer(value, bool(few)) if missing or few else result
-    result = result.copy()
-    for i in np.flatnonzero(np.asarray(missing) | np.asarray(few)):
-        result.iloc[i] = answer(value.iloc[:, i], bool(np.asarray(few)[i]))
-    return result
 
 def with_accessor(data: Any) -> Any:
     """``data``; a pandas object also registers ``df.par`` / ``s.par``, as any DataFrame

@@ -25,8 +25,8 @@ LAYERS = [
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "auto_memory", "overlap"]),
     ("pool", ["pool", "maps"]),
-    ("api", ["frames", "groupby_keys", "pandas", "exact", "exact.*", "shortcuts", "info", "windows",
-             "windows.*"]),
+    ("api", ["frames", "groupby_keys", "pandas", "exact", "exact.*", "shortcuts",
+             "reduction_options", "info", "windows", "windows.*"]),
     ("faces", ["", "cli", "bench", "bench.*"]),
 ]
 
