@@ -38,12 +38,10 @@ class Arena:
         self._timer: threading.Timer | None = None
 
     def take(self, size: int) -> Any:
-        """A kept segment of this process of at least ``size`` bytes (and at most twice that),
-        or None."""
+        """A kept segment of at least ``size`` bytes (and at most twice that), or None (a
+        forked child's arena starts empty: :meth:`forget_after_fork`)."""
         with self._lock:
-            mine = os.getpid()
-            fits = [s for s in self._free
-                    if s.ref.owner == mine and size <= s.buf.size() <= 2 * size]
+            fits = [s for s in self._free if size <= s.buf.size() <= 2 * size]
             if not fits:
                 return None
             seg = min(fits, key=lambda s: s.buf.size())

@@ -1,5 +1,5 @@
 """maps: the default pools and the module-level maps (``par.map_chunks`` ...). Layer: pool
-(imports pool, backends and cpus).
+(imports pool and backends).
 
 The module-level functions run on a default pool per (backend, workers; None is the usable
 CPUs), created on first use, reused across calls and notebook cells, and shut down at exit; or
@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import check_name
-from .cpus import available_cpus
+from .backends import check_name, planned_workers
 from .forks import fork_safe_lock
 from .pool import Pool
 
@@ -29,7 +28,7 @@ def default_pool(backend: str | None = None, workers: int | None = None) -> Pool
     """The shared pool for (backend, workers): created on first use, reused, closed at exit."""
     backend = check_name("process" if backend is None else backend)
     # workers=None is the usable CPUs: spelt out, it is the same pool (not a second one)
-    key = (backend, workers if workers is not None or backend == "dask" else available_cpus())
+    key = (backend, planned_workers(backend, workers))
     with _default_lock:
         if _default_owner[0] != os.getpid():  # a forked child: the parent's pools are not ours
             _default_pools.clear()

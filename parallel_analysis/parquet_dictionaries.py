@@ -20,12 +20,17 @@ def fragment(path: str, filesystem: Any, partition: Any, ids: list[int]) -> Any:
     ``make_fragment(..., row_groups=ids)`` returns the wrong rows for some runs of several row
     groups (e.g. 7 and 8 of 11), while ``subset`` reads exactly those asked for.
     """
+    return file_fragment(path, filesystem, partition).subset(row_group_ids=ids)
+
+
+def file_fragment(path: str, filesystem: Any, partition: Any) -> Any:
+    """The whole file as a fragment, its footer read (once: subsets of it read no footer)."""
     import pyarrow.dataset as ds
 
     whole = ds.ParquetFileFormat().make_fragment(path, filesystem,
                                                  partition_expression=partition)
     whole.ensure_complete_metadata()
-    return whole.subset(row_group_ids=ids)
+    return whole
 
 
 def united_categories(row_groups: list, options: Any) -> dict:
@@ -41,9 +46,13 @@ def united_categories(row_groups: list, options: Any) -> dict:
     if not wanted or len(row_groups) < 2:
         return {}
     dictionaries: dict = {name: [] for name in wanted}
+    files: dict = {}  # path -> its whole fragment: one footer read per file
     for rg in row_groups:
-        table = (fragment(rg.path, options.filesystem, rg.partition, [rg.id])
-                 .to_table(schema=schema, columns=wanted, use_threads=False))
+        whole = files.get(rg.path)
+        if whole is None:
+            whole = files[rg.path] = file_fragment(rg.path, options.filesystem, rg.partition)
+        table = whole.subset(row_group_ids=[rg.id]).to_table(schema=schema, columns=wanted,
+                                                              use_threads=False)
         for name in wanted:
             dictionaries[name] += [chunk.dictionary for chunk in table.column(name).chunks]
     return {name: categories_dtype(schema.field(name).type, found)
