@@ -77,6 +77,15 @@ def test_categories_and_levels_with_missing_values_round_trip():
                                check_exact=True)
 
 
+def test_a_range_level_stays_a_range_and_gives_python_ints():
+    series = pd.Series(np.arange(8.0), index=pd.MultiIndex.from_product([list("ab"), range(4)]))
+    with par.share(series) as handle:
+        for value in (handle.value, frame_rows_specs(handle, [slice(2, 6)])[0].load()):
+            assert isinstance(value.index.levels[1], pd.RangeIndex)
+            assert type(value.index[-1][1]) is int  # as pandas gives, so json.dumps takes it
+        assert_series_equal(handle.value, series, check_exact=True)
+
+
 def test_categories_of_python_objects_travel_by_pickle_with_the_warning():
     frame = pd.DataFrame({"c": pd.Categorical([1, "x", 1]), "x": [1.0, 2.0, 3.0]})
     with pytest.warns(par.errors.PickleFallbackWarning, match="by pickle"):

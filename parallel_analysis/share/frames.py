@@ -48,7 +48,8 @@ class IndexSpec:
     freq: Any = None
     levels: tuple | None = None  # MultiIndex: per level, None (stored as categories of its
     #   codes), CATEGORIES (a categorical level of its own categories in order: stored as that
-    #   categorical) or the level itself, kept here (NaN in it, or categories in another order)
+    #   categorical) or the level itself, kept here (a RangeIndex, NaN in it, or categories in
+    #   another order)
 
 
 #: A MultiIndex level that is a CategoricalIndex of exactly its categories, in their order (what
@@ -61,7 +62,9 @@ def _level_storage(level: pd.Index) -> Any:
     if isinstance(level.dtype, pd.CategoricalDtype):
         whole = np.array_equal(level.codes, np.arange(len(level.categories)))
         return CATEGORIES if whole else level
-    return level if level.hasnans else None
+    # A RangeIndex level (MultiIndex.from_product with a range) pickles as three numbers and
+    # gives Python ints, as pandas' does; a level holding NaN can't be categories.
+    return level if isinstance(level, pd.RangeIndex) or level.hasnans else None
 
 
 def _whole_categories(kept: Any) -> bool:
