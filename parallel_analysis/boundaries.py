@@ -59,13 +59,13 @@ def source_rows(kind: str, n_rows: int, positions: Any) -> np.ndarray:
 def _fill_value(value: Any, dtype: np.dtype) -> Any:
     """``value`` in ``dtype``, refusing a lossy cast (NaN or 1.5 into ints, 300 into uint8),
     which dask's ``full_like`` would do silently."""
-    src = np.asarray(value)
+    # pd.Timestamp, pd.Timedelta, pd.NaT: as numpy's own scalar
+    src = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value)
     try:
         with np.errstate(invalid="ignore", over="ignore"):
             fill = src.astype(dtype, casting="unsafe")
         with np.errstate(invalid="ignore"):
-            same = bool(fill == src) or bool(src.dtype.kind in "fc" and np.isnan(src)
-                                             and np.isnan(fill))
+            same = bool(fill == src) or _missing(src) and _missing(fill)
     except OverflowError:
         same = False
     except (TypeError, ValueError) as err:
@@ -74,6 +74,13 @@ def _fill_value(value: Any, dtype: np.dtype) -> Any:
         raise ValueError(f"boundary {value!r} is not representable in dtype {dtype}; cast the "
                          "data first (e.g. x.astype(float)) or pad with a value it can hold")
     return fill
+
+
+def _missing(value: np.ndarray) -> bool:
+    """NaN or NaT: the one value that never equals itself, and pads as numpy pads it."""
+    if value.dtype.kind in "fc":
+        return bool(np.isnan(value))
+    return value.dtype.kind in "mM" and bool(np.isnat(value))
 
 
 def edge_rows(data: Any, boundary: Any, positions: Any) -> Any:

@@ -333,6 +333,29 @@ def test_a_scalar_boundary_keeps_the_dtype_of_a_column_that_holds_it():
     assert seen[0].dtypes.astype(str).tolist() == ["float64", "float32", "Int64"]
 
 
+def seen_chunk(seen: list):
+    """A func for map_overlap that keeps each extended chunk it gets in ``seen``."""
+    return lambda chunk: seen.append(chunk) or chunk
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[D]", "datetime64[ns]", "timedelta64[s]"])
+def test_time_arrays_pad_with_nat_and_their_own_scalars_as_numpy_pads(dtype):
+    x = np.arange(5).astype(dtype)
+    stamp = np.datetime64("2020-01-02") if dtype[0] == "d" else np.timedelta64(7, "s")
+    seen = []
+    for value in (np.datetime64("NaT"), np.timedelta64("NaT"), pd.NaT, stamp,
+                  pd.Timestamp(stamp) if dtype[0] == "d" else pd.Timedelta(stamp)):
+        seen.clear()
+        par.map_overlap(seen_chunk(seen), x, 2, boundary=value, n=2, backend="serial")
+        pad = value.to_numpy() if hasattr(value, "to_numpy") else value
+        expected = np.pad(x, 2, constant_values=np.array(pad).astype(dtype))
+        np.testing.assert_array_equal(np.concatenate([seen[0][:2], seen[-1][-2:]]),
+                                      np.concatenate([expected[:2], expected[-2:]]))
+    wrong = np.timedelta64(1, "s") if dtype[0] == "d" else np.datetime64("2020-01-02")
+    with pytest.raises(ValueError, match="not representable"):
+        par.map_overlap(lambda c: c, x, 1, boundary=wrong, backend="serial")
+
+
 def test_empty_input_runs_nothing():
     out = par.map_overlap(lambda c: 1 / 0, np.empty((0, 3)), 2, boundary="reflect")
     assert out.shape == (0, 3)
