@@ -68,11 +68,20 @@ class _Accessor:
         """``[func(chunk) for chunk in chunks of rows]`` (:func:`parallel_analysis.map_chunks`)."""
         return map_chunks(func, self._obj, **{**self._options.given(), **options})
 
-    def rolling(self, window: Any, *, min_periods: int | None = None, center: bool = False,
-                closed: str | None = None, **options: Any) -> Rolling:
+    def rolling(self, window: Any, min_periods: int | None = None, center: bool = False,
+                win_type: str | None = None, on: str | None = None, closed: str | None = None,
+                step: int | None = None, method: str = "single", **options: Any) -> Rolling:
         """:func:`parallel_analysis.rolling` on this object: ``df.par.rolling(1000).mean()``
         equals ``df.rolling(1000).mean()`` (``min_periods``, ``center``, ``closed``, as
-        pandas), and ``.apply(func)`` passes Series, as pandas' ``raw=False`` default does."""
+        pandas, by position too), and ``.apply(func)`` passes Series, as pandas' ``raw=False``
+        default does. pandas' ``win_type``, ``on``, ``step`` and ``method="table"`` are
+        refused with what to call instead."""
+        others = dict(win_type=win_type, on=on, step=step,
+                      method=None if method == "single" else method)
+        if any(value is not None for value in others.values()):
+            given = ", ".join(f"{k}={v!r}" for k, v in others.items() if v is not None)
+            raise TypeError(f"df.par.rolling does not take {given}: call pandas' own "
+                            f".rolling(..., {given}), or drop it to run in parallel")
         return PandasRolling(self._obj, window, min_periods, center, closed,
                              {**self._options.given(), **options})
 

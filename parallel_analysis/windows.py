@@ -112,11 +112,12 @@ class Rolling:
         if isinstance(window, pd.api.indexers.BaseIndexer):
             raise TypeError("custom BaseIndexer windows are not supported: give a number of "
                             "rows or a time window such as '5min'")
-        self._kw = dict(min_periods=min_periods, center=bool(center), closed=closed)
         timed = isinstance(window, (str, datetime.timedelta, np.timedelta64,
                                     pd.offsets.BaseOffset))
         depth = _time_reach(value, window, bool(center)) if timed else None
-        _as_pandas(value).rolling(window, **self._kw)  # pandas' own checks and messages
+        # pandas' own checks and messages, on the values as given ("center must be a boolean")
+        _as_pandas(value).rolling(window, min_periods=min_periods, center=center, closed=closed)
+        self._kw = dict(min_periods=min_periods, center=bool(center), closed=closed)
         if depth is None:  # pandas took it: a number of rows
             depth = fixed_window_reach(int(window), bool(center), closed)
         self._data, self._value, self._window, self._depth = data, value, window, depth

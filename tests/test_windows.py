@@ -299,6 +299,22 @@ def test_bad_input():
         par.rolling(pd.Series([1.0]), pd.api.indexers.FixedForwardWindowIndexer(window_size=2))
     with pytest.raises(TypeError, match="unexpected option"):
         par.rolling(pd.Series([1.0, 2.0]), 2, step=2).mean()
+    for center in (1, "yes"):  # pandas' check sees the value given, not bool(center)
+        with pytest.raises(ValueError, match="center must be a boolean"):
+            par.rolling(pd.Series([1.0, 2.0]), 2, center=center)
+    import parallel_analysis.pandas  # noqa: F401  the accessor
+    with pytest.raises(ValueError, match="center must be a boolean"):
+        pd.Series([1.0, 2.0]).par.rolling(2, center=1)
+    for keyword in (dict(win_type="triang"), dict(on="x"), dict(step=2), dict(method="table")):
+        with pytest.raises(TypeError, match=f"does not take {next(iter(keyword))}=.*pandas' own"):
+            pd.DataFrame({"x": [1.0, 2.0]}).par.rolling(2, **keyword)
+
+
+def test_the_accessor_takes_pandas_parameters_by_position():
+    s = pd.Series(np.arange(40.0))  # whole numbers: sums exact in any order
+    pd.testing.assert_series_equal(
+        s.par(backend="thread", n=3).rolling(5, 2, True, None, None, "both").sum(),
+        s.rolling(5, 2, True, None, None, "both").sum(), check_exact=True)
 
 
 def test_std_of_constant_windows_is_fragile_in_pandas_itself():
