@@ -6,6 +6,7 @@ A :class:`Board` is a table over a shared int64 buffer::
     cell 0          how many maps were cancelled (the ring below wraps)
     cells 1..64     the ids of the maps cancelled last: their batches still queued are skipped
     then per slot   pid, map id, chunk + 1, start µs, RSS bytes     (one slot per worker)
+                    (start 0: the chunk is being unpickled or its results pickled, untimed)
 
 Workers write their own slot as a chunk starts and ends (and their watchdog thread the RSS);
 the caller reads the table to stop a chunk that outlives ``timeout=``, to name the chunk a dead
@@ -99,6 +100,16 @@ class Board:
             cells[base + 1] = map_id
             cells[base + 2] = chunk + 1
 
+    def prepare(self, slot: int, map_id: int, chunk: int) -> None:
+        """Name the chunk a worker unpickles or pickles the results of, without timing it: a
+        fresh worker's first imports (pandas, pyarrow) are not the chunk's run time and must
+        not trip ``timeout=``, but a crash there still names the chunk."""
+        if slot >= 0:
+            base, cells = self.HEADER + slot * self.FIELDS, self.cells
+            cells[base + 3] = 0
+            cells[base + 1] = map_id
+            cells[base + 2] = chunk + 1
+
     def stop(self, slot: int) -> None:
         if slot >= 0:
             self.cells[self.HEADER + slot * self.FIELDS + 2] = 0
@@ -117,7 +128,7 @@ class Board:
             pid, map_id, chunk, started, rss = cells[i: i + self.FIELDS]
             if pid:
                 out.append((pid, map_id, chunk - 1 if chunk else None,
-                            now - started / 1e6 if chunk else 0.0, rss))
+                            now - started / 1e6 if chunk and started else 0.0, rss))
         return out
 
     def running(self, map_id: int | None = None) -> list[tuple[int, int, float]]:

@@ -51,7 +51,7 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
     slot = process_state.get("slot", -1)
     try:
         if board is not None:  # marked before unpickling, so a crash there names the chunk
-            board.start(slot, map_id, first_index)
+            board.prepare(slot, map_id, first_index)
             if board.cancelled(map_id):  # queued before its map was cancelled (or failed)
                 board.stop(slot)
                 return wire.dumps(("skipped",))
@@ -69,7 +69,7 @@ def run_batch_pickled(job_bytes: bytes, specs_bytes: bytes, map_id: int,
         return wire.dumps(("failed", travelling_error(error), traceback.format_exc()))
     outcomes = run_chunks(job, specs, board, slot, map_id)
     if board is not None:  # a crash while pickling the results still names the chunk
-        board.start(slot, map_id, first_index)
+        board.prepare(slot, map_id, first_index)
     for outcome in outcomes:  # a chunk's exception must also be rebuilt in the caller
         if not outcome.ok:
             outcome.error = travelling_error(outcome.error)

@@ -121,6 +121,27 @@ class FaultAtUnpickle:
         return (trigger, (self.fault,))
 
 
+class SlowToUnpickle:
+    """Takes ``seconds`` to unpickle, as a fresh worker's first imports of pandas and pyarrow
+    take while it unpickles its first batch; arrives as ``seconds``."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (_slept, (self.seconds,))
+
+
+def _slept(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def sum_with(chunk, arg):
+    """The chunk's sum; ``arg`` is only carried."""
+    return int(chunk.sum())
+
+
 def func_for(fault: str, stage: str):
     """(func, args) for a map whose chunk 3 hits ``fault`` at ``stage``; other chunks are fine."""
     if stage == "pickle-task":

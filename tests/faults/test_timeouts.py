@@ -57,6 +57,21 @@ def test_hanging_worker_is_stopped(fpool, start_method, tmp_path):
 
 
 @pytest.mark.timeout(60)
+def test_unpickling_a_batch_is_not_its_chunks_run_time(fpool):
+    """timeout= counts a chunk's own run: a fresh worker's first imports (about a second for
+    pandas and pyarrow) come while it unpickles its first batch, and tripped every short
+    timeout on a fresh pool, and again on each worker that replaced a stopped one."""
+    sums = [int(part.sum()) for part in np.array_split(X, 4)]
+    assert fpool.map_chunks(faultlib.sum_with, X, n=4, args=(faultlib.SlowToUnpickle(1.0),),
+                            timeout=0.5) == sums
+    with pytest.raises(ChunkTimeoutError):
+        fpool.map_chunks(faultlib.slow_sum, X, n=2, args=(30,), timeout=0.5)
+    assert fpool.map_chunks(faultlib.sum_with, X, n=4, args=(faultlib.SlowToUnpickle(1.1),),
+                            timeout=0.5) == sums
+    faultlib.assert_no_leaks()
+
+
+@pytest.mark.timeout(60)
 def test_pool_default_timeout(start_method):
     with par.Pool(1, "process", start_method=start_method, timeout=0.5) as pool:
         with pytest.raises(ChunkTimeoutError):
