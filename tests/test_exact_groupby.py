@@ -12,7 +12,18 @@ import numpy as np
 import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
-from pandas_oracle import BYS, PROPERTY, check, chunkings, config, grouped, par, using
+from pandas_oracle import (
+    BACKENDS,
+    BYS,
+    PROPERTY,
+    ROUTES,
+    check,
+    chunkings,
+    config,
+    grouped,
+    par,
+    using,
+)
 
 from parallel_analysis.exact.running import group_chunks
 from parallel_analysis.split import Groups
@@ -97,6 +108,32 @@ def test_groupby_apply_args_level_and_external_keys(pool):
         check(lambda: df.groupby("k").apply("sum"), lambda: grouped_by("k").apply("sum"))
         check(lambda: df.groupby("k").transform("cumsum"),
               lambda: grouped_by("k").transform("cumsum"))
+
+
+def test_object_keys_name_groups_as_the_whole_frame_does(pools):
+    """pandas infers an object key's group names from all its keys: a chunk holding only
+    ``[1, None]`` of ``['a', 1, None]`` would name a group 1.0, and ``[np.int64(1)]`` of
+    ``[np.int64(1), 'o2']`` would name it 1; func sees the whole frame's names."""
+    frames = [
+        pd.DataFrame({"k": np.array(["a", 1, None, "a", 2.5, 1], dtype=object),
+                      "j": [1, 1, 2, 2, 1, 1], "v": np.arange(6.0)}),
+        pd.DataFrame({"k": np.array(["o2", None, np.int64(1), "o2", np.int64(1)], dtype=object),
+                      "j": [1, 2, 1, 2, 1], "v": np.arange(5.0)}),
+    ]
+    name_of = lambda g: repr(g.name)  # noqa: E731
+    is_float = lambda x: x * 0 + float(isinstance(x.name, float))  # noqa: E731
+    for df in frames:
+        for backend, route, sort, dropna in zip(BACKENDS * 2, ROUTES, (True, False) * 3,
+                                                (False, True, False) * 2):
+            with using(route):
+                for n in chunkings(len(df)):
+                    grouped_by = lambda by: par(df, pools[backend], n).groupby(  # noqa: E731
+                        by, sort=sort, dropna=dropna)
+                    for by in ("k", ["j", "k"]):
+                        check(lambda: df.groupby(by, sort=sort, dropna=dropna).apply(name_of),
+                              lambda: grouped_by(by).apply(name_of))
+                    check(lambda: df.groupby("k", sort=sort, dropna=dropna).transform(is_float),
+                          lambda: grouped_by("k").transform(is_float))
 
 
 def test_errors_name_the_group(pool):

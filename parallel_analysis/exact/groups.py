@@ -32,6 +32,7 @@ from ..plan import Chunked
 from ..split import Groups, keys_of
 from .assembly import Recorder, replayer
 from .failures import Failure, note
+from .group_names import chunk_names, named, whole_frame_names
 from .results import pack, unpack
 from .running import Runner, curried, desc_of, group_chunks, job
 
@@ -108,8 +109,9 @@ class _Guarded:
 
 
 def _w_apply(chunk: pd.DataFrame, keys: GroupKeys, f: Callable, hooks: bool,
-             typed: bool) -> Any:
+             typed: bool, names: dict | None) -> Any:
     cg = keys.groupby(chunk)
+    f = named(f, cg, names)
     rec = _Guarded(f) if hooks else Recorder(f, WHAT)
     try:
         if hooks:  # BaseGrouper.apply_groupwise: pins group.name, calls f, tracks "mutated"
@@ -137,7 +139,7 @@ def groupby_apply(df: pd.DataFrame, keys: GroupKeys, func: Any, runner: Runner,
         return gb.apply(func, *args, **kwargs)
     hooks = runner.routes.use_hooks
     worker = job(_w_apply, df, keys=keys, f=curried(func, args, kwargs), hooks=hooks,
-                 typed=runner.routes.typed)
+                 typed=runner.routes.typed, names=whole_frame_names(gb, df, keys.by))
     parts = runner.map(worker, _chunked(df, keys, gb, runner), desc_of(func))
     runner.raise_first(parts)
     values = list(itertools.chain.from_iterable(unpack(p) for p, _ in parts))
@@ -153,14 +155,19 @@ def groupby_apply(df: pd.DataFrame, keys: GroupKeys, func: Any, runner: Runner,
 
 # -- transform -------------------------------------------------------------------------------
 
-def _w_transform(chunk: pd.DataFrame, keys: GroupKeys, f: Callable, fast: bool) -> Any:
+def _w_transform(chunk: pd.DataFrame, keys: GroupKeys, f: Callable, fast: bool,
+                 names: dict | None) -> Any:
     from pandas.core.groupby.generic import _wrap_transform_general_frame
 
     cg = keys.groupby(chunk)
     fast_path, slow_path = cg._define_paths(f)
     path = fast_path if fast else slow_path
     applied = []
-    for name, group in cg._grouper.get_iterator(cg._obj_with_exclusions):
+    groups = cg._grouper.get_iterator(cg._obj_with_exclusions)
+    renamed = chunk_names(cg, names)
+    if renamed is not None:
+        groups = zip(renamed, (group for _, group in groups))
+    for name, group in groups:
         if group.size == 0:
             continue
         object.__setattr__(group, "name", name)
@@ -240,7 +247,8 @@ def groupby_transform(df: pd.DataFrame, keys: GroupKeys, func: Any, runner: Runn
     head = chunked.slices[0]
     slices = ([slice(head.start + first_rows, head.stop)] if head.stop - head.start > first_rows
               else []) + chunked.slices[1:]
-    parts = runner.map(job(_w_transform, df, keys=keys, f=f, fast=fast),
+    parts = runner.map(job(_w_transform, df, keys=keys, f=f, fast=fast,
+                           names=whole_frame_names(gb, df, keys.by)),
                        Chunked(chunked.data, slices), desc_of(func))
     runner.raise_first(parts)
     concatenated = pd.concat(_pieces(first, parts), axis=0, verify_integrity=False,
