@@ -350,6 +350,31 @@ def test_value_counts_ties_keep_first_appearance():
                             s.value_counts(dropna=False, normalize=True))
 
 
+def test_value_counts_of_frames_and_object_missing_values_as_pandas():
+    """A one-column frame keeps pandas' one-level MultiIndex; None, NaN and pd.NA count apart
+    in an object Series; categorical frames get pandas' zero counts of the unseen category
+    combinations (observed=False), after the rows seen, ties in pandas' order."""
+    ordered = pd.Categorical(["lo", "hi", "mid", "lo"], categories=["lo", "mid", "hi"],
+                             ordered=True)
+    cases = [
+        pd.DataFrame({"i": [3, 1, 3, 2, 1, 3]}),
+        pd.DataFrame({"f": [0.5, None, 0.5, 2.0]}),
+        pd.Series(["x", None, "y", None, "x", np.nan], dtype=object),
+        pd.Series([np.nan, None, pd.NA, np.nan, "z"], dtype=object),
+        pd.DataFrame({"c": pd.Categorical(["lo", "hi", None], categories=["lo", "hi"]),
+                      "f": [1.0, 2.0, 3.0]}),
+        pd.DataFrame({"c": ordered, "c2": ordered}),
+        pd.DataFrame({"c": pd.Categorical(["a", "b", "a", None, "b"], categories=["b", "a", "u"]),
+                      "k": [1, 2, 1, 2, 2]}),
+    ]
+    for data in cases:
+        for chunks in (1, 2, 3, len(data)):
+            for dropna, normalize in ((True, False), (False, False), (False, True)):
+                assert_series_equal(
+                    reduce_chunks(ValueCounts(dropna=dropna, normalize=normalize), data, chunks),
+                    data.value_counts(dropna=dropna, normalize=normalize), check_exact=True)
+
+
 def test_concat_keeps_row_order(pool):
     df = keyed_frame(1000)
     got = pool.map_reduce(lambda c: c[c["v"] > 0], df, R.Concat(), n=5)

@@ -23,10 +23,13 @@ class ValueCounts(Reducer):
     """``Series.value_counts()`` (or ``DataFrame.value_counts()``) merged across chunks.
 
     Partials merge on their index values as they are (``Index.append`` and ``factorize``: an
-    object index stays object, ``1`` stays ``1``), in order of first appearance; the final sort
-    by count is stable, with pandas' order for ties, which is not the same for every dtype: a
-    missing value comes last among equal counts for nullable and categorical dtypes (pandas
-    puts it after the others before sorting) and at its first appearance for the rest.
+    object index stays object, ``1`` stays ``1``, and None, NaN and pd.NA stay apart as pandas
+    keeps them), in order of first appearance; the final sort by count is stable, with pandas'
+    order for ties, which is not the same for every dtype: a missing value comes last among
+    equal counts for nullable and categorical dtypes (pandas puts it after the others before
+    sorting) and at its first appearance for the rest. A frame's partials count every row
+    seen, missing keys too; the merged counts are grouped again as pandas groups the rows
+    (``observed=False``: zero counts for unseen combinations of a categorical's categories).
     """
 
     arrow_as_pandas = True
@@ -36,23 +39,32 @@ class ValueCounts(Reducer):
         self.normalize = normalize
 
     def partial(self, chunk):
-        if not isinstance(chunk, (pd.Series, pd.DataFrame)):
+        if isinstance(chunk, pd.DataFrame):
+            # every row, missing keys too: pandas' zero counts (below) take their other values
+            counts = chunk.groupby(list(chunk.columns), sort=False, dropna=False,
+                                   observed=True).size()
+            if not isinstance(counts.index, pd.MultiIndex):  # one column: pandas' own MultiIndex
+                counts.index = pd.MultiIndex.from_arrays([counts.index],
+                                                         names=[counts.index.name])
+            return counts.astype(np.int64).rename("count")
+        if not isinstance(chunk, pd.Series):
             chunk = pd.Series(np.asarray(chunk))
         return chunk.value_counts(sort=False, dropna=self.dropna)
 
     def combine(self, a, b):
         index = _append(a.index, b.index)
-        codes, _ = index.factorize(use_na_sentinel=False)  # codes in first-appearance order
+        codes = _first_appearance_codes(index)
         _, first = np.unique(codes, return_index=True)
         counts = np.bincount(codes, np.concatenate([a.to_numpy(np.int64), b.to_numpy(np.int64)]),
                              minlength=first.size).astype(np.int64)
         return pd.Series(pd.array(counts, dtype=a.dtype), index=index.take(first), name=a.name)
 
     def finalize(self, state):
-        dtype = state.index.dtype
-        if state.index.nlevels == 1 and (
-                isinstance(dtype, (pd.CategoricalDtype, BaseMaskedDtype))):
-            missing = state.index.isna()
+        index = state.index
+        if isinstance(index, pd.MultiIndex):
+            state = _frame_counts(state, self.dropna)
+        elif isinstance(index.dtype, (pd.CategoricalDtype, BaseMaskedDtype)):
+            missing = index.isna()
             state = pd.concat([state[~missing], state[missing]])
         out = state.sort_values(ascending=False, kind="stable")
         if self.normalize:
@@ -63,10 +75,46 @@ class ValueCounts(Reducer):
 def _append(a: pd.Index, b: pd.Index) -> pd.Index:
     """``a.append(b)``, except that object stays object (pandas 3 infers ``str`` from object
     strings and ``float64`` from 1 and 3.5)."""
-    if a.dtype == object and b.dtype == object and a.nlevels == 1:
+    if a.dtype == object and b.dtype == object and not isinstance(a, pd.MultiIndex):
         values = np.concatenate([a.to_numpy(), b.to_numpy()])
         return pd.Index(values, dtype=object, name=a.name)
     return a.append(b)
+
+
+#: Marks a missing key by its kind: pandas' value_counts counts None, NaN and pd.NA apart.
+_MISSING = object()
+
+
+def _first_appearance_codes(index: pd.Index) -> np.ndarray:
+    """Each value's number in order of first appearance, equal values equal, as pandas'
+    hashtable keys them (an object index's missing values apart by kind)."""
+    if index.dtype == object and not isinstance(index, pd.MultiIndex) and \
+            int(index.isna().sum()) > 1:
+        seen: dict = {}
+        keys = ((_MISSING, "nan" if isinstance(v, float) else type(v))
+                if v is None or v is pd.NA or v is pd.NaT or v != v else v
+                for v in index.to_numpy())
+        return np.fromiter((seen.setdefault(k, len(seen)) for k in keys), np.int64,
+                           len(index))
+    return index.factorize(use_na_sentinel=False)[0]
+
+
+def _frame_counts(state: pd.Series, dropna: bool) -> pd.Series:
+    """A frame's counts of every row seen as pandas' ``value_counts`` gives them before its
+    sort: ``groupby(columns, sort=False, dropna=, observed=False).size()``, here a sum of the
+    counts grouped the same way (missing keys dropped; zero counts for the combinations of a
+    categorical column's categories with the values seen, those of dropped rows included)."""
+    index = state.index
+    keys = [f"key{i}" for i in range(index.nlevels)]  # our own labels: the names may repeat
+    combos = pd.DataFrame({k: index.get_level_values(i).array
+                           for i, k in enumerate(keys)})
+    combos["count"] = state.to_numpy()
+    counts = combos.groupby(keys, sort=False, dropna=dropna, observed=False)["count"].sum()
+    names = list(index.names)
+    if not isinstance(counts.index, pd.MultiIndex):
+        counts.index = pd.MultiIndex.from_arrays([counts.index])
+    counts.index = counts.index.set_names(names)
+    return counts.astype(np.int64).rename(state.name)
 
 
 #: pandas' describe functions by the kind of column, with the reductions each reports.
