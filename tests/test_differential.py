@@ -976,7 +976,10 @@ def test_dataframe_quantile(pool, backend, exact):
     Series named q for a scalar q, a frame indexed by q for a list, pandas' joined dtypes."""
     df = mixed_frame().drop(columns=["s", "b", "B"])  # pandas refuses bool and str columns
     problems = []
-    for frame in (df, df.iloc[:0], df[["t", "f"]]):
+    # pandas takes a dtype's columns together: one NaN makes every float32 column float32
+    singles = pd.DataFrame({"a": np.arange(4, dtype=np.float32), "c": np.arange(4.0),
+                            "b": np.array([1, 2, np.nan, 4], np.float32)})
+    for frame in (df, df.iloc[:0], df[["t", "f"]], singles, singles[["a", "c"]]):
         for q in (0.5, [0.25, 0.75]):
             want = run(lambda f=frame, q=q: f.quantile(q))
             for n in edge_chunkings(backend):
@@ -990,8 +993,9 @@ def test_dataframe_quantile(pool, backend, exact):
     @FUZZ
     @given(data=st.data())
     def fuzz(data):
-        frame = data.draw(pandas_frames(("int64", "float64", "Int64", "Float64", "datetime",
-                                         "timedelta", "object_mixed")), label="frame")
+        frame = data.draw(pandas_frames(("int64", "float64", "float32", "Int64", "Float64",
+                                         "datetime", "timedelta", "object_mixed")),
+                          label="frame")
         q = data.draw(st.sampled_from([0.5, 0.3, [0.0, 0.5, 1.0]]), label="q")
         want = run(lambda: frame.quantile(q))
         problems = []

@@ -202,5 +202,17 @@ class Quantile(Reducer):
         out = pd.DataFrame({i: listed._pandas(column).array
                             for i, column in enumerate(state.columns)},
                            index=pd.Index(qs, dtype=np.float64))
+        _as_blocks(out, state)
         out.columns = state.template.columns
         return out.iloc[0] if np.ndim(self.q) == 0 else out
+
+
+def _as_blocks(out: Any, state: FrameQuantiles) -> None:
+    """pandas takes the quantiles of a frame's columns of one dtype together (one block): a
+    missing value in any float32 (float16) column makes every one of them float32 (float16),
+    as one alone would its own column; without one numpy's float64 stays."""
+    dtypes = list(state.template.dtypes)
+    missing = {d for d, column in zip(dtypes, state.columns) if column.na is not None}
+    for i, dtype in enumerate(dtypes):
+        if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype in missing:
+            out[i] = out[i].astype(dtype)
