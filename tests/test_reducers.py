@@ -492,3 +492,18 @@ def test_review_edges_of_the_mean_low_part_and_q_dtype():
     x = np.random.default_rng(0).standard_normal(100_000)
     got = par.quantile(x, np.float16(0.5), n=2, backend="serial")
     assert abs(got - np.median(x)) < 0.05
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "Float64", object])
+def test_ties_keep_the_value_pandas_keeps(dtype):
+    """Of equal values pandas' min/max keep numpy's choice for numbers (the later: -0.0 after
+    0.0) and the first in an object column (1 before 1.0)."""
+    for values in ([0.0, -0.0], [-0.0, 0.0], [0.0, -0.0, np.nan, 1.0], [1, 1.0, True]):
+        if dtype is not object and values[-1] is True:
+            continue
+        s = pd.Series(values, dtype=dtype)
+        for n in (1, 2, 3):
+            for name in ("min", "max"):
+                got, want = getattr(par, name)(s, n=n, backend="serial"), getattr(s, name)()
+                assert type(got) is type(want) and got == want, (values, n, name, got, want)
+                assert np.signbit(float(got)) == np.signbit(float(want)), (values, n, name)
