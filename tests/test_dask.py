@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 import cloudpickle
 import dask
@@ -121,6 +122,27 @@ def test_reductions_are_bit_for_bit_those_of_the_process_backend(dpool, pools, r
         got = dpool.map_reduce(None, x, reducer(axis=axis), n=n)
         expected = pools["process"].map_reduce(None, x, reducer(axis=axis), n=n)
         np.testing.assert_array_equal(got, expected)
+
+
+def test_strided_arrays_reduce_bit_for_bit_as_on_the_process_backend(dpool, pools):
+    """A strided chunk travels as a C-order copy: placed where a process worker reads it in
+    its segment's copy, its float sum is the process backend's (and the serial one's)."""
+    x = np.random.default_rng(5).normal(size=100_003)
+    for offset in range(9):
+        for values in (x[offset:][::3], x.astype(np.float32)[offset:][::3]):
+            got = dpool.map_reduce(None, values, par.reducers.Sum(), n=3)
+            assert got == pools["process"].map_reduce(None, values, par.reducers.Sum(), n=3)
+
+
+def test_ndarray_subclasses_reach_func_as_on_the_local_backends(dpool, pools):
+    records = np.rec.fromarrays([np.arange(6), np.arange(6.0)], names="a,b")
+    with warnings.catch_warnings():  # numpy's advice against np.matrix
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        matrix = np.asmatrix(np.arange(12.0).reshape(6, 2))
+    for data in (records, matrix, matrix[::2]):
+        expected = pools["process"].map_chunks(type, data, n=2)
+        assert dpool.map_chunks(type, data, n=2) == expected == [type(data)] * 2
+    assert dpool.map_chunks(lambda c: int(c.a.sum()), records, n=2) == [3, 12]
 
 
 @pytest.mark.parametrize("reduce", [par.sum, par.mean, par.var, par.std],

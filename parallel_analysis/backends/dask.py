@@ -39,7 +39,7 @@ from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, call_crash_error, crash_error
 from .dask_cluster import close_cluster, connect, import_distributed, wait_for_workers, watch_exits
-from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch
+from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch, subclass_of
 from .pickling import dumps_job, dumps_specs, loads_outcomes
 
 #: Payloads (the job, a batch of specs) above this many bytes are scattered to the workers
@@ -117,7 +117,8 @@ class DaskBackend(Backend):
                 # worker holding it dies: dask cannot recompute data it was given.
                 self._live[future.key] = (future, chunk)
                 keys.append(future.key)
-        specs = [Scattered(i, s.start, s.stop, future.key, alignment(chunk))
+        specs = [Scattered(i, s.start, s.stop, future.key, alignment(chunk, s.start),
+                           subclass_of(chunk))
                  for i, (s, future, chunk) in enumerate(zip(slices, futures, chunks))]
         return Placement(specs, [lambda: self._release(keys)])
 

@@ -29,6 +29,7 @@ class Scattered(Spec):
 
     key: str = ""
     align: int = -1  # an array chunk's address modulo ALIGNMENT in the caller
+    array_type: Any = None  # an ndarray subclass (recarray, matrix), which dask's wire drops
 
     def load(self) -> Any:
         values = getattr(_received, "values", {})
@@ -39,6 +40,8 @@ class Scattered(Spec):
             )
         value = values[self.key]
         if isinstance(value, np.ndarray):
+            if self.array_type is not None and type(value) is not self.array_type:
+                value = value.view(self.array_type)
             value = _aligned_like(value, self.align)
             if value.flags.writeable:
                 value = value.view()
@@ -81,6 +84,8 @@ def _aligned_like(value: np.ndarray, align: int) -> np.ndarray:
     raw = np.empty(value.nbytes + ALIGNMENT, np.uint8)
     start = (align - _address(raw)) % ALIGNMENT
     out = raw[start: start + value.nbytes].view(value.dtype).reshape(value.shape)
+    if type(out) is not type(value):  # a recarray or matrix stays one
+        out = out.view(type(value))
     np.copyto(out, value)
     return out
 
@@ -145,11 +150,22 @@ def _single_threaded() -> bool:
         return False
 
 
-def alignment(chunk: Any) -> int:
-    """A C-contiguous array chunk's address modulo ALIGNMENT (-1: not an array)."""
-    if isinstance(chunk, np.ndarray) and chunk.flags.c_contiguous and not chunk.dtype.hasobject:
+def alignment(chunk: Any, start: int = 0) -> int:
+    """Where a local worker reads an array chunk, modulo ALIGNMENT (-1: not an array): a
+    C-contiguous chunk (a view of the caller's array) at its own address; another (strided,
+    Fortran order) from the C-order copy a process backend's segment holds, ``start`` rows
+    from its page-aligned start."""
+    if not isinstance(chunk, np.ndarray) or chunk.dtype.hasobject:
+        return -1
+    if chunk.flags.c_contiguous:
         return _address(chunk) % ALIGNMENT
-    return -1
+    return start * chunk.itemsize * int(np.prod(chunk.shape[1:])) % ALIGNMENT
+
+
+def subclass_of(chunk: Any) -> Any:
+    """An array chunk's ndarray subclass (None: a plain ndarray, or not an array)."""
+    return type(chunk) if isinstance(chunk, np.ndarray) and type(chunk) is not np.ndarray \
+        else None
 
 
 def call(fn, args: tuple, kwargs: dict):

@@ -128,8 +128,9 @@ class Quantile(Reducer):
             return self._frame(state)
         if is_pandas(state.points):
             return self._pandas(state)
-        if state.count == 0:
-            raise ValueError("cannot compute a quantile of empty data")
+        if state.count == 0:  # numpy's error type, saying what was wrong
+            raise IndexError("cannot compute a quantile of empty data (np.quantile raises "
+                             "IndexError for it)")
         if self.exact:
             return np.quantile(state.points, self.q, overwrite_input=True, method=self.method)
         if state.has_nan:  # numpy's NaN (NaT) of numpy's result dtype
