@@ -18,7 +18,10 @@ on them and on :mod:`.exact`.
 
 from __future__ import annotations
 
+import copy
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -131,9 +134,13 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     """
     if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
         options.setdefault("backend", "thread")
-    if _pandas_only(local_value(df), by, agg, level):
-        return local_value(df).groupby(by, level=level, sort=sort, dropna=dropna,
-                                       observed=observed).agg(agg)
+    source = local_value(df)
+    if _pandas_only(source, by, agg, level):
+        return source.groupby(by, level=level, sort=sort, dropna=dropna,
+                              observed=observed).agg(agg)
+    by_index = _by_own_index(source, by, level)
+    pandas_agg = functools.partial(_pandas_agg, by=by, level=level, sort=sort, dropna=dropna,
+                                   observed=observed, agg=agg)  # ``by`` as given
     if level is not None and by is None:  # index levels, as keys named after them
         df = local_value(df)  # (a Shared frame's view: its levels become columns of a copy)
         levels = level if isinstance(level, list) else [level]
@@ -146,8 +153,51 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
         used = [k for k in keys_of(by) if k in df.columns] + [c for c in agg if c in df.columns]
         if len(used) < df.shape[1]:
             df = df[list(dict.fromkeys(used))]
-    return keyed.name_levels(map_reduce(
+    out = keyed.name_levels(map_reduce(
         None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed), **options))
+    if by_index and getattr(source.index, "freq", None) is not None:
+        # pandas' groups of a DatetimeIndex with a freq are its own values: the freq stays
+        own = source.index.sort_values() if sort else source.index
+        if type(out.index) is type(own) and out.index.equals(own):
+            out.index = own.set_names(out.index.names)
+    return carried_over(out, source, pandas_agg)
+
+
+def _pandas_agg(frame: Any, by: Any, level: Any, sort: bool, dropna: bool, observed: bool,
+                agg: Any) -> Any:
+    return frame.groupby(by, level=level, sort=sort, dropna=dropna, observed=observed).agg(agg)
+
+
+def carried_over(out: Any, source: Any, pandas_call: Callable[[Any], Any]) -> Any:
+    """``out`` with the ``attrs`` and ``flags`` pandas gives its own result, which it carries
+    from the frame for some aggregations and not others (``sum`` keeps them, ``count`` and
+    lists of functions drop them): read from ``pandas_call`` on the frame's first row."""
+    if not isinstance(source, pd.DataFrame) or (
+            not source.attrs and source.flags.allows_duplicate_labels):
+        return out
+    try:
+        theirs = pandas_call(source.iloc[:1])
+    except Exception:  # pandas refuses one row where it takes all: keep ours as they are
+        return out
+    out.attrs = copy.deepcopy(theirs.attrs)
+    out.flags.allows_duplicate_labels = theirs.flags.allows_duplicate_labels
+    return out
+
+
+def _by_own_index(df: Any, by: Any, level: Any) -> bool:
+    """Whether ``df`` is grouped by its own single-level index (by name, level or itself)."""
+    if not isinstance(df, pd.DataFrame) or df.index.nlevels != 1:
+        return False
+    if by is None:
+        levels = level if isinstance(level, list) else [level]
+        return len(levels) == 1 and (levels[0] in (0, -1) or levels[0] == df.index.name)
+    keys = keys_of(by)
+    if len(keys) != 1:
+        return False
+    key = keys[0]
+    if key is df.index:
+        return True
+    return isinstance(key, (str, int, tuple)) and key == df.index.name and key not in df.columns
 
 
 def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:

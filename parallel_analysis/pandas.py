@@ -32,6 +32,7 @@ from .exact.rows import ApplyCall, frame_apply
 from .exact.running import Options, Runner
 from .maps import map_chunks
 from .pool import Pool
+from .reducers.groupby_plan import ONE_PER_GROUP
 from .windows import Rolling
 
 #: ``DataFrame.apply``'s keywords of its own, and the values (pandas' defaults) that keep the
@@ -180,8 +181,11 @@ class GroupByAccessor:
         agg, rename = spec
         out = frames.groupby_agg(self._df, keys.by, agg, sort=keys.sort, dropna=keys.dropna,
                                  **options)
-        return out if rename is None else pd.DataFrame(
-            {name: out[source] for name, source in rename.items()}, index=out.index)
+        if rename is None:
+            return out
+        return frames.carried_over(pd.DataFrame(
+            {name: out[source] for name, source in rename.items()}, index=out.index),
+            self._df, lambda head: keys.groupby(head).agg(**named))
 
     aggregate = agg
 
@@ -197,8 +201,9 @@ def _agg_spec(func: Any, named: dict) -> tuple[Any, dict | None] | None:
 
     if named:
         if func is not None or not all(isinstance(v, tuple) and len(v) == 2
-                                       and isinstance(v[1], str) for v in named.values()):
-            return None
+                                       and isinstance(v[1], str) and v[1] in ONE_PER_GROUP
+                                       for v in named.values()):
+            return None  # a callable, or pandas' own forms ("ohlc": four columns) in pandas
         agg: dict = {}
         for column, how in named.values():
             agg.setdefault(column, [])

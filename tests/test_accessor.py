@@ -168,6 +168,41 @@ def test_agg_is_groupby_agg(pool):
                        numeric.groupby("k").agg(spread))
 
 
+def test_agg_carries_what_pandas_carries(pool):
+    """attrs, flags and a DatetimeIndex key's freq reach the result as in pandas; pandas' own
+    forms (a named "ohlc") and its KeyError for missing columns are pandas'."""
+    days = pd.date_range("2024-01-01", periods=6, freq="D", name="d")
+    df = pd.DataFrame({"v": np.arange(6.0), "i": np.arange(6)}, index=days)
+    df.attrs["source"] = {"file": "x.csv"}
+    df = df.set_flags(allows_duplicate_labels=False)
+    for frame in (df, df.iloc[::-1]):
+        for sort in (True, False):
+            grouped_by = frame.par(pool=pool, n=3).groupby("d", sort=sort)
+            for agg in ("sum", ["sum", "max"], {"v": "max"}):
+                got, want = grouped_by.agg(agg), frame.groupby("d", sort=sort).agg(agg)
+                assert_frame_equal(got, want, check_exact=True)
+                assert got.index.freq == want.index.freq and got.attrs == want.attrs
+                assert got.flags.allows_duplicate_labels == want.flags.allows_duplicate_labels
+            got = par.groupby_agg(frame, None, "sum", level=0, sort=sort, pool=pool)
+            assert_frame_equal(got, frame.groupby(level=0, sort=sort).sum(), check_exact=True)
+            assert got.index.freq == frame.groupby(level=0, sort=sort).sum().index.freq
+    named = df.par(pool=pool).groupby("d").agg(o=("i", "ohlc"))
+    assert_frame_equal(named, df.groupby("d").agg(o=("i", "ohlc")))
+    for agg in ("count", "median", {"v": "nunique", "i": "first"}):  # pandas' mixed rules
+        got, want = par.groupby_agg(df, "i", agg, pool=pool), df.groupby("i").agg(agg)
+        assert_frame_equal(got, want, check_exact=True)
+        assert got.attrs == want.attrs
+    renamed = df.par(pool=pool).groupby("i").agg(s=("v", "sum"))
+    assert_frame_equal(renamed, df.groupby("i").agg(s=("v", "sum")))
+    assert renamed.attrs == df.groupby("i").agg(s=("v", "sum")).attrs
+    for agg in ({"x": "sum", "y": "max"}, {"v": "sum", "x": ["max"]}):
+        with pytest.raises(KeyError) as ours:
+            df.par(pool=pool).groupby("d").agg(agg)
+        with pytest.raises(KeyError) as pandas:
+            df.groupby("d").agg(agg)
+        assert ours.value.args == pandas.value.args
+
+
 def test_map_chunks_and_rolling(pool):
     df = realistic(100)
     assert df.par(pool=pool, n=4).map_chunks(len) == [25] * 4

@@ -52,10 +52,12 @@ def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
                        False, False)
     elif isinstance(agg, dict):
         flat = not any(isinstance(f, (list, tuple)) for f in agg.values())
+        missing = [c for c in agg if c not in columns]
+        if missing:  # pandas' own message (pandas 2 said "Column(s)")
+            what = "Label" if int(pd.__version__.split(".")[0]) >= 3 else "Column"
+            raise KeyError(f"{what}(s) {missing!r} do not exist")
         outs = []
         for c, funcs in agg.items():
-            if c not in columns:
-                raise KeyError(f"Column(s) [{c!r}] do not exist")
             funcs = [funcs] if flat or not isinstance(funcs, (list, tuple)) else funcs
             for f, n in zip(funcs, fnames(funcs)):
                 outs.append(Output(c if flat else (c, n), c, f))
