@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,12 +58,14 @@ def _count(chunk: Any) -> Any:
     return chunk.count()
 
 
-def pandas_na(data: Any, result: Any, method: str, ddof: int | None, rules: dict,
-              options: dict) -> Any:
-    """pandas' answer where ``skipna=False`` meets a missing value, or a sum has fewer than
-    ``min_count`` values, in place of the merged one: pandas' own answer for such a column of
-    that dtype (one missing value; no value at all), so NaN, ``<NA>`` or ``NaT`` as pandas
-    types it. Which columns: one more pass (missing values OR-ed, or counts added)."""
+def pandas_na(data: Any, reduce: Callable[[Any], Any], method: str, ddof: int | None,
+              rules: dict, options: dict) -> Any:
+    """``reduce(data)``, with pandas' answer where ``skipna=False`` meets a missing value, or
+    a sum has fewer than ``min_count`` values: pandas' own answer for such a column of that
+    dtype (one missing value; no value at all), so NaN, ``<NA>`` or ``NaT`` as pandas types
+    it. Which columns: a pass first (missing values OR-ed, or counts added); a Series answered
+    so is not reduced (pandas never adds ``'a' + 1`` there), nor is a frame's column when the
+    others' reduction alone succeeds."""
     value = local_value(data)
     frame = value.ndim == 2
     none = value.iloc[:0].isna().any() if frame else False  # no row: nothing missing
@@ -81,8 +84,19 @@ def pandas_na(data: Any, result: Any, method: str, ddof: int | None, rules: dict
         return getattr(column.iloc[:0].reindex(range(1)), method)(skipna=False, **kwargs)
 
     if not frame:
-        return answer(value, bool(few)) if missing or few else result
-    result = result.copy()
-    for i in np.flatnonzero(np.asarray(missing) | np.asarray(few)):
+        return answer(value, bool(few)) if missing or few else reduce(data)
+    flagged = np.asarray(missing) | np.asarray(few)
+    try:
+        result = reduce(data).copy()
+    except TypeError:  # a column pandas answers without adding its values ('a' + 1)
+        if not flagged.any():
+            raise
+        import pandas as pd
+
+        rest = reduce(value.iloc[:, np.flatnonzero(~flagged)]) if not flagged.all() else None
+        result = pd.Series([None] * value.shape[1], index=value.columns, dtype=object)
+        if rest is not None:
+            result.iloc[np.flatnonzero(~flagged)] = rest.to_numpy(dtype=object)
+    for i in np.flatnonzero(flagged):
         result.iloc[i] = answer(value.iloc[:, i], bool(np.asarray(few)[i]))
     return result

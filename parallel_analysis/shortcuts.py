@@ -88,10 +88,12 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
 
         data, axis = pd.concat([value.iloc[:, i] for i in range(value.shape[1])],
                                ignore_index=True), DEFAULT_AXIS
-    result = map_reduce(None, with_accessor(data), reducer(_axis(data, axis)), **options)
+    def reduce(values: Any) -> Any:
+        return map_reduce(None, with_accessor(values), reducer(_axis(values, axis)), **options)
+
     if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
-        result = pandas_na(data, result, method, ddof, na_rules, options)
-    return result
+        return pandas_na(data, reduce, method, ddof, na_rules, options)
+    return reduce(data)
 
 
 def with_accessor(data: Any) -> Any:
