@@ -88,12 +88,27 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
 
         data, axis = pd.concat([value.iloc[:, i] for i in range(value.shape[1])],
                                ignore_index=True), DEFAULT_AXIS
+        if isinstance(data.dtype, np.dtype) and data.dtype.kind in "mM":
+            # pandas reduces such a frame's values as numpy does: numpy's scalar, not pandas'
+            return _numpy_scalar(_reduce(data, axis, reducer, dict(options, **na_rules),
+                                         method, ddof), data.dtype)
     def reduce(values: Any) -> Any:
         return map_reduce(None, with_accessor(values), reducer(_axis(values, axis)), **options)
 
     if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
         return pandas_na(data, reduce, method, ddof, na_rules, options)
     return reduce(data)
+
+
+def _numpy_scalar(value: Any, dtype: np.dtype) -> Any:
+    """A pandas Timestamp / Timedelta / NaT as numpy's datetime64 / timedelta64 of ``dtype``."""
+    import pandas as pd
+
+    if value is pd.NaT:
+        return np.array("NaT", dtype)[()]
+    if isinstance(value, (pd.Timestamp, pd.Timedelta)):
+        return value.to_numpy().astype(dtype)
+    return value
 
 
 def with_accessor(data: Any) -> Any:

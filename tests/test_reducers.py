@@ -518,3 +518,21 @@ def test_ties_keep_the_value_pandas_keeps(dtype):
                 got, want = getattr(par, name)(s, n=n, backend="serial"), getattr(s, name)()
                 assert type(got) is type(want) and got == want, (values, n, name, got, want)
                 assert np.signbit(float(got)) == np.signbit(float(want)), (values, n, name)
+
+
+def test_a_frame_of_times_reduced_whole_gives_numpys_scalars_as_pandas():
+    """``df.sum(axis=None)`` of datetime or timedelta columns is numpy's datetime64 or
+    timedelta64 in pandas, not a Timestamp or Timedelta (NaT too)."""
+    spans = pd.DataFrame({"t": pd.to_timedelta(["1 days", "2 hours", None, "5s"]),
+                          "u": pd.to_timedelta(["3 min", "1s", "4s", None])})
+    stamps = pd.DataFrame({"a": pd.date_range("2020", periods=4),
+                           "b": pd.date_range("2021", periods=4, unit="s")})
+    for frame, ops in ((spans, ("sum", "mean", "std", "min", "max")),
+                       (stamps, ("mean", "min", "max"))):
+        for op in ops:
+            for options in ({}, {"skipna": False}):
+                want = getattr(frame, op)(axis=None, **options)
+                got = getattr(par, op)(frame, axis=None, n=2, backend="thread", **options)
+                assert type(got) is type(want) and repr(got) == repr(want), (op, got, want)
+    assert repr(par.sum(spans, axis=None, min_count=9)) == repr(spans.sum(axis=None,
+                                                                          min_count=9))
