@@ -536,3 +536,15 @@ def test_a_frame_of_times_reduced_whole_gives_numpys_scalars_as_pandas():
                 assert type(got) is type(want) and repr(got) == repr(want), (op, got, want)
     assert repr(par.sum(spans, axis=None, min_count=9)) == repr(spans.sum(axis=None,
                                                                           min_count=9))
+
+
+def test_arrow_integer_sums_wrap_as_pyarrows_whatever_the_chunking():
+    """pyarrow sums integers in 64 bits (int8 too) and wraps there; chunk sums added as
+    Python ints went past the dtype's range, and differed with the chunking."""
+    for dtype, values in (("uint64[pyarrow]", [2**64 - 1, 2, None, 3]),
+                          ("int64[pyarrow]", [2**62] * 3 + [None]),
+                          ("int8[pyarrow]", [100, 100, None, 100, 100])):
+        s = pd.Series(values, dtype=dtype)
+        for n in (1, 2, 4):
+            got, want = par.sum(s, n=n, backend="serial"), s.sum()
+            assert type(got) is type(want) and got == want, (dtype, n, got, want)

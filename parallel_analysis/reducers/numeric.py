@@ -44,6 +44,33 @@ class MaskedFloatSum(NamedTuple):
     total: Any
 
 
+class WrappedSum(NamedTuple):
+    """The sum of an Arrow integer Series (pandas gives a Python int), wrapped as pyarrow's
+    sum wraps it (in 64 bits, signed or not, whatever the column's width), however the chunks
+    add up."""
+
+    total: int
+    bits: int
+    signed: bool
+
+    def plus(self, other: WrappedSum) -> WrappedSum:
+        total = (self.total + other.total) % (1 << self.bits)
+        if self.signed and total >= 1 << (self.bits - 1):
+            total -= 1 << self.bits
+        return self._replace(total=total)
+
+
+def _arrow_integer_bits(dtype: Any) -> tuple[int, bool] | None:
+    """(bits of pyarrow's sum, signed) for an Arrow integer dtype (``int8[pyarrow]``: 64, a
+    sum in int64), else None."""
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    if arrow is None:
+        return None
+    import pyarrow as pa
+
+    return (64, pa.types.is_signed_integer(arrow)) if pa.types.is_integer(arrow) else None
+
+
 class ColumnSums(NamedTuple):
     """A DataFrame's column sums, each in its own column's type (int64, uint64, float, str...),
     and the dtype pandas gives the row of them: ``chunk.sum()`` of a frame that mixes integer
@@ -82,6 +109,9 @@ class Sum(Reducer):
             if chunk.ndim == 1 and kind_of(chunk.dtype).family == "masked" \
                     and chunk.dtype.kind == "f":
                 return MaskedFloatSum(chunk.sum())
+            width = _arrow_integer_bits(chunk.dtype) if chunk.ndim == 1 else None
+            if width is not None:
+                return WrappedSum(int(chunk.sum()), *width)
             return chunk.sum()
         if np.asarray(chunk).dtype == np.float16:
             return HalfSum(np.sum(chunk, axis=self.axis, dtype=np.float32))
@@ -90,6 +120,8 @@ class Sum(Reducer):
     def combine(self, a, b):
         if isinstance(a, HalfSum):
             return HalfSum(a.total + b.total)
+        if isinstance(a, WrappedSum):
+            return a.plus(b)
         if isinstance(a, MaskedFloatSum):
             with np.errstate(invalid="ignore"):  # inf + -inf: <NA>, silently as pandas'
                 return MaskedFloatSum(a.total + b.total)
@@ -104,6 +136,8 @@ class Sum(Reducer):
     def finalize(self, state):
         if isinstance(state, HalfSum):
             return np.asarray(state.total).astype(np.float16)[()]
+        if isinstance(state, WrappedSum):
+            return state.total
         if isinstance(state, MaskedFloatSum):
             import pandas as pd
 
