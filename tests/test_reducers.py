@@ -548,3 +548,12 @@ def test_arrow_integer_sums_wrap_as_pyarrows_whatever_the_chunking():
         for n in (1, 2, 4):
             got, want = par.sum(s, n=n, backend="serial"), s.sum()
             assert type(got) is type(want) and got == want, (dtype, n, got, want)
+
+
+def test_describe_of_arrow_numbers_is_arrows_double_as_pandas():
+    s = pd.Series([1, 2, None, 4, 5], dtype="int64[pyarrow]")
+    frame = pd.DataFrame({"i": s, "f": pd.array([1.5, None, 2, 3, 4], "float64[pyarrow]")})
+    for n in (1, 2):
+        pd.testing.assert_series_equal(par.describe(s, n=n, backend="serial"), s.describe())
+        pd.testing.assert_frame_equal(par.describe(frame, n=n, backend="serial"),
+                                      frame.describe())

@@ -211,7 +211,13 @@ class Describe(Reducer):
         d = [values[r] for r in LAYOUT[column.how] if r != "quantiles"]
         d[at:at] = values["quantiles"].tolist()
         dtype = None
-        if column.how == "numeric" and isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        if column.how == "numeric" and isinstance(column.dtype, pd.ArrowDtype):
+            if column.dtype.kind != "m":  # pandas' describe_numeric_1d: Arrow's double
+                import pyarrow as pa
+
+                dtype = pd.ArrowDtype(pa.float64())
+        elif column.how == "numeric" and isinstance(column.dtype,
+                                                     pd.api.extensions.ExtensionDtype):
             dtype = pd.Float64Dtype()
         elif column.how == "numeric" and column.dtype.kind in "iufb":
             dtype = np.dtype("float")
