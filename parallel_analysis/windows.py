@@ -170,9 +170,13 @@ class Rolling:
         array = isinstance(value, np.ndarray)
         if method == "apply" and not kwargs.get("raw") and array:
             data = value = _as_pandas(value)  # windows as Series labelled by global position
-        empty = value.iloc[:0] if hasattr(value, "iloc") else value[:0]
-        head = getattr(_as_pandas(empty).rolling(self._window, **self._kw), method)(
-            *args, **kwargs)  # the result's columns, name and row shape
+        # pandas on the first row: the result's columns, name and row shape, and pandas' own
+        # error for a column it cannot take (an empty str column converts to floats); no row
+        # for apply, whose func must not run in the caller
+        rows = 0 if method == "apply" else 1
+        first = value.iloc[:rows] if hasattr(value, "iloc") else value[:rows]
+        head = getattr(_as_pandas(first).rolling(self._window, **self._kw), method)(
+            *args, **kwargs)
         if not len(value):
             return head.to_numpy() if array else head
         task = functools.partial(_rolling_chunk, window=self._window, kw=self._kw,

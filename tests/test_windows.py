@@ -310,6 +310,16 @@ def test_bad_input():
             pd.DataFrame({"x": [1.0, 2.0]}).par.rolling(2, **keyword)
 
 
+def test_a_frame_pandas_cannot_roll_gets_pandas_error_for_its_first_such_column():
+    frame = pd.DataFrame({"a": np.arange(6.0), "s": list("abcdef"),
+                          "t": pd.date_range("2020", periods=6)})
+    with pytest.raises(pd.errors.DataError) as theirs:
+        frame.rolling(2).mean()
+    with pytest.raises(pd.errors.DataError) as ours:
+        par.rolling(frame, 2, backend="thread").mean()
+    assert str(ours.value) == str(theirs.value)  # the str column's, first in column order
+
+
 def test_the_accessor_takes_pandas_parameters_by_position():
     s = pd.Series(np.arange(40.0))  # whole numbers: sums exact in any order
     pd.testing.assert_series_equal(
