@@ -18,6 +18,7 @@ loads numpy only. Each method returns exactly what the pandas method of the same
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -39,6 +40,11 @@ from .windows import Rolling
 #: parallel path; any other value runs pandas' own apply.
 APPLY_ENGINE_DEFAULTS = {"by_row": ("compat",), "engine": (None, "python"),
                          "engine_kwargs": (None,)}
+
+
+#: pandas' own ``rolling`` parameters, by position as pandas takes them; those refused.
+ROLLING = inspect.signature(pd.Series.rolling)
+ROLLING_REFUSED = ("win_type", "on", "step", "method", "axis")
 
 
 class PandasRolling(Rolling):
@@ -69,22 +75,25 @@ class _Accessor:
         """``[func(chunk) for chunk in chunks of rows]`` (:func:`parallel_analysis.map_chunks`)."""
         return map_chunks(func, self._obj, **{**self._options.given(), **options})
 
-    def rolling(self, window: Any, min_periods: int | None = None, center: bool = False,
-                win_type: str | None = None, on: str | None = None, closed: str | None = None,
-                step: int | None = None, method: str = "single", **options: Any) -> Rolling:
+    def rolling(self, window: Any, *args: Any, **options: Any) -> Rolling:
         """:func:`parallel_analysis.rolling` on this object: ``df.par.rolling(1000).mean()``
         equals ``df.rolling(1000).mean()`` (``min_periods``, ``center``, ``closed``, as
-        pandas, by position too), and ``.apply(func)`` passes Series, as pandas' ``raw=False``
-        default does. pandas' ``win_type``, ``on``, ``step`` and ``method="table"`` are
-        refused with what to call instead."""
-        others = dict(win_type=win_type, on=on, step=step,
-                      method=None if method == "single" else method)
-        if any(value is not None for value in others.values()):
-            given = ", ".join(f"{k}={v!r}" for k, v in others.items() if v is not None)
-            raise TypeError(f"df.par.rolling does not take {given}: call pandas' own "
-                            f".rolling(..., {given}), or drop it to run in parallel")
-        return PandasRolling(self._obj, window, min_periods, center, closed,
-                             {**self._options.given(), **options})
+        pandas takes them, by position too), and ``.apply(func)`` passes Series, as pandas'
+        ``raw=False`` default does. pandas' ``win_type``, ``on``, ``step`` and
+        ``method="table"`` are refused with what to call instead; other keywords are options
+        of :func:`~parallel_analysis.map_chunks`."""
+        bound = ROLLING.bind_partial(self._obj, window, *args, **{
+            k: options.pop(k) for k in list(options) if k in ROLLING.parameters})
+        given = {k: v for k, v in bound.arguments.items()
+                 if k in ROLLING_REFUSED and v != ROLLING.parameters[k].default}
+        if given:
+            said = ", ".join(f"{k}={v!r}" for k, v in given.items())
+            raise TypeError(f"df.par.rolling does not take {said}: call pandas' own "
+                            f".rolling(..., {said}), or drop it to run in parallel")
+        taken = {k: bound.arguments.get(k, ROLLING.parameters[k].default)
+                 for k in ("min_periods", "center", "closed")}
+        return PandasRolling(self._obj, window, taken["min_periods"], taken["center"],
+                             taken["closed"], {**self._options.given(), **options})
 
     def __repr__(self) -> str:
         given = ", ".join(f"{k}={v!r}" for k, v in self._options.given().items())

@@ -48,8 +48,7 @@ class IndexSpec:
     freq: Any = None
     levels: tuple | None = None  # MultiIndex: per level, None (stored as categories of its
     #   codes), CATEGORIES (a categorical level of its own categories in order: stored as that
-    #   categorical) or the level itself, kept here (a RangeIndex, NaN in it, or categories in
-    #   another order)
+    #   categorical) or the level itself, kept here (a range, NaN in it, categories reordered)
 
 
 #: A MultiIndex level that is a CategoricalIndex of exactly its categories, in their order (what
@@ -62,8 +61,7 @@ def _level_storage(level: pd.Index) -> Any:
     if isinstance(level.dtype, pd.CategoricalDtype):
         whole = np.array_equal(level.codes, np.arange(len(level.categories)))
         return CATEGORIES if whole else level
-    # A RangeIndex level (MultiIndex.from_product with a range) pickles as three numbers and
-    # gives Python ints, as pandas' does; a level holding NaN can't be categories.
+    # a range (from_product) stays one, of Python ints; a level holding NaN can't be categories
     return level if isinstance(level, pd.RangeIndex) or level.hasnans else None
 
 
