@@ -153,14 +153,28 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
         used = [k for k in keys_of(by) if k in df.columns] + [c for c in agg if c in df.columns]
         if len(used) < df.shape[1]:
             df = df[list(dict.fromkeys(used))]
-    out = keyed.name_levels(map_reduce(
-        None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed), **options))
+    try:
+        out = keyed.name_levels(map_reduce(
+            None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed),
+            **options))
+    except (TypeError, ValueError, KeyError, NotImplementedError) as ours:
+        _raise_pandas_error(pandas_agg, source)
+        raise ours
     if by_index and getattr(source.index, "freq", None) is not None:
         # pandas' groups of a DatetimeIndex with a freq are its own values: the freq stays
         own = source.index.sort_values() if sort else source.index
         if type(out.index) is type(own) and out.index.equals(own):
             out.index = own.set_names(out.index.names)
     return carried_over(out, source, pandas_agg)
+
+
+def _raise_pandas_error(pandas_call: Callable[[Any], Any], frame: Any) -> None:
+    """pandas' own error for ``frame``, if it raises one: where several columns fail, pandas
+    names the first in column order, and a chunk's column may have failed first here."""
+    try:
+        pandas_call(frame)
+    except Exception as theirs:
+        raise theirs from None
 
 
 def _pandas_agg(frame: Any, by: Any, level: Any, sort: bool, dropna: bool, observed: bool,

@@ -375,6 +375,28 @@ def test_value_counts_of_frames_and_object_missing_values_as_pandas():
                     data.value_counts(dropna=dropna, normalize=normalize), check_exact=True)
 
 
+def test_several_failing_columns_raise_pandas_error_for_the_first(pool):
+    """pandas reports the first column it cannot aggregate, in column order; a chunk's other
+    column may fail first here, so the error is pandas' own."""
+    cases = [
+        (pd.DataFrame({"k": ["a", "a", "b"], "v": [1.0, 2.0, np.nan],
+                       "c": pd.Categorical(["x", "y", "x"])}), "idxmax"),
+        (pd.DataFrame({"k": [1, 1, 2], "o": np.array([1, "a", 2], dtype=object),
+                       "t": pd.date_range("2020", periods=3, tz="UTC")}), "sum"),
+        (pd.DataFrame({"k": [1, 1, 2], "v": [1.0, 2.0, 3.0],
+                       "s": pd.array(["a", "b", "c"], dtype="str"),
+                       "t": pd.date_range("2020", periods=3, tz="UTC")}), ["sum", "mean"]),
+    ]
+    for frame, agg in cases:
+        with pytest.raises(Exception) as theirs:
+            frame.groupby("k").agg(agg)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", par.errors.PickleFallbackWarning)
+            with pytest.raises(type(theirs.value)) as ours:
+                par.groupby_agg(frame, "k", agg, pool=pool, n=3)
+        assert str(ours.value) == str(theirs.value)
+
+
 def test_concat_keeps_row_order(pool):
     df = keyed_frame(1000)
     got = pool.map_reduce(lambda c: c[c["v"] > 0], df, R.Concat(), n=5)
