@@ -27,7 +27,7 @@ from typing import Any
 from .backends import Backend, Placement
 from .share import local_value, refuse_masked, whole_tables
 from .specs import local_specs
-from .split import Chunking, group_slices, row_slices
+from .split import Chunking, chunks_as_given, group_slices, row_slices
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def cut(data: Any, chunking: Chunking, parallelism: int) -> Cut:
     refuse_masked(local_value(data))
     data = whole_tables(data)
     if isinstance(data, (list, tuple)):
-        specs = local_specs(list(data))
+        specs = local_specs(chunks_as_given(data, chunking, "map"))
         return Cut(specs[-1].out_stop if specs else 0, specs=specs)
     if isinstance(data, Chunked):
         source, slices = data.data, data.slices

@@ -210,6 +210,18 @@ def _assign_groups(sizes: np.ndarray, count: int, contiguous: bool) -> np.ndarra
     return spread if spread_of_loads(spread) < 0.99 * spread_of_loads(runs) else runs
 
 
+def chunks_as_given(data: list | tuple, chunking: Chunking, who: str) -> list:
+    """A list or tuple's items, taken as chunks already: ``n``, ``size`` and ``nbytes`` cannot
+    cut them, and saying one is an error (not silently ignored)."""
+    given = [k for k in ("n", "size", "nbytes") if getattr(chunking, k) is not None]
+    if given:
+        raise TypeError(
+            f"{who}: a {type(data).__name__} is taken as chunks already (every map accepts "
+            f"it as is), so {given[0]}= cannot apply to it; to cut its items into chunks, "
+            "pass np.asarray(data)")
+    return list(data)
+
+
 def keys_of(by: Any) -> list:
     """A groupby's ``by`` as a list of keys, read as pandas reads it: a list holds several keys;
     anything else is one, a tuple too (the label of a MultiIndex column, pandas 2)."""
@@ -291,12 +303,7 @@ def split(
     if chunking.groups is not None:
         data, slices, _ = group_slices(data, chunking.groups, chunking)
     elif isinstance(data, (list, tuple)):
-        if any(v is not None for v in (n, size, nbytes)):
-            raise TypeError(
-                f"split: a {type(data).__name__} is taken as chunks already (every map accepts "
-                "it as is), so n, size and nbytes cannot apply to it; to cut its items into "
-                "chunks, pass np.asarray(data)")
-        return list(data)
+        return chunks_as_given(data, chunking, "split")
     else:
         slices = row_slices(data, chunking, parallelism=available_cpus())
     return [take_rows(data, s) for s in slices]

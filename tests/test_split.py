@@ -87,6 +87,13 @@ def test_a_list_is_chunks_already_and_a_count_for_it_is_an_error():
     for option in ({"n": 2}, {"size": 1}, {"nbytes": 8}):
         with pytest.raises(TypeError, match="chunks already.*np.asarray"):
             par.split([1, 2, 3, 4], **option)
+        for backend in ("serial", "thread"):  # every map says so too (it ignored them)
+            with pytest.raises(TypeError, match="chunks already"):
+                par.map_chunks(len, chunks, backend=backend, **option)
+            with pytest.raises(TypeError, match="chunks already"):
+                par.map_reduce(None, chunks, par.reducers.Sum(), backend=backend, **option)
+            with pytest.raises(TypeError, match="chunks already"):
+                par.map_array(lambda c: c, chunks, backend=backend, **option)
 
 
 @given(keys=st.lists(st.integers(0, 12), min_size=1, max_size=120),
