@@ -56,6 +56,9 @@ def pool_for(pool: Pool | None, backend: str | None, workers: int | None) -> Poo
         return default_pool(backend, workers)
     if backend is not None or workers is not None:
         raise TypeError("give pool= or backend=/workers=, not both: a pool has its own")
+    if not isinstance(pool, Pool):
+        raise TypeError(f"pool= takes a par.Pool (e.g. par.Pool(backend='dask')), not "
+                        f"{type(pool).__name__} {pool!r}")
     return pool
 
 

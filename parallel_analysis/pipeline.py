@@ -14,6 +14,7 @@ pandas') own answer for it, ``map_chunks`` an empty list, ``map_array`` an empty
 
 from __future__ import annotations
 
+import operator
 import threading
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from .plan import Plan, cut, place
 from .progress import progress_bar
 from .reduce import TreeReduction
 from .reducers import Fold
+from .reducers.base import is_pandas
 from .share import local_value
 from .split import Chunking
 from .worker import Job, apply_job, write_rows
@@ -118,6 +120,22 @@ def _reduce_empty(call: MapCall) -> Any:
     return reducer.finalize(apply_job(job, data))  # func, then the reducer's partial
 
 
+def output_layout(dtype: Any, shape: Any) -> tuple[np.dtype | None, tuple | None]:
+    """map_array's ``dtype=`` and ``shape=`` (of one output row: an int or a tuple of sizes,
+    as numpy takes a shape), checked; None for either: from the first chunk."""
+    if shape is not None:
+        try:
+            shape = (operator.index(shape),) if np.ndim(shape) == 0 else \
+                tuple(operator.index(size) for size in shape)
+        except TypeError:
+            raise TypeError(f"shape= is the shape of one output row, an int or a tuple of "
+                            f"ints, not {shape!r}") from None
+        if any(size < 0 for size in shape):
+            raise ValueError(f"shape= is the shape of one output row; its sizes cannot be "
+                             f"negative: {shape}")
+    return (None if dtype is None else np.dtype(dtype)), shape
+
+
 def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.ndarray:
     """map_array: learn the output's dtype and row shape, allocate it, let workers fill it."""
     job, specs = call.job, plan.specs
@@ -140,9 +158,8 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
     output = backend.output((plan.n_rows,) + tuple(row_shape), dtype)
     cast = "safe" if call.out_dtype is None else "same_kind"  # dtype= given: cast to it
     try:
-        if first is not None:
-            np.copyto(output.array[specs[0].out_start: specs[0].out_stop], first,
-                      casting="same_kind")
+        if first is not None:  # its shape checked against shape= as every chunk's is
+            write_rows(Job(None, "array", out=output.array, cast="same_kind"), specs[0], first)
             specs = specs[1:]
         if output.target is None:  # the rows come back with the outcomes: the caller writes
             written = Job(None, "array", out=output.array, cast=cast)
@@ -163,7 +180,8 @@ def _empty_array(call: MapCall, dtype: Any, row_shape: Any) -> np.ndarray:
     gives an array of no rows there (as dask infers its meta), else float64; ``dtype=`` and
     ``shape=`` win."""
     data = local_value(call.data)
-    if (dtype is None or row_shape is None) and isinstance(data, np.ndarray):
+    if (dtype is None or row_shape is None) and (isinstance(data, np.ndarray)
+                                                 or is_pandas(data)):
         probe = empty_output(call.job, data)
         probe = None if probe is None else np.asarray(probe)
         if probe is not None and probe.ndim >= 1 and probe.shape[0] == 0:

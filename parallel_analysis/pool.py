@@ -170,8 +170,7 @@ class Pool:
         ``shape`` come from the first chunk unless given.
         """
         call = self._call(func, data, "array", None, options)
-        call.out_dtype = None if dtype is None else np.dtype(dtype)
-        call.out_shape = None if shape is None else tuple(shape)
+        call.out_dtype, call.out_shape = pipeline.output_layout(dtype, shape)
         return self._run(call, backend)
 
     def map_overlap(self, func, data, depth, *, boundary: Any = None,
@@ -183,8 +182,7 @@ class Pool:
         ``dtype=`` and ``shape=`` (of one output row) work as for :meth:`map_array`."""
         dtype, shape = options.pop("dtype", None), options.pop("shape", None)
         call = self._call(func, data, "array", None, options)
-        call.out_dtype = None if dtype is None else np.dtype(dtype)
-        call.out_shape = None if shape is None else tuple(shape)
+        call.out_dtype, call.out_shape = pipeline.output_layout(dtype, shape)
         name = self._resolve(backend)
         parallelism = self._backend("thread" if name == AUTO else name).parallelism
         return overlap.run(call, depth, boundary, lambda c: self._run(c, backend), parallelism)
@@ -224,6 +222,9 @@ class Pool:
             raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}{hint}")
         if func is not None and not callable(func):
             raise TypeError(f"func must be callable or None, got {func!r}")
+        if func is None and (options.get("args") or options.get("kwargs")):
+            raise TypeError("args= and kwargs= go to func; with func=None there is no call to "
+                            "pass them to (give a func, or drop them)")
         job = Job(func, mode, reducer, *_call_arguments(options), log_level=replay.caller_level())
         # The bar's name: the function, else the reducer (par.sum(x, progress=True) shows "Sum").
         desc = (options.get("desc") or getattr(func, "__name__", None)

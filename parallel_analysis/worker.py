@@ -99,8 +99,9 @@ def write_rows(job: Job, spec: Any, value: Any) -> None:
     if value.shape != target.shape:
         raise ValueError(
             f"map_array: func returned shape {value.shape} for chunk {spec.index}, but the "
-            f"output rows for that chunk have shape {target.shape}: map_array needs one output "
-            "row per input row of the same shape for every chunk (use map_chunks otherwise)"
+            f"output rows for that chunk have shape {target.shape} (rows shaped as the first "
+            "chunk's, or as shape= says): map_array needs one output row per input row of the "
+            "same shape for every chunk (use map_chunks otherwise)"
         )
     if job.cast == "safe" and not np.can_cast(value.dtype, target.dtype, "safe"):
         raise TypeError(
@@ -110,6 +111,28 @@ def write_rows(job: Job, spec: Any, value: Any) -> None:
             "and np.concatenate, which promotes"
         )
     np.copyto(target, value, casting=job.cast)
+    if job.cast == "safe" and _may_lose(value.dtype, target.dtype) and not _round_trips(
+            target, value):
+        raise TypeError(
+            f"map_array: func returned {value.dtype} for chunk {spec.index}, but the output is "
+            f"{target.dtype} (the first chunk's dtype), which does not hold these values "
+            "exactly (numpy calls the cast safe; it rounds integers past 2**53 and wraps dates "
+            "past the unit's range): return one dtype from every chunk (e.g. .astype(...))")
+
+
+def _may_lose(source: np.dtype, target: np.dtype) -> bool:
+    """A cast numpy calls safe that can still change values: integers into floats, datetimes
+    and timedeltas into a finer unit."""
+    return source != target and ((source.kind in "iu" and target.kind in "fc")
+                                 or (source.kind in "mM" and target.kind == source.kind))
+
+
+def _round_trips(written: np.ndarray, value: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        back = written.astype(value.dtype)
+    if value.dtype.kind in "mM":
+        return bool(np.array_equal(back.view(np.int64), value.view(np.int64)))
+    return bool(np.array_equal(back, value))
 
 
 def call_without_exit(func: Callable, /, *args: Any, **kwargs: Any) -> Any:

@@ -10,6 +10,7 @@ import threading
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import parallel_analysis as par
@@ -383,3 +384,38 @@ def test_map_array_refuses_a_chunk_whose_values_its_output_cannot_hold(pool):
             pool.map_array(f, x, n=3)
     got = pool.map_array(lambda c: c.astype(np.int64 if c[0] == 0 else np.int8), x, n=3)
     assert got.dtype == np.int64 and got.tolist() == list(range(12))
+    # casts numpy calls safe that still change values: big integers into float64 (rounded),
+    # days into nanoseconds past 2262 (wrapped)
+    big = np.array([0, 0, 2**53 + 1, 2**53 + 3])
+    with pytest.raises(TypeError, match="does not hold these values exactly"):
+        pool.map_array(lambda c: c.astype(float) if c[0] == 0 else c, big, n=2)
+    days = np.array(["2000-01-01", "2000-01-02", "2500-01-01", "2600-01-01"], "M8[D]")
+    with pytest.raises(TypeError, match="does not hold these values exactly"):
+        pool.map_array(lambda c: c.astype("M8[ns]") if c[0] == days[0] else c, days, n=2)
+    small = pool.map_array(lambda c: c.astype(float) if c[0] == 0 else c, np.arange(4), n=2)
+    assert small.dtype == np.float64 and small.tolist() == [0, 1, 2, 3]
+
+
+def test_map_array_checks_shape_and_its_options(pool):
+    """shape= is checked against the first chunk too (it was broadcast into it), is an int or
+    a tuple of sizes, never negative; pool= must be a Pool; args=/kwargs= need a func."""
+    x = np.arange(6)
+    with pytest.raises(ValueError, match="one output row per input row"):
+        pool.map_array(lambda c: c[:, None], x, shape=(2,), n=1)
+    assert pool.map_array(lambda c: np.c_[c, c], x, shape=2, n=2).shape == (6, 2)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        pool.map_array(lambda c: c, x, shape=(-1,))
+    with pytest.raises(TypeError, match="shape of one output row"):
+        pool.map_array(lambda c: c, x, shape="2")
+    with pytest.raises(TypeError, match="pool= takes a par.Pool"):
+        par.map_chunks(len, x, pool="p")
+    with pytest.raises(TypeError, match="with func=None"):
+        pool.map_reduce(None, x, par.reducers.Sum(), args=(3,))
+
+
+def test_map_array_of_an_empty_frame_has_funcs_dtype_and_row_shape(pool):
+    frame = pd.DataFrame({"a": np.array([], np.int16), "b": np.array([], np.int16)})
+    got = pool.map_array(lambda c: c.to_numpy(np.float32), frame)
+    assert (got.dtype, got.shape) == (np.float32, (0, 2))
+    got = pool.map_array(lambda c: c.to_numpy() > 0, frame["a"])
+    assert (got.dtype, got.shape) == (np.bool_, (0,))
