@@ -45,6 +45,24 @@ def readonly(view: Any) -> Any:
     return view
 
 
+def copy_on_write(frame: Any) -> Any:
+    """A frame or Series chunk that ``func`` may write to as to a view of the caller's frame.
+
+    pandas' copy-on-write copies a column before a write into a view (``c.loc[m, "x"] = 0``,
+    ``fillna(inplace=True)``) while the viewed frame lives; a chunk over a segment's read-only
+    buffers, or sliced from a frame since dropped, owns its buffers as pandas sees it, so
+    pandas writes in place and numpy refuses. A shallow copy holding the original makes
+    pandas copy first on every backend (no bytes copied now; the shared ones never written).
+    """
+    view = frame.copy(deep=False)
+    object.__setattr__(view, "_par_read_only_original", frame)
+    return view
+
+
+def _is_pandas(value: Any) -> bool:
+    return type(value).__module__.startswith("pandas") and hasattr(value, "iloc")
+
+
 @dataclass
 class Local(Spec):
     """A chunk carried by value (in-process: no copy; to a process: pickled)."""
@@ -52,6 +70,8 @@ class Local(Spec):
     value: Any = None
 
     def load(self) -> Any:
+        if _is_pandas(self.value):
+            return copy_on_write(self.value)
         return readonly(self.value)  # an array unpickled in a worker is writable again
 
 

@@ -159,6 +159,36 @@ def test_read_only_input_cannot_be_corrupted(pool):
     assert data[0] == 0.0
 
 
+def test_frame_chunks_are_copy_on_write_on_every_backend(pools):
+    """A func that writes into its frame chunk, as pandas lets it write into a view of a frame,
+    works alike everywhere (process chunks over read-only shared buffers raised), and the
+    caller's frame, a Shared handle's bytes included, stays as it was."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": np.arange(8.0), "y": np.arange(8)})
+
+    def write(c):
+        c.loc[c["x"] > 2, "x"] = 0.0
+        c.iloc[0, 1] = -1
+        c.fillna(0, inplace=True)
+        return c["x"].sum() + c["y"].sum()
+
+    def negate(s):
+        s.iloc[1] = -s.iloc[1]
+        return float(s.iloc[1])
+
+    expected = [write(frame.iloc[:4].copy()), write(frame.iloc[4:].copy())]
+    with par.share(frame) as handle, par.share(frame["x"]) as column:
+        for name, pool in pools.items():
+            for data in (frame, handle):
+                assert pool.map_chunks(write, data, n=2) == expected, name
+            for data in (frame["x"], column):
+                assert pool.map_chunks(negate, data, n=2) == [-1.0, -5.0], name
+        pd.testing.assert_frame_equal(handle.value, frame)
+        pd.testing.assert_series_equal(column.value, frame["x"])
+    pd.testing.assert_frame_equal(frame, pd.DataFrame({"x": np.arange(8.0), "y": np.arange(8)}))
+
+
 def test_object_arrays_are_read_only_in_workers_too(pool):
     """An object array travels by pickle; unpickled in a process it would be writable again."""
     with warnings.catch_warnings():

@@ -32,7 +32,7 @@ from .. import attached as _attached
 from .. import segment as _segment
 from ..errors import PickleFallbackWarning
 from ..forks import fork_safe_lock
-from ..specs import Spec
+from ..specs import Spec, copy_on_write
 from .arrow import decode, encode, plain_values
 from .handle import Shared
 
@@ -46,9 +46,8 @@ class IndexSpec:
     start: int = 0
     step: int = 1
     freq: Any = None
-    levels: tuple | None = None  # MultiIndex: per level, None (stored as categories of its
-    #   codes), CATEGORIES (a categorical level of its own categories in order: stored as that
-    #   categorical) or the level itself, kept here (a range, NaN in it, categories reordered)
+    levels: tuple | None = None  # MultiIndex, per level: None (categories of its codes),
+    #   CATEGORIES (a categorical level of its own categories, in order) or the level itself
 
 
 #: A MultiIndex level that is a CategoricalIndex of exactly its categories, in their order (what
@@ -299,7 +298,7 @@ def _frame_from(meta: FrameMeta, table: pa.Table, start: int, stop: int,
         result.attrs = dict(meta.attrs)
     if not meta.allows_duplicate_labels:
         result = result.set_flags(allows_duplicate_labels=False)
-    return result
+    return copy_on_write(result)  # func may write to it as to a view of the caller's frame
 
 
 @dataclass
