@@ -6,7 +6,7 @@ A :class:`Board` is a table over a shared int64 buffer::
     cell 0          how many maps were cancelled (the ring below wraps)
     cells 1..64     the ids of the maps cancelled last: their batches still queued are skipped
     then per slot   pid, map id, chunk + 1, start µs, RSS bytes     (one slot per worker)
-                    (start 0: the chunk is being unpickled or its results pickled, untimed)
+                    (start negative: its batch is being unpickled or its results pickled)
 
 Workers write their own slot as a chunk starts and ends (and their watchdog thread the RSS);
 the caller reads the table to stop a chunk that outlives ``timeout=``, to name the chunk a dead
@@ -29,6 +29,18 @@ from typing import Any
 #: Cancelled map ids remembered: a cancelled map's queued batches are skipped while its id is
 #: among the last CANCELLED cancellations (older ones run, harmlessly, and are discarded).
 CANCELLED = 64
+
+
+#: Seconds a worker may spend unpickling a batch or pickling its results beyond ``timeout=``
+#: (its first imports of pandas and pyarrow take about one).
+PREPARE_GRACE = 5.0
+
+
+def _seconds(now: float, started: int) -> float:
+    """How long a slot's chunk has run, as timeouts count it (see :meth:`Board.prepare`)."""
+    if started >= 0:
+        return now - started / 1e6
+    return max(0.0, now + started / 1e6 - PREPARE_GRACE)
 
 
 class Board:
@@ -101,12 +113,13 @@ class Board:
             cells[base + 2] = chunk + 1
 
     def prepare(self, slot: int, map_id: int, chunk: int) -> None:
-        """Name the chunk a worker unpickles or pickles the results of, without timing it: a
-        fresh worker's first imports (pandas, pyarrow) are not the chunk's run time and must
-        not trip ``timeout=``, but a crash there still names the chunk."""
+        """Name the chunk a worker unpickles or pickles the results of, timed with a grace of
+        PREPARE_GRACE seconds: a fresh worker's first imports (pandas, pyarrow: about a
+        second) are not the chunk's run time and must not trip a short ``timeout=``, but a
+        phase that hangs still does, and a crash there still names the chunk."""
         if slot >= 0:
             base, cells = self.HEADER + slot * self.FIELDS, self.cells
-            cells[base + 3] = 0
+            cells[base + 3] = -int(time.monotonic() * 1e6)  # negative: a phase with grace
             cells[base + 1] = map_id
             cells[base + 2] = chunk + 1
 
@@ -128,7 +141,7 @@ class Board:
             pid, map_id, chunk, started, rss = cells[i: i + self.FIELDS]
             if pid:
                 out.append((pid, map_id, chunk - 1 if chunk else None,
-                            now - started / 1e6 if chunk and started else 0.0, rss))
+                            _seconds(now, started) if chunk else 0.0, rss))
         return out
 
     def running(self, map_id: int | None = None) -> list[tuple[int, int, float]]:

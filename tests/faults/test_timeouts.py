@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import parallel_analysis as par
+from parallel_analysis.board import PREPARE_GRACE
 from parallel_analysis.errors import ChunkTimeoutError
 
 X = np.arange(40, dtype=np.int64)
@@ -68,6 +69,12 @@ def test_unpickling_a_batch_is_not_its_chunks_run_time(fpool):
         fpool.map_chunks(faultlib.slow_sum, X, n=2, args=(30,), timeout=0.5)
     assert fpool.map_chunks(faultlib.sum_with, X, n=4, args=(faultlib.SlowToUnpickle(1.1),),
                             timeout=0.5) == sums
+    started = time.monotonic()  # a phase that hangs is stopped after its grace
+    with pytest.raises(ChunkTimeoutError):
+        fpool.map_chunks(faultlib.sum_with, X, n=4, args=(faultlib.SlowToUnpickle(30),),
+                         timeout=0.5)
+    assert time.monotonic() - started < 0.5 + PREPARE_GRACE + 5
+    assert fpool.map_reduce(None, X, par.reducers.Sum(), n=4, timeout=5) == X.sum()
     faultlib.assert_no_leaks()
 
 
