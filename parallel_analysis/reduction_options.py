@@ -63,9 +63,10 @@ def pandas_na(data: Any, reduce: Callable[[Any], Any], method: str, ddof: int | 
     """``reduce(data)``, with pandas' answer where ``skipna=False`` meets a missing value, or
     a sum has fewer than ``min_count`` values: pandas' own answer for such a column of that
     dtype (one missing value; no value at all), so NaN, ``<NA>`` or ``NaT`` as pandas types
-    it. Which columns: a pass first (missing values OR-ed, or counts added); a Series answered
-    so is not reduced (pandas never adds ``'a' + 1`` there), nor is a frame's column when the
-    others' reduction alone succeeds."""
+    it. Which columns: one more pass (missing values OR-ed, or counts added). Object columns
+    with a missing value are pandas' whole answer, computed by pandas in the caller: what it
+    gives there (NaN for a sum, an error for a mean of strings, the missing value itself in a
+    frame) depends on the values, not on the dtype."""
     value = local_value(data)
     frame = value.ndim == 2
     none = value.iloc[:0].isna().any() if frame else False  # no row: nothing missing
@@ -77,26 +78,21 @@ def pandas_na(data: Any, reduce: Callable[[Any], Any], method: str, ddof: int | 
             (value.iloc[:0].count() if frame else 0)
         few = counts < rules["min_count"]
     kwargs = {"ddof": ddof} if ddof is not None else {}
+    dtypes = list(value.dtypes) if frame else [value.dtype]
+    objects = np.array([d == np.dtype(object) for d in dtypes]) if frame else \
+        dtypes[0] == np.dtype(object)
+    if np.any(np.asarray(missing) & objects):
+        return getattr(value, method)(**rules, **kwargs)
 
     def answer(column: Any, too_few: bool) -> Any:
         if too_few:  # pandas nulls a sum of too few values out in the column's own dtype
             return column.iloc[:0].sum(min_count=1)
         return getattr(column.iloc[:0].reindex(range(1)), method)(skipna=False, **kwargs)
 
+    result = reduce(data)
     if not frame:
-        return answer(value, bool(few)) if missing or few else reduce(data)
-    flagged = np.asarray(missing) | np.asarray(few)
-    try:
-        result = reduce(data).copy()
-    except TypeError:  # a column pandas answers without adding its values ('a' + 1)
-        if not flagged.any():
-            raise
-        import pandas as pd
-
-        rest = reduce(value.iloc[:, np.flatnonzero(~flagged)]) if not flagged.all() else None
-        result = pd.Series([None] * value.shape[1], index=value.columns, dtype=object)
-        if rest is not None:
-            result.iloc[np.flatnonzero(~flagged)] = rest.to_numpy(dtype=object)
-    for i in np.flatnonzero(flagged):
+        return answer(value, bool(few)) if missing or few else result
+    result = result.copy()
+    for i in np.flatnonzero(np.asarray(missing) | np.asarray(few)):
         result.iloc[i] = answer(value.iloc[:, i], bool(np.asarray(few)[i]))
     return result

@@ -187,16 +187,23 @@ def test_skipna_false_and_min_count_give_pandas_missing_values(rows):
         pd.testing.assert_series_equal(getattr(par, op)(numbers, n=3, **options),
                                        getattr(numbers, op)(**options))
     mixed = pd.DataFrame({"o": pd.Series(["a", 1, None, "b"], dtype=object),
-                          "f": [1.0, 2.0, 3.0, 4.0]})
-    for op in ("sum", "min", "max"):  # pandas answers NaN without adding 'a' + 1
+                          "f": [1.0, 2.0, 3.0, 4.0], "i": [1, 2, 3, 4]})
+    for op in ("sum", "min", "max", "mean", "std"):  # pandas' own answer (or error) on them
         for n in (1, 2):
+            if op in ("mean", "std"):
+                with pytest.raises(TypeError):
+                    getattr(mixed["o"], op)(skipna=False)
+                with pytest.raises(TypeError):
+                    getattr(par, op)(mixed, n=n, skipna=False, backend="thread")
+                continue
             got, want = getattr(par, op)(mixed["o"], n=n, skipna=False, backend="thread"), \
                 getattr(mixed["o"], op)(skipna=False)
             assert type(got) is type(want) and pd.isna(got) and pd.isna(want), (op, got, want)
             got = getattr(par, op)(mixed, n=n, skipna=False, backend="thread")
             want = getattr(mixed, op)(skipna=False)
             assert got.dtype == want.dtype and got.index.equals(want.index), (op, got, want)
-            assert got.isna().tolist() == want.isna().tolist() and got["f"] == want["f"]
+            pd.testing.assert_series_equal(got, want)
+            assert [type(v) for v in got] == [type(v) for v in want]
     with pytest.raises(TypeError, match="pandas' options"):
         par.sum(np.arange(3.0), skipna=False)
     with pytest.raises(TypeError, match="min_count= is an option of sum"):
