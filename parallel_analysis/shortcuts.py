@@ -91,7 +91,7 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
         if isinstance(data.dtype, np.dtype) and data.dtype.kind in "mM":
             # pandas reduces such a frame's values as numpy does: numpy's scalar, not pandas'
             return _numpy_scalar(_reduce(data, axis, reducer, dict(options, **na_rules),
-                                         method, ddof), data.dtype)
+                                         method, ddof), data.dtype, method)
     def reduce(values: Any) -> Any:
         return map_reduce(None, with_accessor(values), reducer(_axis(values, axis)), **options)
 
@@ -100,14 +100,18 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     return reduce(data)
 
 
-def _numpy_scalar(value: Any, dtype: np.dtype) -> Any:
-    """A pandas Timestamp / Timedelta / NaT as numpy's datetime64 / timedelta64 of ``dtype``."""
+def _numpy_scalar(value: Any, dtype: np.dtype, method: str) -> Any:
+    """A pandas Timestamp / Timedelta / NaT as numpy's datetime64 / timedelta64 in ``dtype``'s
+    unit (a deviation of datetimes is a timedelta)."""
     import pandas as pd
 
+    unit = np.datetime_data(dtype)[0]
+    kind = "m" if dtype.kind == "m" or method in ("std", "var") else "M"
+    target = np.dtype(f"{kind}8[{unit}]")
     if value is pd.NaT:
-        return np.array("NaT", dtype)[()]
+        return np.array("NaT", target)[()]
     if isinstance(value, (pd.Timestamp, pd.Timedelta)):
-        return value.to_numpy().astype(dtype)
+        return value.to_numpy().astype(target)
     return value
 
 

@@ -535,7 +535,8 @@ def test_a_frame_of_times_reduced_whole_gives_numpys_scalars_as_pandas():
     stamps = pd.DataFrame({"a": pd.date_range("2020", periods=4),
                            "b": pd.date_range("2021", periods=4, unit="s")})
     for frame, ops in ((spans, ("sum", "mean", "std", "min", "max")),
-                       (stamps, ("mean", "min", "max"))):
+                       (stamps, ("mean", "std", "min", "max")),
+                       (stamps.iloc[:0], ("mean", "std", "min", "max"))):
         for op in ops:
             for options in ({}, {"skipna": False}):
                 want = getattr(frame, op)(axis=None, **options)
