@@ -366,6 +366,7 @@ def test_value_counts_of_frames_and_object_missing_values_as_pandas():
         pd.DataFrame({"c": ordered, "c2": ordered}),
         pd.DataFrame({"c": pd.Categorical(["a", "b", "a", None, "b"], categories=["b", "a", "u"]),
                       "k": [1, 2, 1, 2, 2]}),
+        pd.DataFrame({0: [1, 2, 1], 1: [10, 20, 10]})[[1, 0]],  # int labels, not positions
     ]
     for data in cases:
         for chunks in (1, 2, 3, len(data)):

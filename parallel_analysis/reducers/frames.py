@@ -106,8 +106,8 @@ def _frame_counts(state: pd.Series, dropna: bool) -> pd.Series:
     categorical column's categories with the values seen, those of dropped rows included)."""
     index = state.index
     keys = [f"key{i}" for i in range(index.nlevels)]  # our own labels: the names may repeat
-    combos = pd.DataFrame({k: index.get_level_values(i).array
-                           for i, k in enumerate(keys)})
+    combos = index.to_frame(index=False, allow_duplicates=True)  # levels by position, not
+    combos.columns = keys                                        # by name (ints are names)
     combos["count"] = state.to_numpy()
     counts = combos.groupby(keys, sort=False, dropna=dropna, observed=False)["count"].sum()
     names = list(index.names)
