@@ -512,19 +512,17 @@ def test_review_edges_of_the_mean_low_part_and_q_dtype():
     assert abs(got - np.median(x)) < 0.05
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32", "Float64", object])
-def test_ties_keep_the_value_pandas_keeps(dtype):
-    """Of equal values pandas' min/max keep numpy's choice for numbers (the later: -0.0 after
-    0.0) and the first in an object column (1 before 1.0)."""
-    for values in ([0.0, -0.0], [-0.0, 0.0], [0.0, -0.0, np.nan, 1.0], [1, 1.0, True]):
-        if dtype is not object and values[-1] is True:
-            continue
-        s = pd.Series(values, dtype=dtype)
+def test_ties_in_an_object_column_keep_the_first_as_pandas():
+    """Of equal values pandas' min/max of an object column keep the first (1 before 1.0,
+    np.float32(1.0) before np.float64(1.0)); which of 0.0 and -0.0 numpy's SIMD reduction
+    keeps depends on its lanes, and is not copied (README)."""
+    for values in ([1, 1.0, True], [1.0, 1], [np.float32(1.0), np.float64(1.0)],
+                   [1, np.float64(1.0)]):
+        s = pd.Series(values, dtype=object)
         for n in (1, 2, 3):
             for name in ("min", "max"):
                 got, want = getattr(par, name)(s, n=n, backend="serial"), getattr(s, name)()
                 assert type(got) is type(want) and got == want, (values, n, name, got, want)
-                assert np.signbit(float(got)) == np.signbit(float(want)), (values, n, name)
 
 
 def test_a_frame_of_times_reduced_whole_gives_numpys_scalars_as_pandas():

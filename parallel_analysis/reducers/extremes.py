@@ -86,10 +86,8 @@ class _Extreme(Reducer):
         if isinstance(b, Skipped):
             return a
         later = b.key < a.key if self._method == "min" else b.key > a.key
-        # of equal floats numpy's reduction (and so pandas') keeps the later: -0.0 after 0.0;
-        # an object column (Python floats) keeps the first, as pandas does
-        tie = not later and isinstance(b.key, np.floating) and b.key == a.key
-        return b if later or tie else a
+        return b if later else a  # of equal values the first, as pandas keeps in an object
+        # column (1 before 1.0); which zero numpy's SIMD reduction keeps is not copied
 
     def finalize(self, state):
         if isinstance(state, FrameExtremes):
