@@ -61,6 +61,9 @@ def _fill_value(value: Any, dtype: np.dtype) -> Any:
     which dask's ``full_like`` would do silently."""
     # pd.Timestamp, pd.Timedelta, pd.NaT: as numpy's own scalar
     src = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value)
+    if (src.dtype.kind in "mM") != (dtype.kind in "mM") and not _missing(src):
+        raise TypeError(f"boundary {value!r} cannot pad an array of dtype {dtype}: times pad "
+                        "times, numbers numbers")
     try:
         with np.errstate(invalid="ignore", over="ignore"):
             fill = src.astype(dtype, casting="unsafe")

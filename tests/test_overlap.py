@@ -354,6 +354,10 @@ def test_time_arrays_pad_with_nat_and_their_own_scalars_as_numpy_pads(dtype):
     wrong = np.timedelta64(1, "s") if dtype[0] == "d" else np.datetime64("2020-01-02")
     with pytest.raises(ValueError, match="not representable"):
         par.map_overlap(lambda c: c, x, 1, boundary=wrong, backend="serial")
+    for numbers, time in ((np.arange(4), pd.Timedelta("7ms")), (np.arange(4.0), stamp),
+                          (x, 7)):  # np.int64(7000000) == np.timedelta64(7000000, "us")
+        with pytest.raises(TypeError, match="cannot pad"):
+            par.map_overlap(lambda c: c, numbers, 1, boundary=time, backend="serial")
 
 
 def test_empty_input_runs_nothing():
