@@ -138,7 +138,7 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     if _pandas_only(source, by, agg, level):
         return source.groupby(by, level=level, sort=sort, dropna=dropna,
                               observed=observed).agg(agg)
-    by_index = _by_own_index(source, by, level)
+    key_index = _key_index(source, by, level)
     pandas_agg = functools.partial(_pandas_agg, by=by, level=level, sort=sort, dropna=dropna,
                                    observed=observed, agg=agg)  # ``by`` as given
     if level is not None and by is None:  # index levels, as keys named after them
@@ -160,9 +160,9 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     except (TypeError, ValueError, KeyError, NotImplementedError) as ours:
         _raise_pandas_error(pandas_agg, source)
         raise ours
-    if by_index and getattr(source.index, "freq", None) is not None:
+    if getattr(key_index, "freq", None) is not None:
         # pandas' groups of a DatetimeIndex with a freq are its own values: the freq stays
-        own = source.index.sort_values() if sort else source.index
+        own = key_index.sort_values() if sort else key_index
         if type(out.index) is type(own) and out.index.equals(own):
             out.index = own.set_names(out.index.names)
     return carried_over(out, source, pandas_agg)
@@ -179,39 +179,56 @@ def _raise_pandas_error(pandas_call: Callable[[Any], Any], frame: Any) -> None:
 
 def _pandas_agg(frame: Any, by: Any, level: Any, sort: bool, dropna: bool, observed: bool,
                 agg: Any) -> Any:
-    return frame.groupby(by, level=level, sort=sort, dropna=dropna, observed=observed).agg(agg)
+    return frame.groupby(rows_of_keys(by, frame), level=level, sort=sort, dropna=dropna,
+                         observed=observed).agg(agg)
+
+
+def rows_of_keys(by: Any, frame: Any) -> Any:
+    """``by`` for ``frame``, its keys that are values (arrays, Series) cut to ``frame``'s rows
+    when ``frame`` has none (the zero-row frame :func:`carried_over` asks pandas about)."""
+    if len(frame) or by is None:
+        return by
+    keys = [k if pd.api.types.is_hashable(k) and not isinstance(k, (pd.Index, pd.Series))
+            else k[:0] for k in keys_of(by)]
+    return keys if isinstance(by, list) else keys[0]
 
 
 def carried_over(out: Any, source: Any, pandas_call: Callable[[Any], Any]) -> Any:
     """``out`` with the ``attrs`` and ``flags`` pandas gives its own result, which it carries
     from the frame for some aggregations and not others (``sum`` keeps them, ``count`` and
-    lists of functions drop them): read from ``pandas_call`` on the frame's first row."""
+    lists of functions drop them): read from ``pandas_call`` on the frame's zero rows (no
+    group, so no callable of ``agg`` runs)."""
     if not isinstance(source, pd.DataFrame) or (
             not source.attrs and source.flags.allows_duplicate_labels):
         return out
     try:
-        theirs = pandas_call(source.iloc[:1])
-    except Exception:  # pandas refuses one row where it takes all: keep ours as they are
+        theirs = pandas_call(source.iloc[:0])
+    except Exception:  # pandas refuses no rows where it takes some: keep ours as they are
         return out
     out.attrs = copy.deepcopy(theirs.attrs)
     out.flags.allows_duplicate_labels = theirs.flags.allows_duplicate_labels
     return out
 
 
-def _by_own_index(df: Any, by: Any, level: Any) -> bool:
-    """Whether ``df`` is grouped by its own single-level index (by name, level or itself)."""
-    if not isinstance(df, pd.DataFrame) or df.index.nlevels != 1:
-        return False
+def _key_index(df: Any, by: Any, level: Any) -> pd.Index | None:
+    """The Index ``df`` is grouped by, when its one key is one: its own single-level index
+    (by name or level) or an Index given as the key; else None."""
+    if not isinstance(df, pd.DataFrame):
+        return None
     if by is None:
         levels = level if isinstance(level, list) else [level]
-        return len(levels) == 1 and (levels[0] in (0, -1) or levels[0] == df.index.name)
+        own = df.index.nlevels == 1 and len(levels) == 1 and (
+            levels[0] in (0, -1) or levels[0] == df.index.name)
+        return df.index if own else None
     keys = keys_of(by)
     if len(keys) != 1:
-        return False
+        return None
     key = keys[0]
-    if key is df.index:
-        return True
-    return isinstance(key, (str, int, tuple)) and key == df.index.name and key not in df.columns
+    if isinstance(key, pd.Index) and not isinstance(key, pd.MultiIndex):
+        return key
+    named = isinstance(key, (str, int, tuple)) and key == df.index.name and \
+        key not in df.columns and df.index.nlevels == 1
+    return df.index if named else None
 
 
 def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:

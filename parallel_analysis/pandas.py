@@ -194,7 +194,9 @@ class GroupByAccessor:
             return out
         return frames.carried_over(pd.DataFrame(
             {name: out[source] for name, source in rename.items()}, index=out.index),
-            self._df, lambda head: keys.groupby(head).agg(**named))
+            self._df, lambda head: head.groupby(frames.rows_of_keys(keys.by, head),
+                                                sort=keys.sort, dropna=keys.dropna,
+                                                group_keys=keys.group_keys).agg(**named))
 
     aggregate = agg
 

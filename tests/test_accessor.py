@@ -192,6 +192,14 @@ def test_agg_carries_what_pandas_carries(pool):
         got, want = par.groupby_agg(df, "i", agg, pool=pool), df.groupby("i").agg(agg)
         assert_frame_equal(got, want, check_exact=True)
         assert got.attrs == want.attrs
+    for by in (df["i"].to_numpy(), df.index, df.index.copy()):  # keys that are values
+        got, want = par.groupby_agg(df, by, "sum", pool=pool), df.groupby(by).agg("sum")
+        assert_frame_equal(got, want, check_exact=True)
+        assert got.attrs == want.attrs
+        assert getattr(got.index, "freq", None) == getattr(want.index, "freq", None)
+    sizes: list = []
+    par.groupby_agg(df, "i", lambda v: sizes.append(len(v)) or 0, backend="serial")
+    assert sizes == [1] * 6  # no extra call on a probe's group
     renamed = df.par(pool=pool).groupby("i").agg(s=("v", "sum"))
     assert_frame_equal(renamed, df.groupby("i").agg(s=("v", "sum")))
     assert renamed.attrs == df.groupby("i").agg(s=("v", "sum")).attrs
