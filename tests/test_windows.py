@@ -323,8 +323,8 @@ def test_a_frame_pandas_cannot_roll_gets_pandas_error_for_its_first_such_column(
 def test_the_accessor_takes_pandas_parameters_by_position():
     s = pd.Series(np.arange(40.0))  # whole numbers: sums exact in any order
     pd.testing.assert_series_equal(
-        s.par(backend="thread", n=3).rolling(5, 2, True, None, None, "both").sum(),
-        s.rolling(5, 2, True, None, None, "both").sum(), check_exact=True)
+        s.par(backend="thread", n=3).rolling(5, 2, True, closed="both").sum(),
+        s.rolling(5, 2, True, closed="both").sum(), check_exact=True)  # (pandas 2: axis at 6)
 
 
 def test_std_of_constant_windows_is_fragile_in_pandas_itself():

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..reducers.kinds import pandas_version
 from .failures import NOTE_PREFIX, Failure
 from .results import unpack
 
@@ -44,11 +45,6 @@ PRIVATE_NAMES = {
 }
 
 
-def _pandas_version() -> tuple[int, int]:
-    major, minor = pd.__version__.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-
-
 def missing_private_names() -> list[str]:
     """The private pandas names :data:`PRIVATE_NAMES` lists that this pandas lacks."""
     import importlib
@@ -65,7 +61,7 @@ def missing_private_names() -> list[str]:
 @functools.cache
 def hooks_usable() -> bool:
     """Whether this pandas is one the hooks were tested with and has all their names."""
-    return _pandas_version() in PANDAS_TESTED and not missing_private_names()
+    return pandas_version() in PANDAS_TESTED and not missing_private_names()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..plan import Chunked
+from ..reducers.kinds import pandas_version
 from ..split import Groups, keys_of
 from .assembly import Recorder, replayer
 from .failures import Failure, note
@@ -61,7 +62,7 @@ class GroupKeys:
                 return False
             if k not in df.columns and k not in levels:
                 return False
-            if int(pd.__version__.split(".")[0]) < 3 and k in df.columns and isinstance(
+            if pandas_version() < (3, 0) and k in df.columns and isinstance(
                     df[k].dtype, pd.CategoricalDtype):
                 return False  # observed=False before pandas 3: a chunk would add empty groups
         return len(keys) > 0

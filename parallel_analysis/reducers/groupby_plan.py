@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .kinds import pandas_version
+
 #: Aggregations merged from small per-group partials; the key is the merge function.
 SIMPLE = {"sum": "sum", "count": "sum", "size": "sum", "min": "min", "max": "max",
            "first": "first", "last": "last", "prod": "prod"}
@@ -54,7 +56,7 @@ def plan_outputs(agg: Any, keys: list, columns: pd.Index) -> AggPlan:
         flat = not any(isinstance(f, (list, tuple)) for f in agg.values())
         missing = [c for c in agg if c not in columns]
         if missing:  # pandas' own message (pandas 2 said "Column(s)")
-            what = "Label" if int(pd.__version__.split(".")[0]) >= 3 else "Column"
+            what = "Label" if pandas_version() >= (3, 0) else "Column"
             raise KeyError(f"{what}(s) {missing!r} do not exist")
         outs = []
         for c, funcs in agg.items():

@@ -50,6 +50,14 @@ class Kind(NamedTuple):
     result: np.dtype
 
 
+def pandas_version() -> tuple[int, int]:
+    """pandas' (major, minor) version: where its behaviour differs by version."""
+    import pandas as pd
+
+    major, minor = pd.__version__.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
 def kind_of(dtype: Any) -> Kind:
     """The :class:`Kind` of a pandas column of ``dtype``."""
     import pandas as pd
