@@ -321,6 +321,7 @@ def test_a_frame_pandas_cannot_roll_gets_pandas_error_for_its_first_such_column(
 
 
 def test_the_accessor_takes_pandas_parameters_by_position():
+    import parallel_analysis.pandas  # noqa: F401  the accessor
     s = pd.Series(np.arange(40.0))  # whole numbers: sums exact in any order
     pd.testing.assert_series_equal(
         s.par(backend="thread", n=3).rolling(5, 2, True, closed="both").sum(),
