@@ -8,6 +8,9 @@ errors named by group key. Serial, thread and process pools, every chunking and 
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 from hypothesis import given
@@ -119,6 +122,11 @@ def test_object_keys_name_groups_as_the_whole_frame_does(pools):
                       "j": [1, 1, 2, 2, 1, 1], "v": np.arange(6.0)}),
         pd.DataFrame({"k": np.array(["o2", None, np.int64(1), "o2", np.int64(1)], dtype=object),
                       "j": [1, 2, 1, 2, 1], "v": np.arange(5.0)}),
+        # equal hashes once a chunk infers Timestamps; Decimal beside an equal int
+        pd.DataFrame({"k": np.array([np.datetime64("2020-01-01"), datetime(2020, 1, 1), "z"],
+                                    dtype=object), "j": [1, 2, 1], "v": np.arange(3.0)}),
+        pd.DataFrame({"k": np.array([Decimal("1"), np.int64(1), "z"], dtype=object),
+                      "j": [1, 2, 1], "v": np.arange(3.0)}),
     ]
     name_of = lambda g: repr(g.name)  # noqa: E731
     is_float = lambda x: x * 0 + float(isinstance(x.name, float))  # noqa: E731
