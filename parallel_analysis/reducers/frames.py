@@ -81,22 +81,25 @@ def _append(a: pd.Index, b: pd.Index) -> pd.Index:
     return a.append(b)
 
 
-#: Marks a missing key by its kind: pandas' value_counts counts None, NaN and pd.NA apart.
-_MISSING = object()
-
-
 def _first_appearance_codes(index: pd.Index) -> np.ndarray:
     """Each value's number in order of first appearance, equal values equal, as pandas'
-    hashtable keys them (an object index's missing values apart by kind)."""
-    if index.dtype == object and not isinstance(index, pd.MultiIndex) and \
-            int(index.isna().sum()) > 1:
-        seen: dict = {}
-        keys = ((_MISSING, "nan" if isinstance(v, float) else type(v))
-                if v is None or v is pd.NA or v is pd.NaT or v != v else v
-                for v in index.to_numpy())
-        return np.fromiter((seen.setdefault(k, len(seen)) for k in keys), np.int64,
-                           len(index))
-    return index.factorize(use_na_sentinel=False)[0]
+    hashtable keys them (an object index's missing values apart by kind: None, NaN, pd.NA)."""
+    if index.dtype != object or isinstance(index, pd.MultiIndex):
+        return index.factorize(use_na_sentinel=False)[0]
+    missing = np.asarray(index.isna())
+    if missing.sum() < 2:
+        return index.factorize(use_na_sentinel=False)[0]
+    values = index.to_numpy()
+    kinds = np.array(["nan" if isinstance(v, float) else type(v).__name__
+                      for v in values[missing]], dtype=object)  # the missing values only
+    provisional = np.empty(len(values), np.int64)
+    present = pd.factorize(values[~missing])[0]
+    provisional[~missing] = present
+    provisional[missing] = pd.factorize(kinds)[0] + (present.max() + 1 if present.size else 0)
+    _, first, inverse = np.unique(provisional, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse]
 
 
 def _frame_counts(state: pd.Series, dropna: bool) -> pd.Series:
