@@ -240,6 +240,10 @@ def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 40
         raise TypeError("give method= (numpy's name) or interpolation= (pandas'), not both")
     reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size,
                          method=method or interpolation or "linear")
+    frame = local_value(data)
+    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)
+    if getattr(frame, "ndim", 0) == 2 and blocks is not None:  # pandas' dtype follows them
+        reducer.blocks = [list(block.mgr_locs.as_array) for block in blocks]
     return map_reduce(None, with_accessor(data), reducer, **options)
 
 

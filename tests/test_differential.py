@@ -979,7 +979,9 @@ def test_dataframe_quantile(pool, backend, exact):
     # pandas takes a dtype's columns together: one NaN makes every float32 column float32
     singles = pd.DataFrame({"a": np.arange(4, dtype=np.float32), "c": np.arange(4.0),
                             "b": np.array([1, 2, np.nan, 4], np.float32)})
-    for frame in (df, df.iloc[:0], df[["t", "f"]], singles, singles[["a", "c"]]):
+    assigned = singles[["a", "c"]].copy()
+    assigned["b"] = singles["b"]  # a block of its own: pandas' dtype follows the blocks
+    for frame in (df, df.iloc[:0], df[["t", "f"]], singles, singles[["a", "c"]], assigned):
         for q in (0.5, [0.25, 0.75]):
             want = run(lambda f=frame, q=q: f.quantile(q))
             for n in edge_chunkings(backend):

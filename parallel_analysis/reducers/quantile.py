@@ -74,6 +74,7 @@ class Quantile(Reducer):
         self.exact = bool(exact)
         self.sketch_size = int(sketch_size)
         self.method = method
+        self.blocks: list | None = None  # a frame's column positions per block (par.quantile)
 
     def partial(self, chunk) -> QuantileState | FrameQuantiles:
         if is_pandas(chunk):
@@ -203,17 +204,25 @@ class Quantile(Reducer):
         out = pd.DataFrame({i: listed._pandas(column).array
                             for i, column in enumerate(state.columns)},
                            index=pd.Index(qs, dtype=np.float64))
-        _as_blocks(out, state)
+        _as_blocks(out, state, self.blocks)
         out.columns = state.template.columns
         return out.iloc[0] if np.ndim(self.q) == 0 else out
 
 
-def _as_blocks(out: Any, state: FrameQuantiles) -> None:
-    """pandas takes the quantiles of a frame's columns of one dtype together (one block): a
-    missing value in any float32 (float16) column makes every one of them float32 (float16),
-    as one alone would its own column; without one numpy's float64 stays."""
+def _as_blocks(out: Any, state: FrameQuantiles, blocks: list | None) -> None:
+    """pandas takes the quantiles of a frame's block of columns together: a missing value in
+    any column of a float32 (float16) block makes all its columns float32 (float16); without
+    one numpy's float64 stays. ``blocks``: the frame's column positions per block (None: one
+    block per dtype, as pandas' constructors consolidate them)."""
     dtypes = list(state.template.dtypes)
-    missing = {d for d, column in zip(dtypes, state.columns) if column.na is not None}
-    for i, dtype in enumerate(dtypes):
-        if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype in missing:
-            out[i] = out[i].astype(dtype)
+    if blocks is None or sum(map(len, blocks)) != len(dtypes):
+        by_dtype: dict = {}
+        for i, dtype in enumerate(dtypes):
+            by_dtype.setdefault(str(dtype), []).append(i)
+        blocks = list(by_dtype.values())
+    for block in blocks:
+        dtype = dtypes[block[0]]
+        if isinstance(dtype, np.dtype) and dtype.kind == "f" and \
+                any(state.columns[i].na is not None for i in block):
+            for i in block:
+                out[i] = out[i].astype(dtype)
