@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..reducers.extremes import is_missing
 from ..split import keys_of
 
 
@@ -101,7 +102,7 @@ def chunk_names(grouped: Any, rule: NameRule | None) -> list | None:
             continue
         raw = np.asarray(_values_of(frame, key), dtype=object)
         picked = [raw[r] if r >= 0 else np.nan for r in first]
-        picked = [np.nan if _is_missing(v) else v for v in picked]
+        picked = [np.nan if is_missing(v) else v for v in picked]
         if rule.levels is not None:  # several keys: the level's own element of that value
             by_value = rule.levels[i]
             picked = [_lookup(by_value, v) for v in picked]
@@ -117,11 +118,6 @@ def _lookup(by_value: dict, value: Any) -> Any:
         return by_value.get(value, value)
     except TypeError:
         return value
-
-
-def _is_missing(value: Any) -> bool:
-    missing = pd.isna(value) if np.ndim(value) == 0 else False
-    return missing is True or missing is np.True_
 
 
 class Named:

@@ -61,7 +61,7 @@ class _Extreme(Reducer):
         import pandas as pd
 
         value = getattr(series, self._method)()
-        if _is_missing(value):
+        if is_missing(value):
             return Skipped(value)
         if isinstance(series.dtype, pd.CategoricalDtype):  # ordered: pandas refused otherwise
             codes = series.cat.codes.to_numpy()
@@ -106,7 +106,7 @@ class _Extreme(Reducer):
         return getattr(row, self._method)()
 
 
-def _is_missing(x: Any) -> bool:
+def is_missing(x: Any) -> bool:
     """A scalar NaN / NaT / NA (pandas objects and arrays are never 'missing' as a whole)."""
     try:
         import pandas as pd
