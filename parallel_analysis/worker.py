@@ -110,14 +110,21 @@ def write_rows(job: Job, spec: Any, value: Any) -> None:
             "value: return one dtype from every chunk (e.g. .astype(...)), or use map_chunks "
             "and np.concatenate, which promotes"
         )
-    np.copyto(target, value, casting=job.cast)
+    try:
+        np.copyto(target, value, casting=job.cast)
+    except OverflowError as err:  # numpy 2.5 checks a datetime unit's range itself
+        raise _lossy(value, target, spec) from err
     if job.cast == "safe" and _may_lose(value.dtype, target.dtype) and not _round_trips(
             target, value):
-        raise TypeError(
-            f"map_array: func returned {value.dtype} for chunk {spec.index}, but the output is "
-            f"{target.dtype} (the first chunk's dtype), which does not hold these values "
-            "exactly (numpy calls the cast safe; it rounds integers past 2**53 and wraps dates "
-            "past the unit's range): return one dtype from every chunk (e.g. .astype(...))")
+        raise _lossy(value, target, spec)
+
+
+def _lossy(value: np.ndarray, target: np.ndarray, spec: Any) -> TypeError:
+    return TypeError(
+        f"map_array: func returned {value.dtype} for chunk {spec.index}, but the output is "
+        f"{target.dtype} (the first chunk's dtype), which does not hold these values exactly "
+        "(numpy calls the cast safe; it rounds integers past 2**53 and wraps dates past the "
+        "unit's range): return one dtype from every chunk (e.g. .astype(...))")
 
 
 def _may_lose(source: np.dtype, target: np.dtype) -> bool:
