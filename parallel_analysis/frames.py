@@ -142,7 +142,7 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     pandas_agg = functools.partial(_pandas_agg, by=by, level=level, sort=sort, dropna=dropna,
                                    observed=observed, agg=agg)  # ``by`` as given
     if level is not None and by is None:  # index levels, as keys named after them
-        df = local_value(df)  # (a Shared frame's view: its levels become columns of a copy)
+        df = source  # (a Shared frame's view: its levels become columns of a copy)
         levels = level if isinstance(level, list) else [level]
         keys = [df.index.get_level_values(lv) for lv in levels]
         by = keys if isinstance(level, list) else keys[0]
