@@ -90,8 +90,8 @@ class _Accessor:
             said = ", ".join(f"{k}={v!r}" for k, v in given.items())
             raise TypeError(f"df.par.rolling does not take {said}: call pandas' own "
                             f".rolling(..., {said}), or drop it to run in parallel")
-        taken = {k: bound.arguments.get(k, ROLLING.parameters[k].default)
-                 for k in ("min_periods", "center", "closed")}
+        bound.apply_defaults()
+        taken = bound.arguments
         return PandasRolling(self._obj, window, taken["min_periods"], taken["center"],
                              taken["closed"], {**self._options.given(), **options})
 
@@ -194,9 +194,8 @@ class GroupByAccessor:
             return out
         return frames.carried_over(pd.DataFrame(
             {name: out[source] for name, source in rename.items()}, index=out.index),
-            self._df, lambda head: head.groupby(frames.rows_of_keys(keys.by, head),
-                                                sort=keys.sort, dropna=keys.dropna,
-                                                group_keys=keys.group_keys).agg(**named))
+            self._df, lambda head: replace(keys, by=frames.rows_of_keys(keys.by, head))
+            .groupby(head).agg(**named))
 
     aggregate = agg
 

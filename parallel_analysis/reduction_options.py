@@ -78,10 +78,8 @@ def pandas_na(data: Any, reduce: Callable[[Any], Any], method: str, ddof: int | 
             (value.iloc[:0].count() if frame else 0)
         few = counts < rules["min_count"]
     kwargs = {"ddof": ddof} if ddof is not None else {}
-    dtypes = list(value.dtypes) if frame else [value.dtype]
-    objects = np.array([d == np.dtype(object) for d in dtypes]) if frame else \
-        dtypes[0] == np.dtype(object)
-    if np.any(np.asarray(missing) & objects):
+    objects = [d == np.dtype(object) for d in (value.dtypes if frame else [value.dtype])]
+    if np.any(np.atleast_1d(missing) & np.array(objects)):
         return getattr(value, method)(**rules, **kwargs)
 
     def answer(column: Any, too_few: bool) -> Any:

@@ -92,6 +92,7 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
             # pandas reduces such a frame's values as numpy does: numpy's scalar, not pandas'
             return _numpy_scalar(_reduce(data, axis, reducer, dict(options, **na_rules),
                                          method, ddof), data.dtype, method)
+
     def reduce(values: Any) -> Any:
         return map_reduce(None, with_accessor(values), reducer(_axis(values, axis)), **options)
 
@@ -238,12 +239,12 @@ def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 40
     but ``"linear"``)."""
     if method is not None and interpolation is not None:
         raise TypeError("give method= (numpy's name) or interpolation= (pandas'), not both")
-    reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size,
-                         method=method or interpolation or "linear")
     frame = local_value(data)
-    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)
-    if getattr(frame, "ndim", 0) == 2 and blocks is not None:  # pandas' dtype follows them
-        reducer.blocks = [list(block.mgr_locs.as_array) for block in blocks]
+    blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)  # pandas' dtypes follow them
+    reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size,
+                         method=method or interpolation or "linear",
+                         blocks=[list(b.mgr_locs.as_array) for b in blocks]
+                         if getattr(frame, "ndim", 0) == 2 and blocks is not None else None)
     return map_reduce(None, with_accessor(data), reducer, **options)
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .reducers.base import is_pandas
+
 
 @dataclass
 class Spec:
@@ -59,10 +61,6 @@ def copy_on_write(frame: Any) -> Any:
     return view
 
 
-def _is_pandas(value: Any) -> bool:
-    return type(value).__module__.startswith("pandas") and hasattr(value, "iloc")
-
-
 @dataclass
 class Local(Spec):
     """A chunk carried by value (in-process: no copy; to a process: pickled)."""
@@ -70,7 +68,7 @@ class Local(Spec):
     value: Any = None
 
     def load(self) -> Any:
-        if _is_pandas(self.value):
+        if is_pandas(self.value) and hasattr(self.value, "iloc"):  # a frame or Series
             return copy_on_write(self.value)
         return readonly(self.value)  # an array unpickled in a worker is writable again
 

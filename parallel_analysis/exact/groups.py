@@ -33,7 +33,7 @@ from ..reducers.kinds import pandas_version
 from ..split import Groups, keys_of
 from .assembly import Recorder, replayer
 from .failures import Failure, note
-from .group_names import chunk_names, named, whole_frame_names
+from .group_names import NameRule, chunk_names, named, whole_frame_names
 from .results import pack, unpack
 from .running import Runner, curried, desc_of, group_chunks, job
 
@@ -110,7 +110,7 @@ class _Guarded:
 
 
 def _w_apply(chunk: pd.DataFrame, keys: GroupKeys, f: Callable, hooks: bool,
-             typed: bool, names: dict | None) -> Any:
+             typed: bool, names: NameRule | None) -> Any:
     cg = keys.groupby(chunk)
     f = named(f, cg, names)
     rec = _Guarded(f) if hooks else Recorder(f, WHAT)
@@ -157,7 +157,7 @@ def groupby_apply(df: pd.DataFrame, keys: GroupKeys, func: Any, runner: Runner,
 # -- transform -------------------------------------------------------------------------------
 
 def _w_transform(chunk: pd.DataFrame, keys: GroupKeys, f: Callable, fast: bool,
-                 names: dict | None) -> Any:
+                 names: NameRule | None) -> Any:
     from pandas.core.groupby.generic import _wrap_transform_general_frame
 
     cg = keys.groupby(chunk)

@@ -61,7 +61,7 @@ class Quantile(Reducer):
     arrow_as_pandas = True
 
     def __init__(self, q: Any = 0.5, exact: bool = False, sketch_size: int = 4096,
-                 method: str = "linear"):
+                 method: str = "linear", blocks: list | None = None):
         q_arr = np.asarray(q, dtype=float)
         if np.any((q_arr < 0) | (q_arr > 1)) or np.any(np.isnan(q_arr)):
             raise ValueError(f"quantiles must be in the range [0, 1], got {q!r}")
@@ -74,7 +74,7 @@ class Quantile(Reducer):
         self.exact = bool(exact)
         self.sketch_size = int(sketch_size)
         self.method = method
-        self.blocks: list | None = None  # a frame's column positions per block (par.quantile)
+        self.blocks = blocks  # a frame's column positions per block (its dtypes follow them)
 
     def partial(self, chunk) -> QuantileState | FrameQuantiles:
         if is_pandas(chunk):
