@@ -205,6 +205,8 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
         while pending:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
             _collect_done(done, pending, submitted, backend, collect, run)
+            if not done:
+                backend.check_workers()
             overdue = _overdue_running(backend, map_id, run.timeout) if run.timeout else None
             if overdue is not None:
                 stopped_worker = backend.stop_worker(overdue[0])

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -356,6 +357,35 @@ def test_a_submitted_call_that_kills_its_workers_is_a_worker_crash(dpool, client
     finally:
         _healthy(client)
     assert dpool.submit(sum, [1, 2]).result(timeout=60) == 3
+
+
+def test_a_cluster_left_without_workers_ends_the_map_with_an_error(monkeypatch):
+    """Dask queues tasks for workers that may never come: a map on a cluster scaled to zero
+    (under it, or before it) is a WorkerCrashedError that says what to do, not a hang; and the
+    pool works once the cluster has workers again."""
+    import parallel_analysis.backends.dask_cluster as dask_cluster
+
+    monkeypatch.setattr(dask_cluster, "WAIT_FOR_WORKERS", 3.0)
+    monkeypatch.setattr(dask_cluster, "VACANCY_CHECK", 0.5)
+
+    def waits(chunk):
+        time.sleep(30)  # its worker is retired long before
+        return len(chunk)
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as local, \
+            distributed.Client(local, set_as_default=False, timeout=4) as own, \
+            par.Pool(backend="dask", client=own) as pool:
+        assert pool.map_chunks(len, np.arange(10), n=2) == [5, 5]
+        threading.Timer(1.0, lambda: local.scale(0)).start()
+        with pytest.raises(WorkerCrashedError, match=r"no workers for \d+ s.*scale the cluster"):
+            pool.map_chunks(waits, np.arange(10), n=2)  # workers lost under the map
+        assert wait_until(lambda: not own.scheduler_info(n_workers=-1)["workers"], timeout=10)
+        with pytest.raises(WorkerCrashedError, match="no workers"):
+            pool.map_chunks(len, np.arange(10), n=2)  # no worker takes its data
+        local.scale(1)
+        own.wait_for_workers(1, timeout=60)
+        assert pool.map_chunks(len, np.arange(10), n=2) == [5, 5]
 
 
 def wait_until(predicate, timeout: float) -> bool:

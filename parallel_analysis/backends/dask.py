@@ -38,7 +38,15 @@ from ..share import local_value
 from ..split import take_rows
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, call_crash_error, crash_error
-from .dask_cluster import close_cluster, connect, import_distributed, wait_for_workers, watch_exits
+from .dask_cluster import (
+    Vacancy,
+    close_cluster,
+    connect,
+    import_distributed,
+    no_workers_error,
+    wait_for_workers,
+    watch_exits,
+)
 from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch, subclass_of
 from .pickling import dumps_job, dumps_specs, loads_outcomes
 
@@ -86,6 +94,7 @@ class DaskBackend(Backend):
         self._live: dict[str, tuple] = {}  # key → (future, chunk) scattered for a running map
         self._inflight: dict[int, set] = {}  # map id → its dask futures running or queued
         self._job: tuple[bytes | None, Any] = (None, None)  # the last big job, scattered once
+        self._vacancy = Vacancy(self._client)
 
     @property
     def client(self) -> Any:
@@ -96,6 +105,13 @@ class DaskBackend(Backend):
         """Worker threads in the cluster now (what ``Pool.workers`` reports)."""
         workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+    def total_workers(self) -> int:
+        """Worker processes in the cluster now."""
+        return len(self._client.scheduler_info(n_workers=-1).get("workers", {}))
+
+    def check_workers(self) -> None:
+        self._vacancy.check()
 
     @property
     def parallelism(self) -> int:
@@ -149,9 +165,12 @@ class DaskBackend(Backend):
     def _scatter(self, values: Any) -> Any:
         """``client.scatter``, tried again when it meets a worker that is going away."""
         for attempt in range(RELAUNCH_TRIES):
+            start = time.monotonic()
             try:
                 return self._client.scatter(values, hash=False)
-            except OSError:  # CommClosedError and friends
+            except OSError as exc:  # CommClosedError and friends; TimeoutError with no worker
+                if isinstance(exc, TimeoutError) and not self.total_workers():
+                    raise no_workers_error(time.monotonic() - start) from exc
                 if attempt + 1 == RELAUNCH_TRIES:
                     raise
                 time.sleep(RELAUNCH_PAUSE)

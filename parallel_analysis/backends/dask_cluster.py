@@ -1,24 +1,31 @@
 """backends.dask_cluster: finding or starting the dask cluster a DaskBackend submits to. Layer:
-backends (imports cpus; distributed when called).
+backends (imports cpus and errors; distributed when called).
 
 Kept apart from the backend itself: connecting (a client given, a scheduler's address, or a
 LocalCluster of our own), waiting for the first worker and closing what we started are one
-concern; submitting and retrying batches are another.
+concern, and so is telling a cluster left with no workers from a busy one; submitting and
+retrying batches are another.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import weakref
 from collections import deque
 from typing import Any
 
 from ..cpus import available_cpus
+from ..errors import WorkerCrashedError
 
 #: Seconds to wait for a cluster to have at least one worker before giving up: long enough for
 #: a LocalCluster to spawn its processes on a loaded machine, short enough to report a scheduler
 #: with no workers instead of hanging the first map.
 WAIT_FOR_WORKERS = 60.0
+
+#: Seconds between the checks, while a map waits, that the cluster still has a worker.
+VACANCY_CHECK = 2.0
 
 #: Seconds to wait for a LocalCluster we started to close.
 CLOSE_TIMEOUT = 20.0
@@ -98,6 +105,49 @@ def watch_exits(cluster: Any) -> deque:
 def wait_for_workers(client: Any) -> None:
     """Return once the cluster has a worker; TimeoutError after :data:`WAIT_FOR_WORKERS`."""
     client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+
+
+def no_workers_error(seconds: float) -> WorkerCrashedError:
+    """The error of a map (or a scatter) that met a cluster without workers."""
+    return WorkerCrashedError(
+        f"the dask cluster has had no workers for {seconds:.0f} s, so the map's chunks cannot "
+        "run: start workers for its scheduler or scale the cluster up (cluster.scale(n)), then "
+        "map again")
+
+
+class Vacancy:
+    """Ends a map that waits on a cluster left without workers (all retired, scaled to zero,
+    or dead and not restarted): dask queues its tasks for workers that may never come. A
+    cluster empty for less than :data:`WAIT_FOR_WORKERS` (nannies restarting their workers,
+    an adaptive cluster scaling up) is waited for."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._checked = -math.inf
+        self._empty_since: float | None = None
+
+    def check(self) -> None:
+        """Raise :func:`no_workers_error` once the cluster has been empty too long; asks the
+        scheduler at most every :data:`VACANCY_CHECK` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked < VACANCY_CHECK:
+                return
+            self._checked = now
+        try:
+            workers = self._client.scheduler_info(n_workers=-1).get("workers")
+        except Exception:  # no answer: the map's own futures will tell what went wrong
+            return
+        with self._lock:
+            if workers:
+                self._empty_since = None
+                return
+            if self._empty_since is None:
+                self._empty_since = now
+            empty_for = now - self._empty_since
+        if empty_for >= WAIT_FOR_WORKERS:
+            raise no_workers_error(empty_for)
 
 
 def close_cluster(cluster: Any) -> None:
