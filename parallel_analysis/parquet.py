@@ -1,6 +1,6 @@
 """parquet: lazy Parquet sources whose chunks are row groups, read inside the workers. Layer:
-share (imports cuts, split, specs, errors and parquet_dictionaries; pyarrow and pandas inside
-the functions).
+share (imports cuts, split, specs, errors, arrow_dtypes, parquet_dictionaries and parquet_nulls;
+pyarrow and pandas inside the functions).
 
 ``par.from_parquet(path)`` (:mod:`.parquet_footers`) reads only the files' footers in the
 caller (row counts, sizes, schema) and returns a lazy source. A map plans its chunks from that
@@ -25,7 +25,10 @@ numbers rows across all files and chunks), so concatenating the chunks gives
 ``pd.read_parquet(path, columns=..., filters=...)``. Categorical columns get the categories
 pandas gives the whole dataset, in every chunk: hive partition columns (``key=value`` folders)
 every value found in the folders' names, and dictionary columns the union of every row group's
-dictionary (:meth:`ParquetSource.unify_dictionaries`), so codes mean the same in every chunk.
+dictionary (:meth:`ParquetSource.settle_dtypes`), so codes mean the same in every chunk. An
+integer or boolean column holding a null anywhere in the rows read is float64 or object in
+every chunk, as ``pd.read_parquet`` converts the whole (:mod:`.parquet_nulls`), even in a chunk
+without nulls.
 
 A file is read only as it was when ``from_parquet`` read its footer: its size and modification
 time are checked before each read, and the rows read against the footer's counts, so a file
@@ -38,10 +41,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .arrow_dtypes import as_whole
 from .cpus import available_cpus
 from .cuts import balanced_cuts, capped_cuts
 from .errors import SourceChangedError
 from .parquet_dictionaries import fragment, united_categories
+from .parquet_nulls import null_promotions
 from .specs import Spec
 from .split import Chunking
 
@@ -83,6 +88,7 @@ class ReadOptions:
     index_name: Any = None
     range_index: bool = True  # True: number rows by their position in the dataset
     categories: dict = field(default_factory=dict)  # column -> the dataset's CategoricalDtype
+    promoted: dict = field(default_factory=dict)  # int/bool column with nulls -> float64/object
 
     def read(self, row_groups: tuple, position: int, rows: int | None = None) -> Any:
         """The rows of ``row_groups`` as a DataFrame; ``rows``: how many the footers promised."""
@@ -124,6 +130,7 @@ class ReadOptions:
         for name, dtype in self.categories.items():
             if name in frame.columns:
                 frame[name] = frame[name].astype(dtype)
+        as_whole(frame, self.promoted)
         if self.range_index:
             start = self.index_start + self.index_step * position
             frame.index = pd.RangeIndex(start, start + self.index_step * rows, self.index_step,
@@ -158,6 +165,7 @@ class ParquetSource:
     row_groups: list
     options: ReadOptions
     paths: list = field(default_factory=list)
+    null_counts: list = field(default_factory=list)  # per row group: column -> nulls (footers)
     _counts: list | None = None
     _unified: bool = False
 
@@ -195,7 +203,7 @@ class ParquetSource:
         """The frame ``pd.read_parquet`` gives when no row passes (no file, every row group
         filtered out): the columns, dtypes and index kind, no rows. A map over a source without
         rows computes on it, as it would on an empty DataFrame."""
-        self.unify_dictionaries()
+        self.settle_dtypes()
         table = self.options.schema.empty_table()
         if self.options.columns is not None:
             table = table.select(self.options.columns)
@@ -209,7 +217,7 @@ class ParquetSource:
         so a chunk may exceed ``size`` or ``nbytes`` when one row group does.
         """
         chunking = Chunking(n, size, nbytes)
-        self.unify_dictionaries()
+        self.settle_dtypes()
         counts = self._row_counts()
         groups = [(rg, c) for rg, c in zip(self.row_groups, counts) if c > 0]
         if not groups:
@@ -230,12 +238,15 @@ class ParquetSource:
             row += rows
         return specs
 
-    def unify_dictionaries(self) -> None:
-        """Give every chunk the categories ``pd.read_parquet`` gives the whole dataset (see
-        :mod:`.parquet_dictionaries`); once per source, before its first chunks are planned."""
+    def settle_dtypes(self) -> None:
+        """Give every chunk the categories and the dtypes ``pd.read_parquet`` gives the whole
+        dataset (see :mod:`.parquet_dictionaries` and :mod:`.parquet_nulls`); once per source,
+        before its first chunks are planned."""
         if not self._unified:
             self._unified = True
             self.options.categories.update(united_categories(self.row_groups, self.options))
+            self.options.promoted.update(
+                null_promotions(self.row_groups, self.null_counts, self.options))
 
     def _row_counts(self) -> list[int]:
         """Rows per row group; with a filter, the rows that pass it (reads the filter columns).

@@ -2,8 +2,9 @@
 share (imports parquet; pyarrow inside the functions).
 
 Only the footers are read in the caller: each row group's row count and the uncompressed size of
-the asked columns (what chunks are balanced by), the schema, and how the index is stored, so
-that chunks read in the workers get the index ``pd.read_parquet`` would give them.
+the asked columns (what chunks are balanced by), the schema, how the index is stored, so that
+chunks read in the workers get the index ``pd.read_parquet`` would give them, and the nulls of
+integer and boolean columns, which decide their dtype (:mod:`.parquet_nulls`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from .parquet import ParquetSource, ReadOptions, RowGroup
 from .parquet_dictionaries import categories_dtype
+from .parquet_nulls import footer_null_counts, wanted_columns
 
 
 def _expand(path: str | os.PathLike | list) -> list[str] | str:
@@ -80,7 +82,7 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
         if missing:
             raise KeyError(f"columns {missing} are not in the Parquet data; it has "
                            f"{dataset.schema.names}")
-    row_groups, files = [], []
+    row_groups, files, footers = [], [], []
     for fragment in dataset.get_fragments(filter=expression):
         files.append(fragment.path)
         info = dataset.filesystem.get_file_info(fragment.path)
@@ -93,11 +95,14 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
             row_groups.append(RowGroup(fragment.path, rg_id, metadata.row_group(rg_id).num_rows,
                                        _column_bytes(metadata, rg_id, columns),
                                        fragment.partition_expression, stamp))
+            footers.append((metadata, rg_id))
     options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression,
                           categories=_partition_categories(where, dataset, columns))
     _index_options(options, dataset.schema, single_file=len(files) == 1 and expression is None,
                    columns=columns)
-    return ParquetSource(row_groups, options, files)
+    wanted = wanted_columns(options)
+    null_counts = [footer_null_counts(metadata, rg_id, wanted) for metadata, rg_id in footers]
+    return ParquetSource(row_groups, options, files, null_counts)
 
 
 def _partition_categories(paths: Any, dataset: Any, columns: list | None) -> dict:

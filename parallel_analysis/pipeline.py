@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import auto
+from .arrow_dtypes import promotions
 from .backends import AUTO, Backend
 from .insights import RunStats, finish_run, timed_run
 from .map import Run, check_timeout, execute
@@ -59,6 +60,7 @@ def run(call: MapCall, backend_for: Callable[[str], Backend], name: str,
         memory: auto.Memory | None = None) -> tuple[Any, RunStats, str]:
     """The result of ``call`` on the backend ``name`` (built by ``backend_for``), its stats, and
     the backend it ran on (``auto``'s choice, which ``memory`` keeps for the next map)."""
+    call = _with_arrow_dtypes(call)
     backend = backend_for("thread" if name == AUTO else name)
     chunks = cut(call.data, call.chunking, backend.parallelism)
     plan, reason = place(chunks, backend), ""
@@ -86,6 +88,21 @@ def run(call: MapCall, backend_for: Callable[[str], Backend], name: str,
         bar.close()
         plan.close()
         finish_run(stats, len(plan.specs))
+
+
+def _with_arrow_dtypes(call: MapCall) -> MapCall:
+    """A reduction of a pyarrow Table's own chunks converts each to pandas with the whole
+    table's dtypes (an int column with a null in one chunk is float64 in all of them)."""
+    job = call.job
+    if job.mode != "reduce" or job.func is not None or \
+            not getattr(job.reducer, "arrow_as_pandas", False):
+        return call
+    table = local_value(call.data)
+    if not (type(table).__module__.startswith("pyarrow") and hasattr(table, "schema")
+            and hasattr(table, "column")):
+        return call
+    dtypes = promotions(table)
+    return replace(call, job=replace(job, arrow_dtypes=dtypes)) if dtypes else call
 
 
 def _values(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> list:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import feedback, tagging
+from .arrow_dtypes import as_whole
 from .board import Board
 from .errors import WorkerCrashedError
 
@@ -50,6 +51,7 @@ class Job:
     log_level: int = 10  # lowest level the caller's loggers accept (feedback.caller_level)
     halos: Any = None  # map_overlap: halos.Halos, what to add and trim around func per chunk
     cast: str = "safe"  # "array" mode: numpy's casting into ``out`` (same_kind: dtype= given)
+    arrow_dtypes: dict | None = None  # "reduce" of Arrow chunks: the whole data's promotions
 
 
 @dataclass(slots=True)  # thousands per map: slots make each one cheaper to build and read
@@ -84,6 +86,8 @@ def apply_job(job: Job, chunk: Any, index: int | None = None) -> Any:
         if getattr(job.reducer, "arrow_as_pandas", False) and \
                 type(value).__module__.startswith("pyarrow") and hasattr(value, "to_pandas"):
             value = value.to_pandas()  # Arrow data as pandas reduces it: NA skipped, per column
+            if job.arrow_dtypes:  # ... with the dtypes of the whole data (arrow_dtypes)
+                value = as_whole(value, job.arrow_dtypes)
         return job.reducer.partial(value)
     return value
 

@@ -18,9 +18,10 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "tagging", "reduce", "board",
                 "arena", "gil", "forks"]),
-    ("low", ["segment", "attached", "worker", "progress", "tracker"]),
+    ("low", ["segment", "attached", "worker", "progress", "tracker", "arrow_dtypes"]),
     ("core", ["cuts", "split", "specs", "boundaries", "halos", "reducers", "reducers.*"]),
-    ("share", ["share", "share.*", "parquet", "parquet_footers", "parquet_dictionaries"]),
+    ("share", ["share", "share.*", "parquet", "parquet_footers", "parquet_dictionaries",
+               "parquet_nulls"]),
     ("backends", ["backends", "backends.*"]),
     ("plan", ["plan", "map"]),
     ("pipeline", ["pipeline", "auto", "auto_memory", "overlap"]),

@@ -225,6 +225,54 @@ def test_categories_of_files_written_apart_are_united_as_pandas_unites_them(tmp_
                                    expected["c"].value_counts())
 
 
+@pytest.mark.parametrize("filters", [None, [("f", ">", 0.5)], [("f", "<", 4.5)]])
+def test_columns_with_nulls_in_some_row_groups_have_read_parquets_dtype_in_every_chunk(
+        pool, tmp_path, filters):
+    """An int (bool) column with a null in one row group is float64 (object) in pandas' whole
+    read, so it is in every chunk, those without nulls too; a filter that drops the null rows
+    leaves it int64 (bool), as pandas reads it. A file lacking the column reads it as nulls."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"i": pa.array([None, 2, 3, 4, 5, 6], pa.int64()),
+                      "b": pa.array([True, False, True, None, True, False]),
+                      "u": pa.array([1, 2, 3, 4, 5, 6], pa.uint8()),
+                      "f": [0.5, 1, 2, 3, 4, 5.0]})
+    pq.write_table(table, tmp_path / "a.parquet", row_group_size=2)
+    pq.write_table(pa.table({"f": [7.0, 8.0], "b": [True, True], "u": pa.array([7, 8], pa.uint8()),
+                             "i": pa.array([7, 8], pa.int64())}), tmp_path / "b.parquet")
+    pq.write_table(pa.table({"f": [9.0], "b": [False], "i": pa.array([9], pa.int64())}),
+                   tmp_path / "c.parquet")  # no "u" column: nulls there
+    for path in (tmp_path / "a.parquet", tmp_path):
+        expected = pd.read_parquet(path, filters=filters)
+        source = par.from_parquet(path, filters=filters)
+        chunks = pool.map_chunks(lambda c: c, source, n=3)
+        assert [dict(c.dtypes) for c in chunks] == [dict(expected.dtypes)] * len(chunks)
+        pd.testing.assert_frame_equal(pd.concat(chunks), expected)
+        pd.testing.assert_series_equal(pool.map_reduce(None, source, par.reducers.Sum(), n=3),
+                                       expected.sum())
+        pd.testing.assert_series_equal(pool.map_reduce(None, source, par.reducers.Min(), n=3),
+                                       expected.min())
+        np.testing.assert_array_equal(pool.map_array(lambda c: c["i"].to_numpy(), source, n=3),
+                                      expected["i"].to_numpy())
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_tables_chunks_reduce_with_the_whole_tables_dtypes(pool, n):
+    import pyarrow as pa
+
+    table = pa.table({"i": pa.array([1, 2, 3, 4, None, 6], pa.int64()),
+                      "b": pa.array([True, True, False, True, True, None]),
+                      "f": [0.5, 1, 2, 3, 4, 5.0]})
+    expected = table.to_pandas()
+    for reducer, oracle in ((par.reducers.Sum(), expected.sum()),
+                            (par.reducers.Min(), expected.min()),
+                            (par.reducers.Max(), expected.max()),
+                            (par.reducers.Mean(), expected[["i", "f"]].mean())):
+        data = table.select(["i", "f"]) if isinstance(reducer, par.reducers.Mean) else table
+        pd.testing.assert_series_equal(pool.map_reduce(None, data, reducer, n=n), oracle)
+
+
 def test_a_relative_path_stays_the_file_whose_footers_were_read(tmp_path, monkeypatch):
     for name, value in (("a", 0.0), ("b", 1.0)):
         (tmp_path / name).mkdir()
