@@ -168,15 +168,27 @@ def _anonymous(name: str, fd: int, size: int, buf: mmap.mmap) -> Segment:
 
 def _create_shm(size: int, transient: bool) -> Segment:
     name = _new_name()
-    fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+    if transient:
+        # Its name is unlinked at once, before the pages are mapped, and the tracker knows it
+        # for those two calls: an interpreter that exits (or is killed) while this thread is
+        # between them leaves nothing in /dev/shm.
+        _track(name)
+        try:
+            fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR,
+                                      mode=0o600)
+            _posixshmem.shm_unlink("/" + name)
+        finally:
+            _untrack(name)
+    else:
+        fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
     try:
         buf = _map_new_fd(fd, size)
     except BaseException:
         os.close(fd)
-        _posixshmem.shm_unlink("/" + name)
+        if not transient:
+            _posixshmem.shm_unlink("/" + name)
         raise
     if transient:
-        _posixshmem.shm_unlink("/" + name)
         return _anonymous(name, fd, size, buf)
     os.close(fd)
     seg = Segment(SegmentRef(name, size, os.getpid()), buf)
@@ -188,14 +200,16 @@ def _create_file(size: int, folder: str, transient: bool) -> Segment:
     name = _new_name()
     path = os.path.join(folder, name)
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    if transient:
+        os.unlink(path)  # at once, before the pages are mapped (as in _create_shm)
     try:
         buf = _map_new_fd(fd, size)
     except BaseException:
         os.close(fd)
-        os.unlink(path)
+        if not transient:
+            os.unlink(path)
         raise
     if transient:
-        os.unlink(path)
         return _anonymous(name, fd, size, buf)
     os.close(fd)
     return Segment(SegmentRef(name, size, os.getpid(), path=path), buf)

@@ -29,6 +29,33 @@ def test_value_is_a_copy_in_shared_memory_and_close_unlinks():
         _ = h.value
 
 
+def test_a_transient_segment_is_nameless_before_its_pages_are_mapped(monkeypatch):
+    """A map's own copy loses its /dev/shm name right after it is opened, and the resource
+    tracker knows the name in between: an interpreter that exits while a thread is creating
+    one (its daemon thread frozen mid-way) leaves nothing behind."""
+    from parallel_analysis import segment
+
+    segment.arena.clear()  # a kept segment would be reused, not created
+    names_when_mapped, tracked = [], []
+    map_new_fd = segment._map_new_fd
+
+    def spy(fd, size):
+        names_when_mapped.append(set(os.listdir(segment.SHM_DIR)))
+        return map_new_fd(fd, size)
+
+    monkeypatch.setattr(segment, "_map_new_fd", spy)
+    monkeypatch.setattr(segment, "_track", lambda name: tracked.append(("+", name)))
+    monkeypatch.setattr(segment, "_untrack", lambda name: tracked.append(("-", name)))
+    seg = segment.create(1 << 20, transient=True)
+    try:
+        assert seg.transient and names_when_mapped
+        assert seg.name not in names_when_mapped[0]
+        assert tracked == [("+", seg.name), ("-", seg.name)]
+    finally:
+        seg.release()
+        segment.arena.clear()
+
+
 def test_handle_pickles_to_metadata_only_whatever_the_size():
     with par.share(np.zeros(10_000_000)) as h:  # 80 MB
         blob = pickle.dumps(h)

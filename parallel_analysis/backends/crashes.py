@@ -110,16 +110,15 @@ def crash_error(death: Death, gen: Generation) -> WorkerCrashedError:
         chunk=death.chunk, exitcode=death.exitcode)
 
 
-def call_death(gen: Generation) -> tuple[str | None, int | None]:
-    """How the worker of a submitted call died, told when ``gen`` broke with one death only
-    (a submit runs no chunk, so the board cannot say which of several was its)."""
-    verdict = judge(gen)
-    deaths = verdict.idle  # culprits ran a map's chunk; a submit marks no chunk
-    if len(deaths) != 1:
-        return None, None
-    d = deaths[0]
-    return (f"(pid {d.pid}) {describe_exit(d.exitcode)}"
-            f"{gen.memory.explain(d.pid, d.exitcode, d.rss)}", d.exitcode)
+def call_death(gen: Generation, call_id: int) -> tuple[str, int | None] | None:
+    """How the worker running submitted call ``call_id`` (marked on the board as a map of
+    that id) died when ``gen`` broke: (how, exit code); None when the call was lost with
+    another worker's death, and is to be sent again."""
+    death = judge(gen).culprits.get(call_id)
+    if death is None:
+        return None
+    return (f"(pid {death.pid}) {describe_exit(death.exitcode)}"
+            f"{gen.memory.explain(death.pid, death.exitcode, death.rss)}", death.exitcode)
 
 
 def lost_error(first_index: int, times: int, verdict: Verdict, gen: Generation

@@ -199,6 +199,8 @@ class DaskBackend(Backend):
     def submit(self, fn, /, *args, **kwargs) -> Future:
         result: Future = Future()
         result.submitted = time.monotonic()
+        kept = [(fn, args, kwargs)]  # alive until the call ends (a Shared handle made for it)
+        result.add_done_callback(lambda r: kept.clear())
         dask_future = self._client.submit(call, fn, args, kwargs, pure=False)
         result.add_done_callback(lambda r: r.cancelled() and dask_future.cancel())
         dask_future.add_done_callback(lambda f: self._deliver(f, result, None))

@@ -110,13 +110,23 @@ def loads_outcomes(raw: bytes, specs: list) -> list[Outcome]:
 
 class CallFuture(Future):
     """The caller's future of a submitted call, whose value comes from the executor's future
-    ``sent`` (unpickled by :func:`deliver_call`). As concurrent.futures' own: ``cancel()``
+    of its last send (unpickled by :func:`deliver_call`). As concurrent.futures' own: ``cancel()``
     succeeds only while the call still waits (once it runs it returns False and the call
     completes), ``running()`` is True from when the executor hands it to a worker."""
 
-    def __init__(self, sent: Future) -> None:
+    def __init__(self, keep: Any = None) -> None:
         super().__init__()
-        self._sent = sent
+        self._sent: Future | None = None  # set by each send (again: lost with another's worker)
+        self.requeues = 0  # times it was lost through no fault of its own (see REQUEUES)
+        # The call's function and arguments, alive until it ends, as concurrent.futures keeps
+        # them: a Shared handle made for the call alone must not unlink its segment before the
+        # worker attaches it, though the call travels as a pickle.
+        self._keep = keep
+        self.add_done_callback(CallFuture._drop)
+
+    @staticmethod
+    def _drop(future: CallFuture) -> None:
+        future._keep = None
 
     def cancel(self) -> bool:
         if not self._sent.cancel():  # running or done: not to be cancelled
@@ -127,13 +137,13 @@ class CallFuture(Future):
         return super().running() or (not self.done() and self._sent.running())
 
 
-def deliver_call(sent: Future, result: Future, death: Any = None) -> None:
+def deliver_call(sent: Future, result: Future, lost: Any = None) -> None:
     """A submitted call's value or exception (:func:`.remote.call_pickled`), unpickled into the
-    caller's ``result`` future; a worker's death is a WorkerCrashedError, a cancelled call
-    stays cancelled. ``death()`` tells how the worker died: ("was killed by SIGKILL ...", its
-    exit code), or (None, None) where that is not known. It
-    waits for the broken executor to reap its workers, so it runs in a thread of its own, not
-    in the executor's, which calls this."""
+    caller's ``result`` future; a cancelled call stays cancelled. A call lost with a broken
+    executor goes to ``lost(exc)``, which settles it (:func:`settle_crash`: its own worker
+    died) or sends it again (another's did); that waits for the broken executor to reap its
+    workers, so it runs in a thread of its own, not in the executor's, which calls this.
+    Without ``lost``, the loss is a WorkerCrashedError."""
     if result.done():  # the caller cancelled it
         return
     if sent.cancelled():
@@ -142,10 +152,10 @@ def deliver_call(sent: Future, result: Future, death: Any = None) -> None:
     try:
         raw = sent.result()
     except BrokenProcessPool as exc:  # its worker died: as a map's chunk would say
-        if death is None:
-            _settle_crash(result, exc, None)
+        if lost is None:
+            settle_crash(result, exc)
         else:
-            threading.Thread(target=_settle_crash, args=(result, exc, death), daemon=True,
+            threading.Thread(target=_judge_loss, args=(lost, result, exc), daemon=True,
                              name="parallel_analysis-call-crash").start()
         return
     except BaseException as exc:  # its executor was shut down
@@ -172,11 +182,17 @@ def deliver_call(sent: Future, result: Future, death: Any = None) -> None:
     _settle(result, error=error)
 
 
-def _settle_crash(result: Future, exc: BaseException, death: Any) -> None:
+def _judge_loss(lost: Any, result: Future, exc: BaseException) -> None:
     try:
-        how, code = death() if death is not None else (None, None)
+        lost(exc)
     except Exception:  # noqa: BLE001 - the crash is the error; how it died is a detail
-        how, code = None, None
+        settle_crash(result, exc)
+
+
+def settle_crash(result: Future, exc: BaseException, how: str | None = None,
+                 code: int | None = None) -> None:
+    """A submitted call's WorkerCrashedError: its worker ``how`` ("(pid 12) was killed by
+    SIGKILL"; None: not known) with exit ``code``."""
     what = f"the worker process running the submitted call {how}" if how else \
         "a worker process died while it ran the submitted call (os._exit, a signal, or the " \
         "OOM killer)"

@@ -23,6 +23,7 @@ Each executor is a :class:`~.generation.Generation`; starting workers safely is
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing.util
 import os
 import threading
@@ -39,7 +40,15 @@ from ..share.arrays import output_array
 from . import crashes
 from .base import Backend, Delivery, Output
 from .generation import Generation
-from .pickling import REQUEUES, Batch, CallFuture, deliver_call, loads_outcomes, pack_batch
+from .pickling import (
+    REQUEUES,
+    Batch,
+    CallFuture,
+    deliver_call,
+    loads_outcomes,
+    pack_batch,
+    settle_crash,
+)
 from .placing import place_shared
 from .remote import call_pickled, run_batch_pickled
 from .spawning import context, interrupts_deferred
@@ -54,6 +63,7 @@ GENERATIONS_KEPT = 4
 SUBMIT_TRIES = 3
 
 _live: weakref.WeakSet = weakref.WeakSet()  # every ProcessBackend of this process
+_call_ids = itertools.count(1)  # submitted calls, marked on the board as maps of negative id
 _exit_hook_pid = [0]  # the process whose exit shuts _live down (see _shut_down_at_exit)
 
 
@@ -159,11 +169,28 @@ class ProcessBackend(Backend):
             payload = cloudpickle.dumps((fn, args, kwargs))
         except Exception as exc:
             raise pickling_error("the function or its arguments", fn, exc) from exc
-        sent = self._submit(call_pickled, payload, caller_level())
-        result = CallFuture(sent)
-        sent.add_done_callback(
-            lambda f: deliver_call(f, result, lambda: crashes.call_death(f.generation)))
+        call = (payload, caller_level(), -next(_call_ids))
+        result = CallFuture(keep=(fn, args, kwargs))
+        self._send_call(call, result)
         return result
+
+    def _send_call(self, call: tuple, result: CallFuture) -> None:
+        """Send a submitted call (again, after a loss); its outcome goes to ``result``."""
+        sent = self._submit(call_pickled, *call)
+        result._sent = sent
+        sent.add_done_callback(
+            lambda f: deliver_call(f, result, lambda exc: self._call_lost(f, call, result, exc)))
+
+    def _call_lost(self, sent: Future, call: tuple, result: CallFuture,
+                   exc: BaseException) -> None:
+        """A call lost with its executor: its own worker's death is its WorkerCrashedError;
+        lost with another's, it is sent again (up to REQUEUES times), as a map's batch is."""
+        death = crashes.call_death(sent.generation, call[2])
+        result.requeues += 1
+        if death is not None or result.requeues > REQUEUES:
+            settle_crash(result, exc, *(death or (None, None)))
+        elif not result.done():
+            self._send_call(call, result)
 
     def submit_batch(self, job, specs, map_id) -> Future:
         return self._send(pack_batch(job, specs, map_id))

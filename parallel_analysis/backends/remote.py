@@ -245,27 +245,38 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def call_pickled(payload: bytes, log_level: int = 10) -> bytes:
+def call_pickled(payload: bytes, log_level: int = 10, call_id: int = 0) -> bytes:
     """``Pool.submit``'s task: a cloudpickled (function, args, kwargs), called.
 
     The value or exception goes back pickled here, as a map's outcomes do, not by the executor's
     standard pickler: that one cannot pickle an instance of a class defined in the caller's
     ``__main__`` (a script, a notebook), which functions and classes reach us by value. What
     the call logged, warned and printed goes with it (as a chunk's does), for the caller to
-    replay; ``log_level`` is the lowest level the caller's loggers accept.
+    replay; ``log_level`` is the lowest level the caller's loggers accept. The call is marked
+    on the board as chunk 0 of a map ``call_id`` (negative: no map has it) from before its
+    unpickling to after its reply's pickling, so that if its worker dies the caller knows whose
+    call it was, and sends the others lost with it again.
     """
     import cloudpickle
 
-    with feedback.capture(0, enabled=True, level=log_level) as captured:
-        try:
-            fn, args, kwargs = cloudpickle.loads(payload)
-            value = fn(*args, **kwargs)
-            reply: tuple = ("ok", value)
-        except Exception as exc:
-            reply = ("failed", travelling_error(exc), traceback.format_exc())
-    said = (os.getpid(), captured.take())
+    board = process_state.get("board") if call_id else None
+    slot = process_state.get("slot", -1)
+    if board is not None:
+        board.start(slot, call_id, 0)
     try:
-        return wire.dumps((*reply, said))
-    except Exception as exc:
-        return wire.dumps(("failed", pickling_error("the result of the call", reply[1], exc), "",
-                           said))
+        with feedback.capture(0, enabled=True, level=log_level) as captured:
+            try:
+                fn, args, kwargs = cloudpickle.loads(payload)
+                value = fn(*args, **kwargs)
+                reply: tuple = ("ok", value)
+            except Exception as exc:
+                reply = ("failed", travelling_error(exc), traceback.format_exc())
+        said = (os.getpid(), captured.take())
+        try:
+            return wire.dumps((*reply, said))
+        except Exception as exc:
+            return wire.dumps(("failed", pickling_error("the result of the call", reply[1], exc),
+                               "", said))
+    finally:
+        if board is not None:
+            board.stop(slot)

@@ -396,6 +396,12 @@ def mark_and_sleep(chunk, folder, seconds):
 
 # -- concurrent maps ------------------------------------------------------------------------------
 
+def shared_sum(handle) -> int:
+    """The sum of a Shared handle's array, slowly: its caller's reference is long gone."""
+    time.sleep(0.2)
+    return int(handle.value.sum())
+
+
 def fault_at(chunk, value, fault, delay=0.02):
     """The chunk holding ``value`` hits ``fault`` ("hang": sleeps 60 s; "stall": 2 s, then
     returns); the others sleep ``delay`` (so that maps overlap) and return their sum."""

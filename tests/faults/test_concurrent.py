@@ -116,6 +116,38 @@ def test_a_crash_reaches_only_its_own_map(fpool, fault):
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("killer", ["submit", "map"])
+def test_submitted_calls_lost_with_anothers_worker_are_sent_again(fpool, killer):
+    """A call or a map's chunk kills its worker while other submitted calls wait or run: only
+    the guilty one gets WorkerCrashedError; the others are sent again and return their own
+    value (they were all failed, their message blaming the killer's worker as theirs)."""
+    innocents = [fpool.submit(faultlib.fault_at, np.arange(10) + 100 * i, -1, None, 0.3)
+                 for i in range(3)]
+    if killer == "submit":
+        with pytest.raises(WorkerCrashedError, match="submitted call") as info:
+            fpool.submit(faultlib.trigger, "SIGKILL").result(timeout=30)
+    else:
+        with pytest.raises(WorkerCrashedError, match="chunk 4") as info:
+            fpool.map_chunks(faultlib.fault_at, data_for(0), n=N, args=(40, "SIGKILL"))
+    assert info.value.exitcode == -9
+    assert [f.result(timeout=60) for f in innocents] == [45 + 1000 * i for i in range(3)]
+    assert fpool.submit(sum, [1, 2]).result(timeout=30) == 3
+    faultlib.assert_no_leaks()
+
+
+@pytest.mark.timeout(60)
+def test_a_handle_made_for_a_submitted_call_lives_until_the_call_ends(fpool):
+    """``submit(f, par.share(x))`` with no other reference to the handle: the call's arguments
+    are kept until it ends, as concurrent.futures keeps them (the handle was collected and
+    its segment unlinked before the worker attached it)."""
+    x = np.arange(100_000, dtype=np.int64)
+    futures = [fpool.submit(faultlib.shared_sum, par.share(x)) for _ in range(4)]
+    assert [f.result(timeout=30) for f in futures] == [int(x.sum())] * 4
+    del futures
+    faultlib.assert_no_leaks()
+
+
+@pytest.mark.timeout(90)
 def test_a_timeout_reaches_only_its_own_map(fpool):
     done = threading.Event()
     calls = {"A": lambda: faulty_maps(fpool, "hang", done, timeout=1.0),
