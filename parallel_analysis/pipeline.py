@@ -33,7 +33,7 @@ from .progress import progress_bar
 from .reduce import TreeReduction
 from .reducers import Fold
 from .reducers.base import is_pandas
-from .share import local_value
+from .share import is_arrow_table, local_value
 from .split import Chunking
 from .worker import Job, apply_job, write_rows
 
@@ -98,8 +98,7 @@ def _with_arrow_dtypes(call: MapCall) -> MapCall:
             not getattr(job.reducer, "arrow_as_pandas", False):
         return call
     table = local_value(call.data)
-    if not (type(table).__module__.startswith("pyarrow") and hasattr(table, "schema")
-            and hasattr(table, "column")):
+    if not is_arrow_table(table):
         return call
     dtypes = promotions(table)
     return replace(call, job=replace(job, arrow_dtypes=dtypes)) if dtypes else call

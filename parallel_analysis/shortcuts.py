@@ -19,7 +19,7 @@ from .maps import map_reduce
 from .reducers import histogram as h
 from .reducers.base import is_pandas
 from .reduction_options import numpy_options, pandas_na
-from .share import local_value
+from .share import is_arrow_table, local_value
 
 
 class _DefaultAxis:
@@ -32,6 +32,9 @@ class _DefaultAxis:
 
 
 DEFAULT_AXIS: Any = _DefaultAxis()
+
+#: pandas' options of a reduction, which read a frame as a whole.
+PANDAS_RULES = ("skipna", "min_count", "numeric_only")
 
 
 def sum(data: Any, axis: Any = DEFAULT_AXIS, **options: Any) -> Any:  # numpy's name
@@ -71,6 +74,19 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     ``skipna=False`` and ``min_count``, and numpy's ``dtype`` and ``keepdims`` (see
     :mod:`.reduction_options`)."""
     value = local_value(data)
+    pandas_rules = [k for k in PANDAS_RULES if k in options]
+    if is_arrow_table(value) and (axis is None or pandas_rules):
+        # every value, or pandas' options: of the table's conversion, made here (a copy, as
+        # a DataFrame's every value is one); without them each chunk converts in its worker
+        data = value = value.to_pandas()
+    if hasattr(value, "empty_frame"):  # a lazy source (par.from_parquet)
+        if pandas_rules:
+            raise TypeError(
+                f"{', '.join(k + '=' for k in pandas_rules)} cannot be given for a lazy source: "
+                "its chunks skip missing values as pandas does by default; choose the columns "
+                "with from_parquet(path, columns=[...]), or reduce pd.read_parquet(path)")
+        if axis is None:
+            return _every_value_of_source(data, reducer, options, method)
     na_rules = {k: options.pop(k) for k in ("skipna", "min_count") if k in options}
     if na_rules and not is_pandas(value):
         raise TypeError(f"{', '.join(na_rules)}= are pandas' options; numpy's reductions "
@@ -84,10 +100,7 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if frame and options.pop("numeric_only", False):
         data = value = value.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
     if axis is None and frame:
-        import pandas as pd  # a DataFrame's every value, as one column (pandas' common dtype)
-
-        data, axis = pd.concat([value.iloc[:, i] for i in range(value.shape[1])],
-                               ignore_index=True), DEFAULT_AXIS
+        data, axis = every_value(value), DEFAULT_AXIS
         if isinstance(data.dtype, np.dtype) and data.dtype.kind in "mM":
             # pandas reduces such a frame's values as numpy does: numpy's scalar, not pandas'
             return _numpy_scalar(_reduce(data, axis, reducer, dict(options, **na_rules),
@@ -99,6 +112,23 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
         return pandas_na(data, reduce, method, ddof, na_rules, options)
     return reduce(data)
+
+
+def every_value(chunk: Any) -> Any:
+    """A DataFrame chunk's every value as one Series (pandas' common dtype), column by column:
+    what ``axis=None`` reduces."""
+    import pandas as pd
+
+    return pd.concat([chunk.iloc[:, i] for i in range(chunk.shape[1])], ignore_index=True)
+
+
+def _every_value_of_source(source: Any, reducer: Any, options: dict, method: str) -> Any:
+    """``axis=None`` of a lazy source: each chunk's values flattened in its worker."""
+    result = map_reduce(every_value, with_accessor(source), reducer(None), **options)
+    dtype = every_value(source.empty_frame()).dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+        return _numpy_scalar(result, dtype, method)
+    return result
 
 
 def _numpy_scalar(value: Any, dtype: np.dtype, method: str) -> Any:

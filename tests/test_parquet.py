@@ -273,6 +273,44 @@ def test_a_tables_chunks_reduce_with_the_whole_tables_dtypes(pool, n):
         pd.testing.assert_series_equal(pool.map_reduce(None, data, reducer, n=n), oracle)
 
 
+@pytest.mark.parametrize("method", ["sum", "mean", "min", "max", "var", "std"])
+def test_axis_none_reduces_every_value_of_a_source_or_table_as_pandas_does(backend, tmp_path,
+                                                                          method):
+    """One scalar over every value, in pandas' common dtype (a Table's, and a Parquet file's,
+    per-column answer was returned for axis=None), on each backend."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"v": [0.5, 1.5, 2.5, 3.5, 9.0], "i": [10, 20, 30, 40, 50]})
+    frame.to_parquet(tmp_path / "f.parquet", row_group_size=2)
+    times = pd.DataFrame({"t": pd.date_range("2024-01-01", periods=5, freq="h")})
+    times.to_parquet(tmp_path / "t.parquet", row_group_size=2)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    cases = [(par.from_parquet(tmp_path / "f.parquet"), frame), (table, frame)]
+    if method in ("min", "max"):
+        cases.append((par.from_parquet(tmp_path / "t.parquet"), times))
+    for data, oracle in cases:
+        got = getattr(par, method)(data, axis=None, backend=backend, workers=2)
+        expected = getattr(oracle, method)(axis=None)
+        assert np.isscalar(got) or isinstance(got, np.generic), (method, got)
+        assert type(got) is type(expected), (type(got), type(expected))
+        assert got == pytest.approx(expected, rel=1e-12) if method not in ("min", "max") \
+            else got == expected
+
+
+def test_pandas_options_on_a_source_are_a_clear_error_and_on_a_table_as_pandas(tmp_path):
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"v": [0.5, None, 2.5], "s": ["a", "b", "c"]})
+    frame.to_parquet(tmp_path / "f.parquet")
+    with pytest.raises(TypeError, match=r"skipna= cannot be given for a lazy source.*columns="):
+        par.sum(par.from_parquet(tmp_path / "f.parquet"), skipna=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pd.testing.assert_series_equal(par.sum(table, numeric_only=True, backend="serial"),
+                                   frame.sum(numeric_only=True))
+    pd.testing.assert_series_equal(par.mean(table.select(["v"]), skipna=False, backend="serial"),
+                                   frame[["v"]].mean(skipna=False))
+
+
 def test_a_relative_path_stays_the_file_whose_footers_were_read(tmp_path, monkeypatch):
     for name, value in (("a", 0.0), ("b", 1.0)):
         (tmp_path / name).mkdir()

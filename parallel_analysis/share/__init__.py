@@ -23,7 +23,8 @@ import numpy as np
 from .arrays import ArrayMeta, ArrayRows, share_array, shared_array
 from .handle import Shared, local_value, refuse_masked
 
-__all__ = ["ArrayMeta", "ArrayRows", "Shared", "is_frame_like", "local_value", "refuse_masked",
+__all__ = ["ArrayMeta", "ArrayRows", "Shared", "is_arrow_table", "is_frame_like", "local_value",
+           "refuse_masked",
            "share", "share_array", "shared_array", "whole_tables"]
 
 #: The pyarrow classes that share, split and map take: tables of rows.
@@ -32,6 +33,11 @@ ARROW_TABLES = ("Table", "RecordBatch")
 
 def _is_arrow(obj: Any) -> bool:
     return type(obj).__module__.startswith("pyarrow")
+
+
+def is_arrow_table(obj: Any) -> bool:
+    """A pyarrow Table or RecordBatch (checked without importing pyarrow)."""
+    return _is_arrow(obj) and type(obj).__name__ in ARROW_TABLES
 
 
 #: The pandas classes that share, split and map take (and their subclasses).
