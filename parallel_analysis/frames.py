@@ -37,7 +37,7 @@ from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
 from .reducers.groupby_plan import ONE_PER_GROUP
-from .share import local_value
+from .share import local_value, pandas_stand_in
 from .split import Chunking, keys_of, rows_and_row_nbytes
 
 
@@ -135,9 +135,9 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
         options.setdefault("backend", "thread")
     source = local_value(df)
-    if _pandas_only(source, by, agg, level):
-        return source.groupby(by, level=level, sort=sort, dropna=dropna,
-                              observed=observed).agg(agg)
+    if _pandas_only(pandas_stand_in(source, "none"), by, agg, level):
+        return pandas_stand_in(source, "all").groupby(
+            by, level=level, sort=sort, dropna=dropna, observed=observed).agg(agg)
     key_index = _key_index(source, by, level)
     pandas_agg = functools.partial(_pandas_agg, by=by, level=level, sort=sort, dropna=dropna,
                                    observed=observed, agg=agg)  # ``by`` as given
@@ -158,7 +158,7 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
             None, df, GroupBy(by, agg, sort=sort, dropna=dropna, observed=observed),
             **options))
     except (TypeError, ValueError, KeyError, NotImplementedError) as ours:
-        _raise_pandas_error(pandas_agg, source)
+        _raise_pandas_error(pandas_agg, pandas_stand_in(source, "first"))
         raise ours
     if getattr(key_index, "freq", None) is not None:
         # pandas' groups of a DatetimeIndex with a freq are its own values: the freq stays

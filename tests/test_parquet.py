@@ -311,6 +311,31 @@ def test_pandas_options_on_a_source_are_a_clear_error_and_on_a_table_as_pandas(t
                                    frame[["v"]].mean(skipna=False))
 
 
+@pytest.mark.parametrize(("by", "agg"), [("k", {"v": "ohlc"}), ("k", {"v": "cumsum"}),
+                                       ("nope", "sum"), ("k", {"nope": "sum"}),
+                                       ("v", {"s": "mean"})])
+def test_groupby_agg_of_a_source_or_table_gives_pandas_forms_and_errors(tmp_path, by, agg):
+    """The forms only pandas computes, and pandas' own errors, for a source and a Table as for
+    the frame they read as (pandas was called on the source object: AttributeError)."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"k": [1, 2, 1, 3, 2, 1, 3, 3], "v": np.arange(8.0),
+                          "s": list("abcdefgh")})
+    frame.to_parquet(tmp_path / "f.parquet", row_group_size=3)
+    expected = pd.read_parquet(tmp_path / "f.parquet")
+    for data in (par.from_parquet(tmp_path / "f.parquet"),
+                 pa.Table.from_pandas(expected, preserve_index=False)):
+        try:
+            want = expected.groupby(by).agg(agg)
+        except Exception as theirs:
+            with pytest.raises(type(theirs)) as ours:
+                par.groupby_agg(data, by, agg, backend="process", workers=2)
+            assert str(ours.value) == str(theirs)
+        else:
+            got = par.groupby_agg(data, by, agg, backend="process", workers=2)
+            pd.testing.assert_frame_equal(got, want)
+
+
 def test_a_relative_path_stays_the_file_whose_footers_were_read(tmp_path, monkeypatch):
     for name, value in (("a", 0.0), ("b", 1.0)):
         (tmp_path / name).mkdir()

@@ -24,7 +24,7 @@ from .arrays import ArrayMeta, ArrayRows, share_array, shared_array
 from .handle import Shared, local_value, refuse_masked
 
 __all__ = ["ArrayMeta", "ArrayRows", "Shared", "is_arrow_table", "is_frame_like", "local_value",
-           "refuse_masked",
+           "pandas_stand_in", "refuse_masked",
            "share", "share_array", "shared_array", "whole_tables"]
 
 #: The pyarrow classes that share, split and map take: tables of rows.
@@ -71,6 +71,26 @@ def whole_tables(data: Any) -> Any:
     from .frames import unified_dictionaries  # pyarrow, loaded for Arrow data only
 
     return unified_dictionaries(data)
+
+
+def pandas_stand_in(data: Any, rows: str) -> Any:
+    """The DataFrame that stands for a pyarrow Table or a lazy source (``par.from_parquet``)
+    where pandas itself must answer, read in the caller: its ``rows`` "none" (the columns and
+    dtypes: to decide), "first" (its first row group or the whole table: for pandas' error), or
+    "all" (for a form only pandas computes). A DataFrame, or anything else, as it is."""
+    if is_arrow_table(data):
+        table = whole_tables(data)
+        return (table.slice(0, 0) if rows == "none" else table).to_pandas()
+    if not hasattr(data, "empty_frame"):
+        return data
+    specs = [] if rows == "none" else data.chunk_specs(size=1)  # a row group each
+    if not specs:
+        return data.empty_frame()
+    if rows == "first":
+        return specs[0].load()
+    import pandas as pd
+
+    return pd.concat([spec.load() for spec in specs])
 
 
 def share(obj: Any) -> Shared:
