@@ -86,6 +86,7 @@ class ReadOptions:
     index_start: int = 0  # a RangeIndex stored in a single-file dataset: its start and step
     index_step: int = 1
     index_name: Any = None
+    index_rows: int | None = None  # a stored RangeIndex numbers this many rows: kept if read
     range_index: bool = True  # True: number rows by their position in the dataset
     categories: dict = field(default_factory=dict)  # column -> the dataset's CategoricalDtype
     promoted: dict = field(default_factory=dict)  # int/bool column with nulls -> float64/object
@@ -247,6 +248,10 @@ class ParquetSource:
             self.options.categories.update(united_categories(self.row_groups, self.options))
             self.options.promoted.update(
                 null_promotions(self.row_groups, self.null_counts, self.options))
+            options = self.options
+            if options.index_rows is not None and len(self) != options.index_rows:
+                options.index_start, options.index_step, options.index_name = 0, 1, None
+            options.index_rows = None
 
     def _row_counts(self) -> list[int]:
         """Rows per row group; with a filter, the rows that pass it (reads the filter columns).

@@ -98,8 +98,7 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
             footers.append((metadata, rg_id))
     options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression,
                           categories=_partition_categories(where, dataset, columns))
-    _index_options(options, dataset.schema, single_file=len(files) == 1 and expression is None,
-                   columns=columns)
+    _index_options(options, dataset.schema, columns=columns)
     wanted = wanted_columns(options)
     null_counts = [footer_null_counts(metadata, rg_id, wanted) for metadata, rg_id in footers]
     return ParquetSource(row_groups, options, files, null_counts)
@@ -123,11 +122,11 @@ def _partition_categories(paths: Any, dataset: Any, columns: list | None) -> dic
             for name in fields if name in schema.names and len(values) == len(schema.names)}
 
 
-def _index_options(options: ReadOptions, schema: Any, single_file: bool,
-                   columns: list | None) -> None:
+def _index_options(options: ReadOptions, schema: Any, columns: list | None) -> None:
     """How chunks get their index: stored index columns as pandas would, else row positions
-    (a stored RangeIndex, its start, step and name, for a whole single file only: filtered
-    rows, and files of a folder, are numbered 0..n-1 without a name, as pandas numbers them)."""
+    (a stored RangeIndex, its start, step and name, when the rows read are as many as it
+    numbers, as pyarrow rebuilds it: else, a filter having dropped rows or other files adding
+    some, they are numbered 0..n-1 without a name, as pandas numbers them)."""
     meta = schema.pandas_metadata or {}
     index_columns = meta.get("index_columns", [])
     stored = [c for c in index_columns if isinstance(c, str)]
@@ -139,7 +138,9 @@ def _index_options(options: ReadOptions, schema: Any, single_file: bool,
             options.columns = columns + [c for c in stored if c not in columns]
         return
     ranges = [c for c in index_columns if isinstance(c, dict) and c.get("kind") == "range"]
-    if ranges and single_file:  # pandas keeps a stored RangeIndex for one whole file only
+    if ranges:  # kept if the rows read number as many (ParquetSource.settle_dtypes checks)
         options.index_name = ranges[0].get("name")
         options.index_start = int(ranges[0].get("start", 0))
         options.index_step = int(ranges[0].get("step", 1)) or 1
+        options.index_rows = len(range(options.index_start, int(ranges[0].get("stop", 0)),
+                                       options.index_step))

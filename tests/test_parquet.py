@@ -178,17 +178,22 @@ def test_a_stored_index_round_trips(files):
 
 
 def test_a_stored_range_index_is_kept_as_pandas_keeps_it(tmp_path):
-    """A whole single file keeps its RangeIndex (start, step, name); filtered rows and the
-    files of a folder are numbered 0..n-1, unnamed, as pd.read_parquet numbers them."""
+    """Rows read as many as the stored RangeIndex numbers keep it (start, step, name): a whole
+    file, a filter that keeps every row, a folder of the file and an empty one; fewer or more
+    (a filter, the files of a folder) are numbered 0..n-1, unnamed, as pd.read_parquet does."""
     df = pd.DataFrame({"k": np.arange(300) % 5, "x": np.arange(300.0)},
                       index=pd.RangeIndex(10, 910, 3, name="ri"))
     df.to_parquet(tmp_path / "one.parquet", row_group_size=50)
     (tmp_path / "two").mkdir()
     df.iloc[:100].to_parquet(tmp_path / "two" / "0.parquet")
     df.iloc[100:].to_parquet(tmp_path / "two" / "1.parquet")
+    (tmp_path / "padded").mkdir()
+    df.to_parquet(tmp_path / "padded" / "0.parquet", row_group_size=70)
+    df.iloc[:0].to_parquet(tmp_path / "padded" / "1.parquet")
     for path, options in [(tmp_path / "one.parquet", {}),
                           (tmp_path / "one.parquet", {"filters": [("k", "<", 2)]}),
-                          (tmp_path / "two", {})]:
+                          (tmp_path / "one.parquet", {"filters": [("k", "<", 5)]}),
+                          (tmp_path / "two", {}), (tmp_path / "padded", {})]:
         want = pd.read_parquet(path, **options)
         got = pd.concat(par.map_chunks(lambda c: c, par.from_parquet(str(path), **options),
                                        n=3, backend="serial"))
