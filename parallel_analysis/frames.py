@@ -135,6 +135,9 @@ def groupby_agg(df: Any, by: Any, agg: Any, *, sort: bool = True, dropna: bool =
     if options.get("pool") is None:  # a pool given (e.g. on a dask cluster) has its backend
         options.setdefault("backend", "thread")
     source = local_value(df)
+    if isinstance(source, pd.Series):
+        raise TypeError("groupby_agg takes a DataFrame (or a Table, a Parquet source), not a "
+                        "Series: pass s.to_frame(), whose one column is named after the Series")
     if _pandas_only(pandas_stand_in(source, "none"), by, agg, level):
         return pandas_stand_in(source, "all").groupby(
             by, level=level, sort=sort, dropna=dropna, observed=observed).agg(agg)

@@ -419,3 +419,11 @@ def test_map_array_of_an_empty_frame_has_funcs_dtype_and_row_shape(pool):
     assert (got.dtype, got.shape) == (np.float32, (0, 2))
     got = pool.map_array(lambda c: c.to_numpy() > 0, frame["a"])
     assert (got.dtype, got.shape) == (np.bool_, (0,))
+
+
+def test_groupby_agg_of_a_series_says_to_pass_a_frame():
+    s = pd.Series([1.0, 2.0, 3.0], name="v")
+    with pytest.raises(TypeError, match=r"not a Series: pass s\.to_frame\(\)"):
+        par.groupby_agg(s, np.array([0, 1, 0]), "sum")
+    pd.testing.assert_frame_equal(par.groupby_agg(s.to_frame(), s.to_frame()["v"] > 1, "sum"),
+                                  s.to_frame().groupby(s > 1).agg("sum"))
