@@ -11,7 +11,10 @@ So the caller works out, once per map, which columns the whole data promotes
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+
+import numpy as np
 
 #: What ``to_pandas`` makes of a column of these Arrow kinds once it holds a null.
 FLOAT, OBJECT = "float64", "object"
@@ -31,12 +34,12 @@ def null_sensitive(arrow_type: Any) -> str | None:
 
 def candidates(schema: Any, columns: list | None = None) -> dict[str, str]:
     """The top-level fields of ``schema`` (among ``columns``) whose dtype depends on nulls."""
-    names = list(schema.names)
+    repeats = Counter(schema.names)
     out = {}
     for field in schema:
         promoted = null_sensitive(field.type)
         if promoted is not None and (columns is None or field.name in columns) and \
-                names.count(field.name) == 1:  # a duplicated name is not one column
+                repeats[field.name] == 1:  # a duplicated name is not one column
             out[field.name] = promoted
     return out
 
@@ -50,10 +53,12 @@ def promotions(table: Any) -> dict[str, str]:
 
 def as_whole(frame: Any, dtypes: dict[str, str]) -> Any:
     """``frame`` (converted from one chunk) with the dtypes the whole data converts to. Only
-    numpy integer and bool columns change: a column the pandas metadata made ``Int64`` or
-    ``boolean`` keeps its dtype whatever its nulls, as ``to_pandas`` keeps it."""
+    numpy integer and bool columns change: a column the pandas metadata made ``Int64``,
+    ``boolean`` or ``int64[pyarrow]`` keeps its dtype whatever its nulls, as ``to_pandas``
+    keeps it."""
     for name, dtype in dtypes.items():
-        if name in frame.columns and frame.columns.get_indexer_for([name]).size == 1 and \
-                frame[name].dtype.kind in "iub":
-            frame[name] = frame[name].astype(dtype)
+        if name in frame.columns and frame.columns.get_indexer_for([name]).size == 1:
+            now = frame[name].dtype
+            if isinstance(now, np.dtype) and now.kind in "iub":
+                frame[name] = frame[name].astype(dtype)
     return frame

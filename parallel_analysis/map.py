@@ -194,7 +194,7 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
     if not specs:
         return
     run.n_total = run.n_total or len(specs)
-    map_id = next(_map_ids)
+    map_id, started = next(_map_ids), time.monotonic()
     submitted = _submit_all(backend, job, specs, map_id, run, collect)
     pending = set(submitted.specs) - submitted.delivered
     # Bounded even without timeout= or cancel: a pool closed mid-map cancels our futures, and a
@@ -206,7 +206,7 @@ def execute(backend: Backend, job: Job, specs: list, collect, run: Run) -> None:
             done, pending = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
             _collect_done(done, pending, submitted, backend, collect, run)
             if not done:
-                backend.check_workers()
+                backend.check_workers(started)
             overdue = _overdue_running(backend, map_id, run.timeout) if run.timeout else None
             if overdue is not None:
                 stopped_worker = backend.stop_worker(overdue[0])

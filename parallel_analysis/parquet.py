@@ -83,7 +83,7 @@ class ReadOptions:
     filesystem: Any
     columns: list | None = None
     filter: Any = None  # pyarrow Expression or None
-    index_start: int = 0  # a RangeIndex stored in a single-file dataset: its start and step
+    index_start: int = 0  # a RangeIndex stored in the dataset's pandas metadata: start, step
     index_step: int = 1
     index_name: Any = None
     index_rows: int | None = None  # a stored RangeIndex numbers this many rows: kept if read
@@ -168,7 +168,7 @@ class ParquetSource:
     paths: list = field(default_factory=list)
     null_counts: list = field(default_factory=list)  # per row group: column -> nulls (footers)
     _counts: list | None = None
-    _unified: bool = False
+    _settled: bool = False
 
     # -- what the caller may ask without reading the data ----------------------------------
     @property
@@ -240,11 +240,12 @@ class ParquetSource:
         return specs
 
     def settle_dtypes(self) -> None:
-        """Give every chunk the categories and the dtypes ``pd.read_parquet`` gives the whole
-        dataset (see :mod:`.parquet_dictionaries` and :mod:`.parquet_nulls`); once per source,
-        before its first chunks are planned."""
-        if not self._unified:
-            self._unified = True
+        """Give every chunk the categories, the dtypes and the index ``pd.read_parquet`` gives
+        the whole dataset (see :mod:`.parquet_dictionaries` and :mod:`.parquet_nulls`; a stored
+        RangeIndex when the rows read are as many as it numbers); once per source, before its
+        first chunks are planned."""
+        if not self._settled:
+            self._settled = True
             self.options.categories.update(united_categories(self.row_groups, self.options))
             self.options.promoted.update(
                 null_promotions(self.row_groups, self.null_counts, self.options))

@@ -15,7 +15,7 @@ from typing import Any
 
 from .parquet import ParquetSource, ReadOptions, RowGroup
 from .parquet_dictionaries import categories_dtype
-from .parquet_nulls import footer_null_counts, wanted_columns
+from .parquet_nulls import footer_null_counts, leaf_columns, wanted_columns
 
 
 def _expand(path: str | os.PathLike | list) -> list[str] | str:
@@ -91,17 +91,30 @@ def from_parquet(path: str | os.PathLike | list, columns: list[str] | None = Non
         pieces = (fragment.split_by_row_group(expression, schema=dataset.schema)
                   if expression is not None else [fragment])
         ids = [g.id for piece in pieces for g in piece.row_groups]
+        footers.append((metadata, ids, fragment.physical_schema))
         for rg_id in ids:
             row_groups.append(RowGroup(fragment.path, rg_id, metadata.row_group(rg_id).num_rows,
                                        _column_bytes(metadata, rg_id, columns),
                                        fragment.partition_expression, stamp))
-            footers.append((metadata, rg_id))
     options = ReadOptions(dataset.schema, dataset.filesystem, columns, expression,
                           categories=_partition_categories(where, dataset, columns))
     _index_options(options, dataset.schema, columns=columns)
-    wanted = wanted_columns(options)
-    null_counts = [footer_null_counts(metadata, rg_id, wanted) for metadata, rg_id in footers]
+    null_counts = _null_counts(footers, wanted_columns(options))
     return ParquetSource(row_groups, options, files, null_counts)
+
+
+def _null_counts(footers: list, wanted: dict) -> list[dict]:
+    """Each row group's nulls of the ``wanted`` columns, from the footers of each file
+    (``footers``: its metadata, the ids of its row groups read, its schema); nothing to count,
+    nothing read: most datasets' columns are floats and strings."""
+    out = []
+    for metadata, ids, schema in footers:
+        if not wanted:
+            out += [{} for _ in ids]
+            continue
+        leaves = leaf_columns(schema, wanted)
+        out += [footer_null_counts(metadata, rg_id, leaves) for rg_id in ids]
+    return out
 
 
 def _partition_categories(paths: Any, dataset: Any, columns: list | None) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .arrow_dtypes import candidates
+from .arrow_dtypes import candidates, null_sensitive
 from .parquet_dictionaries import file_fragment
 
 
@@ -23,22 +23,46 @@ def wanted_columns(options: Any) -> dict[str, str]:
             if name not in options.categories}
 
 
-def footer_null_counts(metadata: Any, rg_id: int, wanted: dict) -> dict[str, int | None]:
-    """Nulls of each ``wanted`` column in one row group, from its footer: None where the
-    footer has no count, all its rows where the file lacks the column (read as nulls)."""
+def leaf_columns(physical_schema: Any, wanted: dict) -> dict[str, int | None]:
+    """Where each ``wanted`` column is among a file's Parquet leaf columns (the footer's
+    column chunks, depth first: a struct or list field holds several), None where the file
+    lacks it. Found by position, not by dotted path: a column named ``"a.b"`` is not the child
+    ``b`` of a struct ``a``."""
+    found: dict[str, int | None] = dict.fromkeys(wanted)
+    leaf = 0
+    for field in physical_schema:
+        if field.name in found and null_sensitive(field.type) is not None:
+            found[field.name] = leaf
+        leaf += _leaves(field.type)
+    return found
+
+
+def _leaves(arrow_type: Any) -> int:
+    """How many Parquet leaf columns a field of ``arrow_type`` is stored as."""
+    import pyarrow as pa
+
+    if pa.types.is_struct(arrow_type):
+        return sum(_leaves(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    if pa.types.is_map(arrow_type):
+        return _leaves(arrow_type.key_type) + _leaves(arrow_type.item_type)
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or \
+            pa.types.is_fixed_size_list(arrow_type):
+        return _leaves(arrow_type.value_type)
+    return 1
+
+
+def footer_null_counts(metadata: Any, rg_id: int, leaves: dict) -> dict[str, int | None]:
+    """Nulls of each column of ``leaves`` (:func:`leaf_columns`) in one row group, from its
+    footer: None where the footer has no count, all its rows where the file lacks the column
+    (read as nulls)."""
     group = metadata.row_group(rg_id)
-    stats = {}
-    for j in range(group.num_columns):
-        column = group.column(j)
-        stats[column.path_in_schema] = column.statistics
     counts: dict[str, int | None] = {}
-    for name in wanted:
-        if name not in stats:
+    for name, leaf in leaves.items():
+        if leaf is None:
             counts[name] = group.num_rows
-        else:
-            found = stats[name]
-            counts[name] = found.null_count if found is not None and found.has_null_count \
-                else None
+            continue
+        stats = group.column(leaf).statistics
+        counts[name] = stats.null_count if stats is not None and stats.has_null_count else None
     return counts
 
 

@@ -19,7 +19,7 @@ from .maps import map_reduce
 from .reducers import histogram as h
 from .reducers.base import is_pandas
 from .reduction_options import numpy_options, pandas_na
-from .share import is_arrow_table, local_value
+from .share import is_arrow_table, local_value, pandas_stand_in
 
 
 class _DefaultAxis:
@@ -85,8 +85,10 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
                 f"{', '.join(k + '=' for k in pandas_rules)} cannot be given for a lazy source: "
                 "its chunks skip missing values as pandas does by default; choose the columns "
                 "with from_parquet(path, columns=[...]), or reduce pd.read_parquet(path)")
-        if axis is None:
+        if axis is None and _numeric_values(value):
             return _every_value_of_source(data, reducer, options, method)
+        if axis is None:  # objects combine in pandas' order, column by column: read it whole
+            data = value = pandas_stand_in(value, "all")
     na_rules = {k: options.pop(k) for k in ("skipna", "min_count") if k in options}
     if na_rules and not is_pandas(value):
         raise TypeError(f"{', '.join(na_rules)}= are pandas' options; numpy's reductions "
@@ -120,6 +122,13 @@ def every_value(chunk: Any) -> Any:
     import pandas as pd
 
     return pd.concat([chunk.iloc[:, i] for i in range(chunk.shape[1])], ignore_index=True)
+
+
+def _numeric_values(source: Any) -> bool:
+    """Whether a lazy source's every value is a number (or a time): values whose reduction
+    does not depend on their order beyond rounding, as strings' concatenation would."""
+    dtype = every_value(source.empty_frame()).dtype
+    return isinstance(dtype, np.dtype) and dtype.kind in "biufcmM"
 
 
 def _every_value_of_source(source: Any, reducer: Any, options: dict, method: str) -> Any:

@@ -388,6 +388,33 @@ def test_a_cluster_left_without_workers_ends_the_map_with_an_error(monkeypatch):
         assert pool.map_chunks(len, np.arange(10), n=2) == [5, 5]
 
 
+def test_a_maps_wait_for_workers_counts_from_its_own_start(monkeypatch):
+    """An emptiness an earlier map met is not the next map's: after a scale-up the next map
+    waits its own WAIT_FOR_WORKERS before it gives up (a fake client and clock)."""
+    import parallel_analysis.backends.dask_cluster as dask_cluster
+
+    clock = [1000.0]
+    monkeypatch.setattr(dask_cluster.time, "monotonic", lambda: clock[0])
+
+    class EmptyCluster:
+        def scheduler_info(self, n_workers=-1):
+            return {"workers": {}}
+
+    vacancy = dask_cluster.Vacancy(EmptyCluster())
+    with pytest.raises(WorkerCrashedError, match="no workers for 60 s"):
+        for step in range(0, 80, 2):
+            clock[0] = 1000.0 + step
+            vacancy.check(since=1000.0)
+    clock[0] += 10
+    second = clock[0]
+    for step in range(0, 60, 2):  # its own minute: no error yet
+        clock[0] = second + step
+        vacancy.check(since=second)
+    clock[0] = second + 62
+    with pytest.raises(WorkerCrashedError, match="no workers for 62 s"):
+        vacancy.check(since=second)
+
+
 def wait_until(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not predicate():

@@ -262,6 +262,29 @@ def test_columns_with_nulls_in_some_row_groups_have_read_parquets_dtype_in_every
                                       expected["i"].to_numpy())
 
 
+def test_extension_dtypes_and_dotted_names_keep_read_parquets_dtypes(tmp_path):
+    """Int64, boolean and int64[pyarrow] columns keep their dtype whatever their nulls, as
+    pandas' metadata makes them; a column named "a.b" is not the struct a's child b."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"I": pd.array([1, None, 3, 4], dtype="Int64"),
+                          "B": pd.array([True, None, False, True], dtype="boolean"),
+                          "P": pd.array([1, 2, None, 4], dtype="int64[pyarrow]")})
+    frame.to_parquet(tmp_path / "ext.parquet", row_group_size=2)
+    table = pa.table({"a": pa.array([{"b": None}, {"b": 2}, {"b": 3}, {"b": 4}],
+                                    pa.struct([("b", pa.int64())])),
+                      "a.b": pa.array([1, 2, 3, 4], pa.int64())})
+    pq.write_table(table, tmp_path / "dotted.parquet", row_group_size=2)
+    for name in ("ext.parquet", "dotted.parquet"):
+        expected = pd.read_parquet(tmp_path / name)
+        chunks = par.map_chunks(lambda c: c, par.from_parquet(tmp_path / name), backend="serial")
+        assert [dict(c.dtypes) for c in chunks] == [dict(expected.dtypes)] * len(chunks)
+        pd.testing.assert_frame_equal(pd.concat(chunks), expected)
+    ext = pa.Table.from_pandas(frame, preserve_index=False)
+    pd.testing.assert_series_equal(par.sum(ext, n=2, backend="serial"), frame.sum())
+
+
 @pytest.mark.parametrize("n", [2, 3])
 def test_a_tables_chunks_reduce_with_the_whole_tables_dtypes(pool, n):
     import pyarrow as pa
@@ -300,6 +323,14 @@ def test_axis_none_reduces_every_value_of_a_source_or_table_as_pandas_does(backe
         assert type(got) is type(expected), (type(got), type(expected))
         assert got == pytest.approx(expected, rel=1e-12) if method not in ("min", "max") \
             else got == expected
+
+
+def test_axis_none_of_strings_of_a_source_goes_column_by_column_as_pandas(tmp_path):
+    frame = pd.DataFrame({"a": list("abcdef"), "b": list("uvwxyz")})
+    frame.to_parquet(tmp_path / "s.parquet", row_group_size=2)
+    source = par.from_parquet(tmp_path / "s.parquet")
+    assert par.sum(source, axis=None, backend="process", workers=2) == \
+        frame.sum(axis=None) == "abcdefuvwxyz"
 
 
 def test_pandas_options_on_a_source_are_a_clear_error_and_on_a_table_as_pandas(tmp_path):

@@ -106,8 +106,9 @@ class Backend:
         """(worker id, chunk, seconds) of the chunks of ``map_id`` running now."""
         return []
 
-    def check_workers(self) -> None:
-        """Raise when the map waiting now can never finish (a cluster left with no workers)."""
+    def check_workers(self, since: float) -> None:
+        """Raise when the map waiting now (since ``time.monotonic()`` ``since``) can never
+        finish: a cluster left with no workers."""
 
     def stop_worker(self, worker_id: int) -> bool:
         """Stop the worker running a timed-out chunk; False when that cannot be done."""

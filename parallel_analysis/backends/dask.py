@@ -110,8 +110,8 @@ class DaskBackend(Backend):
         """Worker processes in the cluster now."""
         return len(self._client.scheduler_info(n_workers=-1).get("workers", {}))
 
-    def check_workers(self) -> None:
-        self._vacancy.check()
+    def check_workers(self, since: float) -> None:
+        self._vacancy.check(since)
 
     @property
     def parallelism(self) -> int:

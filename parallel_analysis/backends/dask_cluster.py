@@ -127,9 +127,11 @@ class Vacancy:
         self._checked = -math.inf
         self._empty_since: float | None = None
 
-    def check(self) -> None:
-        """Raise :func:`no_workers_error` once the cluster has been empty too long; asks the
-        scheduler at most every :data:`VACANCY_CHECK` seconds."""
+    def check(self, since: float) -> None:
+        """Raise :func:`no_workers_error` once the cluster has been empty too long, counted
+        from ``since`` at the earliest (when the map now waiting started: an emptiness an
+        earlier map met is not this one's); asks the scheduler at most every
+        :data:`VACANCY_CHECK` seconds."""
         now = time.monotonic()
         with self._lock:
             if now - self._checked < VACANCY_CHECK:
@@ -145,7 +147,7 @@ class Vacancy:
                 return
             if self._empty_since is None:
                 self._empty_since = now
-            empty_for = now - self._empty_since
+            empty_for = now - max(self._empty_since, since)
         if empty_for >= WAIT_FOR_WORKERS:
             raise no_workers_error(empty_for)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import CancelledError, Future, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +129,10 @@ class CallFuture(Future):
         future._keep = None
 
     def cancel(self) -> bool:
-        if not self._sent.cancel():  # running or done: not to be cancelled
+        sent = self._sent
+        lost = sent.done() and not sent.cancelled() and \
+            isinstance(sent.exception(), BrokenProcessPool)  # not sent again yet: still waits
+        if not (sent.cancel() or lost):  # running or done: not to be cancelled
             return False
         return super().cancel()
 
@@ -185,6 +188,8 @@ def deliver_call(sent: Future, result: Future, lost: Any = None) -> None:
 def _judge_loss(lost: Any, result: Future, exc: BaseException) -> None:
     try:
         lost(exc)
+    except CancelledError as closed:  # sent again to a pool closed meanwhile: not a crash
+        _settle(result, error=closed)
     except Exception:  # noqa: BLE001 - the crash is the error; how it died is a detail
         settle_crash(result, exc)
 

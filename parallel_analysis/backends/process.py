@@ -114,8 +114,8 @@ class ProcessBackend(Backend):
                 "in the child (the module-level functions do this for you)"
             )
         if self._closed:
-            raise CancelledError("the map's remaining chunks were cancelled: its pool was "
-                                 "closed or shut down while it ran")
+            raise CancelledError("its pool was closed or shut down: the map's remaining chunks "
+                                 "(or the submitted call) were cancelled")
         gen = self._current
         if gen is None or gen.broken:
             if gen is not None:
@@ -178,6 +178,8 @@ class ProcessBackend(Backend):
         """Send a submitted call (again, after a loss); its outcome goes to ``result``."""
         sent = self._submit(call_pickled, *call)
         result._sent = sent
+        if result.cancelled():  # cancelled while it was lost: it is not to run
+            sent.cancel()
         sent.add_done_callback(
             lambda f: deliver_call(f, result, lambda exc: self._call_lost(f, call, result, exc)))
 

@@ -136,6 +136,53 @@ def test_submitted_calls_lost_with_anothers_worker_are_sent_again(fpool, killer)
 
 
 @pytest.mark.timeout(60)
+def test_a_lost_call_cancels_until_resent_and_a_closed_pool_cancels_it(start_method, monkeypatch):
+    """Between its loss and its resend a call is waiting again: cancel() works, and it does not
+    run; a pool closed meanwhile cancels it (CancelledError), never a crash of its own. The
+    loss handler is held on an event so the window is certain."""
+    from concurrent.futures import CancelledError
+
+    from parallel_analysis.backends import process
+
+    gate, entered, held = threading.Event(), threading.Event(), []
+    original = process.ProcessBackend._call_lost
+
+    def hold(self, sent, call, result, exc):
+        if result in held:
+            entered.set()
+            gate.wait(30)
+        return original(self, sent, call, result, exc)
+
+    monkeypatch.setattr(process.ProcessBackend, "_call_lost", hold)
+    for then in ("cancel", "close"):
+        gate.clear()
+        entered.clear()
+        pool = par.Pool(2, "process", start_method=start_method)
+        try:
+            warm = [pool.submit(faultlib.fault_at, np.arange(3), -1, None, 0.5) for _ in "ab"]
+            assert [f.result(timeout=30) for f in warm] == [3, 3]  # both workers up
+            lost = pool.submit(faultlib.fault_at, np.arange(3), -1, None, 2.0)
+            held[:] = [lost]
+            pool.submit(faultlib.trigger, "SIGKILL")
+            assert entered.wait(30)
+            assert not lost.running() and not lost.done()
+            if then == "cancel":
+                assert lost.cancel() and lost.cancelled()
+            else:
+                pool.close()
+            gate.set()
+            if then == "close":
+                with pytest.raises(CancelledError, match="pool was closed"):
+                    lost.result(timeout=30)
+            else:
+                assert pool.submit(sum, [1, 2]).result(timeout=30) == 3
+        finally:
+            gate.set()
+            pool.close()
+    faultlib.assert_no_leaks()
+
+
+@pytest.mark.timeout(60)
 def test_a_handle_made_for_a_submitted_call_lives_until_the_call_ends(fpool):
     """``submit(f, par.share(x))`` with no other reference to the handle: the call's arguments
     are kept until it ends, as concurrent.futures keeps them (the handle was collected and
