@@ -297,7 +297,9 @@ def split(
     ``n`` chunks, or chunks of at most ``size`` rows or ``nbytes`` bytes (at most one of the
     three); with none, :func:`choose_n_chunks` decides. ``by`` (DataFrames only) keeps every group
     of that key whole in one chunk, balancing chunks by rows; groups keep their order of first
-    appearance and rows whose key is NA form a group too. Empty input gives ``[]``.
+    appearance, except that groups big enough to unbalance a chunk (over 1/8 of a fair chunk's
+    rows) are placed first, largest first, when that balances the chunks better; rows whose
+    key is NA form a group too. Empty input gives ``[]``.
     """
     chunking = Chunking(n, size, nbytes, by)
     if chunking.groups is not None:
