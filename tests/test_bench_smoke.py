@@ -40,6 +40,7 @@ def test_bench_writes_report_results_and_plots(smoke_run):
     assert "95% interval" in report and "chunking alone" in report
     assert "## auto: the same answer under load" in report and "busy loop" in report
     assert "CPUs usable" in report and "start method" in report
+    assert "This is a `smoke` run" in report  # its verdicts are not read as measurements
 
 
 def test_results_are_pytest_benchmark_json_with_our_figures(smoke_run):

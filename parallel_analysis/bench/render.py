@@ -224,7 +224,14 @@ def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
         "were interleaved (each round in an order of its own, shuffled), so ratios compare cases "
         "under the same background load and no case always follows the same one. Each "
         "case's answer was checked against the serial one before it was timed.\n",
-        "## Goals (2 workers, ratios within this run)\n", goals_table(recs),
+        "## Goals (2 workers, ratios within this run)\n",
+    ]
+    if mode != "full":
+        parts.append(f"**This is a `{mode}` run: its data are too small and its rounds too few "
+                     "for the goals below to be judged; its verdicts only show that every case "
+                     "runs. `make report` (full size) measures them.**\n")
+    parts += [
+        goals_table(recs),
     ]
     for name in dict.fromkeys(r.workload for r in recs):
         w = known.get(name)
