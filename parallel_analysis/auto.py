@@ -48,7 +48,7 @@ from . import tagging
 from .auto_memory import Memory
 from .gil import Watched, watch
 from .split import take_rows
-from .worker import Job, apply_job
+from .worker import Job, apply_job, running_chunk
 
 #: Each voting piece gives the watcher about this much of func's CPU time: less than a GIL
 #: switch interval (5 ms), so that a GIL holder makes the watcher wait through all of it, and
@@ -198,7 +198,7 @@ def _probe(job: Job, specs: list) -> tuple[str, str, float | None]:
                 job.kwargs)
     try:
         piece_maker, rows = _piece_maker(specs)
-        with tagging.silenced():
+        with tagging.silenced(), running_chunk():  # maps func starts run serially
             votes = _votes(lambda piece: apply_job(probe, piece), piece_maker, rows)
     except (Exception, SystemExit) as exc:  # the map itself will raise it, with the chunk
         return "thread", f"the probe raised {type(exc).__name__}; running on threads", None

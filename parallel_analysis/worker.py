@@ -10,12 +10,13 @@ workers wrap it in :mod:`parallel_analysis.backends.remote` (bytes in, bytes out
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,18 @@ process_state: dict[str, Any] = {}
 def in_worker() -> bool:
     """True inside a worker process, or in a thread that is running a chunk."""
     return bool(process_state.get("in_worker") or getattr(_local, "running", False))
+
+
+@contextlib.contextmanager
+def running_chunk() -> Iterator[None]:
+    """This thread runs a chunk (or ``auto``'s probe of one) meanwhile: maps that ``func``
+    starts run serially here (:func:`in_worker`), as nested maps do everywhere."""
+    outer = getattr(_local, "running", False)  # a nested (serial) map inside a running chunk
+    _local.running = True
+    try:
+        yield
+    finally:
+        _local.running = outer  # still inside the outer chunk: its later maps stay serial
 
 
 # -- jobs and results -----------------------------------------------------------------------------
@@ -183,33 +196,28 @@ def run_chunks(job: Job, specs: list, board: Board | None = None, slot: int = -1
     """Run ``job`` on each spec's chunk in order; exceptions become failed outcomes."""
     outcomes, pid = [], os.getpid()
     in_process = bool(process_state.get("in_worker"))
-    outer = getattr(_local, "running", False)  # a nested (serial) map inside a running chunk
-    _local.running = True
     # One capture per batch (installing handlers costs more than a tiny chunk); each chunk
     # takes what it emitted.
-    try:
-        with feedback.capture(specs[0].index if specs else 0, enabled=in_process,
-                              level=job.log_level) as captured:
-            for spec in specs:
-                if board is not None and board.cancelled(map_id):
-                    break  # the map was cancelled (or failed): its other chunks are not wanted
-                if in_process:  # its records are tagged when replayed in the caller
+    with running_chunk(), feedback.capture(specs[0].index if specs else 0, enabled=in_process,
+                          level=job.log_level) as captured:
+        for spec in specs:
+            if board is not None and board.cancelled(map_id):
+                break  # the map was cancelled (or failed): its other chunks are not wanted
+            if in_process:  # its records are tagged when replayed in the caller
+                outcome = _run_one(job, spec, board, slot, map_id)
+            else:
+                outer_chunk = tagging.enter_chunk(spec.index)
+                try:
                     outcome = _run_one(job, spec, board, slot, map_id)
-                else:
-                    outer_chunk = tagging.enter_chunk(spec.index)
-                    try:
-                        outcome = _run_one(job, spec, board, slot, map_id)
-                    finally:
-                        tagging.leave_chunk(outer_chunk)
-                outcome.pid = pid
-                items = captured.take()
-                if items:
-                    outcome.feedback = items
-                outcomes.append(outcome)
-                if not outcome.ok and stop_on_error:
-                    break
-    finally:
-        _local.running = outer  # still inside the outer chunk: its later maps stay serial
+                finally:
+                    tagging.leave_chunk(outer_chunk)
+            outcome.pid = pid
+            items = captured.take()
+            if items:
+                outcome.feedback = items
+            outcomes.append(outcome)
+            if not outcome.ok and stop_on_error:
+                break
     return outcomes
 
 

@@ -212,6 +212,18 @@ def test_nested_maps_run_serially_in_the_worker(pool):
     assert np.isclose(pool.map_reduce(inner, X, operator.add, n=3), X.sum())
 
 
+@pytest.mark.timeout(60)
+def test_an_auto_map_nested_in_an_auto_maps_probe_runs_serially():
+    """auto's probe runs func in the caller: a map func starts there runs serially, as in any
+    chunk (the inner auto map's probe waited forever on the outer probe's lock)."""
+    x = np.arange(1000.0)
+    with par.Pool(2, "auto") as auto_pool:
+        got = auto_pool.map_chunks(lambda c: auto_pool.map_reduce(None, c, Sum()), x, n=2)
+        assert got == [x[:500].sum(), x[500:].sum()]
+    assert par.map_chunks(lambda c: par.map_reduce(None, c, Sum(), backend="auto"), x, n=2,
+                          backend="auto", workers=2) == [x[:500].sum(), x[500:].sum()]
+
+
 def test_a_func_that_closes_over_its_own_pool_runs_serially_inside(pool):
     """The pool travels to process workers as its recipe; inside, its maps run serially
     (in the worker's own process, on the serial backend)."""
