@@ -160,7 +160,8 @@ def decide(job: Job, specs: list, workers: int, memory: Memory | None = None,
     if workers <= 1:
         return "serial", "one worker: nothing to run in parallel"
     if len(specs) < 2:
-        return "thread", "one chunk: nothing to run in parallel"
+        return "thread", (f"{'one chunk' if specs else 'no chunk (no rows)'}: nothing to run "
+                          "in parallel")
     if job.func is None and getattr(job.reducer, "releases_gil", False):
         return "thread", (f"{type(job.reducer).__name__}'s partials run in kernels that "
                           "release the GIL: threads, no data moved (no probe)")

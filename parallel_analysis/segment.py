@@ -242,6 +242,39 @@ def _create_shm(size: int, transient: bool) -> Segment:
     return seg
 
 
+def sweep_orphan_files(folder: str) -> int:
+    """Unlink the file-backed segments in ``folder`` whose owner died without unlinking them
+    (killed: no resource tracker cleans a file, as it cleans /dev/shm); how many. Names carry
+    the owner's pid; only this user's files of dead owners go."""
+    swept = 0
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(PREFIX)]
+    except OSError:
+        return 0
+    for name in names:
+        owner = name[len(PREFIX):].split("_", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid() or _alive(int(owner)):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.lstat(path).st_uid == os.getuid():
+                os.unlink(path)
+                swept += 1
+        except OSError:
+            pass
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
+
+
 def _create_file(size: int, folder: str, transient: bool) -> Segment:
     name = _new_name()
     path = os.path.join(folder, name)
@@ -295,6 +328,7 @@ def create(size: int, transient: bool = False) -> Segment:
                 raise
             shm_free = free_bytes(SHM_DIR)
     folder = tempfile.gettempdir()
+    sweep_orphan_files(folder)  # a killed owner's files would hold the space this one needs
     file_free = free_bytes(folder)
     if file_free is None or file_free >= size:
         try:

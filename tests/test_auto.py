@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+import parallel_analysis as par
 from parallel_analysis import auto, auto_memory
 from parallel_analysis.backends import make_backend
 from parallel_analysis.bench import work
@@ -265,3 +266,11 @@ def test_the_data_kind_is_its_type_and_dtypes():
     assert memory.key(job, [np.arange(3)]) != memory.key(job, [np.arange(3.0)])
     with par.share(np.arange(10)) as shared:  # a handle keys as what it holds
         assert memory.key(job, shared) == memory.key(job, np.arange(4))
+
+
+def test_the_reason_for_no_rows_says_so():
+    with par.Pool(2, "auto") as pool:
+        assert pool.map_chunks(len, np.arange(0)) == []
+        assert "no chunk" in par.last_run().reason
+        pool.map_chunks(len, np.arange(10), n=1)
+        assert "one chunk" in par.last_run().reason

@@ -88,3 +88,48 @@ def test_a_changed_affinity_mask_counts_after_the_first_map():
     finally:
         os.sched_setaffinity(0, mask)
     assert par.info()["cpus"]["usable"] == before  # and back
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_the_cgroup_quota_is_the_tightest_of_the_process_cgroup_and_its_parents(
+        tmp_path, monkeypatch, kind):
+    """A nested cgroup (a systemd slice, a job scheduler's) holds its quota in its own folder,
+    named by /proc/self/cgroup, not at the hierarchy's root (which alone was read)."""
+    from parallel_analysis import cpus
+
+    line = "0::/jobs/job7" if kind == "v2" else "4:cpu,cpuacct:/jobs/job7"
+    base = tmp_path if kind == "v2" else tmp_path / "cpu,cpuacct"
+    own, parent = base / "jobs" / "job7", base / "jobs"
+    own.mkdir(parents=True)
+
+    def quota(folder, cpus_allowed):
+        if kind == "v2":
+            (folder / "cpu.max").write_text("max 100000\n" if cpus_allowed is None
+                                            else f"{int(cpus_allowed * 100000)} 100000\n")
+        else:
+            (folder / "cpu.cfs_quota_us").write_text(
+                "-1\n" if cpus_allowed is None else f"{int(cpus_allowed * 100000)}\n")
+            (folder / "cpu.cfs_period_us").write_text("100000\n")
+
+    quota(base, None)
+    quota(parent, 3.0)
+    quota(own, 1.5)
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/self/cgroup":
+            import io
+            return io.StringIO(line + "\n")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(cpus, "CGROUP_ROOT", str(tmp_path))
+    monkeypatch.setattr("builtins.open", fake_open)
+    cpus.cgroup_quota.cache_clear()
+    try:
+        assert cpus.cgroup_quota() == 1.5
+        quota(own, None)
+        cpus.cgroup_quota.cache_clear()
+        assert cpus.cgroup_quota() == 3.0  # the parent's, then
+    finally:
+        monkeypatch.undo()
+        cpus.cgroup_quota.cache_clear()

@@ -95,6 +95,35 @@ def test_a_new_segment_is_populated_without_holding_the_gil(monkeypatch):
         segment.arena.clear()
 
 
+def test_file_backed_segments_of_dead_owners_are_swept_before_a_new_one(tmp_path, monkeypatch):
+    """A killed owner's file-backed segment (no tracker cleans files) is removed by the next
+    process that needs the folder; a live owner's, and other names, are left alone."""
+    import subprocess
+    import sys
+
+    from parallel_analysis import segment
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    orphan = tmp_path / f"par_{dead.stdout.strip()}_{'0' * 32}"
+    live = tmp_path / f"par_{os.getppid()}_{'1' * 32}"
+    other = tmp_path / "par_notapid_x"
+    for path in (orphan, live, other):
+        path.write_bytes(b"x" * 4096)
+    assert segment.sweep_orphan_files(str(tmp_path)) == 1
+    assert not orphan.exists() and live.exists() and other.exists()
+    monkeypatch.setattr(segment, "free_bytes", lambda folder: 0 if folder == segment.SHM_DIR
+                        else 1 << 40)  # /dev/shm full: the data goes to a file
+    monkeypatch.setattr(segment.tempfile, "gettempdir", lambda: str(tmp_path))
+    orphan.write_bytes(b"x" * 4096)
+    with pytest.warns(par.errors.SharedMemoryFallbackWarning):
+        seg = segment.create(1 << 16)
+    try:
+        assert not orphan.exists() and seg.ref.path.startswith(str(tmp_path))
+    finally:
+        seg.release()
+
+
 def test_handle_pickles_to_metadata_only_whatever_the_size():
     with par.share(np.zeros(10_000_000)) as h:  # 80 MB
         blob = pickle.dumps(h)
