@@ -563,3 +563,15 @@ def test_describe_of_arrow_numbers_is_arrows_double_as_pandas():
         pd.testing.assert_series_equal(par.describe(s, n=n, backend="serial"), s.describe())
         pd.testing.assert_frame_equal(par.describe(frame, n=n, backend="serial"),
                                       frame.describe())
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int64", "float16", "float32", "float64"])
+@pytest.mark.parametrize("q", [np.float16(0.3), np.array([0.1, 0.75], np.float16)])
+def test_a_float16_q_computes_in_float16_as_numpy_does(dtype, q):
+    """numpy interpolates in a float16 q's dtype (NEP 50): int8 data gives float16 and int64
+    float64, each with numpy's own rounding (q was widened to float64 first)."""
+    x = (np.arange(37) * 3).astype(dtype)
+    for n in (1, 3):
+        got, want = par.quantile(x, q, n=n, backend="serial"), np.quantile(x, q)
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_array_equal(got, want)
