@@ -7,8 +7,8 @@ Layer: faces (cli; imports the package and its own modules).
     parallel-analysis report A.json [B.json] [--out DIR]
     parallel-analysis info
 
-``bench`` runs the benchmark workloads (``make report`` runs it at full size: a few minutes on
-2 CPUs; ``--quick`` under a minute) and writes ``DIR/report.md``, ``DIR/results.json``
+``bench`` runs the benchmark workloads (``make report`` runs it at full size: about half an
+hour on 2 CPUs; ``--quick`` about six minutes) and writes ``DIR/report.md``, ``DIR/results.json``
 (pytest-benchmark's format) and PNG plots. ``report`` re-renders a report from saved results, or
 compares two runs side by side. Heavy imports (pandas, matplotlib) happen inside the commands.
 """
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the benchmark workloads and write a report")
     size = bench.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", const="quick", dest="mode",
-                      help="smaller data, fewer rounds: under a minute")
+                      help="smaller data, fewer rounds: about six minutes on 2 CPUs")
     size.add_argument("--smoke", action="store_const", const="smoke", dest="mode",
                       help="tiny data, one round: checks the machinery, figures mean nothing")
     bench.add_argument("--workloads", nargs="+", metavar="NAME", choices=WORKLOAD_NAMES,
@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("results", nargs="+", metavar="RESULTS.json",
                         help="one results file, or two to compare (A then B)")
     report.add_argument("--out", default=None, metavar="DIR",
-                        help="write report.md and plots there (default: print the report)")
+                        help="write report.md and plots there (two results: compare.md, no "
+                             "plots); default: print the report")
     report.add_argument("--no-plots", action="store_true", help="write no PNG files")
 
     sub.add_parser("info", help="CPUs usable, start method, /dev/shm free, versions, BLAS")

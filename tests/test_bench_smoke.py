@@ -95,6 +95,7 @@ def test_a_goal_is_met_only_when_its_whole_interval_clears_it():
     assert noisy.low < 1.95 <= noisy.median <= noisy.high
     assert stats.verdict(noisy, 1.95) == "unclear"  # a noisy run is never "met"
     assert stats.verdict(stats.paired_speedup([1.0], [0.5]), 1.5) == "unclear"  # one round
+    assert stats.verdict(stats.paired_speedup([1.0], [2.0]), 1.5) == "unclear"  # either side
     assert stats.is_noisy(stats.summary([1.0, 1.0, 1.3])) and not stats.is_noisy(
         stats.summary([1.0, 1.05, 1.1]))
 

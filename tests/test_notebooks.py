@@ -98,7 +98,7 @@ def test_notebook_is_stored_without_outputs(path):
 
 
 #: Environment per notebook for the suite's run: 03 runs the benchmark at its "smoke" size on
-#: three workloads without peers (seconds instead of the minute a reader's "quick" run takes).
+#: three workloads without peers (seconds instead of the six minutes a reader's "quick" run takes).
 ENV = {"03_benchmarks": {"PAR_BENCH_MODE": "smoke", "PAR_BENCH_NO_PEERS": "1",
                          "PAR_BENCH_WORKLOADS": "pybound npbound transfer"},
        "05_pandas_accessor": {"PAR_NOTEBOOK_ROWS": "20000"}}

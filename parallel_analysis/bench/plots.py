@@ -53,9 +53,16 @@ def draw_speedup(recs: list[Record], path: str, cpus: int) -> bool:
     for ax, name in zip(axes[0], panels):
         rows = [r for r in _main(recs, name) if r.workers == GOAL_WORKERS or r.runner == "serial"
                 or r.runner == "plain"]
-        rows = [r for r in rows if r.variant in ("", "fresh")] + \
+        plain = [r for r in rows if r.variant in ("", "fresh")] + \
             [r for r in rows if r.variant == "shared" and r.runner == "process"]
-        labels = [r.runner + (" (shared)" if r.variant == "shared" else "") for r in rows]
+        if plain:
+            rows = plain
+            labels = [r.runner + (" (shared)" if r.variant == "shared" else "") for r in rows]
+        else:  # variants of their own (groupby's keys): the plain call and ours, per variant
+            order = ("plain", "thread", "process", "auto")
+            rows = sorted((r for r in rows if r.runner in order),
+                          key=lambda r: (r.variant, order.index(r.runner)))
+            labels = [f"{r.runner} [{r.variant}]" for r in rows]
         intervals = [speedup_interval(r, baseline(r, recs)) for r in rows]
         values = [i.median for i in intervals]
         errors = [[0 if math.isnan(i.median) else i.median - i.low for i in intervals],

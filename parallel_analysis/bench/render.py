@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 from . import goals as _goals
 from .ceiling import ceiling_note
@@ -186,6 +187,10 @@ def autoprobe_section(rows: list[dict]) -> str:
             + "\n".join(lines) + "\n")
 
 
+def _fmt_load(load: Any) -> str:
+    return " / ".join(f"{x:.2f}" for x in load) if isinstance(load, (list, tuple)) else "?"
+
+
 def machine_section(doc: dict) -> str:
     m = doc.get("machine_info", {})
     v = m.get("versions", {})
@@ -198,7 +203,8 @@ def machine_section(doc: dict) -> str:
         f"- CPUs usable: {m.get('cpus_usable', '?')} (of {m.get('cpu', {}).get('count', '?')} "
         f"on the machine); model: {m.get('processor', '?')}",
         f"- memory: {_fmt_bytes(m.get('memory_total'))}; /dev/shm free: "
-        f"{_fmt_bytes(m.get('shm_free'))}; load average at the start: {m.get('load_average')}",
+        f"{_fmt_bytes(m.get('shm_free'))}; load average at the start (1, 5, 15 min): "
+        f"{_fmt_load(m.get('load_average'))}",
         f"- Python {m.get('python_version', '?')}; numpy {v.get('numpy', '?')}, pandas "
         f"{v.get('pandas', '?')}, pyarrow {v.get('pyarrow', '?')}; peers: joblib "
         f"{v.get('joblib', '?')}, mpire {v.get('mpire', '?')}, dask {v.get('dask', '?')}",
@@ -265,6 +271,9 @@ def compare(doc_a: dict, a: list[Record], doc_b: dict, b: list[Record],
              f"A: {doc_a.get('datetime', '?')} ({doc_a.get('parallel_analysis', {}).get('mode')})"
              f"; B: {doc_b.get('datetime', '?')} "
              f"({doc_b.get('parallel_analysis', {}).get('mode')})\n",
+             *(["**A and B ran at different sizes (modes), so few of their cases pair up.**\n"]
+               if doc_a.get("parallel_analysis", {}).get("mode")
+               != doc_b.get("parallel_analysis", {}).get("mode") else []),
              "| workload | size | runner | workers | variant | A median | B median | B / A |",
              "|---|---:|---|---:|---|---:|---:|---:|"]
     for r in a:

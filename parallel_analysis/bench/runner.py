@@ -189,6 +189,7 @@ def run(mode: str = "full", names: list[str] | None = None, progress: bool = Tru
     chosen = workloads()
     runners = Runners()
     entries: list[dict] = []
+    machine = machine_info()  # before any workload: its load average is the machine's own
     started = time.perf_counter()
     names_in_order = list(dict.fromkeys(c.workload for c in cases))
     try:
@@ -207,4 +208,4 @@ def run(mode: str = "full", names: list[str] | None = None, progress: bool = Tru
         settings[AUTOPROBE] = autoprobe.tally(mode, PROBES[mode])
         settings["workloads"].append(AUTOPROBE)
     settings["seconds"] = time.perf_counter() - started
-    return results.document(entries, machine_info(), commit_info(), settings)
+    return results.document(entries, machine, commit_info(), settings)

@@ -90,7 +90,9 @@ def verdict(interval: Interval, target: float) -> str:
     below it, "unclear" in between (or with a single round)."""
     if interval.n == 0 or np.isnan(interval.median):
         return "not measured"
-    if interval.n >= 2 and interval.low >= target:
+    if interval.n < 2:  # one round has no interval, whichever side of the target it lands
+        return "unclear"
+    if interval.low >= target:
         return "met"
     if interval.high < target:
         return "not met"

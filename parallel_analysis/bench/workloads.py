@@ -28,8 +28,8 @@ from . import work
 OURS = ("serial", "thread", "process", "auto")
 #: The worker count the issue's goals are stated for (this machine has 2 CPUs).
 GOAL_WORKERS = 2
-#: Sizes per mode: "smoke" runs inside the test suite, "quick" under a minute, "full" is
-#: ``make report`` (a few minutes on 2 CPUs).
+#: Sizes per mode: "smoke" runs inside the test suite (a minute), "quick" about six minutes,
+#: "full" is ``make report`` (about half an hour on 2 CPUs).
 MODES = ("smoke", "quick", "full")
 
 
