@@ -10,48 +10,71 @@ from __future__ import annotations
 
 import math
 import os
-from functools import lru_cache
-
-CGROUP_ROOT = "/sys/fs/cgroup"
+from functools import cache, lru_cache
 
 
-@lru_cache(maxsize=1)
-def cgroup_quota() -> float | None:
-    """The tightest CPU quota of this process's cgroup and its parents, from cgroup v2
-    (``cpu.max``) or v1 (``cpu.cfs_quota_us``), None when unlimited; read once (a container's
-    quota is fixed at its start). The folders come from ``/proc/self/cgroup``: a nested cgroup
-    (a systemd slice, a job scheduler's) has its quota in its own folder, not at the root."""
-    quotas = [q for q in (_quota_in(kind, folder) for kind, folder in _cgroup_folders())
-              if q is not None]
-    return min(quotas) if quotas else None
-
-
-def _cgroup_folders() -> list[tuple[str, str]]:
-    """("v2" or "v1", folder) of this process's cpu cgroup and of each parent up to the root;
-    the roots alone where ``/proc/self/cgroup`` cannot be read."""
+@cache
+def cgroup_mounts(controller: str) -> tuple[tuple[str, str, str], ...]:
+    """(kind, root, mount point) of the cgroup hierarchies that hold ``controller``: "v2" (the
+    unified one holds every controller) and "v1" (the one mounted with it), from
+    ``/proc/self/mountinfo``."""
     try:
-        with open("/proc/self/cgroup") as f:
+        with open("/proc/self/mountinfo") as f:
             lines = f.read().splitlines()
     except OSError:
-        lines = []
+        return ()
+    found = []
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, kinds = left.split(), right.split()
+        if len(fields) < 5 or len(kinds) < 3:
+            continue
+        if kinds[0] == "cgroup2":
+            found.append(("v2", fields[3], fields[4]))
+        elif kinds[0] == "cgroup" and controller in kinds[2].split(","):
+            found.append(("v1", fields[3], fields[4]))
+    return tuple(found)
+
+
+def cgroup_folders(controller: str, pid: int | str = "self") -> list[tuple[str, str, str]]:
+    """(kind, folder, mount point) of each cgroup of process ``pid`` that ``controller``
+    governs: where ``/proc/<pid>/cgroup`` places it in each mounted hierarchy."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
     found = []
     for line in lines:
         parts = line.split(":", 2)
         if len(parts) != 3:
             continue
         _, controllers, path = parts
-        if controllers == "":
-            kind, bases = "v2", [CGROUP_ROOT, os.path.join(CGROUP_ROOT, "unified")]
-        elif "cpu" in controllers.split(","):
-            kind, bases = "v1", [os.path.join(CGROUP_ROOT, controllers),
-                                 os.path.join(CGROUP_ROOT, "cpu")]
-        else:
-            continue
-        base = next((b for b in bases if os.path.isdir(b)), bases[0])
-        parts_of_path = [p for p in path.split("/") if p]
-        for depth in range(len(parts_of_path), -1, -1):
-            found.append((kind, os.path.join(base, *parts_of_path[:depth])))
-    return found or [("v2", CGROUP_ROOT), ("v1", os.path.join(CGROUP_ROOT, "cpu"))]
+        kind = "v2" if controllers == "" else "v1" if controller in controllers.split(",") \
+            else ""
+        for mount_kind, root, point in cgroup_mounts(controller):
+            if mount_kind == kind:
+                rel = os.path.relpath(path, root) if path.startswith(root) else path.lstrip("/")
+                found.append((kind, os.path.normpath(os.path.join(point, rel)), point))
+    return found
+
+
+@lru_cache(maxsize=1)
+def cgroup_quota() -> float | None:
+    """The tightest CPU quota of this process's cgroups and their parents, from cgroup v2
+    (``cpu.max``) or v1 (``cpu.cfs_quota_us``), None when unlimited; read once (a container's
+    quota is fixed at its start). A nested cgroup (a systemd slice, a job scheduler's) holds
+    its quota in its own folder, not at the hierarchy's root."""
+    quotas = []
+    for kind, folder, point in cgroup_folders("cpu"):
+        while True:  # the cgroup, then each parent up to the hierarchy's mount point
+            quota = _quota_in(kind, folder)
+            if quota is not None:
+                quotas.append(quota)
+            if os.path.normpath(folder) == os.path.normpath(point) or len(folder) <= 1:
+                break
+            folder = os.path.dirname(folder)
+    return min(quotas) if quotas else None
 
 
 def _quota_in(kind: str, folder: str) -> float | None:

@@ -1,5 +1,5 @@
 """segment: raw shared-memory segments; one owner creates and unlinks, everyone else only
-attaches. Layer: low (imports the leaves errors and arena, and tracker).
+attaches. Layer: low (imports the leaves errors and arena, and pages and tracker).
 
 A segment is a POSIX shared-memory object named ``par_<pid>_`` + 32 random hex digits, mode 0600,
 holding raw array or Arrow bytes (never pickles). Its picklable description, :class:`SegmentRef`,
@@ -34,11 +34,11 @@ import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 from . import tracker  # noqa: F401  (keeps the resource tracker alive and informed)
 from .arena import Arena
 from .errors import SharedMemoryError, SharedMemoryFallbackWarning, format_bytes
+from .pages import free_bytes, map_new_fd
 
 PREFIX = "par_"
 SHM_DIR = "/dev/shm"
@@ -137,73 +137,9 @@ def _untrack(name: str) -> None:
     resource_tracker.unregister("/" + name, "shared_memory")
 
 
-def free_bytes(folder: str) -> int | None:
-    """Bytes free for an unprivileged writer in ``folder``'s file system; None if unknown."""
-    try:
-        st = os.statvfs(folder)
-    except OSError:
-        return None
-    return st.f_bavail * st.f_frsize
-
-
 def _new_name() -> str:
     """``par_<owner pid>_<128 random bits>``: unguessable, and says whose it is."""
     return f"{PREFIX}{os.getpid()}_{secrets.token_hex(16)}"
-
-
-def _map_new_fd(fd: int, size: int) -> mmap.mmap:
-    """Reserve ``size`` bytes (ENOSPC now rather than SIGBUS later) and map them populated."""
-    if hasattr(os, "posix_fallocate"):
-        os.posix_fallocate(fd, 0, size)
-    else:  # pragma: no cover - macOS
-        os.ftruncate(fd, size)
-    buf = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    _populate(buf, size)
-    return buf
-
-
-#: ``madvise`` advice (Linux 5.14+) that faults a mapping's pages in writable, as MAP_POPULATE
-#: does at mmap time.
-MADV_POPULATE_WRITE = 23
-
-
-def _populate(buf: mmap.mmap, size: int) -> None:
-    """Fault a new mapping's pages in now, so that the copy into it runs at memory speed, with
-    the GIL let go meanwhile: ``mmap.mmap(..., MAP_POPULATE)`` holds it while the kernel faults
-    every page (0.2 s for 400 MB), stalling an ``_async`` twin's event loop and every thread.
-    madvise through ctypes (which releases the GIL); where the kernel refuses it, one byte
-    written per page (a numpy loop, which releases it too)."""
-    import ctypes
-
-    import numpy as np
-
-    pages = np.frombuffer(buf, np.uint8)
-    try:
-        libc = _libc()
-        if libc is not None and libc.madvise(ctypes.c_void_p(pages.ctypes.data),
-                                             ctypes.c_size_t(size), MADV_POPULATE_WRITE) == 0:
-            return
-        pages[::mmap.PAGESIZE] = 0  # a fresh segment's bytes are zeros already
-    finally:
-        del pages  # no export left: the mapping can be closed
-
-
-_libc_handle: list = []
-
-
-def _libc() -> Any:
-    """The C library, through ctypes (None where it cannot be loaded)."""
-    if not _libc_handle:
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-            libc.madvise.restype = ctypes.c_int
-        except (OSError, AttributeError):
-            libc = None
-        _libc_handle.append(libc)
-    return _libc_handle[0]
 
 
 def _anonymous(name: str, fd: int, size: int, buf: mmap.mmap) -> Segment:
@@ -228,7 +164,7 @@ def _create_shm(size: int, transient: bool) -> Segment:
     else:
         fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
     try:
-        buf = _map_new_fd(fd, size)
+        buf = map_new_fd(fd, size)
     except BaseException:
         os.close(fd)
         if not transient:
@@ -282,7 +218,7 @@ def _create_file(size: int, folder: str, transient: bool) -> Segment:
     if transient:
         os.unlink(path)  # at once, before the pages are mapped (as in _create_shm)
     try:
-        buf = _map_new_fd(fd, size)
+        buf = map_new_fd(fd, size)
     except BaseException:
         os.close(fd)
         if not transient:

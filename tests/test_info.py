@@ -94,13 +94,20 @@ def test_a_changed_affinity_mask_counts_after_the_first_map():
 def test_the_cgroup_quota_is_the_tightest_of_the_process_cgroup_and_its_parents(
         tmp_path, monkeypatch, kind):
     """A nested cgroup (a systemd slice, a job scheduler's) holds its quota in its own folder,
-    named by /proc/self/cgroup, not at the hierarchy's root (which alone was read)."""
+    named by /proc/self/cgroup under the hierarchy's mount point (the root alone was read)."""
+    import io
+
     from parallel_analysis import cpus
 
-    line = "0::/jobs/job7" if kind == "v2" else "4:cpu,cpuacct:/jobs/job7"
-    base = tmp_path if kind == "v2" else tmp_path / "cpu,cpuacct"
-    own, parent = base / "jobs" / "job7", base / "jobs"
+    mount = tmp_path / ("cpu,cpuacct" if kind == "v1" else "unified")
+    own, parent = mount / "jobs" / "job7", mount / "jobs"
     own.mkdir(parents=True)
+    fake = {
+        "/proc/self/cgroup": ("4:cpu,cpuacct:/jobs/job7\n" if kind == "v1" else "0::/jobs/job7\n"),
+        "/proc/self/mountinfo": (
+            f"32 31 0:29 / {mount} rw,relatime - cgroup cgroup rw,cpu,cpuacct\n" if kind == "v1"
+            else f"30 23 0:27 / {mount} rw,relatime - cgroup2 cgroup2 rw\n"),
+    }
 
     def quota(folder, cpus_allowed):
         if kind == "v2":
@@ -111,20 +118,19 @@ def test_the_cgroup_quota_is_the_tightest_of_the_process_cgroup_and_its_parents(
                 "-1\n" if cpus_allowed is None else f"{int(cpus_allowed * 100000)}\n")
             (folder / "cpu.cfs_period_us").write_text("100000\n")
 
-    quota(base, None)
+    quota(mount, None)
     quota(parent, 3.0)
     quota(own, 1.5)
     real_open = open
 
     def fake_open(path, *args, **kwargs):
-        if path == "/proc/self/cgroup":
-            import io
-            return io.StringIO(line + "\n")
+        if path in fake:
+            return io.StringIO(fake[path])
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(cpus, "CGROUP_ROOT", str(tmp_path))
     monkeypatch.setattr("builtins.open", fake_open)
-    cpus.cgroup_quota.cache_clear()
+    for cached in (cpus.cgroup_quota, cpus.cgroup_mounts):
+        cached.cache_clear()
     try:
         assert cpus.cgroup_quota() == 1.5
         quota(own, None)
@@ -132,4 +138,5 @@ def test_the_cgroup_quota_is_the_tightest_of_the_process_cgroup_and_its_parents(
         assert cpus.cgroup_quota() == 3.0  # the parent's, then
     finally:
         monkeypatch.undo()
-        cpus.cgroup_quota.cache_clear()
+        for cached in (cpus.cgroup_quota, cpus.cgroup_mounts):
+            cached.cache_clear()

@@ -37,13 +37,13 @@ def test_a_transient_segment_is_nameless_before_its_pages_are_mapped(monkeypatch
 
     segment.arena.clear()  # a kept segment would be reused, not created
     names_when_mapped, tracked = [], []
-    map_new_fd = segment._map_new_fd
+    map_new_fd = segment.map_new_fd
 
     def spy(fd, size):
         names_when_mapped.append(set(os.listdir(segment.SHM_DIR)))
         return map_new_fd(fd, size)
 
-    monkeypatch.setattr(segment, "_map_new_fd", spy)
+    monkeypatch.setattr(segment, "map_new_fd", spy)
     monkeypatch.setattr(segment, "_track", lambda name: tracked.append(("+", name)))
     monkeypatch.setattr(segment, "_untrack", lambda name: tracked.append(("-", name)))
     seg = segment.create(1 << 20, transient=True)
@@ -62,7 +62,7 @@ def test_a_new_segment_is_populated_without_holding_the_gil(monkeypatch):
     through ctypes, which lets go of it."""
     import mmap
 
-    from parallel_analysis import segment
+    from parallel_analysis import pages, segment
 
     flags_seen = []
     real_mmap = mmap.mmap
@@ -72,20 +72,20 @@ def test_a_new_segment_is_populated_without_holding_the_gil(monkeypatch):
         return real_mmap(fd, size, **kwargs)
 
     advised = []
-    libc = segment._libc()
+    libc = pages._libc()
 
     class Libc:  # the C library, its madvise calls recorded
         def madvise(self, addr, size, advice):
             advised.append((size.value, advice))
             return libc.madvise(addr, size, advice)
 
-    monkeypatch.setattr(segment.mmap, "mmap", spy)
-    monkeypatch.setattr(segment, "_libc", lambda: Libc())
+    monkeypatch.setattr(pages.mmap, "mmap", spy)
+    monkeypatch.setattr(pages, "_libc", lambda: Libc())
     segment.arena.clear()
     seg = segment.create(32 << 20, transient=True)
     try:
         assert flags_seen and not any(f & getattr(mmap, "MAP_POPULATE", 0) for f in flags_seen)
-        assert advised == [(32 << 20, segment.MADV_POPULATE_WRITE)]
+        assert advised == [(32 << 20, pages.MADV_POPULATE_WRITE)]
         view = np.frombuffer(seg.buf, np.uint8)
         view[::4096] = 1  # mapped writable, whole
         assert int(view.sum()) == (32 << 20) // 4096

@@ -46,6 +46,7 @@ from .dask_cluster import (
     no_workers_error,
     wait_for_workers,
     watch_exits,
+    worker_count,
 )
 from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch, subclass_of
 from .pickling import dumps_job, dumps_specs, loads_outcomes
@@ -106,10 +107,6 @@ class DaskBackend(Backend):
         workers = self._client.scheduler_info(n_workers=-1).get("workers", {})
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
 
-    def total_workers(self) -> int:
-        """Worker processes in the cluster now."""
-        return len(self._client.scheduler_info(n_workers=-1).get("workers", {}))
-
     def check_workers(self, since: float) -> None:
         self._vacancy.check(since)
 
@@ -169,7 +166,7 @@ class DaskBackend(Backend):
             try:
                 return self._client.scatter(values, hash=False)
             except OSError as exc:  # CommClosedError and friends; TimeoutError with no worker
-                if isinstance(exc, TimeoutError) and not self.total_workers():
+                if isinstance(exc, TimeoutError) and not worker_count(self._client):
                     raise no_workers_error(time.monotonic() - start) from exc
                 if attempt + 1 == RELAUNCH_TRIES:
                     raise

@@ -107,6 +107,11 @@ def wait_for_workers(client: Any) -> None:
     client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
 
 
+def worker_count(client: Any) -> int:
+    """Worker processes in the cluster now."""
+    return len(client.scheduler_info(n_workers=-1).get("workers") or {})
+
+
 def no_workers_error(seconds: float) -> WorkerCrashedError:
     """The error of a map (or a scatter) that met a cluster without workers."""
     return WorkerCrashedError(
@@ -138,7 +143,7 @@ class Vacancy:
                 return
             self._checked = now
         try:
-            workers = self._client.scheduler_info(n_workers=-1).get("workers")
+            workers = worker_count(self._client)
         except Exception:  # no answer: the map's own futures will tell what went wrong
             return
         with self._lock:

@@ -1,4 +1,5 @@
-"""backends.oom: was a dead worker killed for memory? Layer: backends (imports errors).
+"""backends.oom: was a dead worker killed for memory? Layer: backends (imports cpus and
+errors).
 
 A SIGKILL that nobody sent on purpose is most often the kernel's out-of-memory killer: the
 machine ran out of memory, or the container's memory limit (a cgroup) was reached. The kernel
@@ -11,10 +12,10 @@ reading (its watchdog writes it on the board) to the message.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 
+from ..cpus import cgroup_folders
 from ..errors import format_bytes
 
 VMSTAT = "/proc/vmstat"
@@ -33,50 +34,13 @@ def read_counter(path: str, key: str = "oom_kill") -> int | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def _mounts() -> tuple[tuple[str, str, str], ...]:
-    """(kind, root, mount point) of the cgroup hierarchies that count OOM kills: "v1" (the
-    memory controller's) and "v2"."""
-    found = []
-    try:
-        with open("/proc/self/mountinfo") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return ()
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields, kinds = left.split(), right.split()
-        if len(fields) < 5 or len(kinds) < 3:
-            continue
-        if kinds[0] == "cgroup2":
-            found.append(("v2", fields[3], fields[4]))
-        elif kinds[0] == "cgroup" and "memory" in kinds[2].split(","):
-            found.append(("v1", fields[3], fields[4]))
-    return tuple(found)
-
-
 def counter_files(pid: int) -> list[str]:
     """The files counting OOM kills in the cgroups of process ``pid`` (those that exist)."""
-    try:
-        with open(f"/proc/{pid}/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
     files = []
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, path = parts
-        kind = "v2" if controllers == "" else "v1" if "memory" in controllers.split(",") else ""
-        for mount_kind, root, point in _mounts():
-            if mount_kind != kind or not kind:
-                continue
-            rel = os.path.relpath(path, root) if path.startswith(root) else path.lstrip("/")
-            folder = os.path.normpath(os.path.join(point, rel))
-            name = "memory.events" if kind == "v2" else "memory.oom_control"
-            if os.path.exists(os.path.join(folder, name)):
-                files.append(os.path.join(folder, name))
+    for kind, folder, _ in cgroup_folders("memory", pid):
+        name = os.path.join(folder, "memory.events" if kind == "v2" else "memory.oom_control")
+        if os.path.exists(name):
+            files.append(name)
     return files
 
 
