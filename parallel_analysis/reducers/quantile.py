@@ -159,10 +159,10 @@ class Quantile(Reducer):
         q's own float dtype (float32, longdouble; ``in_q_dtype``), else float64 (as pandas)."""
         cum = np.cumsum(state.weights[order])
         q = np.asanyarray(self.q)
-        # numpy's arithmetic in q's float dtype; a float16 q's where (N - 1) q fits in float16
-        # (beyond, numpy's own index overflows: float64 then)
-        own = q.dtype.kind == "f" and (q.dtype.itemsize >= 4 or (
-            q.size and (state.count - 1) * float(np.max(q)) <= np.finfo(np.float16).max))
+        # numpy's arithmetic in q's float dtype; a float16 q's where N - 1 fits in float16
+        # (beyond, N - 1 overflows to inf in it: float64 then)
+        own = q.dtype.kind == "f" and (
+            q.dtype.itemsize >= 4 or state.count - 1 <= float(np.finfo(np.float16).max))
         q = q if own and in_q_dtype else q.astype(np.float64)
         virtual = np.ravel((state.count - 1) * q)
         previous = np.floor(virtual)
