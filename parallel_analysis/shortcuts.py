@@ -85,8 +85,10 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
                 f"{', '.join(k + '=' for k in pandas_rules)} cannot be given for a lazy source: "
                 "its chunks skip missing values as pandas does by default; choose the columns "
                 "with from_parquet(path, columns=[...]), or reduce pd.read_parquet(path)")
-        if axis is None and _numeric_values(value):
-            return _every_value_of_source(data, reducer, options, method)
+        flat = every_value(value.empty_frame()).dtype if axis is None else None
+        if axis is None and isinstance(flat, np.dtype) and flat.kind in "biufcmM":
+            # numbers and times: their reduction does not depend on their order beyond rounding
+            return _every_value_of_source(data, reducer, options, method, flat)
         if axis is None:  # objects combine in pandas' order, column by column: read it whole
             data = value = pandas_stand_in(value, "all")
     na_rules = {k: options.pop(k) for k in ("skipna", "min_count") if k in options}
@@ -124,18 +126,12 @@ def every_value(chunk: Any) -> Any:
     return pd.concat([chunk.iloc[:, i] for i in range(chunk.shape[1])], ignore_index=True)
 
 
-def _numeric_values(source: Any) -> bool:
-    """Whether a lazy source's every value is a number (or a time): values whose reduction
-    does not depend on their order beyond rounding, as strings' concatenation would."""
-    dtype = every_value(source.empty_frame()).dtype
-    return isinstance(dtype, np.dtype) and dtype.kind in "biufcmM"
-
-
-def _every_value_of_source(source: Any, reducer: Any, options: dict, method: str) -> Any:
-    """``axis=None`` of a lazy source: each chunk's values flattened in its worker."""
+def _every_value_of_source(source: Any, reducer: Any, options: dict, method: str,
+                           dtype: np.dtype) -> Any:
+    """``axis=None`` of a lazy source whose values flatten to ``dtype``: each chunk's values
+    flattened in its worker."""
     result = map_reduce(every_value, with_accessor(source), reducer(None), **options)
-    dtype = every_value(source.empty_frame()).dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+    if dtype.kind in "mM":
         return _numpy_scalar(result, dtype, method)
     return result
 

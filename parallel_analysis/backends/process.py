@@ -30,6 +30,7 @@ import threading
 import weakref
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,6 +65,14 @@ SUBMIT_TRIES = 3
 
 _live: weakref.WeakSet = weakref.WeakSet()  # every ProcessBackend of this process
 _call_ids = itertools.count(1)  # submitted calls, marked on the board as maps of negative id
+
+
+class Call(NamedTuple):
+    """A submitted call as ``call_pickled`` takes it; sent again, whole, after a loss."""
+
+    payload: bytes
+    log_level: int
+    call_id: int  # negative: the board tells it from every map
 _exit_hook_pid = [0]  # the process whose exit shuts _live down (see _shut_down_at_exit)
 
 
@@ -169,12 +178,12 @@ class ProcessBackend(Backend):
             payload = cloudpickle.dumps((fn, args, kwargs))
         except Exception as exc:
             raise pickling_error("the function or its arguments", fn, exc) from exc
-        call = (payload, caller_level(), -next(_call_ids))
+        call = Call(payload, caller_level(), -next(_call_ids))
         result = CallFuture(keep=(fn, args, kwargs))
         self._send_call(call, result)
         return result
 
-    def _send_call(self, call: tuple, result: CallFuture) -> None:
+    def _send_call(self, call: Call, result: CallFuture) -> None:
         """Send a submitted call (again, after a loss); its outcome goes to ``result``."""
         sent = self._submit(call_pickled, *call)
         result._sent = sent
@@ -183,11 +192,11 @@ class ProcessBackend(Backend):
         sent.add_done_callback(
             lambda f: deliver_call(f, result, lambda exc: self._call_lost(f, call, result, exc)))
 
-    def _call_lost(self, sent: Future, call: tuple, result: CallFuture,
+    def _call_lost(self, sent: Future, call: Call, result: CallFuture,
                    exc: BaseException) -> None:
         """A call lost with its executor: its own worker's death is its WorkerCrashedError;
         lost with another's, it is sent again (up to REQUEUES times), as a map's batch is."""
-        death = crashes.call_death(sent.generation, call[2])
+        death = crashes.call_death(sent.generation, call.call_id)
         result.requeues += 1
         if death is not None or result.requeues > REQUEUES:
             settle_crash(result, exc, *(death or (None, None)))
