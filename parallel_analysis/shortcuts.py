@@ -78,7 +78,7 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if is_arrow_table(value) and (axis is None or pandas_rules):
         # every value, or pandas' options: of the table's conversion, made here (a copy, as
         # a DataFrame's every value is one); without them each chunk converts in its worker
-        data = value = value.to_pandas()
+        data = value = pandas_stand_in(value, "all")
     if hasattr(value, "empty_frame"):  # a lazy source (par.from_parquet)
         if pandas_rules:
             raise TypeError(
