@@ -185,10 +185,18 @@ def _array(backend: Backend, call: MapCall, plan: Plan, settings: Run) -> np.nda
         else:
             execute(backend, replace(job, out=output.target, cast=cast), specs, _ignore,
                     settings)
-        return output.array
+        return output.array if plan.order is None else _in_data_order(output.array, plan.order)
     finally:
         if output.release is not None:
             output.release()
+
+
+def _in_data_order(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """map_array's rows put back in the data's order: ``by=`` gathered each chunk's groups
+    together, and the output answers the data row by row (as pandas' transform does)."""
+    restored = np.empty_like(rows)
+    restored[order] = rows
+    return restored
 
 
 def _empty_array(call: MapCall, dtype: Any, row_shape: Any) -> np.ndarray:

@@ -50,6 +50,7 @@ class Cut:
     slices: list = field(default_factory=list)
     specs: list | None = None
     rows: list | None = None  # output rows per chunk, when not its slice (Chunked.rows)
+    order: Any = None  # by=: the data's row of each of source's rows, when they were reordered
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Plan:
     specs: list
     n_rows: int
     placement: Placement | None = None
+    order: Any = None  # Cut.order: where map_array's rows go back to
+
 
     def close(self) -> None:
         if self.placement is not None:
@@ -67,6 +70,12 @@ class Plan:
 
 def cut(data: Any, chunking: Chunking, parallelism: int) -> Cut:
     """Cut ``data`` into chunks (see the module docstring); nothing is copied or shared yet."""
+    if chunking.groups is not None and (hasattr(data, "chunk_specs")
+                                        or isinstance(data, (list, tuple))):
+        what = "a lazy source's chunks are its row groups, which a group can span: read it " \
+            "into a DataFrame first (pd.read_parquet)" if hasattr(data, "chunk_specs") else \
+            f"a {type(data).__name__} is taken as chunks already"
+        raise TypeError(f"by= keeps whole groups of a DataFrame or Series in one chunk; {what}")
     if hasattr(data, "chunk_specs"):  # a lazy source, e.g. par.from_parquet
         specs = data.chunk_specs(n=chunking.n, size=chunking.size, nbytes=chunking.nbytes)
         return Cut(sum(s.out_stop - s.out_start for s in specs), specs=specs)
@@ -81,7 +90,8 @@ def cut(data: Any, chunking: Chunking, parallelism: int) -> Cut:
             return Cut(data.rows[-1].stop if data.rows else 0, source, slices, rows=data.rows)
     elif chunking.groups is not None:
         value = local_value(data)
-        source, slices, _ = group_slices(value, chunking.groups, chunking, parallelism)
+        source, slices, order = group_slices(value, chunking.groups, chunking, parallelism)
+        return Cut(slices[-1].stop if slices else 0, source, slices, order=order)
     else:
         source = data
         slices = row_slices(local_value(data), chunking,
@@ -97,7 +107,7 @@ def place(chunks: Cut, backend: Backend) -> Plan:
     placement = backend.place(chunks.source, chunks.slices)
     for spec, rows in zip(placement.specs, chunks.rows or ()):
         spec.out_start, spec.out_stop = rows.start, rows.stop
-    return Plan(placement.specs, chunks.n_rows, placement)
+    return Plan(placement.specs, chunks.n_rows, placement, chunks.order)
 
 
 def make_plan(data: Any, backend: Backend, chunking: Chunking | None = None) -> Plan:

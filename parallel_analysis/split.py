@@ -257,9 +257,9 @@ def group_slices(data: Any, groups: Groups, chunking: Chunking,
         raise TypeError(f"by= needs a pandas DataFrame or Series, got {type(data).__name__}")
     n_rows, row_nbytes = rows_and_row_nbytes(data)
     count = chunking.count(n_rows, row_nbytes, parallelism or available_cpus())
+    codes = _group_codes(data, groups)  # on no rows too: a missing key is pandas' KeyError
     if n_rows == 0:
         return data, [], None
-    codes = _group_codes(data, groups)
     sizes = np.bincount(codes[codes >= 0])
     if not sizes.size:
         return data.iloc[:0], [], np.arange(0)

@@ -355,3 +355,38 @@ def test_integer_column_sums_stay_exact_beside_float_columns(pool, n):
     for df in frames:
         assert_series_equal(par.sum(df, n=n, backend=pool.backend, workers=2), df.sum(),
                             check_exact=True)
+
+
+def test_map_array_by_key_answers_row_by_row_in_the_frames_order(pool):
+    """by= gathers each chunk's groups (reordering the rows when they are spread, or when big
+    groups go first); map_array still answers the frame row by row, as pandas' transform."""
+    rng = np.random.default_rng(5)
+    spread = pd.DataFrame({"k": rng.integers(0, 6, 500), "v": rng.random(500)})
+    skewed = pd.DataFrame({"k": np.repeat(np.arange(7), [3, 12, 13, 10, 5, 8, 17]),
+                           "v": np.arange(68.0)})
+    for df in (spread, skewed):
+        demeaned = pool.map_array(
+            lambda c: (c["v"] - c.groupby("k")["v"].transform("mean")).to_numpy(), df, n=4,
+            by="k")
+        expected = (df["v"] - df.groupby("k")["v"].transform("mean")).to_numpy()
+        np.testing.assert_allclose(demeaned, expected, rtol=1e-12)
+        same = pool.map_array(lambda c: c["v"].to_numpy(), df, n=4, by="k")
+        np.testing.assert_array_equal(same, df["v"].to_numpy())
+
+
+def test_by_is_refused_where_it_cannot_keep_groups_whole(tmp_path):
+    df = pd.DataFrame({"k": [0, 1, 2] * 4, "v": np.arange(12.0)})
+    df.to_parquet(tmp_path / "f.parquet", row_group_size=4)
+    with pytest.raises(TypeError, match="row groups.*pd.read_parquet"):
+        par.map_chunks(len, par.from_parquet(tmp_path / "f.parquet"), by="k", backend="serial")
+    with pytest.raises(TypeError, match="taken as chunks already"):
+        par.map_chunks(len, [df.iloc[:6], df.iloc[6:]], by="k", backend="serial")
+
+
+def test_a_missing_key_is_a_key_error_on_a_frame_without_rows_too():
+    df = pd.DataFrame({"k": [1, 2], "v": [1.0, 2.0]})
+    for frame in (df, df.iloc[:0]):
+        with pytest.raises(KeyError, match="zz"):
+            par.split(frame, 2, by="zz")
+        with pytest.raises(KeyError, match="zz"):
+            par.map_chunks(len, frame, by="zz", backend="serial")
