@@ -227,3 +227,30 @@ def test_arrow_arrays_are_refused_with_what_to_pass(value):
     for call in (par.share, par.sum, lambda v: par.map_chunks(len, v)):
         with pytest.raises(TypeError, match=r"not a table of rows.*pa\.table"):
             call(value)
+
+
+def test_long_double_columns_are_shared_as_raw_bytes(pool):
+    """np.longdouble has no Arrow type: its columns are stored a value a slot, as complex."""
+    values = np.arange(10, dtype=np.longdouble) / 3
+    df = pd.DataFrame({"q": values, "x": np.arange(10.0)})
+    with par.share(df) as handle:
+        assert_frame_equal(handle.value, df, check_exact=True)
+    with par.share(df["q"]) as handle:
+        assert_series_equal(handle.value, df["q"], check_exact=True)
+    chunks = pool.map_chunks(lambda c: c, df, n=3)
+    assert_frame_equal(pd.concat(chunks), df, check_exact=True)
+    np.testing.assert_array_equal(pool.map_array(lambda c: c.to_numpy() * 2, df["q"], n=3),
+                                  values * 2)
+
+
+def test_a_tables_pandas_extension_columns_keep_their_types_in_a_fresh_worker():
+    """pandas registers its period and interval Arrow types only when its own Arrow I/O
+    first needs them; a new worker had read such a Table's columns as their storage."""
+    table = pa.Table.from_pandas(pd.DataFrame({
+        "p": pd.period_range("2024-01-01", periods=6, freq="D"),
+        "i": pd.interval_range(0, 6)}), preserve_index=False)
+    with par.Pool(1, "process") as fresh:
+        types = fresh.map_chunks(lambda c: [str(f.type) for f in c.schema], table, n=2)
+        frames = fresh.map_chunks(lambda c: c.to_pandas(), table, n=2)
+    assert types == [[str(f.type) for f in table.schema]] * 2
+    assert_frame_equal(pd.concat(frames, ignore_index=True), table.to_pandas())

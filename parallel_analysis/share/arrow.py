@@ -86,11 +86,12 @@ def encode(values: Any) -> tuple[Any, Codec]:
     dtype = values.dtype
     if isinstance(dtype, np.dtype):
         values = np.asarray(values)
-        if dtype.kind in "iufMm":
+        long_float = dtype.kind == "f" and dtype.itemsize > 8  # np.longdouble: not in Arrow
+        if dtype.kind in "iufMm" and not long_float:
             return [_numpy_to_arrow(values)], Codec("numpy", dtype)
         if dtype.kind == "b":
             return [_numpy_to_arrow(values)], Codec("bool", dtype)
-        if dtype.kind in "cSV":  # complex and fixed-width bytes: raw bytes, one value a slot
+        if dtype.kind in "cSV" or long_float:  # complex, fixed-width bytes, long doubles: raw
             raw = np.ascontiguousarray(values)
             return [pa.Array.from_buffers(pa.binary(dtype.itemsize), len(raw),
                                           [None, pa.py_buffer(raw.view(np.uint8))])], \

@@ -243,8 +243,20 @@ def _write(table: pa.Table, info: dict, transient: bool) -> Shared:
 
 
 def _table(meta: FrameMeta) -> pa.Table:
+    _register_pandas_arrow_types()
     buf = _attached.attach(meta.ref, cache=meta.cache)
     return pa.ipc.open_stream(pa.py_buffer(buf)).read_all()
+
+
+def _register_pandas_arrow_types() -> None:
+    """Let pyarrow read pandas' period and interval columns of a Table as those types, not as
+    their storage: pandas registers them only when its Arrow I/O first needs them (its own
+    read_parquet and read_feather import this module first, as here), so a worker that has
+    read no Parquet yet would see a caller's ``period[D]`` column as int64."""
+    try:
+        import pandas.core.arrays.arrow.extension_types  # noqa: F401
+    except ImportError:  # a pandas that moved it: its types are then registered another way
+        pass
 
 
 def _rebuild_index(spec: IndexSpec, arrays: list, codecs: tuple, start: int,
