@@ -101,6 +101,8 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if "min_count" in na_rules and method != "sum":
         raise TypeError(f"min_count= is an option of sum, not of {method}")
     frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
+    if is_pandas(value) and not frame:
+        options.pop("numeric_only", None)  # pandas' Series takes it and ignores it
     if frame and options.pop("numeric_only", False):
         data = value = value.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
     if axis is None and frame:
@@ -275,6 +277,9 @@ def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 40
     if method is not None and interpolation is not None:
         raise TypeError("give method= (numpy's name) or interpolation= (pandas'), not both")
     frame = local_value(data)
+    if getattr(frame, "ndim", 0) == 2 and hasattr(frame, "columns") \
+            and options.pop("numeric_only", False):  # DataFrame.quantile's: numbers, booleans
+        data = frame = frame.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
     blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)  # pandas' dtypes follow them
     reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size,
                          method=method or interpolation or "linear",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -320,6 +321,57 @@ def test_numeric_only_selects_the_columns_pandas_does():
             getattr(df, name)(numeric_only=True))
         assert getattr(par, name)(df, axis=None, numeric_only=True, n=2, backend="serial") \
             == pytest.approx(getattr(df, name)(axis=None, numeric_only=True), rel=1e-12)
+
+
+def test_numeric_only_of_a_series_is_ignored_and_of_quantile_picks_columns_as_pandas():
+    s = pd.Series([1.0, 4.0, 2.5])
+    for name in ("sum", "mean", "var", "std", "min", "max"):
+        assert getattr(par, name)(s, numeric_only=True, n=2, backend="serial") == \
+            pytest.approx(getattr(s, name)(numeric_only=True), rel=1e-12)
+    df = pd.DataFrame({"a": [1, 2, 3, 4], "f": [1.5, 2.0, 3.0, np.nan], "s": list("wxyz"),
+                       "n": pd.array([1, None, 3, 4], dtype="Int64"),
+                       "t": pd.to_datetime(["2020", "2021", "2022", "2023"])})
+    for q in (0.5, [0.25, 0.7]):
+        got = par.quantile(df, q, numeric_only=True, exact=True, n=2, backend="serial")
+        want = df.quantile(q, numeric_only=True)
+        if isinstance(want, pd.Series):
+            pd.testing.assert_series_equal(got, want)
+        else:
+            pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_frames_histogram_skips_each_missing_value_not_its_row():
+    """pandas skips NA value by value; a row with one NA had lost its other values too (and
+    the range found from the rest)."""
+    df = pd.DataFrame({"a": [1.0, 2.0, np.nan, 7.0], "b": [3.0, 4.0, 100.0, np.nan],
+                       "n": pd.array([5, None, 6, 8], dtype="Int64")})
+    values = np.array([1.0, 2.0, 7.0, 3.0, 4.0, 100.0, 5.0, 6.0, 8.0])
+    for bins, range_ in ((5, (0, 101)), (4, None)):
+        counts, edges = par.histogram(df, bins, range_, n=2, backend="serial")
+        want_counts, want_edges = np.histogram(values, bins, range_)
+        np.testing.assert_array_equal(counts, want_counts)
+        np.testing.assert_array_equal(edges, want_edges)
+
+
+def test_describe_checks_its_percentiles_as_pandas_does():
+    s = pd.Series([1.0, 2.0, 3.0, 10.0])
+    for bad in ([0.5, 0.5], [1.5], [-0.1]):
+        with pytest.raises(ValueError) as theirs:
+            s.describe(percentiles=bad)
+        with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
+            par.describe(s, percentiles=bad, backend="serial")
+    for fine in (None, [], [0.75, 0.25], [0.1]):
+        pd.testing.assert_series_equal(par.describe(s, percentiles=fine, backend="serial",
+                                                    exact=True),
+                                       s.describe(percentiles=fine))
+
+
+def test_describe_of_array_chunks_or_none_is_describe_of_their_values():
+    parts = [np.arange(3.0), np.arange(4.0) * 2]
+    pd.testing.assert_series_equal(par.describe(parts, backend="serial"),
+                                   pd.Series(np.concatenate(parts)).describe())
+    pd.testing.assert_series_equal(par.describe([], backend="serial"),
+                                   pd.Series([], dtype=float).describe())
 
 
 def test_object_and_big_endian_arrays_reduce_as_numpy():

@@ -139,6 +139,22 @@ class DescribeState(NamedTuple):
     labels: Any = None  # the described columns' Index, as pandas gives it (a RangeIndex stays)
 
 
+def _refined(percentiles: Any) -> np.ndarray:
+    """``percentiles`` checked as pandas' describe checks them (in [0, 1], no duplicates;
+    None: the quartiles), sorted."""
+    if percentiles is None:
+        return np.array([0.25, 0.5, 0.75])
+    values = np.asarray(percentiles, dtype=float)
+    if values.ndim != 1:
+        raise TypeError(f"percentiles must be a list of numbers in [0, 1], not {percentiles!r}")
+    if np.any((values < 0) | (values > 1)) or np.isnan(values).any():
+        raise ValueError("percentiles should all be in the interval [0, 1]")
+    unique = np.unique(values)
+    if len(unique) < len(values):
+        raise ValueError("percentiles cannot contain duplicates")
+    return unique
+
+
 class Describe(Reducer):
     """``DataFrame.describe()`` / ``Series.describe()``, built as pandas builds it.
 
@@ -154,8 +170,9 @@ class Describe(Reducer):
 
     arrow_as_pandas = True
 
-    def __init__(self, percentiles: tuple = (0.25, 0.5, 0.75), exact: bool = False,
+    def __init__(self, percentiles: Any = (0.25, 0.5, 0.75), exact: bool = False,
                  sketch_size: int = 4096):
+        percentiles = _refined(percentiles)
         self.percentiles = tuple(percentiles)
         self.exact = exact
         self.sketch_size = sketch_size
@@ -165,6 +182,9 @@ class Describe(Reducer):
                                                 exact=exact, sketch_size=sketch_size)}
 
     def partial(self, chunk) -> DescribeState:
+        if isinstance(chunk, np.ndarray) and chunk.ndim in (1, 2):  # as describe() takes one
+            chunk = pd.Series(chunk, copy=False) if chunk.ndim == 1 else \
+                pd.DataFrame(chunk, copy=False)
         if isinstance(chunk, pd.Series):
             return DescribeState([self._column(chunk, _how(chunk.dtype))], True)
         if chunk.shape[1] == 0:

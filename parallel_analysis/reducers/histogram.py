@@ -28,7 +28,11 @@ ESTIMATORS = ("auto", "doane", "fd", "rice", "scott", "sqrt", "stone", "sturges"
 
 
 def values_of(chunk: Any) -> np.ndarray:
-    """The values of a chunk as a flat numpy array (pandas: NA dropped, as pandas skips it)."""
+    """The values of a chunk as a flat numpy array (pandas: NA dropped, as pandas skips it;
+    a frame's value by value, not its rows that hold one)."""
+    if is_pandas(chunk) and chunk.ndim == 2:
+        columns = [chunk.iloc[:, i].dropna().to_numpy() for i in range(chunk.shape[1])]
+        return np.concatenate(columns) if columns else np.empty(0)
     if is_pandas(chunk):
         return chunk.dropna().to_numpy().ravel()
     return np.asarray(chunk).ravel()
