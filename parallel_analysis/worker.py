@@ -238,7 +238,7 @@ def _run_one(job: Job, spec: Any, board: Board | None, slot: int, map_id: int) -
     except SystemExit as exc:
         outcome = Outcome(spec.index, False, error=exit_error(spec.index, exc),
                           remote_tb=traceback_text(exc))
-    except Exception as exc:
+    except BaseException as exc:  # KeyboardInterrupt raised by func too: it keeps its chunk
         outcome = Outcome(spec.index, False, error=exc, remote_tb=traceback_text(exc))
     finally:
         if board is not None:

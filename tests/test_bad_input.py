@@ -313,6 +313,10 @@ def test_a_pool_refuses_what_it_would_ignore_when_it_is_made(backend):
         par.Pool(2, backend, timeout=-1)
 
 
+def _takes_a_lock(lock):
+    return lock
+
+
 def test_args_kwargs_and_submit_say_which_argument_is_wrong(pool):
     with pytest.raises(TypeError, match=r"args= must be a tuple.*args=\(5,\)"):
         pool.map_chunks(len, np.arange(4), args=5)
@@ -320,6 +324,11 @@ def test_args_kwargs_and_submit_say_which_argument_is_wrong(pool):
         pool.map_chunks(len, np.arange(4), kwargs=[1])
     with pytest.raises(TypeError, match="submit needs a callable"):
         pool.submit(5)
+    if pool.backend == "process":  # the error names the user's function, not our wrapper
+        import threading
+
+        with pytest.raises(PicklingError, match="function: <function _takes_a_lock"):
+            pool.submit(_takes_a_lock, threading.Lock())
     assert pool.map_chunks(lambda c, a, b=0: a + b, np.arange(4), n=2, args=[1],
                            kwargs={"b": 2}) == [3, 3]
 

@@ -139,6 +139,28 @@ def test_worker_exception_keeps_type_chunk_and_remote_traceback(pool):
     assert "fail_on_third" in "".join(traceback.format_exception(exc))
 
 
+def test_a_keyboard_interrupt_raised_by_func_keeps_its_chunk(pool):
+    """func's own BaseException (not a Ctrl-C of the caller: workers ignore SIGINT) comes back
+    as any error of a chunk does; the pool works on."""
+    def interrupt_on_third(c):
+        if c[0, 0] == X[par.split(X, 5)[0].shape[0] * 2, 0]:
+            raise KeyboardInterrupt("func gave up")
+        return len(c)
+
+    with pytest.raises(KeyboardInterrupt, match="func gave up") as info:
+        pool.map_chunks(interrupt_on_third, X, n=5)
+    assert info.value.chunk_index == 2
+    assert any("chunk 2 of 5" in note for note in info.value.__notes__)
+    assert isinstance(info.value.__cause__, par.errors.RemoteTraceback)
+    with pytest.raises(KeyboardInterrupt, match="in a call"):
+        pool.submit(_interrupt, "in a call").result(timeout=30)
+    assert pool.map_chunks(len, X, n=2) == [10_000, 10_000]
+
+
+def _interrupt(message):
+    raise KeyboardInterrupt(message)
+
+
 def test_sys_exit_in_func_is_an_error_not_an_exit(pool):
     import sys
 

@@ -38,6 +38,7 @@ from ..cpus import threads_per_worker
 from ..errors import pickling_error
 from ..replay import caller_level
 from ..share.arrays import output_array
+from ..worker import call_without_exit
 from . import crashes
 from .base import Backend, Delivery, Output
 from .generation import Generation
@@ -177,7 +178,8 @@ class ProcessBackend(Backend):
         try:
             payload = cloudpickle.dumps((fn, args, kwargs))
         except Exception as exc:
-            raise pickling_error("the function or its arguments", fn, exc) from exc
+            named = args[0] if fn is call_without_exit and args else fn  # the user's function
+            raise pickling_error("the function or its arguments", named, exc) from exc
         call = Call(payload, caller_level(), -next(_call_ids))
         result = CallFuture(keep=(fn, args, kwargs))
         self._send_call(call, result)

@@ -269,7 +269,7 @@ def call_pickled(payload: bytes, log_level: int = 10, call_id: int = 0) -> bytes
                 fn, args, kwargs = cloudpickle.loads(payload)
                 value = fn(*args, **kwargs)
                 reply: tuple = ("ok", value)
-            except Exception as exc:
+            except BaseException as exc:  # KeyboardInterrupt raised by fn: its own error too
                 reply = ("failed", travelling_error(exc), traceback.format_exc())
         said = (os.getpid(), captured.take())
         try:
