@@ -160,10 +160,20 @@ def _replay_warning(payload: tuple, index: int, pid: int) -> None:
 def _action(text: str, category: type, module: str, lineno: int) -> str:
     """The action of the caller's first matching warnings filter (as ``warnings.warn`` does)."""
     for action, msg, cat, mod, ln in warnings.filters:
-        if ((msg is None or msg.match(text)) and issubclass(category, cat)
-                and (mod is None or mod.match(module)) and (ln == 0 or lineno == ln)):
+        if (_matches(msg, text) and issubclass(category, cat) and _matches(mod, module)
+                and (ln == 0 or lineno == ln)):
             return action
     return warnings.defaultaction
+
+
+def _matches(pattern: Any, text: str) -> bool:
+    """A filter's message or module test: a compiled pattern, or (Python's own default filter
+    of DeprecationWarning in ``__main__``) a plain string that must equal the text."""
+    if pattern is None:
+        return True
+    if isinstance(pattern, str):
+        return pattern == text
+    return pattern.match(text) is not None
 
 
 _seen: dict[str, Any] = {"filters": None, "keys": set()}

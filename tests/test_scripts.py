@@ -165,3 +165,33 @@ def test_submit_returns_and_raises_instances_of_classes_defined_in_the_script(tm
     assert proc.returncode == 0, stderr
     assert stdout.splitlines() == ["Point(x=3)", "Refused no 4 True"]
     assert not leftover_segments(proc.pid)
+
+
+DEPRECATED = textwrap.dedent("""
+    import warnings
+    import numpy as np
+    import parallel_analysis as par
+
+    def old_api(chunk):
+        warnings.warn("old api", DeprecationWarning)
+        return int(chunk.sum())
+
+    print(par.map_chunks(old_api, np.arange(10), n=2, backend="process", workers=2))
+""")
+
+
+def test_a_deprecation_warning_in_a_worker_is_replayed_under_pythons_default_filters(tmp_path):
+    """Python's own filter of DeprecationWarning in ``__main__`` holds its module as a plain
+    string, not a pattern (pytest replaces the filters, so only a script sees it); reading it
+    as a pattern had failed every map whose func warned of a deprecation."""
+    path = tmp_path / "deprecated.py"
+    path.write_text(DEPRECATED)
+    proc = subprocess.run([sys.executable, "-W", "default", str(path)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[10, 35]"]
+    assert "DeprecationWarning: old api [chunk" in proc.stderr
+    plain = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines() == ["[10, 35]"]
