@@ -153,9 +153,12 @@ class SeriesAccessor(_Accessor):
             return self._obj.apply(func, args=tuple(args), by_row=False, **kwargs)
         return series_apply(self._obj, func, self._runner(), tuple(args), kwargs)
 
-    def map(self, arg: Any, na_action: str | None = None, **kwargs: Any) -> Any:
+    def map(self, arg: Any = None, na_action: str | None = None, **kwargs: Any) -> Any:
         """``s.map(arg, na_action, **kwargs)``: a function runs on the workers (with
-        ``kwargs``); a dict or Series mapper is one vectorised lookup, done by pandas at once."""
+        ``kwargs``); a dict or Series mapper is one vectorised lookup, done by pandas at once.
+        ``func=`` is pandas 3.1's name of ``arg``."""
+        if arg is None and "func" in kwargs:
+            arg = kwargs.pop("func")
         if kwargs.get("engine") is None:
             kwargs.pop("engine", None)  # pandas' own keyword, at its default
         if kwargs:
@@ -171,12 +174,22 @@ class GroupByAccessor:
     def __init__(self, df: pd.DataFrame, keys: GroupKeys, options: Options) -> None:
         self._df, self._keys, self._options = df, keys, options
 
-    def apply(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        """``groupby(...).apply(func, *args, **kwargs)``."""
+    def apply(self, func: Any, *args: Any, include_groups: bool = False, **kwargs: Any) -> Any:
+        """``groupby(...).apply(func, *args, include_groups=False, **kwargs)``; groups
+        without their key columns, as pandas 3 gives them (other ``include_groups``: pandas'
+        own answer, or its error)."""
+        if include_groups is not False:
+            return self._keys.groupby(self._df).apply(func, *args,
+                                                      include_groups=include_groups, **kwargs)
         return groupby_apply(self._df, self._keys, func, Runner(self._options), args, kwargs)
 
-    def transform(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        """``groupby(...).transform(func, *args, **kwargs)``."""
+    def transform(self, func: Any, *args: Any, engine: Any = None, engine_kwargs: Any = None,
+                  **kwargs: Any) -> Any:
+        """``groupby(...).transform(func, *args, engine=None, engine_kwargs=None, **kwargs)``;
+        pandas' own ``engine`` (numba) runs in pandas."""
+        if engine is not None or engine_kwargs is not None:
+            return self._keys.groupby(self._df).transform(
+                func, *args, engine=engine, engine_kwargs=engine_kwargs, **kwargs)
         return groupby_transform(self._df, self._keys, func, Runner(self._options), args,
                                  kwargs)
 
@@ -192,15 +205,26 @@ class GroupByAccessor:
                                  **options)
         if rename is None:
             return out
-        return frames.carried_over(pd.DataFrame(
-            {name: out[source] for name, source in rename.items()}, index=out.index),
-            self._df, lambda head: replace(keys, by=frames.rows_of_keys(keys.by, head))
+        try:
+            named_columns = {name: out[_output_label(s)] for name, s in rename.items()}
+        except KeyError:  # labels pandas reads its own way (a tuple label of flat columns)
+            return keys.groupby(self._df).agg(**named)
+        return frames.carried_over(
+            pd.DataFrame(named_columns, index=out.index), self._df,
+            lambda head: replace(keys, by=frames.rows_of_keys(keys.by, head))
             .groupby(head).agg(**named))
 
     aggregate = agg
 
     def __repr__(self) -> str:
         return f"<parallel_analysis groupby accessor by {self._keys.by!r}>"
+
+
+def _output_label(source: tuple) -> tuple:
+    """The column of groupby_agg's result that a named aggregation ``(column, how)`` reads: a
+    MultiIndex column's label is a tuple, whose levels come before the aggregation's."""
+    column, how = source
+    return (*column, how) if isinstance(column, tuple) else (column, how)
 
 
 def _agg_spec(func: Any, named: dict) -> tuple[Any, dict | None] | None:

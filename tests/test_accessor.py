@@ -350,3 +350,33 @@ def test_pandas_keywords_of_apply_and_map_are_pandas_own():
                                    s.map(times, "ignore", k=3))
     pd.testing.assert_series_equal(s.par(backend="thread").map(times, engine=None, k=3),
                                    s.map(times, engine=None, k=3))
+
+
+def test_pandas_keywords_of_groupby_apply_transform_and_series_map():
+    """include_groups= (pandas 3: only False), transform's engine= / engine_kwargs= and
+    Series.map's func= (pandas 3.1's name of arg) had been handed on to func or refused."""
+    df = pd.DataFrame({"k": [1, 1, 2, 2, 3], "v": [1.0, 2.0, 3.0, 5.0, 8.0]})
+    on = df.par(backend="thread", n=2)
+    spread = lambda g: g["v"].max() - g["v"].min()  # noqa: E731
+    assert_series_equal(on.groupby("k").apply(spread, include_groups=False),
+                        df.groupby("k").apply(spread, include_groups=False))
+    check(lambda: df.groupby("k").apply(spread, include_groups=True),
+          lambda: on.groupby("k").apply(spread, include_groups=True))
+    centred = lambda g: g - g.mean()  # noqa: E731
+    for kw in ({"engine": None}, {"engine_kwargs": None}, {"engine": "cython"}):
+        assert_frame_equal(on.groupby("k").transform(centred, **kw),
+                           df.groupby("k").transform(centred, **kw))
+    twice = lambda x: x * 2  # noqa: E731
+    assert_series_equal(df["v"].par(backend="thread", n=2).map(func=twice),
+                        df["v"].map(func=twice))
+
+
+def test_named_aggregations_of_multiindex_columns_are_pandas():
+    df = pd.DataFrame({("g", "x"): [1, 1, 2, 2], ("v", "a"): [1.0, 2.0, 3.0, 4.0],
+                       ("v", "b"): [5.0, 6.0, 7.0, 8.0]})
+    on = df.par(backend="thread", n=2)
+    assert_frame_equal(on.groupby(("g", "x")).agg(z=(("v", "a"), "max"), w=(("v", "b"), "sum")),
+                       df.groupby(("g", "x")).agg(z=(("v", "a"), "max"), w=(("v", "b"), "sum")))
+    flat = pd.DataFrame({"key": ["a", "a", "b"], ("t", 1): [1, 2, 3]})
+    check(lambda: flat.groupby("key").agg(total=(("t", 1), "max")),
+          lambda: flat.par(backend="thread").groupby("key").agg(total=(("t", 1), "max")))
