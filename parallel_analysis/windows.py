@@ -180,7 +180,8 @@ class Rolling:
         if not len(value):
             return head.to_numpy() if array else head
         task = functools.partial(_rolling_chunk, window=self._window, kw=self._kw,
-                                 method=method, args=args, kwargs=kwargs)
+                                 method=method, args=args, kwargs=kwargs,
+                                 kind=type(_as_pandas(first)))
         values = map_overlap(task, data, self._depth, dtype=np.float64, shape=head.shape[1:],
                              **_map_options(self._options, value, method, self._depth))
         if array:
@@ -193,9 +194,14 @@ class Rolling:
 
 
 def _rolling_chunk(chunk: Any, window: Any, kw: dict, method: str, args: tuple,
-                   kwargs: dict) -> np.ndarray:
-    """One extended chunk's rolling result, by pandas itself (the worker trims the halo)."""
-    out = getattr(_as_pandas(chunk).rolling(window, **kw), method)(*args, **kwargs)
+                   kwargs: dict, kind: type) -> np.ndarray:
+    """One extended chunk's rolling result, by pandas itself (the worker trims the halo).
+
+    ``kind`` (pd.Series or pd.DataFrame: an array chunk's view) travels with the job, so a
+    fresh process worker imports pandas while it unpickles the job, in the grace the board
+    gives that phase, not in the chunk's own ``timeout=`` (about a second here)."""
+    frame = kind(chunk, copy=False) if isinstance(chunk, np.ndarray) else chunk
+    out = getattr(frame.rolling(window, **kw), method)(*args, **kwargs)
     return out.to_numpy(dtype=np.float64, na_value=np.nan)
 
 

@@ -362,3 +362,12 @@ def test_quantile_takes_interpolation_by_position():
     for how in ("linear", "lower", "higher", "midpoint", "nearest"):
         assert_exact(par.rolling(s, 3, n=3, backend="serial").quantile(0.4, how),
                      s.rolling(3).quantile(0.4, how))
+
+
+def test_a_fresh_workers_pandas_import_is_not_an_array_chunks_timeout():
+    """An array's rolling runs pandas in the workers: a fresh worker imports it (about a
+    second) while unpickling the job, in the board's grace, not in a chunk's timeout."""
+    x = np.arange(4_000.0)
+    with par.Pool(2, "process") as fresh:
+        got = par.rolling(x, 3, pool=fresh, timeout=0.2, n=4).max()  # pandas: ~0.35 s
+    np.testing.assert_array_equal(got, pd.Series(x).rolling(3).max().to_numpy())
