@@ -39,6 +39,7 @@ from . import tracker  # noqa: F401  (keeps the resource tracker alive and infor
 from .arena import Arena
 from .errors import SharedMemoryError, SharedMemoryFallbackWarning, format_bytes
 from .pages import free_bytes, map_new_fd
+from .segment_exit import creations as _creations
 
 PREFIX = "par_"
 SHM_DIR = "/dev/shm"
@@ -234,12 +235,19 @@ def _create_file(size: int, folder: str, transient: bool) -> Segment:
 ANONYMOUS_OK = os.path.isdir(f"/proc/{os.getpid()}/fd")
 
 
+
+
 def create(size: int, transient: bool = False) -> Segment:
     """A new segment of ``size`` bytes (> 0), in /dev/shm or, when full, a temporary folder.
 
     ``transient`` segments (a map's own copies) have no name in /dev/shm and are reused from
     the :class:`Arena` when one of a similar size was released recently.
     """
+    with _creations:
+        return _create(size, transient)
+
+
+def _create(size: int, transient: bool) -> Segment:
     if size <= 0:
         raise ValueError(f"a shared segment needs a positive size, got {size}")
     transient = transient and ANONYMOUS_OK
@@ -305,6 +313,7 @@ def owned(name: str) -> Segment | None:
 @atexit.register
 def _unlink_all_owned() -> None:
     """At interpreter exit, remove every segment this process still owns."""
+    _creations.close()
     for seg in list(_owned.values()):
         seg.release()
     arena.clear()
