@@ -281,6 +281,9 @@ async def _run_async(method, *args, **options):
         value, stats = await asyncio.shield(future)
     except asyncio.CancelledError:
         cancel.set()
+        # the map's own CancelledError, when it comes, is read here: else asyncio logs
+        # "Future exception was never retrieved" for it (a second cancel cut the wait below)
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout=10)
         except BaseException:  # the map's own CancelledError, expected

@@ -18,7 +18,8 @@ PACKAGE = Path(__file__).parents[1] / "parallel_analysis"
 LAYERS = [
     ("leaves", ["errors", "cpus", "insights", "feedback", "replay", "tagging", "reduce", "board",
                 "arena", "gil", "forks"]),
-    ("low", ["pages", "segment_exit", "segment", "attached", "worker", "progress", "tracker", "arrow_dtypes"]),
+    ("low", ["pages", "segment_exit", "segment", "attached", "worker", "progress", "tracker",
+             "arrow_dtypes"]),
     ("core", ["cuts", "split", "specs", "boundaries", "halos", "reducers", "reducers.*"]),
     ("share", ["share", "share.*", "parquet", "parquet_footers", "parquet_dictionaries",
                "parquet_nulls"]),
