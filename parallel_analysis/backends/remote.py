@@ -150,9 +150,11 @@ def travelling_error(exc: BaseException) -> Any:
     try:
         copy = _rebuilt(type(exc), tuple(a if _round_trips(a) else repr(a) for a in exc.args),
                         {k: v if _round_trips(v) else repr(v) for k, v in vars(exc).items()})
-        if copy.args != exc.args or vars(copy) != vars(exc):
-            copy.add_note("(arguments or attributes of this exception that could not be "
-                          "pickled were replaced by their repr to send it from the worker)")
+        note = ("(arguments or attributes of this exception that could not be pickled were "
+                "replaced by their repr to send it from the worker)")
+        if (copy.args != exc.args or vars(copy) != vars(exc)) \
+                and note not in getattr(copy, "__notes__", ()):  # once, if it travels twice
+            copy.add_note(note)
         faithful = _AsItWas(copy)
         if _round_trips(faithful):
             return faithful
