@@ -323,6 +323,8 @@ def test_an_exception_that_does_not_pickle_travels_as_a_map_error_does(pools):
     with pytest.raises(Odd, match="odd row") as info:
         df.par(pool=pools["process"], n=2).apply(odd, axis=1)
     assert str(info.value) == f"odd row {df.index[0]}" and "lock" in info.value.lock
+    replaced = [n for n in info.value.__notes__ if "replaced by their repr" in n]
+    assert len(replaced) == 1, info.value.__notes__  # it travels twice: said once
 
 
 # -- pinned pandas internals -------------------------------------------------------------------
