@@ -318,11 +318,20 @@ def test_an_exception_that_does_not_pickle_travels_as_a_map_error_does(pools):
         df.par(pool=pools["process"], n=2).apply(holding, axis=1)
     assert info.value.args[:2] == ("no lock for", df.index[0])
     assert "raised by func on row with label" in info.value.__notes__[0]
-    replaced = [n for n in info.value.__notes__ if "replaced by their repr" in n]
-    assert len(replaced) == 1, info.value.__notes__  # it travels twice: said once
     with pytest.raises(Odd, match="odd row") as info:
         df.par(pool=pools["process"], n=2).apply(odd, axis=1)
     assert str(info.value) == f"odd row {df.index[0]}" and "lock" in info.value.lock
+
+    class Locked(Exception):  # local: travels by value, as a script's or notebook's own
+        def __init__(self):
+            super().__init__("locked")
+            self.lock = threading.Lock()
+
+    def locked(row):
+        raise Locked()
+
+    with pytest.raises(Exception, match="locked") as info:
+        df.par(pool=pools["process"], n=2).apply(locked, axis=1)
     replaced = [n for n in info.value.__notes__ if "replaced by their repr" in n]
     assert len(replaced) == 1, info.value.__notes__  # it travels twice: said once
 
