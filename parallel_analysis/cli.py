@@ -63,8 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OutFolderError(Exception):
+    """--out names a place no folder can be made."""
+
+
+def _out_folder(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise _OutFolderError(f"cannot write the report to {path!r} ({exc.strerror}): give "
+                              "--out a folder (it is made if missing)") from None
+
+
 def _bench(args: argparse.Namespace) -> int:
-    os.makedirs(args.out, exist_ok=True)
+    _out_folder(args.out)
     doc = run(args.mode, args.workloads, progress=not args.quiet,
               peers=[] if args.no_peers else None)
     path = os.path.join(args.out, "results.json")
@@ -72,8 +84,11 @@ def _bench(args: argparse.Namespace) -> int:
     written = render.write(doc, records(doc), args.out, plots=not args.no_plots)
     failed = [r for r in records(doc) if r.extra.get("error")]
     print(f"wrote {path}, " + ", ".join(written))
-    if failed:
-        print(f"{len(failed)} case(s) failed; see the report", file=sys.stderr)
+    if failed:  # the report is written, and the exit status says it holds failures
+        print(f"{len(failed)} case(s) failed: "
+              + "; ".join(f"{r.workload} {r.runner} x{r.workers}" for r in failed[:5])
+              + ("; ..." if len(failed) > 5 else "") + "; see the report", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -100,7 +115,7 @@ def _render(args: argparse.Namespace, runs: list) -> int:
     if len(runs) == 1:
         doc, recs = runs[0]
         if args.out:
-            os.makedirs(args.out, exist_ok=True)
+            _out_folder(args.out)
             print("wrote " + ", ".join(render.write(doc, recs, args.out,
                                                      plots=not args.no_plots)))
         else:
@@ -109,7 +124,7 @@ def _render(args: argparse.Namespace, runs: list) -> int:
     (doc_a, a), (doc_b, b) = runs
     text = render.compare(doc_a, a, doc_b, b, names=tuple(args.results))
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
+        _out_folder(args.out)
         path = os.path.join(args.out, "compare.md")
         with open(path, "w") as f:
             f.write(text)
@@ -133,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileExistsError, NotADirectoryError, PermissionError) as exc:  # --out
-        print(f"{args.command}: cannot write the report to {getattr(args, 'out', None)!r} "
-              f"({exc.strerror}): give --out a folder (it is made if missing)", file=sys.stderr)
+    except _OutFolderError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -247,3 +247,58 @@ def test_report_of_a_file_that_is_no_results_is_a_clear_error(tmp_path, capsys):
     results.write_text('{"benchmarks": []}')
     assert cli.main(["report", str(results), "--out", str(tmp_path / "a_file")]) == 2
     assert "give --out a folder" in capsys.readouterr().err
+
+
+def test_scaling_pairs_cases_of_one_data_size():
+    """transfer runs at several sizes: x2 of the small array was divided into x1 of the big."""
+    def entry(workers, size, seconds):
+        return results.entry(Case("transfer", "process", workers, variant="shared", size=size),
+                             [seconds] * 3, {"baseline": "serial"})
+
+    recs = results.records({"benchmarks": [entry(1, 400, 4.0), entry(2, 400, 2.5),
+                                           entry(1, 100, 1.0), entry(2, 100, 0.8)]})
+    table = render.scaling_table(recs, "transfer")
+    assert "| shared (400 rows) | process: 2 workers vs 1 | 1.60× [1.60–1.60] |" in table
+    assert "| shared (100 rows) | process: 2 workers vs 1 | 1.25× [1.25–1.25] |" in table
+
+
+def test_pytest_benchmarks_own_files_keep_their_noise_flags_and_say_what_is_missing():
+    entry = results.entry(Case("npbound", "serial", 1, size=5), [1.0, 1.0, 1.5],
+                          {"baseline": "serial"})
+    del entry["stats"]["spread"]  # pytest-benchmark writes min, max and median only
+    (rec,) = results.records({"benchmarks": [entry]})
+    assert stats.is_noisy(rec.stats)
+    assert str(stats.paired_speedup([], [])) == "not measured"
+
+
+def test_bench_exits_non_zero_when_a_case_fails(tmp_path, monkeypatch, capsys):
+    from parallel_analysis.bench import workloads
+
+    real = workloads.PyBound.run
+
+    def wrong_on_threads(self, case, runners, data):
+        value = real(self, case, runners, data)
+        return value + 1 if case.runner == "thread" else value
+
+    monkeypatch.setattr(workloads.PyBound, "run", wrong_on_threads)
+    code = cli.main(["bench", "--smoke", "--quiet", "--no-peers", "--no-plots", "--workloads",
+                     "pybound", "--out", str(tmp_path)])
+    assert code == 1
+    assert "failed: pybound thread" in capsys.readouterr().err
+    report = (tmp_path / "report.md").read_text()
+    assert "--workloads pybound --no-peers" in report
+    assert "not measured" in report.split("## Goals")[1].split("\n## ")[0]
+    assert cli.main(["bench", "--smoke", "--out", "/proc/no/such/folder"]) == 2
+    assert "cannot write the report to '/proc/no/such/folder'" in capsys.readouterr().err
+
+
+def test_the_commit_is_the_packages_checkout_wherever_bench_runs(tmp_path, monkeypatch):
+    import subprocess
+
+    from parallel_analysis.bench.machine import commit_info
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                          text=True).stdout.strip()
+    monkeypatch.chdir(tmp_path)  # a folder that is no checkout (or someone else's)
+    assert commit_info()["id"] == head

@@ -138,11 +138,15 @@ GOALS = [
 
 
 def find(recs: list[Record], workload: str, pick: Pick) -> Record | None:
-    """The record of a case at the workload's largest size (the fastest, for a tuple)."""
+    """The record of a case at the workload's largest size (the fastest, for a tuple: none
+    when one of those failed, as "the better of" two cannot be told from one)."""
     runners = pick.runner if isinstance(pick.runner, tuple) else (pick.runner,)
-    rows = [r for r in recs if r.workload == workload and r.ok and r.runner in runners
+    rows = [r for r in recs if r.workload == workload and r.runner in runners
             and (pick.workers is None or r.workers == pick.workers)
             and (pick.variant is None or r.variant == pick.variant)]
+    if not rows or (len(runners) > 1 and not all(r.ok for r in rows)):
+        return None
+    rows = [r for r in rows if r.ok]
     if not rows:
         return None
     size = max(r.size for r in rows)

@@ -78,9 +78,15 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def commit_info(folder: str = ".") -> dict[str, Any]:
-    """The git commit the figures belong to (pytest-benchmark's ``commit_info``)."""
+def commit_info(folder: str | None = None) -> dict[str, Any]:
+    """The git commit the figures belong to (pytest-benchmark's ``commit_info``): of the
+    checkout the package runs from, wherever the benchmark was started; none when the package
+    is not a checkout's own (installed from a wheel, even inside someone's repository)."""
     import subprocess
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1]
+    folder = folder or str(package)
 
     def git(*args: str) -> str:
         try:
@@ -89,6 +95,9 @@ def commit_info(folder: str = ".") -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
+    top = git("rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() / package.name != package:
+        return {"id": "", "branch": "", "dirty": False, "project": "parallel_analysis"}
     return {"id": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "project": "parallel_analysis"}

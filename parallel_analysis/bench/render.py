@@ -102,21 +102,26 @@ def scaling_table(recs: list[Record], workload: str) -> str:
     each runner that ran with one worker (our backends; the ceiling's bare pools) with more
     workers vs the same runner with one."""
     rows = [r for r in recs if r.workload == workload and r.ok and r.kind != "plain"]
+    sizes = sorted({r.size for r in rows}, reverse=True)
     lines = []
-    for variant in dict.fromkeys(r.variant for r in rows):
-        pick = {(r.runner, r.workers): r for r in rows if r.variant == variant}
-        plain = next((r for r in recs if r.workload == workload and r.ok and r.runner == "plain"
-                      and r.variant == variant), None)
-        serial = pick.get(("serial", 1))
-        if plain is not None and serial is not None:
-            lines.append(f"| {variant} | chunking alone: serial backend vs one call | "
-                         f"{speedup_interval(serial, plain)} |")
-        for backend in dict.fromkeys(r for r, _ in pick if r not in ("serial", "auto")):
-            one = pick.get((backend, 1))
-            for (runner, workers), rec in sorted(pick.items()):
-                if runner == backend and workers > 1 and one is not None:
-                    lines.append(f"| {variant} | {backend}: {workers} workers vs 1 | "
-                                 f"{speedup_interval(rec, one)} |")
+    for size in sizes:  # a case is compared only with cases of its own data size
+        at = f" ({size:,} rows)" if len(sizes) > 1 else ""
+        for variant in dict.fromkeys(r.variant for r in rows if r.size == size):
+            pick = {(r.runner, r.workers): r for r in rows
+                    if r.variant == variant and r.size == size}
+            plain = next((r for r in recs if r.workload == workload and r.ok
+                          and r.runner == "plain" and r.variant == variant
+                          and r.size == size), None)
+            serial = pick.get(("serial", 1))
+            if plain is not None and serial is not None:
+                lines.append(f"| {variant}{at} | chunking alone: serial backend vs one call | "
+                             f"{speedup_interval(serial, plain)} |")
+            for backend in dict.fromkeys(r for r, _ in pick if r not in ("serial", "auto")):
+                one = pick.get((backend, 1))
+                for (runner, workers), rec in sorted(pick.items()):
+                    if runner == backend and workers > 1 and one is not None:
+                        lines.append(f"| {variant}{at} | {backend}: {workers} workers vs 1 | "
+                                     f"{speedup_interval(rec, one)} |")
     if not lines:
         return ""
     return ("| variant | comparison | speedup [95% interval] |\n|---|---|---:|\n"
@@ -149,8 +154,11 @@ def goals_table(recs: list[Record]) -> str:
     for g in rows:
         status = g.status if g.status == "met" else f"**{g.status}**"
         out.append(f"| {g.workload} | {g.target} | {g.measured} | {status} | {g.note} |")
-    counts = {s: sum(g.status == s for g in rows) for s in ("met", "unclear", "not met")}
-    note = (f"\n{counts['met']} met, {counts['unclear']} unclear, {counts['not met']} not met. "
+    counts = {s: sum(g.status == s for g in rows)
+              for s in ("met", "unclear", "not met", "not measured")}
+    unmeasured = f", {counts['not measured']} not measured" if counts["not measured"] else ""
+    note = (f"\n{counts['met']} met, {counts['unclear']} unclear, {counts['not met']} not met"
+            f"{unmeasured}. "
             "A speedup is the median of per-round ratios (rounds of all cases were interleaved, "
             "so round r of each saw the same background load), with a bootstrap 95% interval "
             "over rounds. A goal is met only when the interval's lower end clears it, not met "
@@ -217,12 +225,22 @@ def machine_section(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _chosen(doc: dict) -> str:
+    """The bench options that picked this run's workloads and peers, as typed."""
+    settings = doc.get("parallel_analysis", {})
+    names = [n for n in settings.get("workloads") or [] if n != "autoprobe"] \
+        + (["autoprobe"] if "autoprobe" in (settings.get("workloads") or []) else [])
+    every = set(workloads()) | {"autoprobe"}
+    flags = f" --workloads {' '.join(names)}" if names and set(names) != every else ""
+    return flags + (" --no-peers" if settings.get("no_peers") else "")
+
+
 def markdown(doc: dict, recs: list[Record], plots: list[str] = ()) -> str:
     """The report of one run."""
     known = workloads()
     cpus = doc.get("machine_info", {}).get("cpus_usable") or 1
     mode = doc.get("parallel_analysis", {}).get("mode", "full")
-    flag = {"quick": " --quick", "smoke": " --smoke"}.get(mode, "")
+    flag = {"quick": " --quick", "smoke": " --smoke"}.get(mode, "") + _chosen(doc)
     parts = [
         "# parallel_analysis benchmarks\n",
         f"Reproduce with `parallel-analysis bench{flag} --out DIR` (`make report` runs the full "

@@ -95,6 +95,9 @@ def records(doc: dict) -> list[Record]:
             return extra.get(k, params.get(k, d))
 
         stats = dict(bench.get("stats") or {})
+        if "spread" not in stats and stats.get("min", 0) > 0 and stats.get("median"):
+            # pytest-benchmark's own files: the spread from its min, max and median
+            stats["spread"] = (stats["max"] - stats["min"]) / stats["median"]
         out.append(Record(workload=bench.get("group") or pick("workload", "?"),
                           runner=str(pick("runner", bench.get("name", "?"))),
                           workers=int(pick("workers", 1)), variant=str(pick("variant", "")),
@@ -137,6 +140,9 @@ def speedup_interval(rec: Record, base: Record | None) -> Interval:
     interleaved, so round r of both saw the same load) and its 95% interval."""
     if base is None or not rec.ok or not base.ok:
         return Interval(math.nan, math.nan, math.nan, 0)
+    if not (base.times and rec.times) and rec.median > 0:  # a file without its rounds (as
+        ratio = base.median / rec.median  # pytest-benchmark saves by default): one figure
+        return Interval(ratio, ratio, ratio, 1)
     return paired_speedup(base.times, rec.times)
 
 

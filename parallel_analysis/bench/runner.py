@@ -201,7 +201,8 @@ def run(mode: str = "full", names: list[str] | None = None, progress: bool = Tru
             line.done(f"{prefix}: {len(group)} cases in {time.perf_counter() - t0:.1f} s")
     finally:
         runners.close()
-    settings = {"mode": mode, "workloads": names_in_order, "workers": worker_counts()}
+    settings = {"mode": mode, "workloads": names_in_order, "workers": worker_counts(),
+                "no_peers": peers == []}
     if not names or AUTOPROBE in names:
         line.show(f"{AUTOPROBE}: {PROBES[mode]} decisions per workload, idle and busy",
                   step=True)

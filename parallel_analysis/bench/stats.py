@@ -59,6 +59,8 @@ class Interval:
     n: int
 
     def __str__(self) -> str:
+        if self.n == 0 or np.isnan(self.median):
+            return "not measured"
         if self.n < 2:
             return f"{self.median:.2f}× (1 round)"
         return f"{self.median:.2f}× [{self.low:.2f}–{self.high:.2f}]"
