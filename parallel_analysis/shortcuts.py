@@ -101,8 +101,11 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if "min_count" in na_rules and method != "sum":
         raise TypeError(f"min_count= is an option of sum, not of {method}")
     frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
-    if is_pandas(value) and not frame:
-        options.pop("numeric_only", None)  # pandas' Series takes it and ignores it
+    if is_pandas(value) and not frame and options.pop("numeric_only", False):
+        # pandas' Series ignores it, but refuses it for object dtype: its own error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            getattr(value.iloc[:0], method)(numeric_only=True)
     if frame and options.pop("numeric_only", False):
         data = value = value.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
     if axis is None and frame:

@@ -328,6 +328,9 @@ def test_numeric_only_of_a_series_is_ignored_and_of_quantile_picks_columns_as_pa
     for name in ("sum", "mean", "var", "std", "min", "max"):
         assert getattr(par, name)(s, numeric_only=True, n=2, backend="serial") == \
             pytest.approx(getattr(s, name)(numeric_only=True), rel=1e-12)
+    words = pd.Series(["b", "a"], dtype=object)  # refused there, as pandas refuses it
+    with pytest.raises(TypeError, match="does not allow numeric_only=True"):
+        par.min(words, numeric_only=True, backend="serial")
     df = pd.DataFrame({"a": [1, 2, 3, 4], "f": [1.5, 2.0, 3.0, np.nan], "s": list("wxyz"),
                        "n": pd.array([1, None, 3, 4], dtype="Int64"),
                        "t": pd.to_datetime(["2020", "2021", "2022", "2023"])})
