@@ -37,11 +37,25 @@ from .maps import map_chunks, map_reduce
 from .reducers.frames import Describe
 from .reducers.groupby import GroupBy
 from .reducers.groupby_plan import ONE_PER_GROUP
-from .share import local_value, pandas_stand_in
+from .share import is_arrow_table, local_value, pandas_stand_in
 from .split import Chunking, keys_of, rows_and_row_nbytes
 
 
 def _concat(parts: list) -> Any:
+    """The chunks' results joined in row order: frames and series by ``pd.concat``, pyarrow
+    Tables by ``pa.concat_tables``; anything else is refused, whatever the chunk count (one
+    chunk's bare value would make the result's type depend on the chunking)."""
+    if all(is_arrow_table(p) for p in parts):
+        import pyarrow as pa
+
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    for i, part in enumerate(parts):
+        if not isinstance(part, (pd.DataFrame, pd.Series)):
+            raise TypeError(
+                f"par.apply joins func's results on chunks of rows as pandas would (frames or "
+                f"series, in row order), but func returned a {type(part).__name__} for chunk "
+                f"{i}: use par.map_chunks for a list of results, par.map_array for one output "
+                "row per input row, or par.apply(df, func, axis=1) for func on each row")
     return pd.concat(parts) if len(parts) > 1 else parts[0]
 
 
@@ -70,6 +84,7 @@ def apply(df: Any, func: Any, *, axis: int | str | None = None, raw: bool = Fals
         if parts:
             return _concat(parts)
         return func(df.empty_frame() if hasattr(df, "empty_frame") else df)
+    df = local_value(df)  # a Shared frame: its view (processes copy the rows they need)
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"par.apply(..., axis=) needs a DataFrame, got {type(df).__name__}; "
                         "for a Series use s.par.apply(func) or s.par.map(func)")
@@ -97,7 +112,8 @@ def groupby_apply(df: Any, by: Any, func: Any, *, sort: bool = True, dropna: boo
     ``backend``, ``pool``, ``progress``, ``timeout``, and ``n``, ``size`` or ``nbytes`` (rows
     or bytes per chunk, counted as that many chunks: groups are never cut).
     """
-    if not isinstance(local_value(df), (pd.DataFrame, pd.Series)):
+    df = local_value(df)  # a Shared frame: its view (its groups are gathered into chunks)
+    if not isinstance(df, (pd.DataFrame, pd.Series)):
         raise TypeError(
             f"groupby_apply takes a pandas DataFrame or Series (or a Shared handle of one), not "
             f"{type(df).__name__}: every group must be whole in one chunk, so read it into a "
@@ -240,13 +256,18 @@ def _pandas_only(df: Any, by: Any, agg: Any, level: Any) -> bool:
     a list naming one function twice (pandas raises), or an aggregation named by a string
     that is not one value per group (:data:`~.reducers.groupby_plan.ONE_PER_GROUP`: ``ohlc``,
     ``head``, ``describe``, pandas' transformations...). Their answers (and errors) are pandas'
-    own; they run on one thread."""
+    own; they run on one thread. So do a frame with no column besides its keys, and a dict
+    that aggregates a key column (pandas' rare forms: the groups' sizes of a frame of keys)."""
     if not isinstance(df, pd.DataFrame):
         return False
     funcs = agg.values() if isinstance(agg, dict) else [agg]
     lists = [list(fs) if isinstance(fs, (list, tuple)) else [fs] for fs in funcs]
     named = [f for fs in lists for f in fs]
     keys = keys_of(by)
+    key_columns = {k for k in keys if pd.api.types.is_hashable(k) and k in df.columns}
+    if by is not None and (not set(df.columns) - key_columns
+                           or (isinstance(agg, dict) and (not agg or key_columns & set(agg)))):
+        return True
     return any(isinstance(k, pd.Grouper) for k in keys) or \
         (by is None) == (level is None) \
         or not df.columns.is_unique or _repeated(keys) or \
@@ -281,6 +302,7 @@ def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), include: Any 
     if options.get("pool") is None:  # a pool given has its backend
         options.setdefault("backend", "thread")
     if include is not None or exclude is not None:
+        data = local_value(data)  # a Shared frame: its view
         if isinstance(data, pd.Series):  # pandas ignores them there, with its warning
             with warnings.catch_warnings(record=True) as said:
                 warnings.simplefilter("always")

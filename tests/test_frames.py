@@ -390,3 +390,25 @@ def test_a_missing_key_is_a_key_error_on_a_frame_without_rows_too():
             par.split(frame, 2, by="zz")
         with pytest.raises(KeyError, match="zz"):
             par.map_chunks(len, frame, by="zz", backend="serial")
+
+
+def test_a_shared_frame_is_taken_by_every_frame_function(pool):
+    df = pd.DataFrame({"k": [1, 2, 1, 3, 2, 1], "v": np.arange(6.0), "s": list("abcdef")})
+    with par.share(df) as handle:
+        on = dict(backend=pool.backend, workers=2)
+        spread = lambda g: g["v"].max() - g["v"].min()  # noqa: E731
+        assert_series_equal(par.groupby_apply(handle, "k", spread, **on),
+                            df.groupby("k").apply(spread))
+        row = lambda r: r["v"] * 2  # noqa: E731
+        assert_series_equal(par.apply(handle, row, axis=1, **on), df.apply(row, axis=1))
+        assert_frame_equal(par.describe(handle, include="all", **on), df.describe(include="all"))
+
+
+def test_chunk_apply_joins_frames_and_tables_and_refuses_other_results():
+    df = pd.DataFrame({"v": np.arange(10.0)})
+    with pytest.raises(TypeError, match="returned a ndarray for chunk 0.*map_chunks"):
+        par.apply(df, lambda c: c["v"].to_numpy(), n=1, backend="serial")
+    with pytest.raises(TypeError, match="returned a float for chunk 0"):
+        par.apply(df, lambda c: float(c["v"].sum()), n=3, backend="serial")
+    table = pa.table({"v": np.arange(10.0)})
+    assert par.apply(table, lambda c: c, n=3, backend="serial").equals(table)

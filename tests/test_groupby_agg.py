@@ -503,3 +503,20 @@ def test_memory_benchmark_runs(tmp_path):
     results = json.loads(out.read_text())
     assert [r["method"] for r in results] == ["pandas", "thread"]
     assert all(r["median_s"] > 0 and r["peak_x_frame"] > 0 for r in results)
+
+
+def test_pandas_rare_forms_of_keys_only_frames_and_key_columns_in_a_dict(pool):
+    """A frame of keys alone (the groups' sizes), a dict aggregating a key column, an empty
+    dict: pandas' answers and errors (its own code computes them)."""
+    pairs = pd.DataFrame({"a": [1, 1, 2, 2, 2], "b": ["x", "x", "y", "z", "y"]})
+    on = dict(backend=pool.backend, workers=2, n=2)
+    pd.testing.assert_series_equal(par.groupby_agg(pairs, ["a", "b"], "size", **on),
+                                   pairs.groupby(["a", "b"]).agg("size"))
+    with pytest.raises(ValueError, match="No objects to concatenate"):
+        par.groupby_agg(pairs[["a"]], "a", ["sum", "count"], **on)
+    df = pairs.assign(v=np.arange(5.0))
+    for how in ("nunique", "median", "idxmax"):
+        pd.testing.assert_frame_equal(
+            par.groupby_agg(df, ["a", "b"], {"a": how, "v": "sum"}, **on),
+            df.groupby(["a", "b"]).agg({"a": how, "v": "sum"}))
+    pd.testing.assert_frame_equal(par.groupby_agg(df, "a", {}, **on), df.groupby("a").agg({}))

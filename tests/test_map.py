@@ -141,7 +141,8 @@ def test_worker_exception_keeps_type_chunk_and_remote_traceback(pool):
 
 def test_a_keyboard_interrupt_raised_by_func_keeps_its_chunk(pool):
     """func's own BaseException (not a Ctrl-C of the caller: workers ignore SIGINT) comes back
-    as any error of a chunk does; the pool works on."""
+    with its chunk index and remote traceback; the map stops as on a Ctrl-C (a process pool
+    replaces the workers that ran it), and the pool works on."""
     def interrupt_on_third(c):
         if c[0, 0] == X[par.split(X, 5)[0].shape[0] * 2, 0]:
             raise KeyboardInterrupt("func gave up")
