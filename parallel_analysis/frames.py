@@ -283,7 +283,7 @@ def _repeated(labels: list) -> bool:
 
 
 def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), include: Any = None,
-             exclude: Any = None, exact: bool = False, **options: Any) -> pd.DataFrame:
+             exclude: Any = None, exact: bool | None = None, **options: Any) -> pd.DataFrame:
     """``data.describe()`` for numeric columns, computed in parallel (see
     :class:`~parallel_analysis.reducers.Describe`).
 
@@ -292,7 +292,14 @@ def describe(data: Any, *, percentiles: tuple = (0.25, 0.5, 0.75), include: Any 
     (views of it, not copies). ``include``/``exclude`` pick a DataFrame's columns as pandas
     does; they are described whole, a column per worker, as ``df.par.describe`` does (a Series
     ignores them, as pandas' does).
+
+    Percentiles are exact (pandas' own, on every value) for data in memory; for a lazy source
+    (``par.from_parquet``), whose values may not fit in memory, they are approximate within
+    :class:`~parallel_analysis.reducers.Quantile`'s rank bound unless ``exact=True`` (and
+    ``exact=False`` gives that bound for data in memory too, holding K values per chunk).
     """
+    if exact is None:
+        exact = not hasattr(local_value(data), "chunk_specs")  # a lazy source: approximate
     if isinstance(data, np.ndarray):
         if data.ndim not in (1, 2):
             raise TypeError(f"describe takes a 1-d or 2-d array (as a Series or DataFrame), "

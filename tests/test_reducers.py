@@ -630,3 +630,15 @@ def test_a_float16_q_computes_in_float16_as_numpy_does(dtype, q):
         got, want = par.quantile(x, q, n=n, backend="serial"), np.quantile(x, q)
         assert np.asarray(got).dtype == np.asarray(want).dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_describe_of_data_in_memory_is_pandas_exactly_past_the_sketch(pool):
+    """Chunks of more than sketch_size values had given approximate percentiles by default
+    (the median off by 0.7% on 100,000 normal values); a lazy source stays approximate."""
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"x": rng.normal(size=100_000), "t": pd.to_datetime(
+        rng.integers(0, 10**15, 100_000))})
+    got = par.describe(df, pool=pool, n=4)
+    pd.testing.assert_frame_equal(got, df.describe(), rtol=1e-12)
+    pd.testing.assert_series_equal(par.describe(df["x"], pool=pool, n=4), df["x"].describe(),
+                                   rtol=1e-12)
