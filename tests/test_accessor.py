@@ -393,3 +393,16 @@ def test_named_aggregations_of_multiindex_columns_are_pandas():
     flat = pd.DataFrame({"key": ["a", "a", "b"], ("t", 1): [1, 2, 3]})
     check(lambda: flat.groupby("key").agg(total=(("t", 1), "max")),
           lambda: flat.par(backend="thread").groupby("key").agg(total=(("t", 1), "max")))
+
+
+def test_raw_rows_of_a_mixed_frame_on_processes_warn_nothing(pools):
+    """The user gave a frame; its mixed .values (objects) travel by pickle by our choice."""
+    import warnings
+
+    df = pd.DataFrame({"i": [1, 2, 3, 4], "f": [0.5, 1.5, 2.5, 3.5],
+                       "n": pd.array([1, None, 3, 4], dtype="Int64")})
+    first = lambda r: r[0]  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = par.apply(df, first, axis=1, raw=True, pool=pools["process"], n=2)
+    assert_series_equal(got, df.apply(first, axis=1, raw=True))

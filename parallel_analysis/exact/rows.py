@@ -27,12 +27,14 @@ aggregations) and frames with an empty axis (it probes func on an empty Series).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..errors import PickleFallbackWarning
 from .assembly import Recorder, SequenceReplay, replayer
 from .failures import Failure, failures_of, note
 from .results import common_typed_dtype, concat_typed, expand_fast, pack, unpack
@@ -218,8 +220,11 @@ def _raw(df: pd.DataFrame, call: ApplyCall, runner: Runner) -> Any:
     agg_axis = _agg_axis(df, call)
     data, slices = value_chunks(along, runner.count(len(along), "rows" if call.axis == 1
                                                     else "columns"))
-    parts = runner.map(job(_w_raw, df, call=call, typed=runner.routes.typed), data,
-                       desc_of(call.func))
+    with warnings.catch_warnings():  # the user gave a frame: that its .values are objects
+        # (mixed dtypes) and travel by pickle is this function's choice, not theirs to fix
+        warnings.simplefilter("ignore", PickleFallbackWarning)
+        parts = runner.map(job(_w_raw, df, call=call, typed=runner.routes.typed), data,
+                           desc_of(call.func))
     for failure in failures_of(parts, lambda p: p[1]):
         failure.label = agg_axis[slices[failure.chunk].start + failure.position]
     payloads = [p for p, _ in parts]
