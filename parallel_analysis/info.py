@@ -145,7 +145,7 @@ def format_info(facts: dict[str, Any] | None = None) -> str:
                 f"{f'{quota:g}' if quota else 'none'})")
     blas = "; ".join(
         f"{lib.get('internal_api') or lib.get('user_api')} {lib.get('version') or ''}".strip()
-        + f" ({lib.get('num_threads')} threads)"
+        + f" ({lib.get('num_threads')} thread{'' if lib.get('num_threads') == 1 else 's'})"
         for lib in facts["blas"]
     ) or "none loaded"
     rows = [
