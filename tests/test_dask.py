@@ -491,3 +491,49 @@ def test_the_cluster_forgets_a_map_once_it_returns(dpool, client):
         assert wait_until(lambda: not our_tasks(), timeout=5), our_tasks()
     finally:
         gc.enable()
+
+
+class BaseTrouble(BaseException):
+    """Not an Exception: dask's callback thread had choked on it (the pool hung for good)."""
+
+
+class LockHolder(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.lock = threading.Lock()
+        self.code = 42
+
+
+def _raises(kind):
+    if kind == "base":
+        raise BaseTrouble("base")
+    if kind == "lock":
+        raise LockHolder("locked")
+    if kind == "interrupt":
+        raise KeyboardInterrupt("in the call")
+    if kind == "result":
+        return threading.Lock()
+    logging.getLogger("par.test.dask").warning("said by a submitted call")
+    return "fine"
+
+
+def test_submitted_calls_fail_and_log_as_on_the_process_backend(dpool, caplog):
+    """submit on dask ran func bare: errors lost their type (or hung the pool), pickling
+    failures were dask's TypeError, and logs stayed on the worker's stderr."""
+    with pytest.raises(BaseTrouble):
+        dpool.submit(_raises, "base").result(timeout=60)
+    with pytest.raises(LockHolder) as info:
+        dpool.submit(_raises, "lock").result(timeout=60)
+    assert info.value.code == 42 and isinstance(info.value.__cause__, par.errors.RemoteTraceback)
+    with pytest.raises(KeyboardInterrupt, match="in the call"):
+        dpool.submit(_raises, "interrupt").result(timeout=60)
+    with pytest.raises(par.errors.PicklingError, match="the result of the call"):
+        dpool.submit(_raises, "result").result(timeout=60)
+    with pytest.raises(par.errors.PicklingError, match="function: <function _raises"):
+        dpool.submit(_raises, threading.Lock())
+    with caplog.at_level(logging.WARNING, logger="par.test.dask"):
+        assert dpool.submit(_raises, "log").result(timeout=60) == "fine"
+    said = [r.getMessage() for r in caplog.records if r.name == "par.test.dask"]
+    assert len(said) == 1 and said[0].startswith("said by a submitted call [submitted call, ")
+    assert said[0].count("[submitted call") == 1
+    assert dpool.map_chunks(len, np.arange(10), n=2) == [5, 5]

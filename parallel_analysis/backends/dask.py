@@ -34,8 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import pickling_error
+from ..replay import caller_level
 from ..share import local_value
 from ..split import take_rows
+from ..worker import call_without_exit
 from .base import Backend, Delivery, Output, Placement
 from .dask_batches import Batch, call_crash_error, crash_error
 from .dask_cluster import (
@@ -48,8 +51,16 @@ from .dask_cluster import (
     watch_exits,
     worker_count,
 )
-from .dask_specs import Scattered, Task, alignment, call, process_id, run_batch, subclass_of
-from .pickling import dumps_job, dumps_specs, loads_outcomes
+from .dask_specs import (
+    Scattered,
+    Task,
+    alignment,
+    process_id,
+    run_batch,
+    run_call,
+    subclass_of,
+)
+from .pickling import deliver_call, dumps_job, dumps_specs, loads_outcomes
 
 #: Payloads (the job, a batch of specs) above this many bytes are scattered to the workers
 #: instead of riding inside the task: dask sends task arguments through the scheduler and warns
@@ -194,13 +205,27 @@ class DaskBackend(Backend):
 
     # -- running -----------------------------------------------------------------------------
     def submit(self, fn, /, *args, **kwargs) -> Future:
+        """As the process backend's: the call travels as one cloudpickle and runs in
+        :func:`.remote.call_pickled` (by :func:`.dask_specs.run_call`), whose reply (value or
+        error, and what the call logged and warned) :func:`.pickling.deliver_call` unpacks
+        into the caller's future."""
+        import cloudpickle
+
+        try:
+            payload = cloudpickle.dumps((fn, args, kwargs))
+        except Exception as exc:
+            named = args[0] if fn is call_without_exit and args else fn  # the user's function
+            raise pickling_error("the function or its arguments", named, exc) from exc
         result: Future = Future()
-        result.submitted = time.monotonic()
+        sent: Future = Future()
+        sent.submitted = time.monotonic()
         kept = [(fn, args, kwargs)]  # alive until the call ends (a Shared handle made for it)
         result.add_done_callback(lambda r: kept.clear())
-        dask_future = self._client.submit(call, fn, args, kwargs, pure=False)
+        dask_future = self._client.submit(run_call, payload, caller_level(), process_id(),
+                                          pure=False)
         result.add_done_callback(lambda r: r.cancelled() and dask_future.cancel())
-        dask_future.add_done_callback(lambda f: self._deliver(f, result, None))
+        sent.add_done_callback(lambda s: deliver_call(s, result))
+        dask_future.add_done_callback(lambda f: self._deliver(f, sent, None))
         return result
 
     def submit_batch(self, job, specs, map_id) -> Future:

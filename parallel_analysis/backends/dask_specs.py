@@ -20,7 +20,7 @@ import numpy as np
 
 from ..specs import Spec
 from ..worker import process_state
-from .remote import run_batch_pickled
+from .remote import call_pickled, run_batch_pickled
 
 
 @dataclass
@@ -122,6 +122,15 @@ def run_batch(job: bytes, specs: bytes, task: Task, *values: Any) -> bytes:
     return result
 
 
+def run_call(payload: bytes, log_level: int, caller: str) -> bytes:
+    """Dask task of a submitted call: run as a process worker runs one
+    (:func:`.remote.call_pickled`); its prints and logs go back to the caller from a worker
+    process of its own with one thread, as a batch's do."""
+    if process_id() != caller:
+        process_state["in_worker"] = _single_threaded()
+    return call_pickled(payload, log_level, capture=bool(process_state.get("in_worker")))
+
+
 def _mark_running(marker: str, running: bool) -> None:
     """Tell the scheduler whether this resubmitted batch is running (a synchronous call, ~3 ms),
     so that a batch that dies with its worker can be told apart from one that only waited
@@ -166,7 +175,3 @@ def subclass_of(chunk: Any) -> Any:
     """An array chunk's ndarray subclass (None: a plain ndarray, or not an array)."""
     return type(chunk) if isinstance(chunk, np.ndarray) and type(chunk) is not np.ndarray \
         else None
-
-
-def call(fn, args: tuple, kwargs: dict):
-    return fn(*args, **kwargs)

@@ -247,7 +247,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def call_pickled(payload: bytes, log_level: int = 10, call_id: int = 0) -> bytes:
+def call_pickled(payload: bytes, log_level: int = 10, call_id: int = 0,
+                 capture: bool = True) -> bytes:
     """``Pool.submit``'s task: a cloudpickled (function, args, kwargs), called.
 
     The value or exception goes back pickled here, as a map's outcomes do, not by the executor's
@@ -266,7 +267,7 @@ def call_pickled(payload: bytes, log_level: int = 10, call_id: int = 0) -> bytes
     if board is not None:
         board.start(slot, call_id, 0)
     try:
-        with feedback.capture(0, enabled=True, level=log_level) as captured:
+        with feedback.capture(0, enabled=capture, level=log_level) as captured:
             try:
                 fn, args, kwargs = cloudpickle.loads(payload)
                 value = fn(*args, **kwargs)
