@@ -441,7 +441,7 @@ def test_chunks_are_rebuilt_at_the_callers_alignment():
 
 
 def test_big_jobs_and_big_chunk_lists_travel_scattered(dpool, backend, monkeypatch):
-    import parallel_analysis.backends.dask as dask_backend
+    import parallel_analysis.backends.dask_placing as dask_backend
 
     monkeypatch.setattr(dask_backend, "SCATTER_PAYLOAD_BYTES", 1_000)
     scattered = []

@@ -1,5 +1,5 @@
 """share.frames: DataFrames, Series and pyarrow Tables in shared memory as Arrow buffers. Layer:
-share (imports share.handle, share.arrow, segment, attached and specs).
+share (imports share.handle, share.arrow, share.frame_index, segment, attached and specs).
 
 A frame is written once into a segment as an Arrow IPC stream. A worker maps the segment, reads
 the record batches without copying their buffers, slices its rows and rebuilds pandas objects on
@@ -34,38 +34,8 @@ from ..errors import PickleFallbackWarning
 from ..forks import fork_safe_lock
 from ..specs import Spec, copy_on_write
 from .arrow import decode, encode, plain_values
+from .frame_index import IndexSpec, encode_index, rebuild_index
 from .handle import Shared
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    """How the row index is rebuilt: a range from numbers, or levels stored as arrays."""
-
-    kind: str  # range | flat | multi
-    names: tuple
-    start: int = 0
-    step: int = 1
-    freq: Any = None
-    levels: tuple | None = None  # MultiIndex, per level: None (categories of its codes),
-    #   CATEGORIES (a categorical level of its own categories, in order) or the level itself
-
-
-#: A MultiIndex level that is a CategoricalIndex of exactly its categories, in their order (what
-#: ``from_arrays``, ``from_product`` and a groupby make of a categorical key).
-CATEGORIES = "categories"
-
-
-def _level_storage(level: pd.Index) -> Any:
-    """How a MultiIndex level is stored (see :attr:`IndexSpec.levels`)."""
-    if isinstance(level.dtype, pd.CategoricalDtype):
-        whole = np.array_equal(level.codes, np.arange(len(level.categories)))
-        return CATEGORIES if whole else level
-    # a range (from_product) stays one, of Python ints; a level holding NaN can't be categories
-    return level if isinstance(level, pd.RangeIndex) or level.hasnans else None
-
-
-def _whole_categories(kept: Any) -> bool:
-    return isinstance(kept, str) and kept == CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -88,26 +58,6 @@ class FrameMeta:
         return _frame_from(self, _table(self), 0, self.n_rows, self.pickled)
 
 
-def _index_arrays(index: pd.Index) -> tuple[IndexSpec, list]:
-    names = tuple(index.names)
-    if isinstance(index, pd.RangeIndex):
-        return IndexSpec("range", names, index.start, index.step), []
-    if isinstance(index, pd.MultiIndex):
-        # Each level a categorical of its codes, so that the level lives in the segment too; a
-        # categorical level of its own categories is that categorical; a level that holds NaN,
-        # or whose categories come in another order, can't be categories: it stays in the
-        # metadata.
-        kept = tuple(_level_storage(level) for level in index.levels)
-        return IndexSpec("multi", names, levels=kept if any(k is not None for k in kept)
-                         else None), [
-            pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(level), validate=False)
-            if keep is None else
-            pd.Categorical.from_codes(codes, dtype=level.dtype, validate=False)
-            if _whole_categories(keep) else np.asarray(codes)
-            for codes, level, keep in zip(index.codes, index.levels, kept)]
-    return IndexSpec("flat", names, freq=getattr(index, "freq", None)), [plain_values(index)]
-
-
 def _parts(obj: Any) -> tuple[str, Any, pd.Index, list]:
     if isinstance(obj, pd.Series):
         return "series", obj.name, obj.index, [plain_values(obj)]
@@ -124,7 +74,7 @@ def share_frame(obj: Any, transient: bool = False) -> Shared:
         return _write(unified_dictionaries(obj), dict(kind="table", n_rows=obj.num_rows),
                       transient)
     kind, columns, index, arrays = _parts(obj)
-    spec, index_arrays = _index_arrays(index)
+    spec, index_arrays = encode_index(index)
     fields, codecs, pickled = [], [], {}
     for number, values in enumerate(index_arrays + arrays):
         encoded, codec = encode(values)
@@ -259,28 +209,6 @@ def _register_pandas_arrow_types() -> None:
         pass
 
 
-def _rebuild_index(spec: IndexSpec, arrays: list, codecs: tuple, start: int,
-                   stop: int) -> pd.Index:
-    if spec.kind == "range":
-        return pd.RangeIndex(spec.start + start * spec.step, spec.start + stop * spec.step,
-                             spec.step, name=spec.names[0])
-    if spec.kind == "multi":
-        kept = spec.levels or (None,) * len(arrays)
-        return pd.MultiIndex(
-            levels=[a.categories if k is None else
-                    pd.CategoricalIndex(pd.Categorical.from_codes(
-                        np.arange(len(a.categories)), dtype=a.dtype, validate=False))
-                    if _whole_categories(k) else k for a, k in zip(arrays, kept)],
-            codes=[a.codes if k is None or _whole_categories(k) else a
-                   for a, k in zip(arrays, kept)],
-            names=spec.names, verify_integrity=False)
-    dtype = codecs[0].dtype if isinstance(codecs[0].dtype, np.dtype) else None
-    index = pd.Index(arrays[0], dtype=dtype, name=spec.names[0], copy=False)
-    if spec.freq is not None:
-        index = type(index)(index, freq=spec.freq)
-    return index
-
-
 def _frame_from(meta: FrameMeta, table: pa.Table, start: int, stop: int,
                 pickled: dict | None) -> Any:
     """The rows ``start:stop`` of a shared frame; ``table`` holds exactly those rows."""
@@ -297,7 +225,7 @@ def _frame_from(meta: FrameMeta, table: pa.Table, start: int, stop: int,
                                  _category_dtypes, (meta.ref.name, number)))
     if len(_category_dtypes) > _CATEGORY_DTYPES_KEPT:
         _forget_old_categories()
-    index = _rebuild_index(meta.index, arrays[:n_index], meta.codecs, start, stop)
+    index = rebuild_index(meta.index, arrays[:n_index], meta.codecs, start, stop)
     columns = [pd.Series(values, index=index, copy=False,
                          dtype=codec.dtype if isinstance(codec.dtype, np.dtype) else None)
                for values, codec in zip(arrays[n_index:], meta.codecs[n_index:])]
