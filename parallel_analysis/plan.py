@@ -62,7 +62,6 @@ class Plan:
     placement: Placement | None = None
     order: Any = None  # Cut.order: where map_array's rows go back to
 
-
     def close(self) -> None:
         if self.placement is not None:
             self.placement.release()

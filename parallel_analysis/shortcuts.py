@@ -100,14 +100,14 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
         return numpy_options(data, _axis(data, axis), reducer, options, method, shape_rules)
     if "min_count" in na_rules and method != "sum":
         raise TypeError(f"min_count= is an option of sum, not of {method}")
-    frame = getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
+    frame = _is_frame(value)
     if is_pandas(value) and not frame and options.pop("numeric_only", False):
         # pandas' Series ignores it, but refuses it for object dtype: its own error
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             getattr(value.iloc[:0], method)(numeric_only=True)
     if frame and options.pop("numeric_only", False):
-        data = value = value.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
+        data = value = _numeric_columns(value)
     if axis is None and frame:
         data, axis = every_value(value), DEFAULT_AXIS
         if isinstance(data.dtype, np.dtype) and data.dtype.kind in "mM":
@@ -121,6 +121,15 @@ def _reduce(data: Any, axis: Any, reducer: Any, options: dict, method: str,
     if na_rules.get("skipna", True) is False or na_rules.get("min_count", 0) > 0:
         return pandas_na(data, reduce, method, ddof, na_rules, options)
     return reduce(data)
+
+
+def _is_frame(value: Any) -> bool:
+    return getattr(value, "ndim", 0) == 2 and hasattr(value, "columns")
+
+
+def _numeric_columns(frame: Any) -> Any:
+    """A frame's columns that pandas' ``numeric_only=True`` keeps: numbers and booleans."""
+    return frame.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
 
 
 def every_value(chunk: Any) -> Any:
@@ -280,9 +289,8 @@ def quantile(data: Any, q: Any = 0.5, exact: bool = False, sketch_size: int = 40
     if method is not None and interpolation is not None:
         raise TypeError("give method= (numpy's name) or interpolation= (pandas'), not both")
     frame = local_value(data)
-    if getattr(frame, "ndim", 0) == 2 and hasattr(frame, "columns") \
-            and options.pop("numeric_only", False):  # DataFrame.quantile's: numbers, booleans
-        data = frame = frame.select_dtypes(include=["number", "bool"], exclude=["timedelta"])
+    if _is_frame(frame) and options.pop("numeric_only", False):  # DataFrame.quantile's
+        data = frame = _numeric_columns(frame)
     blocks = getattr(getattr(frame, "_mgr", None), "blocks", None)  # pandas' dtypes follow them
     reducer = r.Quantile(q, exact=exact, sketch_size=sketch_size,
                          method=method or interpolation or "linear",

@@ -32,9 +32,7 @@ import uuid
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
-from ..errors import pickling_error
 from ..replay import caller_level
-from ..worker import call_without_exit
 from .base import Backend, Delivery
 from .dask_batches import Batch, call_crash_error, crash_error
 from .dask_cluster import (
@@ -53,7 +51,7 @@ from .dask_specs import (
     run_batch,
     run_call,
 )
-from .pickling import deliver_call, dumps_job, dumps_specs, loads_outcomes
+from .pickling import deliver_call, dumps_call, dumps_job, dumps_specs, loads_outcomes
 
 
 class DaskBackend(DaskPlacing, Backend):
@@ -116,13 +114,7 @@ class DaskBackend(DaskPlacing, Backend):
         :func:`.remote.call_pickled` (by :func:`.dask_specs.run_call`), whose reply (value or
         error, and what the call logged and warned) :func:`.pickling.deliver_call` unpacks
         into the caller's future."""
-        import cloudpickle
-
-        try:
-            payload = cloudpickle.dumps((fn, args, kwargs))
-        except Exception as exc:
-            named = args[0] if fn is call_without_exit and args else fn  # the user's function
-            raise pickling_error("the function or its arguments", named, exc) from exc
+        payload = dumps_call(fn, args, kwargs)
         result: Future = Future()
         sent: Future = Future()
         sent.submitted = time.monotonic()

@@ -20,7 +20,7 @@ from typing import Any
 from .. import replay
 from ..errors import RemoteTraceback, WorkerCrashedError, pickling_error
 from ..forks import fork_safe_lock
-from ..worker import Job, Outcome
+from ..worker import Job, Outcome, call_without_exit
 from . import wire
 
 #: Times a batch is resubmitted after it was lost through no fault of its own (its executor
@@ -58,6 +58,18 @@ def _dumps(obj: Any, what: str) -> bytes:
         return cloudpickle.dumps(obj)
     except (Exception, SystemExit) as exc:  # a __reduce__ calling sys.exit must not end the caller
         raise pickling_error(what, None, exc) from exc
+
+
+def dumps_call(fn: Any, args: tuple, kwargs: dict) -> bytes:
+    """``Pool.submit``'s call as one cloudpickle (:func:`.remote.call_pickled` runs it); one
+    that cannot be pickled is a PicklingError naming the user's function, not our wrapper."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps((fn, args, kwargs))
+    except Exception as exc:
+        named = args[0] if fn is call_without_exit and args else fn
+        raise pickling_error("the function or its arguments", named, exc) from exc
 
 
 def dumps_job(job: Job) -> bytes:

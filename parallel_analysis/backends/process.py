@@ -35,10 +35,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..cpus import threads_per_worker
-from ..errors import pickling_error
 from ..replay import caller_level
 from ..share.arrays import output_array
-from ..worker import call_without_exit
 from . import crashes
 from .base import Backend, Delivery, Output
 from .generation import Generation
@@ -47,6 +45,7 @@ from .pickling import (
     Batch,
     CallFuture,
     deliver_call,
+    dumps_call,
     loads_outcomes,
     pack_batch,
     settle_crash,
@@ -173,13 +172,7 @@ class ProcessBackend(Backend):
 
     # -- running --------------------------------------------------------------------------
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        import cloudpickle
-
-        try:
-            payload = cloudpickle.dumps((fn, args, kwargs))
-        except Exception as exc:
-            named = args[0] if fn is call_without_exit and args else fn  # the user's function
-            raise pickling_error("the function or its arguments", named, exc) from exc
+        payload = dumps_call(fn, args, kwargs)
         call = Call(payload, caller_level(), -next(_call_ids))
         result = CallFuture(keep=(fn, args, kwargs))
         self._send_call(call, result)

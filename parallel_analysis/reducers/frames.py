@@ -172,13 +172,13 @@ class Describe(Reducer):
 
     def __init__(self, percentiles: Any = (0.25, 0.5, 0.75), exact: bool = False,
                  sketch_size: int = 4096):
-        percentiles = _refined(percentiles)
+        percentiles = _refined(percentiles)  # sorted, unique
         self.percentiles = tuple(percentiles)
         self.exact = exact
         self.sketch_size = sketch_size
         self._reducers = {"count": Count(), "mean": Mean(), "std": Std(), "min": Min(),
                           "max": Max(), "counts": ValueCounts(),
-                          "quantiles": Quantile(np.unique(np.asarray(percentiles, dtype=float)),
+                          "quantiles": Quantile(percentiles,
                                                 exact=exact, sketch_size=sketch_size)}
 
     def partial(self, chunk) -> DescribeState:
@@ -227,7 +227,7 @@ class Describe(Reducer):
             return pd.Series([values["count"], unique, top, freq], name=column.name,
                              index=["count", "unique", "top", "freq"],
                              dtype=None if unique else "object")
-        labels = format_percentiles(np.unique(np.asarray(self.percentiles, dtype=float)))
+        labels = format_percentiles(np.asarray(self.percentiles))
         index = [r for r in LAYOUT[column.how] if r != "quantiles"]
         at = index.index("min") + 1
         index[at:at] = labels
